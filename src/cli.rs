@@ -1,0 +1,152 @@
+//! The command line. Doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Sort IMAP mail on the server, the moment it arrives, by YAML rules.
+#[derive(Debug, Parser)]
+#[command(name = "imapsort", version, about, long_about = None)]
+pub struct Cli {
+    /// Log line format on stderr (journald fields are used when JOURNAL_STREAM is set).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TriggerArg {
+    New,
+    Sweep,
+}
+
+/// The configuration file option shared by every command that reads one.
+#[derive(Clone, Debug, Args)]
+pub struct ConfigArg {
+    /// Configuration file [default: $IMAPSORT_CONFIG, else $XDG_CONFIG_HOME/imapsort/config.yaml,
+    /// else /etc/imapsort/config.yaml]
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the configuration file; print every error and warning.
+    Check(CheckArgs),
+    /// Evaluate the rules against message files, without a server.
+    Test(TestArgs),
+    /// One pass of all rules (both triggers) over existing mail.
+    Sweep(SweepArgs),
+    /// Run the daemon: IDLE push, sweeps, hot reload.
+    Run(RunArgs),
+    /// List mailboxes with their special use and message counts.
+    Folders(FoldersArgs),
+    /// Show what the state database knows: last handled UIDs, errors, recent actions.
+    Status(StatusArgs),
+    /// Start a private Dovecot on loopback, seed it and run the daemon against it, until Ctrl-C.
+    Demo(DemoArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Account the messages belong to [default: the first account, if any].
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Mailbox the messages are in.
+    #[arg(long, default_value = "INBOX")]
+    pub mailbox: String,
+    /// Flags the messages carry, comma-separated ('\Seen,\Flagged,work').
+    #[arg(long, value_delimiter = ',')]
+    pub flags: Vec<String>,
+    /// Arrival time (RFC 3339) [default: the Date header, else now].
+    #[arg(long, value_name = "RFC3339")]
+    pub received: Option<String>,
+    /// Evaluate only rules of this trigger [default: both].
+    #[arg(long, value_enum)]
+    pub trigger: Option<TriggerArg>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Message files (RFC 5322, as .eml).
+    #[arg(required = true, value_name = "MESSAGE.eml")]
+    pub messages: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Only this account.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Only this mailbox.
+    #[arg(long)]
+    pub mailbox: Option<String>,
+    /// Show what would happen; change nothing on the server.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+#[derive(Debug, Args)]
+pub struct FoldersArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Only this account.
+    #[arg(long)]
+    pub account: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Rules to run [default: rules.example.yaml beside the binary's source, else built in].
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    pub shell: clap_complete::Shell,
+}

@@ -1,0 +1,2 @@
+//! One module per subcommand. Each takes its parsed arguments and writers, and returns the
+//! process exit code; only `main` turns that into a process exit.

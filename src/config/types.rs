@@ -1,0 +1,116 @@
+//! The validated configuration: what the rest of imapsort reads.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::rules::RuleSet;
+use crate::rules::ast::Span;
+
+/// A loaded, validated and compiled configuration file.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it came from (as given), for messages and reloads.
+    pub path: PathBuf,
+    pub settings: Settings,
+    pub accounts: Vec<Account>,
+    /// Compiled once; shared by every worker and swapped whole on reload.
+    pub rules: Arc<RuleSet>,
+    /// Warnings found while loading (the errors make loading fail instead).
+    pub warnings: Vec<super::Diagnostic>,
+}
+
+impl Config {
+    pub fn account(&self, name: &str) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.name == name)
+    }
+}
+
+/// The `settings:` section, defaults filled in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Where `state.sqlite3` lives.
+    pub state_dir: PathBuf,
+    pub sweep_interval: Duration,
+    pub idle_refresh: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TlsMode {
+    /// TLS from the first byte (port 993).
+    Implicit,
+    /// Plain connect, then STARTTLS; refused if the server does not offer it.
+    StartTls,
+    /// No TLS at all; only with `allow_insecure: true`.
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AuthMechanism {
+    Login,
+    Plain,
+    XOAuth2,
+    OAuthBearer,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FirstStart {
+    /// Only mail arriving from the first start on.
+    New,
+    /// Existing mail too.
+    All,
+}
+
+/// Where a password or OAuth token comes from. Resolved only when a command needs it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum SecretSource {
+    /// argv, no shell; stdout less one trailing newline.
+    Command(Vec<String>),
+    Env(String),
+    /// Relative paths are taken relative to `$CREDENTIALS_DIRECTORY` when it is set, else the
+    /// config file's directory.
+    File(PathBuf),
+    /// Written in the config file. `Debug` never shows it.
+    Literal(String),
+}
+
+impl std::fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretSource::Command(argv) => f.debug_tuple("Command").field(argv).finish(),
+            SecretSource::Env(var) => f.debug_tuple("Env").field(var).finish(),
+            SecretSource::File(path) => f.debug_tuple("File").field(path).finish(),
+            SecretSource::Literal(_) => f.write_str("Literal(<redacted>)"),
+        }
+    }
+}
+
+/// One entry of `accounts:`, defaults filled in.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Account {
+    /// Unique; letters, digits, `-`, `_`, `.`.
+    pub name: String,
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    /// Required (true) for `tls: none`.
+    pub allow_insecure: bool,
+    /// An extra trust anchor, added to the system roots.
+    pub ca_file: Option<PathBuf>,
+    pub username: String,
+    pub password: SecretSource,
+    pub auth: AuthMechanism,
+    /// Mailboxes pushed with IDLE (UTF-8, `/`-separated). Default `[INBOX]`.
+    pub watch: Vec<String>,
+    /// IDLE connections for this account; watched mailboxes beyond it are polled. Default 4.
+    pub max_connections: u32,
+    /// For servers without IDLE and mailboxes beyond the cap. Default 2m.
+    pub poll_interval: Duration,
+    /// `None`: SPECIAL-USE `\Trash`, else "Trash".
+    pub trash: Option<String>,
+    /// `None`: SPECIAL-USE `\Archive`, else "Archive".
+    pub archive: Option<String>,
+    pub first_start: FirstStart,
+    /// Where the account's map starts in the file.
+    pub span: Span,
+}

@@ -1,0 +1,31 @@
+//! Process exit codes (sysexits).
+
+/// Exit codes imapsort uses, from sysexits(3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    Ok = 0,
+    Usage = 2,
+    /// EX_DATAERR: bad input data.
+    DataErr = 65,
+    /// EX_NOINPUT: an input file could not be opened (a message file in `test`).
+    NoInput = 66,
+    /// EX_UNAVAILABLE: a server could not be reached or logged in to.
+    Unavailable = 69,
+    /// EX_SOFTWARE: an internal error.
+    Software = 70,
+    /// EX_CONFIG: the configuration is invalid.
+    Config = 78,
+}
+
+impl Exit {
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e.code())
+    }
+}

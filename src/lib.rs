@@ -1,0 +1,35 @@
+//! imapsort: sort IMAP mail on the server, the moment it arrives, by YAML rules.
+//!
+//! # The map
+//!
+//! ```text
+//! cli        clap definitions; doc comments are the --help text
+//! config     YAML -> spanned node tree -> validated Config (settings, accounts) + rule AST,
+//!            every error with FILE:LINE:COLUMN; durations, sizes; secrets (resolved on demand)
+//! rules      PURE (no tokio, no I/O): ast (the language as written), RuleSet (compiled),
+//!            MessageView (decoded headers, addresses, list-id, flags, size, dates),
+//!            evaluate(view, ctx) -> Evaluation { matched, plan, warnings }; templates
+//! imap       connect (TCP, TLS, STARTTLS, keepalive, timeouts), auth, a session wrapper over
+//!            async-imap that checks every tagged status, mailbox names (delimiter, modified
+//!            UTF-7, SPECIAL-USE), UID sets, fetch of only what the rules need, SEARCH push-down
+//! execute    the plans of a batch -> few commands: STORE per flag set, COPY / MOVE per
+//!            destination, UID EXPUNGE fallback
+//! state      the SQLite state database: per-mailbox UIDVALIDITY + last handled UID, applied
+//!            (rule, message) pairs, the action journal
+//! sweep      one pass over one mailbox (imapsort sweep, and the daemon's periodic sweeps)
+//! daemon     supervisor (per-account workers, backoff), worker (catch-up -> evaluate ->
+//!            execute -> persist -> IDLE), reload (file watch + SIGHUP), systemd notify
+//! commands   one module per subcommand; each returns an exit code
+//! ```
+//!
+//! Data flow for new mail: `config::load` -> `daemon` starts workers -> a worker selects its
+//! mailbox and runs `UID SEARCH UID <last+1>:*` -> `imap` fetches what `RuleSet::needs` asks for
+//! -> `rules::MessageView` -> `RuleSet::evaluate` -> `execute` -> `state` records and advances.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod exit;
+pub mod rules;
