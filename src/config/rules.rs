@@ -250,6 +250,10 @@ fn then(d: &mut Diags, node: &Node) -> Option<Vec<Action>> {
             return None;
         }
         Value::Seq(items) => items.iter().filter_map(|i| action(d, i)).collect(),
+        Value::Null => {
+            d.error(node.span, "then: give at least one action");
+            return None;
+        }
         _ => action(d, node).into_iter().collect(),
     };
     if d.error_count() != before {
