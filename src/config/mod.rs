@@ -201,6 +201,9 @@ fn invalid(path: &Path, d: Diags) -> LoadError {
 
 /// The parser ends its messages with " at line L, column C"; ours says that up front.
 fn strip_place(message: &str) -> &str {
+    if message.starts_with("multiple YAML documents") {
+        return "the file holds more than one YAML document (a second ---); keep everything in one";
+    }
     match message.rfind(" at line ") {
         Some(i) if message[i..].contains(", column ") => &message[..i],
         _ => message,
