@@ -330,8 +330,13 @@ fn password_source(d: &mut Diags, node: &Node) -> Option<SecretSource> {
             d.error(
                 node.span,
                 format!(
-                    "password: expected a string or a map with command, env or file, found {}",
-                    other.kind()
+                    "password: expected a string or a map with command, env or file, found {}{}",
+                    other.kind(),
+                    if matches!(other, Value::Seq(_) | Value::Map(_) | Value::Null) {
+                        ""
+                    } else {
+                        " (put a literal password in quotes)"
+                    }
                 ),
             );
             None

@@ -105,15 +105,46 @@ pub(crate) fn fields<'a>(
 }
 
 fn unknown_key(d: &mut Diags, span: Span, name: &str, kind: &MapKind<'_>) {
+    let hint = match suggest(name, kind.allowed) {
+        Some(s) => format!(" (did you mean {s:?}?)"),
+        None => String::new(),
+    };
     d.error(
         span,
         format!(
-            "unknown {} {name:?}{}; allowed: {}",
+            "unknown {} {name:?}{}{hint}; allowed: {}",
             kind.noun,
             kind.context,
             kind.allowed.join(", ")
         ),
     );
+}
+
+/// The allowed word closest to a misspelt one, if it is close enough to be a typo.
+pub(crate) fn suggest<'a>(word: &str, allowed: &[&'a str]) -> Option<&'a str> {
+    let word = word.to_lowercase();
+    let limit = (word.chars().count() / 3).max(1);
+    allowed
+        .iter()
+        .map(|a| (edit_distance(&word, a), *a))
+        .filter(|(dist, _)| *dist <= limit)
+        .min_by_key(|(dist, _)| *dist)
+        .map(|(_, a)| a)
+}
+
+/// Levenshtein distance, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 /// What a node is, for "found ..." in messages. Strings are quoted; callers reading secrets
@@ -329,11 +360,36 @@ pub(crate) fn choice<T: Copy>(
     match options.iter().find(|(n, _)| *n == s) {
         Some((_, v)) => Some(*v),
         None => {
+            let hint = suggest(s, &names)
+                .map(|n| format!(" (did you mean {n:?}?)"))
+                .unwrap_or_default();
             d.error(
                 node.span,
-                format!("{what}: unknown value {s:?}; expected {expected}"),
+                format!("{what}: unknown value {s:?}{hint}; expected {expected}"),
             );
             None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions_for_typos() {
+        let allowed = &["accounts", "rules", "settings", "on", "to", "cc", "subject"];
+        for (word, want) in [
+            ("acounts", Some("accounts")),
+            ("Rules", Some("rules")),
+            ("setting", Some("settings")),
+            ("subjet", Some("subject")),
+            ("ob", Some("on")),
+            ("xyz", None),
+            ("weather", None),
+            ("", None),
+        ] {
+            assert_eq!(suggest(word, allowed), want, "{word:?}");
         }
     }
 }

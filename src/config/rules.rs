@@ -341,7 +341,10 @@ fn action(d: &mut Diags, node: &Node) -> Option<Action> {
                 d.error(
                     node.span,
                     format!(
-                        "unknown action {word:?}; plain actions: {}; with a value: move, copy, archive, flag, unflag, label",
+                        "unknown action {word:?}{}; plain actions: {}; with a value: move, copy, archive, flag, unflag, label",
+                        read::suggest(word, ACTIONS)
+                            .map(|n| format!(" (did you mean {n:?}?)"))
+                            .unwrap_or_default(),
                         BARE_ACTIONS.join(", ")
                     ),
                 );
