@@ -7,6 +7,7 @@
 //! rules engine compiles the rule AST (invalid regexes, unknown template variables).
 
 pub(crate) mod accounts;
+pub(crate) mod address;
 pub(crate) mod conditions;
 mod diag;
 pub(crate) mod lint;
