@@ -106,3 +106,13 @@ fn literal_password_never_appears_in_diagnostics() {
         }
     }
 }
+
+/// `password: {hunter2}` is a map whose key is the secret: the message must not repeat it.
+#[test]
+fn password_typed_as_map_key_is_not_repeated() {
+    let text = "accounts:\n  - { name: a, host: h, username: u, password: { Hunter2-Key } }\n";
+    let err = config::load_str(text, Path::new("c.yaml")).unwrap_err();
+    let shown = format!("{err}\n{err:?}");
+    assert!(shown.contains("password: unknown key"), "{shown}");
+    assert!(!shown.contains("Hunter2"), "{shown}");
+}

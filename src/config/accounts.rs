@@ -294,14 +294,31 @@ fn password_source(d: &mut Diags, node: &Node) -> Option<SecretSource> {
             None
         }
         Value::Str(s) => Some(SecretSource::Literal(s.clone())),
-        Value::Map(_) => {
+        Value::Map(entries) => {
+            // An unknown key here may be the password itself (`password: {hunter2}`): report
+            // it without repeating it, and read only the known keys.
+            let mut known = Vec::new();
+            for (k, v) in entries {
+                if k.as_str().is_some_and(|k| PASSWORD_KEYS.contains(&k)) {
+                    known.push((k.clone(), v.clone()));
+                } else {
+                    d.error(
+                        k.span,
+                        "password: unknown key (not shown, in case it is the secret); allowed: command, env, file",
+                    );
+                }
+            }
+            let known = Node {
+                span: node.span,
+                value: Value::Map(known),
+            };
             let kind = MapKind {
                 noun: "key",
                 context: " in password",
                 allowed: PASSWORD_KEYS,
                 quiet: &[],
             };
-            let f = read::fields(d, node, "password", &kind)?;
+            let f = read::fields(d, &known, "password", &kind)?;
             if f.entries.len() != 1 {
                 let present: Vec<&str> = f.entries.iter().map(|(k, _, _)| *k).collect();
                 let found = if present.is_empty() {
