@@ -489,3 +489,57 @@ fn literal_password_never_shows() {
         load_ok("accounts:\n  - { name: a, host: h, username: u, password: hunter2-secret }\n");
     assert!(!format!("{ok:?}").contains("hunter2"));
 }
+
+#[test]
+fn resolve_path_prefers_the_given_file() {
+    assert_eq!(resolve_path(Some(Path::new("x.yaml"))), Path::new("x.yaml"));
+    assert_eq!(resolve_path(None), default_path());
+}
+
+#[test]
+fn unreadable_file_is_one_error_without_a_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("missing.yaml");
+    let err = load(&path).unwrap_err();
+    assert!(matches!(err, LoadError::Unreadable { .. }), "{err:?}");
+    assert_eq!(err.path(), path);
+    let diags = err.diagnostics();
+    assert_eq!(diags.len(), 1);
+    assert_eq!((diags[0].severity, diags[0].span), (Severity::Error, None));
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with(&format!(
+            "{}: error: cannot read the file: ",
+            path.display()
+        )),
+        "{shown}"
+    );
+    assert_eq!(shown, diags[0].to_string());
+}
+
+#[test]
+fn load_reads_a_file_and_keeps_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yaml");
+    std::fs::write(&path, EXAMPLE).unwrap();
+    let c = load(&path).unwrap();
+    assert_eq!(c.path, path);
+    assert_eq!(c.rules.rules().count(), 4);
+}
+
+#[test]
+fn invalid_file_lists_errors_and_warnings_in_order() {
+    let text = "rules:\n  - name: a\n    when: true\n    then: delete\n  - name: b\n    when: { x: 1 }\n    then: trash\n";
+    let err = load_str(text, Path::new("c.yaml")).unwrap_err();
+    let lines: Vec<String> = err.diagnostics().iter().map(ToString::to_string).collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("c.yaml:4:11: warning: rule \"a\": delete"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("c.yaml:6:13: error: rule \"b\": unknown condition \"x\""),
+        "{lines:?}"
+    );
+    assert_eq!(err.to_string(), lines.join("\n"));
+}
