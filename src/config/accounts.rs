@@ -392,7 +392,7 @@ fn command(d: &mut Diags, node: &Node) -> Option<Vec<String>> {
                 return None;
             }
             Value::Str(s) => argv.push(s.clone()),
-            Value::Int(_) | Value::UInt(_) | Value::Float(_) => argv.push(item.scalar_text()?),
+            Value::Int(_) | Value::UInt(_) => argv.push(item.scalar_text()?),
             other => {
                 d.error(
                     item.span,

@@ -416,11 +416,14 @@ pub(crate) fn all_keys_known(node: &Node, f: &Fields<'_>) -> bool {
 pub(crate) fn patterns(d: &mut Diags, node: &Node, what: &str) -> Option<Vec<String>> {
     let one = |d: &mut Diags, n: &Node| match &n.value {
         Value::Str(s) => Some(s.clone()),
-        Value::Int(_) | Value::UInt(_) | Value::Float(_) => n.scalar_text(),
+        Value::Int(_) | Value::UInt(_) => n.scalar_text(),
         _ => {
             d.error(
                 n.span,
-                format!("{what}: expected a string, found {}", read::found(n)),
+                format!(
+                    "{what}: expected a string, found {}",
+                    read::found_for_text(n)
+                ),
             );
             None
         }

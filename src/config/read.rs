@@ -147,6 +147,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// `found` where text is expected: a float would lose its spelling (2024.10 -> 2024.1), so
+/// it is refused with a hint rather than turned into text.
+pub(crate) fn found_for_text(node: &Node) -> String {
+    match node.value {
+        Value::Float(_) => format!("{} (put it in quotes to mean text)", found(node)),
+        _ => found(node),
+    }
+}
+
 /// What a node is, for "found ..." in messages. Strings are quoted; callers reading secrets
 /// must not use it.
 pub(crate) fn found(node: &Node) -> String {
@@ -178,11 +187,11 @@ pub(crate) fn string<'a>(d: &mut Diags, node: &'a Node, what: &str) -> Option<&'
 pub(crate) fn text(d: &mut Diags, node: &Node, what: &str) -> Option<String> {
     let s = match &node.value {
         Value::Str(s) => s.clone(),
-        Value::Int(_) | Value::UInt(_) | Value::Float(_) => node.scalar_text()?,
+        Value::Int(_) | Value::UInt(_) => node.scalar_text()?,
         _ => {
             d.error(
                 node.span,
-                format!("{what}: expected a string, found {}", found(node)),
+                format!("{what}: expected a string, found {}", found_for_text(node)),
             );
             return None;
         }
