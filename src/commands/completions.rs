@@ -1,0 +1,55 @@
+//! `imapsort completions SHELL`: a completion script generated from the clap definitions.
+
+use std::io::Write;
+
+use clap::CommandFactory;
+
+use crate::cli::{Cli, CompletionsArgs};
+use crate::exit::Exit;
+
+/// Writes the script for `args.shell` to `out`.
+pub fn run(args: &CompletionsArgs, out: &mut dyn Write) -> Exit {
+    let mut cmd = Cli::command();
+    clap_complete::generate(args.shell, &mut cmd, "imapsort", out);
+    match out.flush() {
+        Ok(()) => Exit::Ok,
+        Err(err) => {
+            eprintln!("imapsort: cannot write completions: {err}");
+            Exit::Software
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap_complete::Shell;
+
+    use super::*;
+
+    #[test]
+    fn every_shell_gets_a_script_naming_every_subcommand() {
+        let subcommands: Vec<String> = Cli::command()
+            .get_subcommands()
+            .map(|s| s.get_name().to_owned())
+            .collect();
+        assert!(subcommands.len() >= 9, "{subcommands:?}");
+        for shell in [
+            Shell::Bash,
+            Shell::Zsh,
+            Shell::Fish,
+            Shell::Elvish,
+            Shell::PowerShell,
+        ] {
+            let mut out = Vec::new();
+            assert_eq!(run(&CompletionsArgs { shell }, &mut out), Exit::Ok);
+            let script = String::from_utf8(out).unwrap();
+            for name in &subcommands {
+                assert!(script.contains(name.as_str()), "{shell}: {name} missing");
+            }
+            assert!(
+                script.contains("log-format"),
+                "{shell}: global option missing"
+            );
+        }
+    }
+}
