@@ -9,14 +9,20 @@ use imapsort::exit::Exit;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     imapsort::logging::init(cli.log_format);
-    let mut stdout = std::io::stdout().lock();
-    let code = match cli.command {
-        Command::Completions(args) => commands::completions::run(&args, &mut stdout),
-        Command::Man => commands::man::run(&mut stdout),
+    let out = &mut std::io::stdout().lock();
+    let result = match &cli.command {
+        Command::Completions(args) => commands::completions::run(args, out),
+        Command::Man => commands::man::run(out),
         _ => {
             eprintln!("imapsort: not implemented yet");
-            Exit::Software
+            return Exit::Software.into();
         }
     };
-    code.into()
+    match result {
+        Ok(exit) => exit.into(),
+        Err(err) => {
+            eprintln!("imapsort: {err:#}");
+            Exit::Software.into()
+        }
+    }
 }

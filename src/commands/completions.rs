@@ -8,16 +8,11 @@ use crate::cli::{Cli, CompletionsArgs};
 use crate::exit::Exit;
 
 /// Writes the script for `args.shell` to `out`.
-pub fn run(args: &CompletionsArgs, out: &mut dyn Write) -> Exit {
+pub fn run(args: &CompletionsArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
     let mut cmd = Cli::command();
     clap_complete::generate(args.shell, &mut cmd, "imapsort", out);
-    match out.flush() {
-        Ok(()) => Exit::Ok,
-        Err(err) => {
-            eprintln!("imapsort: cannot write completions: {err}");
-            Exit::Software
-        }
-    }
+    out.flush()?;
+    Ok(Exit::Ok)
 }
 
 #[cfg(test)]
@@ -41,7 +36,7 @@ mod tests {
             Shell::PowerShell,
         ] {
             let mut out = Vec::new();
-            assert_eq!(run(&CompletionsArgs { shell }, &mut out), Exit::Ok);
+            assert_eq!(run(&CompletionsArgs { shell }, &mut out).unwrap(), Exit::Ok);
             let script = String::from_utf8(out).unwrap();
             for name in &subcommands {
                 assert!(script.contains(name.as_str()), "{shell}: {name} missing");

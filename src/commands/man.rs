@@ -13,14 +13,10 @@ use crate::cli::Cli;
 use crate::exit::Exit;
 
 /// Writes the page to `out`.
-pub fn run(out: &mut dyn Write) -> Exit {
-    match render().and_then(|page| out.write_all(page.as_bytes()).and_then(|()| out.flush())) {
-        Ok(()) => Exit::Ok,
-        Err(err) => {
-            eprintln!("imapsort: cannot write the man page: {err}");
-            Exit::Software
-        }
-    }
+pub fn run(out: &mut dyn Write) -> anyhow::Result<Exit> {
+    out.write_all(render()?.as_bytes())?;
+    out.flush()?;
+    Ok(Exit::Ok)
 }
 
 /// The whole page as roff source. Deterministic (no date), so a copy can be checked in.
