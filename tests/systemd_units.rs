@@ -23,13 +23,28 @@ struct Unit {
 }
 
 const UNITS: &[Unit] = &[
-    Unit { source: "imapsort.service", name: "imapsort.service", user: false },
-    Unit { source: "imapsort@.service", name: "imapsort@example.service", user: false },
-    Unit { source: "user/imapsort.service", name: "imapsort.service", user: true },
+    Unit {
+        source: "imapsort.service",
+        name: "imapsort.service",
+        user: false,
+    },
+    Unit {
+        source: "imapsort@.service",
+        name: "imapsort@example.service",
+        user: false,
+    },
+    Unit {
+        source: "user/imapsort.service",
+        name: "imapsort.service",
+        user: true,
+    },
 ];
 
 fn have_systemd_analyze() -> bool {
-    let found = Command::new("systemd-analyze").arg("--version").output().is_ok();
+    let found = Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok();
     if !found {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -43,7 +58,11 @@ fn have_systemd_analyze() -> bool {
 /// A copy of the unit in a fresh directory, ExecStart pointing at the test binary.
 fn staged(unit: &Unit) -> (tempfile::TempDir, PathBuf) {
     let text = std::fs::read_to_string(Path::new(ROOT).join("systemd").join(unit.source)).unwrap();
-    assert!(text.contains("/usr/bin/imapsort"), "{}: ExecStart moved?", unit.source);
+    assert!(
+        text.contains("/usr/bin/imapsort"),
+        "{}: ExecStart moved?",
+        unit.source
+    );
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(unit.name);
     std::fs::write(&path, text.replace("/usr/bin/imapsort", BIN)).unwrap();
@@ -69,9 +88,17 @@ fn systemd_analyze_verify_accepts_every_unit_without_warnings() {
         let (_dir, path) = staged(unit);
         let out = analyze(unit, &["verify", "--man=no"], &path);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "{}: verify failed:\n{stderr}", unit.source);
+        assert!(
+            out.status.success(),
+            "{}: verify failed:\n{stderr}",
+            unit.source
+        );
         // Unknown or misspelt keys are only warnings; they must not slip through.
-        assert!(stderr.trim().is_empty(), "{}: verify warned:\n{stderr}", unit.source);
+        assert!(
+            stderr.trim().is_empty(),
+            "{}: verify warned:\n{stderr}",
+            unit.source
+        );
     }
 }
 
@@ -83,7 +110,11 @@ fn system_units_have_an_exposure_score_of_at_most_2() {
     for unit in UNITS.iter().filter(|u| !u.user) {
         let (_dir, path) = staged(unit);
         // --threshold is on the 0..100 scale behind the 0.0..10.0 score shown.
-        let out = analyze(unit, &["security", "--offline=yes", "--threshold=20"], &path);
+        let out = analyze(
+            unit,
+            &["security", "--offline=yes", "--threshold=20"],
+            &path,
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
         let score = stdout
             .lines()
@@ -91,7 +122,11 @@ fn system_units_have_an_exposure_score_of_at_most_2() {
             .and_then(|rest| rest.split_whitespace().nth(1))
             .and_then(|s| s.parse::<f64>().ok())
             .unwrap_or_else(|| panic!("{}: no score in\n{stdout}", unit.source));
-        assert!(out.status.success() && score <= 2.0, "{}: exposure {score}", unit.source);
+        assert!(
+            out.status.success() && score <= 2.0,
+            "{}: exposure {score}",
+            unit.source
+        );
     }
 }
 
@@ -122,7 +157,7 @@ fn units_say_what_the_daemon_relies_on() {
     let template = [
         "ExecStart=/usr/bin/imapsort run -c /etc/imapsort/%i.yaml",
         "StateDirectory=imapsort/%i",
-        "LoadCredential=imapsort:/etc/imapsort/credentials/%i",
+        "LoadCredential=imapsort:/etc/imapsort/%i.credentials",
         "DynamicUser=yes",
     ];
     let user = ["ExecStart=/usr/bin/imapsort run", "WantedBy=default.target"];
@@ -134,7 +169,11 @@ fn units_say_what_the_daemon_relies_on() {
     for (source, wanted) in cases {
         let text = std::fs::read_to_string(Path::new(ROOT).join("systemd").join(source)).unwrap();
         let lines: Vec<&str> = text.lines().map(str::trim).collect();
-        let wanted = wanted.iter().chain(if source == "imapsort@.service" { &common[..5] } else { &common[..] });
+        let wanted = wanted.iter().chain(if source == "imapsort@.service" {
+            &common[..5]
+        } else {
+            &common[..]
+        });
         for line in wanted {
             assert!(lines.contains(line), "{source}: missing `{line}`");
         }
@@ -144,11 +183,21 @@ fn units_say_what_the_daemon_relies_on() {
 #[test]
 fn debian_package_assets_exist() {
     let out = Command::new(env!("CARGO"))
-        .args(["metadata", "--no-deps", "--format-version", "1", "--offline"])
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
         .current_dir(ROOT)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let package = meta["packages"]
         .as_array()
@@ -156,7 +205,9 @@ fn debian_package_assets_exist() {
         .iter()
         .find(|p| p["name"] == "imapsort")
         .unwrap();
-    let assets = package["metadata"]["deb"]["assets"].as_array().expect("deb assets");
+    let assets = package["metadata"]["deb"]["assets"]
+        .as_array()
+        .expect("deb assets");
     let mut targets = Vec::new();
     for asset in assets {
         let source = asset[0].as_str().unwrap();
@@ -179,6 +230,9 @@ fn debian_package_assets_exist() {
         "usr/share/man/man1/",
         "usr/share/doc/imapsort/",
     ] {
-        assert!(targets.iter().any(|t| t.starts_with(wanted)), "nothing installed to {wanted}");
+        assert!(
+            targets.iter().any(|t| t.starts_with(wanted)),
+            "nothing installed to {wanted}"
+        );
     }
 }

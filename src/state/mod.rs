@@ -129,6 +129,9 @@ impl Default for Retention {
     }
 }
 
+/// How often writes prune the journal (once a day).
+const PRUNE_EVERY_MS: i64 = 24 * 3600 * 1000;
+
 /// The source of "now"; replaceable so tests can age the journal.
 pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
 
@@ -140,6 +143,8 @@ pub struct StateDb {
     path: Option<PathBuf>,
     /// Gives the time stamps written to every row.
     clock: Clock,
+    /// When the journal was last pruned (Unix ms); writes prune again once a day has passed.
+    last_prune: i64,
 }
 
 impl std::fmt::Debug for StateDb {
@@ -181,6 +186,7 @@ impl StateDb {
             conn,
             path: Some(path),
             clock: Arc::new(Timestamp::now),
+            last_prune: 0,
         };
         db.prune(Retention::default())?;
         tracing::debug!(path = %dir.display(), "state database open");
@@ -225,6 +231,7 @@ impl StateDb {
             conn,
             path: Some(path),
             clock: Arc::new(Timestamp::now),
+            last_prune: i64::MAX, // never writes
         }))
     }
 
@@ -236,12 +243,14 @@ impl StateDb {
             conn,
             path: None,
             clock: Arc::new(Timestamp::now),
+            last_prune: 0,
         })
     }
 
     /// Replaces the clock (tests).
     pub fn with_clock(mut self, clock: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
         self.clock = Arc::new(clock);
+        self.last_prune = self.last_prune.min((self.clock)().as_millisecond());
         self
     }
 
@@ -260,14 +269,19 @@ impl StateDb {
         Ok(StateTx { tx, now })
     }
 
-    /// Runs one write in its own transaction.
+    /// Runs one write in its own transaction; once a day, prunes the journal afterwards, so a
+    /// daemon running for months keeps it bounded without having to remember to.
     fn write<T>(
         &mut self,
         f: impl FnOnce(&StateTx<'_>) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
         let tx = self.batch()?;
         let out = f(&tx)?;
+        let now = tx.now;
         tx.commit()?;
+        if now.saturating_sub(self.last_prune) >= PRUNE_EVERY_MS {
+            self.prune(Retention::default())?;
+        }
         Ok(out)
     }
 
@@ -461,16 +475,18 @@ impl StateDb {
         let cutoff = (self.clock)().as_millisecond()
             - i64::try_from(retention.max_age.as_millis()).unwrap_or(i64::MAX);
         let max_rows = i64::try_from(retention.max_rows).unwrap_or(i64::MAX);
-        let n = self.write(|tx| {
-            let by_age = tx
-                .tx
-                .execute("DELETE FROM journal WHERE at < ?1", [cutoff])?;
-            let by_count = tx.tx.execute(
-                "DELETE FROM journal WHERE id <= (SELECT max(id) FROM journal) - ?1",
-                [max_rows],
-            )?;
-            Ok(by_age + by_count)
-        })?;
+        let tx = self.batch()?;
+        let now = tx.now;
+        let by_age = tx
+            .tx
+            .execute("DELETE FROM journal WHERE at < ?1", [cutoff])?;
+        let by_count = tx.tx.execute(
+            "DELETE FROM journal WHERE id <= (SELECT max(id) FROM journal) - ?1",
+            [max_rows],
+        )?;
+        tx.commit()?;
+        self.last_prune = now;
+        let n = by_age + by_count;
         if n > 0 {
             tracing::info!(rows = n, "pruned old journal rows");
         }

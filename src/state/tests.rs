@@ -356,6 +356,48 @@ fn prune_drops_old_rows_and_caps_the_count() {
 }
 
 #[test]
+fn writes_prune_the_journal_once_a_day() {
+    const DAY: i64 = 24 * 3600 * 1000;
+    let start = 1_800_000_000_000;
+    let (mut db, now) = manual_clock(db(), start);
+    db.journal_record(&entry(1, Action::Flag, None), &Outcome::Done)
+        .unwrap();
+    let count = |db: &StateDb| {
+        db.status(1000).unwrap().accounts[0].mailboxes[0]
+            .recent_actions
+            .len()
+    };
+    // 31 days later the first row is past retention; the next write prunes it.
+    now.store(start + 31 * DAY, Ordering::SeqCst);
+    db.journal_record(&entry(2, Action::Flag, None), &Outcome::Done)
+        .unwrap();
+    assert_eq!(count(&db), 1);
+    // An explicit prune at T2 keeps row 2 (29 days 23 hours old)...
+    const HOUR: i64 = DAY / 24;
+    let t2 = start + 31 * DAY + 30 * DAY - HOUR;
+    now.store(t2, Ordering::SeqCst);
+    db.prune(Retention::default()).unwrap();
+    assert_eq!(count(&db), 1);
+    // ...two hours later row 2 is past retention, but less than a day has passed since the
+    // last prune: a write leaves it.
+    now.store(t2 + 2 * HOUR, Ordering::SeqCst);
+    db.journal_record(&entry(3, Action::Flag, None), &Outcome::Done)
+        .unwrap();
+    assert_eq!(count(&db), 2);
+    // A day after the last prune, the next write prunes it.
+    now.store(t2 + DAY, Ordering::SeqCst);
+    db.journal_record(&entry(4, Action::Flag, None), &Outcome::Done)
+        .unwrap();
+    assert_eq!(count(&db), 2);
+    let uids: Vec<u32> = db.status(10).unwrap().accounts[0].mailboxes[0]
+        .recent_actions
+        .iter()
+        .map(|e| e.uid)
+        .collect();
+    assert_eq!(uids, [4, 3]);
+}
+
+#[test]
 fn status_reports_each_mailbox_with_its_newest_actions() {
     let (mut db, now) = manual_clock(db(), 1_800_000_000_000);
     db.set_last_uid(A, INBOX, 7, 42).unwrap();
