@@ -21,6 +21,25 @@ mod tests {
 
     use super::*;
 
+    /// The Debian package ships docs/completions/; they must match what the binary prints.
+    #[test]
+    fn the_shipped_scripts_are_current() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/completions/");
+        for (shell, file) in [
+            (Shell::Bash, "imapsort.bash"),
+            (Shell::Zsh, "_imapsort"),
+            (Shell::Fish, "imapsort.fish"),
+        ] {
+            let shipped = std::fs::read_to_string(format!("{dir}{file}")).unwrap();
+            let mut out = Vec::new();
+            run(&CompletionsArgs { shell }, &mut out).unwrap();
+            assert!(
+                shipped.as_bytes() == out.as_slice(),
+                "docs/completions/{file} is stale: run `cargo run -- completions {shell} > docs/completions/{file}`"
+            );
+        }
+    }
+
     #[test]
     fn every_shell_gets_a_script_naming_every_subcommand() {
         let subcommands: Vec<String> = Cli::command()
