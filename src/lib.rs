@@ -31,5 +31,8 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod exit;
+pub mod logging;
 pub mod rules;
+pub mod state;

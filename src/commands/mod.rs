@@ -2,3 +2,6 @@
 //! process exit code; only `main` turns that into a process exit.
 
 pub mod check;
+pub mod completions;
+pub mod man;
+pub mod status;
