@@ -664,9 +664,10 @@ pub fn make_ca_and_leaf(names: &[&str]) -> Result<(String, String, String), rcge
     };
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "imapsort throwaway test CA");
+    ca_params.distinguished_name.push(
+        DnType::CommonName,
+        format!("imapsort test CA {:016x}", fastrand::u64(..)),
+    );
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_key = KeyPair::generate()?;
     let ca_cert = ca_params.self_signed(&ca_key)?;

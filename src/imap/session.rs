@@ -256,6 +256,9 @@ impl Session {
 
     /// A config-form name as a quoted wire argument.
     pub async fn wire_arg(&mut self, name: &str) -> Result<String, ImapError> {
+        if name.eq_ignore_ascii_case("INBOX") {
+            return Ok("INBOX".into());
+        }
         let delim = self.delimiter().await?;
         let wire = mailbox::to_wire(name, delim)?;
         super::auth::quote(&wire).ok_or(ImapError::InvalidArgument("mailbox name"))

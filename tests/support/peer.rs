@@ -7,6 +7,7 @@
 //! S: A1 OK done
 //! ```
 //!
+//! Lines are taken without leading whitespace (trailing spaces are kept: `S: + ` sends `+ `).
 //! `C:` lines must match what the client sends (exactly; `*` at the end matches any rest of the
 //! line). `S:` lines are sent with CRLF. `S! close` closes the connection; `S! stall` stops
 //! answering (keeps the socket open) until the client goes away. A mismatch is reported as the
@@ -28,6 +29,14 @@ pub struct Peer {
 /// Serve one connection in plaintext.
 pub async fn start(script: &str) -> Peer {
     start_inner(script.to_string(), None).await
+}
+
+/// Serve one connection in plaintext; the script is made once the port is known (for
+/// transcripts that contain the port, like OAUTHBEARER's).
+pub async fn start_with(script: impl FnOnce(u16) -> String) -> Peer {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    serve(listener, script(port), None)
 }
 
 /// Serve one connection over TLS with a certificate for `names`; returns the CA PEM path's
@@ -57,6 +66,10 @@ fn tls_acceptor(cert_pem: &str, key_pem: &str) -> tokio_rustls::TlsAcceptor {
 
 async fn start_inner(script: String, tls: Option<tokio_rustls::TlsAcceptor>) -> Peer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve(listener, script, tls)
+}
+
+fn serve(listener: TcpListener, script: String, tls: Option<tokio_rustls::TlsAcceptor>) -> Peer {
     let port = listener.local_addr().unwrap().port();
     let done = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.map_err(|e| e.to_string())?;
@@ -74,7 +87,11 @@ async fn start_inner(script: String, tls: Option<tokio_rustls::TlsAcceptor>) -> 
 async fn play<S: AsyncRead + AsyncWrite + Unpin>(stream: S, script: &str) -> Result<(), String> {
     let (r, mut w) = tokio::io::split(stream);
     let mut reader = BufReader::new(r);
-    for line in script.lines().map(str::trim).filter(|l| !l.is_empty()) {
+    for line in script
+        .lines()
+        .map(str::trim_start)
+        .filter(|l| !l.trim().is_empty())
+    {
         if let Some(s) = line.strip_prefix("S: ") {
             w.write_all(s.as_bytes()).await.map_err(|e| e.to_string())?;
             w.write_all(b"\r\n").await.map_err(|e| e.to_string())?;
