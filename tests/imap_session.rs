@@ -116,3 +116,79 @@ fn idle_wakes_on_new_mail_times_out_and_cancels() {
         assert_eq!(s.uid_search("ALL").await.unwrap(), vec![1]);
     });
 }
+
+#[test]
+fn seeded_flags_and_dates_are_what_the_server_reports() {
+    use imapsort::dovecot::SeedMessage;
+    let Some(d) = support::dovecot::start_default() else {
+        return;
+    };
+    let old = std::time::UNIX_EPOCH + Duration::from_secs(1_577_836_800); // 2020-01-01
+    d.seed_with(
+        "user",
+        "INBOX",
+        &[
+            SeedMessage {
+                bytes: support::dovecot::message(1, "old and read"),
+                flags: vec!["\\Seen".into(), "\\Flagged".into()],
+                internal_date: Some(old),
+            },
+            SeedMessage {
+                bytes: support::dovecot::message(2, "new"),
+                ..SeedMessage::default()
+            },
+        ],
+    )
+    .unwrap();
+    support::run_with_timeout(LIMIT, async {
+        let mut s = connect(&support::dovecot::connect_opts(&d, "user"), &pass())
+            .await
+            .unwrap();
+        s.select("INBOX").await.unwrap();
+        let seen = s.uid_search("SEEN").await.unwrap();
+        let old_uids = s.uid_search("BEFORE 1-Jan-2021").await.unwrap();
+        assert_eq!(seen, old_uids);
+        assert_eq!(seen.len(), 1);
+        let items = s
+            .uid_fetch(&seen[0].to_string(), "(UID FLAGS INTERNALDATE)")
+            .await
+            .unwrap();
+        let flags = items[0].flags().unwrap();
+        assert!(flags.contains(&"\\Flagged".to_string()), "{flags:?}");
+        let date = items[0].internal_date().unwrap();
+        assert_eq!(date.timestamp().as_second(), 1_577_836_800);
+    });
+}
+
+#[test]
+fn restart_drops_connections_with_a_transient_error_and_mail_survives() {
+    let Some(mut d) = support::dovecot::start_default() else {
+        return;
+    };
+    d.seed("user", "INBOX", &[support::dovecot::message(1, "x")])
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut s = rt.block_on(async {
+        let mut s = connect(&support::dovecot::connect_opts(&d, "user"), &pass())
+            .await
+            .unwrap();
+        s.select("INBOX").await.unwrap();
+        s
+    });
+    d.restart().unwrap();
+    rt.block_on(async {
+        tokio::time::timeout(LIMIT, async {
+            let e = s.noop().await.unwrap_err();
+            assert!(e.is_transient(), "{e:?}");
+            let mut s = connect(&support::dovecot::connect_opts(&d, "user"), &pass())
+                .await
+                .unwrap();
+            assert_eq!(s.select("INBOX").await.unwrap().exists, 1);
+        })
+        .await
+        .expect("hard timeout");
+    });
+}
