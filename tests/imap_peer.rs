@@ -428,3 +428,37 @@ fn idle_reports_exists_and_ends_with_done() {
         finish(p).await;
     });
 }
+
+#[test]
+fn gmail_labels_are_sent_in_modified_utf7_and_refused_elsewhere() {
+    support::run_with_timeout(LIMIT, async {
+        let script = r#"
+            S: * OK Gimap ready
+            C: A1 CAPABILITY
+            S: * CAPABILITY IMAP4rev1 IDLE X-GM-EXT-1
+            S: A1 OK done
+            C: A2 LOGIN "user" "pass"
+            S: A2 OK logged in
+            C: A3 CAPABILITY
+            S: * CAPABILITY IMAP4rev1 IDLE X-GM-EXT-1 MOVE UIDPLUS
+            S: A3 OK done
+            C: A4 UID STORE 7 +X-GM-LABELS.SILENT ("Work/B&APw-ro" "plain")
+            S: A4 OK stored
+            "#;
+        let p = peer::start(script).await;
+        let mut s = connect(&opts(p.port), &pass()).await.unwrap();
+        assert!(s.is_gmail());
+        s.uid_add_gmail_labels("7", &["Work/Büro".into(), "plain".into()])
+            .await
+            .unwrap();
+        finish(p).await;
+
+        let (mut s, p) = session("").await;
+        let e = s
+            .uid_add_gmail_labels("7", &["x".into()])
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ImapError::Unsupported(_)), "{e:?}");
+        finish(p).await;
+    });
+}

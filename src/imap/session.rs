@@ -370,6 +370,30 @@ impl Session {
             .map(|_| ())
     }
 
+    /// Add Gmail labels (`UID STORE <set> +X-GM-LABELS (...)`); labels are config-form names
+    /// (`/` hierarchy, UTF-8) sent in modified UTF-7 as Gmail expects. `Unsupported` without
+    /// X-GM-EXT-1.
+    pub async fn uid_add_gmail_labels(
+        &mut self,
+        uid_set: &str,
+        labels: &[String],
+    ) -> Result<(), ImapError> {
+        if !self.is_gmail() {
+            return Err(ImapError::Unsupported("X-GM-LABELS (not a Gmail server)"));
+        }
+        let mut quoted = Vec::with_capacity(labels.len());
+        for l in labels {
+            let wire = mailbox::mutf7_encode(l);
+            quoted.push(super::auth::quote(&wire).ok_or(ImapError::InvalidArgument("label"))?);
+        }
+        self.run_command(&format!(
+            "UID STORE {uid_set} +X-GM-LABELS.SILENT ({})",
+            quoted.join(" ")
+        ))
+        .await
+        .map(|_| ())
+    }
+
     /// `UID EXPUNGE <set>` (UIDPLUS): removes exactly those messages, never a mailbox-wide
     /// EXPUNGE. `Unsupported` without UIDPLUS.
     pub async fn uid_expunge(&mut self, uid_set: &str) -> Result<(), ImapError> {
