@@ -169,6 +169,10 @@ fn a_peer_that_never_answers_times_out() {
         let e = s.noop().await.unwrap_err();
         assert!(matches!(e, ImapError::Timeout(..)), "{e:?}");
         assert!(start.elapsed() < Duration::from_secs(5));
+        // Out of step now: later commands fail at once instead of reading a stale response.
+        assert!(!s.is_usable());
+        let e = s.noop().await.unwrap_err();
+        assert!(matches!(e, ImapError::ConnectionLost(_)), "{e:?}");
         drop(s);
         finish(p).await;
     });

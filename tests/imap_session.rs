@@ -192,3 +192,39 @@ fn restart_drops_connections_with_a_transient_error_and_mail_survives() {
         .expect("hard timeout");
     });
 }
+
+#[test]
+fn disabled_move_capability_and_quota_refusals() {
+    use imapsort::dovecot::DovecotOptions;
+    use imapsort::imap::ImapError;
+    let Some(d) = support::dovecot::start(DovecotOptions {
+        disable_caps: vec!["MOVE".into()],
+        quota_kib: Some(4),
+        ..DovecotOptions::default()
+    }) else {
+        return;
+    };
+    let big = {
+        let mut m = support::dovecot::message(1, "big");
+        m.extend(std::iter::repeat_n(b'x', 3000));
+        m.extend_from_slice(b"\r\n");
+        m
+    };
+    d.seed("user", "INBOX", &[big]).unwrap();
+    support::run_with_timeout(LIMIT, async {
+        let mut s = connect(&support::dovecot::connect_opts(&d, "user"), &pass())
+            .await
+            .unwrap();
+        assert!(!s.has_capability("MOVE"));
+        assert!(s.has_capability("UIDPLUS"));
+        s.select("INBOX").await.unwrap();
+        let e = s.uid_move("1", "Trash").await.unwrap_err();
+        assert!(matches!(e, ImapError::Unsupported("MOVE")), "{e:?}");
+        // 3 KB in a 4 KiB quota: a copy does not fit.
+        let e = s.uid_copy("1", "Archive").await.unwrap_err();
+        assert!(matches!(e, ImapError::No { .. }), "{e:?}");
+        assert_eq!(e.no_code(), Some("OVERQUOTA"), "{e:?}");
+        // The session survives a NO.
+        s.noop().await.unwrap();
+    });
+}

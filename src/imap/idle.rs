@@ -30,6 +30,16 @@ impl Session {
         timeout: Duration,
         cancel: &CancellationToken,
     ) -> Result<IdleOutcome, ImapError> {
+        self.ensure_usable()?;
+        let result = self.idle_inner(timeout, cancel).await;
+        result.map_err(|e| self.poison(e))
+    }
+
+    async fn idle_inner(
+        &mut self,
+        timeout: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<IdleOutcome, ImapError> {
         if !self.has_capability("IDLE") {
             return Err(ImapError::Unsupported("IDLE"));
         }

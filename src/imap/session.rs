@@ -74,6 +74,9 @@ pub struct Session {
     unsolicited: std::collections::VecDeque<Unsolicited>,
     /// Set by EXISTS/RECENT: new mail may have arrived (a hint; callers re-search by UID).
     new_data: bool,
+    /// After a timeout, EOF, or garbage the stream is out of step: every later command fails
+    /// fast with `ConnectionLost` instead of reading someone else's response.
+    broken: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -132,6 +135,7 @@ impl Session {
             selected: None,
             unsolicited: std::collections::VecDeque::new(),
             new_data: false,
+            broken: false,
         }
     }
 
@@ -153,9 +157,14 @@ impl Session {
     /// untagged responses (the tagged one last). Unsolicited EXISTS/EXPUNGE/... are also
     /// remembered (see [`take_unsolicited`](Self::take_unsolicited)).
     pub async fn run_command(&mut self, command: &str) -> Result<Vec<OwnedResponse>, ImapError> {
+        self.ensure_usable()?;
         let label = command_label(command);
-        let tag = self.transport.send(command).await?;
-        let responses = wait_tagged(&mut self.transport, &tag, &label).await;
+        let responses = async {
+            let tag = self.transport.send(command).await?;
+            wait_tagged(&mut self.transport, &tag, &label).await
+        }
+        .await;
+        let responses = responses.map_err(|e| self.poison(e));
         let responses = match responses {
             Ok(r) => r,
             Err(e) => {
@@ -169,6 +178,33 @@ impl Session {
             self.note_unsolicited(r);
         }
         Ok(responses)
+    }
+
+    /// Whether the connection is still in step (no timeout, EOF or garbage seen).
+    pub fn is_usable(&self) -> bool {
+        !self.broken
+    }
+
+    pub(crate) fn ensure_usable(&self) -> Result<(), ImapError> {
+        if self.broken {
+            return Err(ImapError::ConnectionLost(Some(
+                "the connection failed earlier; reconnect".into(),
+            )));
+        }
+        Ok(())
+    }
+
+    /// Remember a connection-fatal error so later commands fail fast.
+    pub(crate) fn poison(&mut self, e: ImapError) -> ImapError {
+        if e.is_connection_fatal() {
+            self.broken = true;
+        }
+        e
+    }
+
+    /// The longest wait for any one response from now on (e.g. longer for huge FETCHes).
+    pub fn set_command_timeout(&mut self, timeout: std::time::Duration) {
+        self.transport.timeout = timeout;
     }
 
     fn note_unsolicited(&mut self, r: &OwnedResponse) {
