@@ -59,3 +59,21 @@ pub fn unrelated_ca(dir: &std::path::Path) -> PathBuf {
     std::fs::write(&p, ca).unwrap();
     p
 }
+
+/// A configuration file for `imapsort` pointing at the private Dovecot (account `test`, user
+/// `user`/`pass`, implicit TLS trusting its CA, state in `dir/state`), followed by `rules_yaml`
+/// (a complete `rules:` section, or empty). Written with mode 0600 so `check` does not warn
+/// about the literal password. Returns the file's path.
+pub fn write_config(dir: &std::path::Path, d: &Dovecot, rules_yaml: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let text = format!(
+        "settings:\n  state_dir: {state}\naccounts:\n  - name: test\n    host: localhost\n    port: {port}\n    tls: implicit\n    ca_file: {ca}\n    username: user\n    password: pass\n{rules_yaml}",
+        state = dir.join("state").display(),
+        port = d.imaps_port(),
+        ca = d.ca_pem_path().display(),
+    );
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}

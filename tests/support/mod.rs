@@ -1,5 +1,10 @@
 //! Shared helpers for integration tests. Each test file does `mod support;` and uses what it
 //! needs; not every file uses every helper.
+//!
+//! - `dovecot::start(opts)` / `start_default()`: a private Dovecot, or `None` (skipped loudly)
+//!   when it is not installed outside CI; `connect_opts`, `message`, `write_config`.
+//! - `peer::start(script)`: a scripted IMAP server speaking a C:/S: transcript.
+//! - `run_with_timeout(limit, async { .. })`: every socket test runs under a hard timeout.
 #![allow(dead_code)]
 
 pub mod dovecot;
