@@ -310,7 +310,7 @@ impl Cond {
             Kind::SentAfter(d) => age(v.date()).is_some_and(|t| t > now - d),
             Kind::Flag(bit, set) => (v.system_flags & bit != 0) == *set,
             Kind::Keyword(k) => v.flags_lower.iter().any(|f| f == k),
-            Kind::HasAttachment(b) => !v.attachments.is_empty() == *b,
+            Kind::HasAttachment(b) => v.attachments.is_empty() != *b,
             Kind::Attachment(m) => {
                 let mut named = v.attachments.iter().flatten().peekable();
                 let present = named.peek().is_some();

@@ -239,7 +239,6 @@ impl AddressMatch {
             AddressMatch::Any(ms) => ms.iter().any(|m| m.test(present, addrs)),
             AddressMatch::Address(m) => match m.exists() {
                 Some(b) => present == b,
-                None if m.regex().is_some() => all().any(|a| m.test_str(&a.address)),
                 None => all().any(|a| m.test_str(&a.address)),
             },
             AddressMatch::Domain(ds) => all().any(|a| {

@@ -233,7 +233,11 @@ mod tests {
         ];
         for (src, want) in cases {
             let got = expand(src, &["t"]);
-            assert_eq!(got.as_deref(), want.map_err(|e| e), "template {src:?}");
+            assert_eq!(
+                got.as_ref().map(String::as_str).map_err(String::as_str),
+                *want,
+                "template {src:?}"
+            );
         }
     }
 
