@@ -506,7 +506,6 @@ impl Dovecot {
             let me = current_user_name().unwrap_or_else(|| uid.to_string());
             let _ = writeln!(c, "default_internal_user = {me}");
             let _ = writeln!(c, "default_login_user = {me}");
-            let _ = writeln!(c, "default_internal_group = {gid}");
         }
         let _ = writeln!(
             c,
