@@ -31,7 +31,10 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod dovecot;
 pub mod exit;
 pub mod imap;
+pub mod logging;
 pub mod rules;
+pub mod state;
