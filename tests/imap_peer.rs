@@ -508,3 +508,31 @@ fn gmail_labels_are_sent_in_modified_utf7_and_refused_elsewhere() {
         finish(p).await;
     });
 }
+
+#[test]
+fn preauth_on_a_starttls_connection_and_logindisabled_are_refused() {
+    support::run_with_timeout(LIMIT, async {
+        // PREAUTH would skip the TLS upgrade entirely.
+        let p = peer::start("S: * PREAUTH welcome back").await;
+        let mut o = opts(p.port);
+        o.tls = TlsMode::StartTls;
+        o.allow_insecure = false;
+        let e = connect(&o, &pass()).await.unwrap_err();
+        assert!(matches!(e, ImapError::StartTlsUnavailable { .. }), "{e:?}");
+        finish(p).await;
+
+        // LOGINDISABLED: LOGIN must not be sent (the password would be refused anyway).
+        let p = peer::start(
+            r#"
+            S: * OK ready
+            C: A1 CAPABILITY
+            S: * CAPABILITY IMAP4rev1 LOGINDISABLED AUTH=PLAIN
+            S: A1 OK done
+            "#,
+        )
+        .await;
+        let e = connect(&opts(p.port), &pass()).await.unwrap_err();
+        assert!(matches!(e, ImapError::Unsupported(_)), "{e:?}");
+        finish(p).await;
+    });
+}
