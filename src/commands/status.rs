@@ -22,17 +22,21 @@ pub const RECENT_ACTIONS: usize = 10;
 /// `--format json`: one document.
 #[derive(Debug, Serialize)]
 struct StatusOutput<'a> {
+    /// Where the database was looked for (from the configuration).
     state_dir: &'a Path,
     /// The database file, `null` when there is none yet.
     database: Option<&'a Path>,
+    /// Configured accounts first, in configuration order, then the rest.
     accounts: Vec<AccountOutput>,
 }
 
 #[derive(Debug, Serialize)]
 struct AccountOutput {
+    /// The account's name.
     account: String,
     /// False for an account the database remembers but the configuration no longer has.
     configured: bool,
+    /// Empty when the database knows nothing of the account yet.
     mailboxes: Vec<MailboxStatus>,
 }
 

@@ -103,7 +103,9 @@ pub struct MailboxState {
 /// One (rule, message) pair to remember as applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Applied<'a> {
+    /// The message, in the mailbox and UIDVALIDITY the call names.
     pub uid: u32,
+    /// The rule's `name`.
     pub rule: &'a str,
     /// Kept so a message can be recognised after it moved (its UID changes, this does not).
     pub message_id: Option<&'a str>,
