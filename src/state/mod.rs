@@ -3,7 +3,7 @@
 //! One SQLite file, `state_dir/state.sqlite3`, in WAL mode so `imapsort status` (and `sqlite3`)
 //! can read while the daemon writes. It holds, per (account, mailbox), the UIDVALIDITY and the
 //! last handled UID; the (rule, message) pairs already applied, so a sweep never applies a rule
-//! twice; and the action journal (see [`journal`]). Times are stored as Unix milliseconds (UTC);
+//! twice; and the action journal (see [`JournalEntry`]). Times are stored as Unix milliseconds (UTC);
 //! the views `mailbox_view` and `journal_view` show them as ISO 8601 for people.
 //!
 //! The API is synchronous. [`StateDb`] is `Send` (not `Sync`): async callers keep it behind a
