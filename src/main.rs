@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         Command::Completions(args) => commands::completions::run(args, out),
         Command::Folders(args) => commands::folders::run(args, out),
         Command::Man => commands::man::run(out),
+        Command::Test(args) => commands::test::run(args, out, &mut std::io::stderr().lock()),
         _ => {
             eprintln!("imapsort: not implemented yet");
             return Exit::Software.into();

@@ -6,3 +6,4 @@ pub mod completions;
 pub mod folders;
 pub mod man;
 pub mod status;
+pub mod test;
