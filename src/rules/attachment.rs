@@ -75,14 +75,17 @@ mod tests {
             .collect()
     }
 
+    /// (disposition, its parameters, Content-Type parameters, expected attachment name).
+    type Case<'a> = (
+        Option<&'a str>,
+        Vec<(String, String)>,
+        Vec<(String, String)>,
+        Option<Option<&'a str>>,
+    );
+
     #[test]
     fn bodystructure_parameters_are_decoded() {
-        let cases: Vec<(
-            Option<&str>,
-            Vec<(String, String)>,
-            Vec<(String, String)>,
-            Option<Option<&str>>,
-        )> = vec![
+        let cases: Vec<Case<'_>> = vec![
             (
                 Some("attachment"),
                 params(&[("filename", "a.pdf")]),
