@@ -280,7 +280,7 @@ fn an_endless_stream_of_untagged_responses_is_bounded() {
 #[test]
 fn binary_garbage_is_a_protocol_error_and_poisons_the_session() {
     support::run_with_timeout(LIMIT, async {
-        let mut junk = b"* \x00\xff\xfe garbage \x01\x02".to_vec();
+        let mut junk = b"\x00\xff\xfe garbage \x01\x02".to_vec();
         junk.extend((0..4096u32).map(|i| (i * 7919 % 256) as u8));
         junk.extend_from_slice(b"\r\nTAG OK done\r\n");
         let srv = server("UID SEARCH", Hostile::Reply(junk)).await;
