@@ -1,7 +1,9 @@
 //! The malformed-mail corpus (`tests/malformed/`: broken MIME boundaries, invalid charsets,
 //! NULs, bare CR, 1 MiB header lines, 10,000 headers, multiparts nested 500 and 5,000 deep,
-//! truncated base64, 8-bit junk in headers) through the rules engine in-process: every message
-//! parses and evaluates, without a panic, within a time bound.
+//! truncated base64, 8-bit junk in headers) through the rules engine in-process and through
+//! the `imapsort test` binary: every message parses and evaluates, without a panic, within a
+//! time bound, and the binary exits 0 with sane JSON under a memory limit. (The same corpus
+//! through a real sweep against Dovecot is in tests/reliability_malformed_sweep.rs.)
 
 #[path = "malformed/gen.rs"]
 mod corpus;
@@ -142,4 +144,83 @@ fn the_realistic_message_matches_what_a_reader_expects() {
     let f = ev.plan.final_action.expect("moved");
     assert_eq!(f.mailbox.as_deref(), Some("Lists/billing.example.net"));
     assert_eq!(ev.plan.add_flags, ["$List"]);
+}
+
+/// Virtual memory allowed to one `imapsort test` process (`ulimit -v`, KiB). The biggest
+/// corpus message is under 3 MiB; a parser that copied it per header or per nesting level
+/// would blow through this.
+const BINARY_MEMORY_KIB: u64 = 512 * 1024;
+
+/// Per message through the binary (debug build, shared machine).
+const BINARY_PER_MESSAGE: Duration = Duration::from_secs(30);
+
+#[test]
+fn every_corpus_message_through_imapsort_test_exits_0_with_sane_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.yaml");
+    std::fs::write(&rules, corpus::rules_yaml()).unwrap();
+    let mut failures = Vec::new();
+    for case in corpus::all() {
+        let file = dir.path().join(&case.name);
+        std::fs::write(&file, &case.bytes).unwrap();
+        let started = Instant::now();
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -v {BINARY_MEMORY_KIB}; exec \"$@\""))
+            .arg("sh")
+            .arg(env!("CARGO_BIN_EXE_imapsort"))
+            .args(["test", "-c"])
+            .arg(&rules)
+            .args(["--format", "json"])
+            .arg(&file)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run imapsort test");
+        // Poll rather than block, so a hang is killed at the bound instead of hanging CI.
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if started.elapsed() > BINARY_PER_MESSAGE {
+                let _ = child.kill();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let Some(status) = status else {
+            failures.push(format!(
+                "{}: no exit within {BINARY_PER_MESSAGE:?}",
+                case.name
+            ));
+            continue;
+        };
+        if !status.success() {
+            failures.push(format!("{}: {status}; stderr: {stderr}", case.name));
+            continue;
+        }
+        if stderr.contains("panicked") {
+            failures.push(format!("{}: a panic on stderr: {stderr}", case.name));
+        }
+        let json: serde_json::Value = match serde_json::from_slice(&out.stdout) {
+            Ok(v) => v,
+            Err(e) => {
+                failures.push(format!("{}: stdout is not JSON ({e})", case.name));
+                continue;
+            }
+        };
+        let messages = json["messages"].as_array().cloned().unwrap_or_default();
+        let sane = messages.len() == 1
+            && messages[0]["file"].as_str() == Some(file.to_str().unwrap())
+            && messages[0]["plan"].is_object()
+            && messages[0]["matched"].is_array()
+            && messages[0]["warnings"].is_array();
+        if !sane {
+            failures.push(format!("{}: unexpected JSON {json}", case.name));
+        }
+        eprintln!("{:<40} {:?}", case.name, started.elapsed());
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
