@@ -31,5 +31,7 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod execute;
 pub mod exit;
+pub mod imap;
 pub mod rules;

@@ -1,0 +1,4 @@
+//! The IMAP layer.
+
+pub mod search;
+pub mod uidset;
