@@ -217,12 +217,18 @@ pub trait ImapTarget {
     /// The error of a command; its `Display` becomes the failure reason.
     type Error: std::fmt::Display;
 
-    /// `UID STORE uids <item> (<values>)`, e.g. item `+FLAGS.SILENT`; the tagged status checked.
-    fn store(
+    /// `UID STORE uids +FLAGS.SILENT (flags)` (`add`) or `-FLAGS.SILENT`; the status checked.
+    fn store_flags(
         &mut self,
         uids: &UidSet,
-        item: &str,
-        values: &[String],
+        add: bool,
+        flags: &[String],
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// `UID STORE uids +X-GM-LABELS (labels)` (Gmail).
+    fn add_labels(
+        &mut self,
+        uids: &UidSet,
+        labels: &[String],
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     fn copy(
         &mut self,
@@ -353,15 +359,8 @@ impl Executor {
         let what = step.describe();
         let deleted = [String::from("\\Deleted")];
         let result = match step {
-            Step::Flags { add, flags, .. } => {
-                let item = if *add {
-                    "+FLAGS.SILENT"
-                } else {
-                    "-FLAGS.SILENT"
-                };
-                target.store(uids, item, flags).await
-            }
-            Step::Labels { labels, .. } => target.store(uids, "+X-GM-LABELS", labels).await,
+            Step::Flags { add, flags, .. } => target.store_flags(uids, *add, flags).await,
+            Step::Labels { labels, .. } => target.add_labels(uids, labels).await,
             Step::Copy { mailbox, .. } => target.copy(uids, mailbox).await,
             Step::Move { mailbox, .. } if self.caps.move_ => target.mv(uids, mailbox).await,
             Step::Move { mailbox, .. } => match target.copy(uids, mailbox).await {
@@ -372,7 +371,7 @@ impl Executor {
                 }
                 Err(e) => Err(e),
             },
-            Step::Delete { .. } => match target.store(uids, "+FLAGS.SILENT", &deleted).await {
+            Step::Delete { .. } => match target.store_flags(uids, true, &deleted).await {
                 Ok(()) => {
                     self.expunge(target, uids, book, &what).await;
                     return;
@@ -394,7 +393,7 @@ impl Executor {
         what: &str,
     ) {
         let deleted = [String::from("\\Deleted")];
-        match target.store(uids, "+FLAGS.SILENT", &deleted).await {
+        match target.store_flags(uids, true, &deleted).await {
             Ok(()) => self.expunge(target, uids, book, what).await,
             Err(e) => {
                 let reason =

@@ -287,13 +287,23 @@ impl Fake {
 impl ImapTarget for Fake {
     type Error = FakeError;
 
-    async fn store(
+    async fn store_flags(
         &mut self,
         uids: &UidSet,
-        item: &str,
-        values: &[String],
+        add: bool,
+        flags: &[String],
     ) -> Result<(), FakeError> {
-        self.answer(format!("UID STORE {uids} {item} ({})", values.join(" ")))
+        let sign = if add { '+' } else { '-' };
+        self.answer(format!(
+            "UID STORE {uids} {sign}FLAGS.SILENT ({})",
+            flags.join(" ")
+        ))
+    }
+    async fn add_labels(&mut self, uids: &UidSet, labels: &[String]) -> Result<(), FakeError> {
+        self.answer(format!(
+            "UID STORE {uids} +X-GM-LABELS ({})",
+            labels.join(" ")
+        ))
     }
     async fn copy(&mut self, uids: &UidSet, mailbox: &str) -> Result<(), FakeError> {
         self.answer(format!("UID COPY {uids} {mailbox}"))
