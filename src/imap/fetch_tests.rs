@@ -69,56 +69,56 @@ fn attachments_from_bodystructure() {
         (
             // A plain file name in the disposition.
             format!(
-                r#"({text} ("application" "pdf" NIL NIL NIL "base64" 100 NIL ("attachment" ("filename" "invoice 7.pdf")) NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
+                r#"({text}("application" "pdf" NIL NIL NIL "base64" 100 NIL ("attachment" ("filename" "invoice 7.pdf")) NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
             ),
             vec![Some("invoice 7.pdf")],
         ),
         (
             // Content-Type name only, disposition inline: still an attachment (it has a name).
             format!(
-                r#"({text} ("image" "png" ("name" "logo.png") NIL NIL "base64" 100 NIL ("inline" NIL) NIL NIL) "related" ("boundary" "b") NIL NIL NIL)"#
+                r#"({text}("image" "png" ("name" "logo.png") NIL NIL "base64" 100 NIL ("inline" NIL) NIL NIL) "related" ("boundary" "b") NIL NIL NIL)"#
             ),
             vec![Some("logo.png")],
         ),
         (
             // Disposition attachment without a name.
             format!(
-                r#"({text} ("application" "octet-stream" NIL NIL NIL "base64" 100 NIL ("attachment" NIL) NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
+                r#"({text}("application" "octet-stream" NIL NIL NIL "base64" 100 NIL ("attachment" NIL) NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
             ),
             vec![None],
         ),
         (
             // RFC 2231 extended value with a charset.
             format!(
-                r#"({text} ("application" "pdf" NIL NIL NIL "base64" 100 NIL ("attachment" ("filename*" "UTF-8''Rechnung%20%E2%82%AC.pdf")) NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
+                r#"({text}("application" "pdf" NIL NIL NIL "base64" 100 NIL ("attachment" ("filename*" "UTF-8''Rechnung%20%E2%82%AC.pdf")) NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
             ),
             vec![Some("Rechnung €.pdf")],
         ),
         (
             // RFC 2231 continuations.
             format!(
-                r#"({text} ("application" "pdf" NIL NIL NIL "base64" 100 NIL ("attachment" ("filename*0" "very-long-" "filename*1" "name.pdf")) NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
+                r#"({text}("application" "pdf" NIL NIL NIL "base64" 100 NIL ("attachment" ("filename*0" "very-long-" "filename*1" "name.pdf")) NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
             ),
             vec![Some("very-long-name.pdf")],
         ),
         (
             // RFC 2047 encoded word (common in practice, though not allowed by the RFC).
             format!(
-                r#"({text} ("application" "pdf" ("name" "=?UTF-8?B?w5xiZXJzaWNodC5wZGY=?=") NIL NIL "base64" 100 NIL NIL NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
+                r#"({text}("application" "pdf" ("name" "=?UTF-8?B?w5xiZXJzaWNodC5wZGY=?=") NIL NIL "base64" 100 NIL NIL NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
             ),
             vec![Some("Übersicht.pdf")],
         ),
         (
             // Disposition filename wins over Content-Type name.
             format!(
-                r#"({text} ("application" "pdf" ("name" "ct.pdf") NIL NIL "base64" 100 NIL ("attachment" ("filename" "cd.pdf")) NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
+                r#"({text}("application" "pdf" ("name" "ct.pdf") NIL NIL "base64" 100 NIL ("attachment" ("filename" "cd.pdf")) NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
             ),
             vec![Some("cd.pdf")],
         ),
         (
             // Nested multiparts are walked.
             format!(
-                r#"(({text} {text} "alternative" ("boundary" "a") NIL NIL NIL) ("text" "csv" ("name" "a.csv") NIL NIL "7bit" 5 1 NIL ("attachment" ("filename" "a.csv")) NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
+                r#"(({text}{text} "alternative" ("boundary" "a") NIL NIL NIL)("text" "csv" ("name" "a.csv") NIL NIL "7bit" 5 1 NIL ("attachment" ("filename" "a.csv")) NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
             ),
             vec![Some("a.csv")],
         ),
