@@ -31,7 +31,12 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
+pub mod dovecot;
 pub mod execute;
 pub mod exit;
 pub mod imap;
+pub mod logging;
 pub mod rules;
+pub mod state;
+pub mod sweep;

@@ -1,0 +1,3 @@
+//! The daemon: supervisor, workers, reload, and systemd notification.
+
+pub mod notify;
