@@ -264,23 +264,27 @@ pub async fn sweep_mailbox(
 
     let spec = FetchSpec::new(&rules.needs());
     let delimiter = session.delimiter().await.ok().flatten();
+    // Plans wait until EXEC_BATCH messages want changes (or the pass ends), so each
+    // destination gets one command for many messages rather than one per fetch chunk.
+    let mut pending: Vec<MessageResult> = Vec::new();
     for chunk in candidates.chunks(MAX_SET_CHARS, FETCH_CHUNK) {
-        let items = session
-            .uid_fetch(&chunk.to_string(), spec.items())
-            .await
-            .map_err(|source| SweepError::Fetch {
-                mailbox: mailbox.clone(),
-                source,
-            })?;
+        let items = match session.uid_fetch(&chunk.to_string(), spec.items()).await {
+            Ok(items) => items,
+            Err(source) => {
+                // What was decided so far is still carried out (or reported as failed).
+                flush(session, opts, executor, sink, &mut pending, &mut summary).await;
+                return Err(SweepError::Fetch { mailbox, source });
+            }
+        };
         let views: Vec<_> = items
             .iter()
             .filter_map(|item| spec.view(item))
             // Unsolicited FETCH responses for other messages may be mixed in.
             .filter(|(uid, _)| chunk.contains(*uid))
             .collect();
+        drop(items);
         let uids: Vec<Uid> = views.iter().map(|(uid, _)| *uid).collect();
         let applied = sink.applied(&uids);
-        let mut results = Vec::new();
         for (uid, view) in &views {
             let ctx = EvalContext {
                 account: Some(opts.account),
@@ -298,9 +302,14 @@ pub async fn sweep_mailbox(
                 continue;
             }
             for w in &ev.warnings {
-                tracing::warn!(account = opts.account, mailbox = opts.mailbox, uid = uid.get(), "{w}");
+                tracing::warn!(
+                    account = opts.account,
+                    mailbox = opts.mailbox,
+                    uid = uid.get(),
+                    "{w}"
+                );
             }
-            results.push(MessageResult {
+            pending.push(MessageResult {
                 uid: *uid,
                 message_id: view.message_id().map(str::to_owned),
                 rules: ev.matched.into_iter().map(|m| m.rule).collect(),
@@ -310,24 +319,43 @@ pub async fn sweep_mailbox(
                 error: None,
             });
         }
-        if !opts.dry_run {
-            sink.before_execute(&results);
-            let plans: Vec<(Uid, &Plan)> = results.iter().map(|r| (r.uid, &r.plan)).collect();
-            let program = group(&plans, executor.caps());
-            let outcomes = executor.run(session, &program).await;
-            apply_outcomes(&mut results, outcomes);
-        }
-        for r in &results {
-            summary.matched += 1;
-            if r.error.is_some() {
-                summary.errors += 1;
-            } else if r.leaves() && (r.done || opts.dry_run) {
-                summary.moved += 1;
-            }
-            sink.message(r);
+        if pending.iter().filter(|r| r.acted_on()).count() >= EXEC_BATCH {
+            flush(session, opts, executor, sink, &mut pending, &mut summary).await;
         }
     }
+    flush(session, opts, executor, sink, &mut pending, &mut summary).await;
     Ok(summary)
+}
+
+/// How many messages with changes wait before their commands are sent.
+pub const EXEC_BATCH: usize = 5000;
+
+/// Carries out the pending plans (unless dry-run) and hands every result to the sink.
+async fn flush(
+    session: &mut Session,
+    opts: &SweepOptions<'_>,
+    executor: &mut Executor,
+    sink: &mut dyn SweepSink,
+    pending: &mut Vec<MessageResult>,
+    summary: &mut SweepSummary,
+) {
+    let mut results = std::mem::take(pending);
+    if !opts.dry_run && results.iter().any(MessageResult::acted_on) {
+        sink.before_execute(&results);
+        let plans: Vec<(Uid, &Plan)> = results.iter().map(|r| (r.uid, &r.plan)).collect();
+        let program = group(&plans, executor.caps());
+        let outcomes = executor.run(session, &program).await;
+        apply_outcomes(&mut results, outcomes);
+    }
+    for r in &results {
+        summary.matched += 1;
+        if r.error.is_some() {
+            summary.errors += 1;
+        } else if r.leaves() && (r.done || opts.dry_run) {
+            summary.moved += 1;
+        }
+        sink.message(r);
+    }
 }
 
 /// Copies each outcome into its result; a result without commands is done when not failed.
@@ -389,7 +417,12 @@ fn valid_flag(flag: &str) -> bool {
 impl ImapTarget for Session {
     type Error = ImapError;
 
-    async fn store_flags(&mut self, uids: &UidSet, add: bool, flags: &[String]) -> Result<(), ImapError> {
+    async fn store_flags(
+        &mut self,
+        uids: &UidSet,
+        add: bool,
+        flags: &[String],
+    ) -> Result<(), ImapError> {
         if !flags.iter().all(|f| valid_flag(f)) {
             return Err(ImapError::InvalidArgument("flag"));
         }
@@ -402,7 +435,8 @@ impl ImapTarget for Session {
         let mut quoted = Vec::with_capacity(labels.len());
         for label in labels {
             let wire = crate::imap::mailbox::mutf7_encode(label);
-            quoted.push(crate::imap::auth::quote(&wire).ok_or(ImapError::InvalidArgument("label"))?);
+            quoted
+                .push(crate::imap::auth::quote(&wire).ok_or(ImapError::InvalidArgument("label"))?);
         }
         let query = format!("+X-GM-LABELS ({})", quoted.join(" "));
         self.uid_store(&uids.to_string(), &query).await

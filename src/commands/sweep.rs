@@ -21,7 +21,17 @@ use crate::imap::{Session, SpecialUse};
 use crate::rules::Plan;
 use crate::rules::ast::Trigger;
 use crate::rules::mailbox_eq;
-use crate::sweep::{MessageResult, Scope, SweepOptions, SweepSink, SweepSummary, server_caps, sweep_mailbox};
+use crate::sweep::{
+    MessageResult, Scope, SweepOptions, SweepSink, SweepSummary, server_caps, sweep_mailbox,
+};
+
+/// The command from `main`: its own tokio runtime, problems to stderr.
+pub fn run_blocking(args: &SweepArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    Ok(rt.block_on(run(args, out, &mut std::io::stderr().lock())))
+}
 
 /// Runs the command. `out` gets the results, `err` the problems.
 pub async fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
@@ -40,7 +50,11 @@ pub async fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
         Some(name) => match config.account(name) {
             Some(a) => vec![a],
             None => {
-                let _ = writeln!(err, "imapsort: no account named {name:?} in {}", path.display());
+                let _ = writeln!(
+                    err,
+                    "imapsort: no account named {name:?} in {}",
+                    path.display()
+                );
                 return Exit::Config;
             }
         },
@@ -96,7 +110,11 @@ pub fn mailboxes_to_sweep(config: &Config, account: &Account, only: Option<&str>
         }
         for m in rule.mailboxes.as_deref().unwrap_or(&account.watch) {
             // INBOX is case-insensitive: keep one spelling.
-            let m = if m.eq_ignore_ascii_case("inbox") { "INBOX" } else { m.as_str() };
+            let m = if m.eq_ignore_ascii_case("inbox") {
+                "INBOX"
+            } else {
+                m.as_str()
+            };
             set.insert(m.to_owned());
         }
     }
@@ -124,14 +142,24 @@ async fn sweep_account(
     let mut session = match crate::imap::connect_account(account, config_dir).await {
         Ok(s) => s,
         Err(e) => {
-            let _ = writeln!(err, "imapsort: account {}: server unavailable: {}", account.name, chain(&e));
+            let _ = writeln!(
+                err,
+                "imapsort: account {}: server unavailable: {}",
+                account.name,
+                chain(&e)
+            );
             return Err(AccountError::Unavailable(summary));
         }
     };
     let (trash, archive) = match special_mailboxes(&mut session, account).await {
         Ok(t) => t,
         Err(e) => {
-            let _ = writeln!(err, "imapsort: account {}: listing mailboxes failed: {}", account.name, chain(&e));
+            let _ = writeln!(
+                err,
+                "imapsort: account {}: listing mailboxes failed: {}",
+                account.name,
+                chain(&e)
+            );
             return Err(AccountError::Unavailable(summary));
         }
     };
@@ -184,8 +212,18 @@ async fn special_mailboxes(
         session.list().await?
     };
     Ok((
-        resolve_special(account.trash.as_deref(), &entries, SpecialUse::Trash, "Trash"),
-        resolve_special(account.archive.as_deref(), &entries, SpecialUse::Archive, "Archive"),
+        resolve_special(
+            account.trash.as_deref(),
+            &entries,
+            SpecialUse::Trash,
+            "Trash",
+        ),
+        resolve_special(
+            account.archive.as_deref(),
+            &entries,
+            SpecialUse::Archive,
+            "Archive",
+        ),
     ))
 }
 
@@ -311,7 +349,11 @@ fn print_summary(out: &mut dyn Write, format: OutputFormat, dry_run: bool, s: &S
             s.matched,
             s.moved,
             s.errors,
-            if dry_run { " (dry run: nothing changed)" } else { "" }
+            if dry_run {
+                " (dry run: nothing changed)"
+            } else {
+                ""
+            }
         ),
     };
     let _ = writeln!(out, "{line}");

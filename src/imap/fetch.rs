@@ -136,10 +136,12 @@ fn flag_name(flag: String) -> Option<String> {
     if flag == "\\*" {
         return None;
     }
-    Some(match SYSTEM.iter().find(|s| s.eq_ignore_ascii_case(&flag)) {
-        Some(s) => (*s).to_owned(),
-        None => flag,
-    })
+    Some(
+        match SYSTEM.iter().find(|s| s.eq_ignore_ascii_case(&flag)) {
+            Some(s) => (*s).to_owned(),
+            None => flag,
+        },
+    )
 }
 
 /// The attachments a BODYSTRUCTURE describes, as the rules engine sees them in a full
@@ -179,26 +181,39 @@ fn collect(bs: &BodyStructure<'_>, out: &mut Vec<Attachment>) {
 /// pieces, RFC 2047 encoded words). To decode them exactly as a full parse of the message
 /// would, the parameters are written back into a small MIME header and read by the same
 /// parser the rules engine uses.
-fn part_filename(ty: &ContentType<'_>, disposition: Option<&ContentDisposition<'_>>) -> Option<String> {
-    let relevant = |params: &Option<Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)>>,
-                    base: &str| {
-        params
-            .iter()
-            .flatten()
-            .filter(|(k, _)| {
-                let k = k.to_ascii_lowercase();
-                k == base || k.strip_prefix(base).is_some_and(|rest| rest.starts_with('*'))
-            })
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<Vec<_>>()
-    };
+fn part_filename(
+    ty: &ContentType<'_>,
+    disposition: Option<&ContentDisposition<'_>>,
+) -> Option<String> {
+    let relevant =
+        |params: &Option<Vec<(std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>)>>,
+         base: &str| {
+            params
+                .iter()
+                .flatten()
+                .filter(|(k, _)| {
+                    let k = k.to_ascii_lowercase();
+                    k == base
+                        || k.strip_prefix(base)
+                            .is_some_and(|rest| rest.starts_with('*'))
+                })
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        };
     let names = relevant(&ty.params, "name");
-    let filenames = disposition.map(|d| relevant(&d.params, "filename")).unwrap_or_default();
+    let filenames = disposition
+        .map(|d| relevant(&d.params, "filename"))
+        .unwrap_or_default();
     if names.is_empty() && filenames.is_empty() {
         return None;
     }
     let mut header = String::new();
-    let _ = write!(header, "Content-Type: {}/{}", token(&ty.ty), token(&ty.subtype));
+    let _ = write!(
+        header,
+        "Content-Type: {}/{}",
+        token(&ty.ty),
+        token(&ty.subtype)
+    );
     for (k, v) in &names {
         push_param(&mut header, k, v);
     }
@@ -223,7 +238,10 @@ fn part_filename(ty: &ContentType<'_>, disposition: Option<&ContentDisposition<'
 
 /// A MIME token (type, subtype, disposition): anything else becomes `x`.
 fn token(s: &str) -> &str {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-+._".contains(&b)) {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-+._".contains(&b))
+    {
         s
     } else {
         "x"
