@@ -297,8 +297,9 @@ async fn outcome(d: &Dovecot, user: &str) -> BTreeMap<String, (usize, usize)> {
 
 fn imapsort_config(d: &Dovecot, user: &str, rules: &[Rule], dir: &Path) -> std::path::PathBuf {
     let mut y = format!(
-        "accounts:\n  - name: bench\n    host: 127.0.0.1\n    port: {}\n    tls: none\n    \
+        "settings:\n  state_dir: {}\naccounts:\n  - name: bench\n    host: 127.0.0.1\n    port: {}\n    tls: none\n    \
          allow_insecure: true\n    username: {user}\n    password: pass\nrules:\n",
+        dir.join(format!("state-{user}")).display(),
         d.imap_port()
     );
     for r in rules {

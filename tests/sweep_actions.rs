@@ -255,6 +255,21 @@ fn every_action(opts: DovecotOptions, uidplus: bool) {
         ] {
             assert!(names.contains(&name.to_owned()), "{name} in {names:?}");
         }
+
+        // At most once per rule and message: the user unflags the boss's message and removes
+        // the invoice's keyword; a second sweep neither flags again nor copies again.
+        s.select("INBOX").await.unwrap();
+        s.uid_store("1:*", "-FLAGS.SILENT (\\Flagged $Invoice)")
+            .await
+            .unwrap();
+        let again = sweep(&config, false, OutputFormat::Json).await;
+        assert_eq!(again.exit, Exit::Ok, "{}", again.stderr);
+        assert!(again.by_message_id().is_empty(), "{}", again.stdout);
+        assert_eq!(again.summary()["moved"], 0);
+        assert_eq!(contents(&mut s, "Accounting/2025").await.len(), 1);
+        let inbox = contents(&mut s, "INBOX").await;
+        assert_eq!(inbox["<boss@t>"], flags(&[]));
+        assert_eq!(inbox["<invoice@t>"], flags(&[]));
     });
 }
 
@@ -343,9 +358,10 @@ fn unreachable_server_exits_69_naming_the_account() {
     std::fs::write(
         &config,
         format!(
-            "accounts:\n  - name: far-away\n    host: 127.0.0.1\n    port: {port}\n    \
+            "settings:\n  state_dir: {state}\naccounts:\n  - name: far-away\n    host: 127.0.0.1\n    port: {port}\n    \
              username: u\n    password: x\n\
-             rules:\n  - name: r\n    when: true\n    then: mark_read\n"
+             rules:\n  - name: r\n    when: true\n    then: mark_read\n",
+            state = dir.path().join("state").display()
         ),
     )
     .unwrap();

@@ -19,8 +19,13 @@ use crate::exit::Exit;
 use crate::imap::mailbox::resolve_special;
 use crate::imap::{Session, SpecialUse};
 use crate::rules::Plan;
-use crate::rules::ast::Trigger;
 use crate::rules::mailbox_eq;
+mod state;
+
+use state::StateLink;
+
+use crate::imap::MailboxInfo;
+use crate::imap::uidset::Uid;
 use crate::sweep::{
     MessageResult, Scope, SweepOptions, SweepSink, SweepSummary, server_caps, sweep_mailbox,
 };
@@ -71,6 +76,7 @@ pub async fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
     let now = jiff::Timestamp::now();
     let mut total = SweepSummary::default();
     let mut exit = Exit::Ok;
+    let mut state = StateLink::open(&config.settings.state_dir, args.dry_run, err);
     for account in accounts {
         let mut printer = Printer {
             account: &account.name,
@@ -78,6 +84,7 @@ pub async fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
             format: args.format,
             dry_run: args.dry_run,
             out: &mut *out,
+            state: &mut state,
         };
         match sweep_account(&config, account, config_dir, args, now, &mut printer, err).await {
             Ok(summary) => total.add(&summary),
@@ -164,13 +171,13 @@ async fn sweep_account(
         }
     };
     let mut executor = Executor::new(server_caps(&session));
-    let mut result = Ok(());
+    let mut broken = false;
     for mailbox in &mailboxes {
         let opts = SweepOptions {
             account: &account.name,
             mailbox,
             watch: &account.watch,
-            trigger: None::<Trigger>,
+            trigger: None,
             trash: &trash,
             archive: &archive,
             now,
@@ -178,11 +185,15 @@ async fn sweep_account(
             dry_run: args.dry_run,
         };
         printer.mailbox = mailbox.clone();
-        match sweep_mailbox(&mut session, &config.rules, &opts, &mut executor, printer).await {
+        printer.state.start(&account.name, mailbox);
+        let result =
+            sweep_mailbox(&mut session, &config.rules, &opts, &mut executor, printer).await;
+        printer.state.flush();
+        match result {
             Ok(s) => summary.add(&s),
             Err(e) if e.imap().is_connection_fatal() => {
                 let _ = writeln!(err, "imapsort: account {}: {}", account.name, chain(&e));
-                result = Err(());
+                broken = true;
                 break;
             }
             Err(e) => {
@@ -192,7 +203,7 @@ async fn sweep_account(
             }
         }
     }
-    if result.is_ok() {
+    if !broken {
         let _ = session.logout().await;
         Ok(summary)
     } else {
@@ -249,6 +260,8 @@ struct Printer<'a> {
     /// Text output says "would" instead of reporting success.
     dry_run: bool,
     out: &'a mut dyn Write,
+    /// Applied rules, the journal.
+    state: &'a mut StateLink,
 }
 
 /// One line of `--format json` (RULES.md).
@@ -264,7 +277,23 @@ struct JsonLine<'a> {
 }
 
 impl SweepSink for Printer<'_> {
+    fn selected(&mut self, info: &MailboxInfo) {
+        self.state.selected(info);
+    }
+
+    fn applied(
+        &mut self,
+        uids: &[Uid],
+    ) -> std::collections::HashMap<Uid, std::collections::HashSet<String>> {
+        self.state.applied(uids)
+    }
+
+    fn before_execute(&mut self, planned: &[MessageResult]) {
+        self.state.before_execute(planned);
+    }
+
     fn message(&mut self, r: &MessageResult) {
+        self.state.message(r);
         if !r.acted_on() {
             return;
         }

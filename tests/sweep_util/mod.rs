@@ -12,13 +12,15 @@ use imapsort::imap::{Session, connect};
 use secrecy::SecretString;
 
 /// Writes a config for account `test` on `d` (implicit TLS, trusting its CA) plus `rules`
-/// (YAML, the `rules:` list's items, indented by two spaces).
+/// (YAML, the `rules:` list's items, indented by two spaces); the state database goes to
+/// `dir/state`.
 pub fn write_config(dir: &Path, d: &Dovecot, extra_account: &str, rules: &str) -> PathBuf {
     let text = format!(
-        "accounts:\n  - name: test\n    host: localhost\n    port: {port}\n    ca_file: {ca}\n    \
+        "settings:\n  state_dir: {state}\naccounts:\n  - name: test\n    host: localhost\n    port: {port}\n    ca_file: {ca}\n    \
          username: user\n    password: pass\n{extra_account}rules:\n{rules}",
         port = d.imaps_port(),
         ca = d.ca_pem_path().display(),
+        state = dir.join("state").display(),
     );
     let path = dir.join("config.yaml");
     std::fs::write(&path, text).unwrap();
