@@ -319,7 +319,7 @@ pub async fn sweep_mailbox(
                 error: None,
             });
         }
-        if pending.iter().filter(|r| r.acted_on()).count() >= EXEC_BATCH {
+        if opts.dry_run || pending.iter().filter(|r| r.acted_on()).count() >= EXEC_BATCH {
             flush(session, opts, executor, sink, &mut pending, &mut summary).await;
         }
     }
@@ -328,7 +328,7 @@ pub async fn sweep_mailbox(
 }
 
 /// How many messages with changes wait before their commands are sent.
-pub const EXEC_BATCH: usize = 5000;
+pub const EXEC_BATCH: usize = 10_000;
 
 /// Carries out the pending plans (unless dry-run) and hands every result to the sink.
 async fn flush(

@@ -158,7 +158,7 @@ async fn sweep_account(
             return Err(AccountError::Unavailable(summary));
         }
     };
-    let (trash, archive) = match special_mailboxes(&mut session, account).await {
+    let (trash, archive) = match special_mailboxes(&mut session, account, &config.rules).await {
         Ok(t) => t,
         Err(e) => {
             let _ = writeln!(
@@ -213,14 +213,24 @@ async fn sweep_account(
 
 /// The mailboxes `trash` and `archive` resolve to: configured, else SPECIAL-USE, else the
 /// plain default.
+/// The server is asked (LIST) only when some rule trashes or archives without naming a mailbox.
 async fn special_mailboxes(
     session: &mut Session,
     account: &Account,
+    rules: &crate::rules::RuleSet,
 ) -> Result<(String, String), crate::imap::ImapError> {
-    let entries = if account.trash.is_some() && account.archive.is_some() {
-        Vec::new()
-    } else {
+    use crate::rules::ast::ActionKind;
+    let needs_trash = account.trash.is_none();
+    let needs_archive = account.archive.is_none();
+    let asked = rules.rules().flat_map(|r| &r.then).any(|a| match a.kind {
+        ActionKind::Trash => needs_trash,
+        ActionKind::Archive(None) => needs_archive,
+        _ => false,
+    });
+    let entries = if asked {
         session.list().await?
+    } else {
+        Vec::new()
     };
     Ok((
         resolve_special(
