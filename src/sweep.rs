@@ -432,14 +432,7 @@ impl ImapTarget for Session {
     }
 
     async fn add_labels(&mut self, uids: &UidSet, labels: &[String]) -> Result<(), ImapError> {
-        let mut quoted = Vec::with_capacity(labels.len());
-        for label in labels {
-            let wire = crate::imap::mailbox::mutf7_encode(label);
-            quoted
-                .push(crate::imap::auth::quote(&wire).ok_or(ImapError::InvalidArgument("label"))?);
-        }
-        let query = format!("+X-GM-LABELS ({})", quoted.join(" "));
-        self.uid_store(&uids.to_string(), &query).await
+        self.uid_add_gmail_labels(&uids.to_string(), labels).await
     }
 
     async fn copy(&mut self, uids: &UidSet, mailbox: &str) -> Result<(), ImapError> {

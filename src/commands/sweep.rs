@@ -404,6 +404,36 @@ mod tests {
     use crate::rules::{FinalAction, FinalKind};
 
     #[test]
+    fn mailboxes_with_rules_per_account() {
+        let yaml = r#"
+accounts:
+  - { name: a, host: h, username: u, password: p, watch: [INBOX, Lists] }
+  - { name: b, host: h, username: u, password: p }
+rules:
+  - { name: all, when: true, then: mark_read }
+  - { name: only-b, when: true, then: mark_read, accounts: [b], mailboxes: [Archive/2025, inbox] }
+  - { name: sent, when: true, then: mark_read, mailboxes: [Sent] }
+"#;
+        let config = crate::config::load_str(yaml, Path::new("/tmp/c.yaml")).unwrap();
+        let a = config.account("a").unwrap();
+        let b = config.account("b").unwrap();
+        let cases: &[(&Account, Option<&str>, &[&str])] = &[
+            (a, None, &["INBOX", "Lists", "Sent"]),
+            (b, None, &["Archive/2025", "INBOX", "Sent"]),
+            (b, Some("Inbox"), &["INBOX"]),
+            (a, Some("Nowhere"), &[]),
+        ];
+        for (account, only, want) in cases {
+            assert_eq!(
+                mailboxes_to_sweep(&config, account, *only),
+                *want,
+                "{} {only:?}",
+                account.name
+            );
+        }
+    }
+
+    #[test]
     fn plans_read_in_execution_order() {
         let plan = Plan {
             add_flags: vec!["\\Seen".into(), "$Invoice".into()],
