@@ -31,5 +31,6 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod exit;
 pub mod rules;
