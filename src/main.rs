@@ -2,12 +2,28 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use imapsort::cli::Cli;
+use imapsort::cli::{Cli, Command};
+use imapsort::commands;
 use imapsort::exit::Exit;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _ = cli;
-    eprintln!("imapsort: not implemented yet");
-    Exit::Software.into()
+    imapsort::logging::init(cli.log_format);
+    let out = &mut std::io::stdout().lock();
+    let result = match &cli.command {
+        Command::Check(args) => commands::check::run(args, out),
+        Command::Completions(args) => commands::completions::run(args, out),
+        Command::Man => commands::man::run(out),
+        _ => {
+            eprintln!("imapsort: not implemented yet");
+            return Exit::Software.into();
+        }
+    };
+    match result {
+        Ok(exit) => exit.into(),
+        Err(err) => {
+            eprintln!("imapsort: {err:#}");
+            Exit::Software.into()
+        }
+    }
 }

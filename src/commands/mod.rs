@@ -1,2 +1,7 @@
 //! One module per subcommand. Each takes its parsed arguments and writers, and returns the
 //! process exit code; only `main` turns that into a process exit.
+
+pub mod check;
+pub mod completions;
+pub mod man;
+pub mod status;

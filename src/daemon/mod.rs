@@ -21,6 +21,7 @@
 
 pub mod backoff;
 pub mod heartbeat;
+pub mod notify;
 pub mod reload;
 pub mod shutdown;
 mod supervisor;

@@ -1,0 +1,292 @@
+//! `imapsort status`: what the state database knows, per account and mailbox.
+//!
+//! Reads the database read-only (the daemon may be running, possibly as another user) from the
+//! configured `state_dir`. Accounts in the configuration without state yet are listed as such;
+//! accounts in the database but no longer in the configuration are marked.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::cli::OutputFormat;
+use crate::state::{AccountStatus, JournalEntry, MailboxStatus, StateDb, StatusReport};
+
+/// How many journal rows to show per mailbox.
+pub const RECENT_ACTIONS: usize = 10;
+
+/// `--format json`: one document.
+#[derive(Debug, Serialize)]
+struct StatusOutput<'a> {
+    state_dir: &'a Path,
+    /// The database file, `null` when there is none yet.
+    database: Option<&'a Path>,
+    accounts: Vec<AccountOutput>,
+}
+
+#[derive(Debug, Serialize)]
+struct AccountOutput {
+    account: String,
+    /// False for an account the database remembers but the configuration no longer has.
+    configured: bool,
+    mailboxes: Vec<MailboxStatus>,
+}
+
+/// Prints the status of `state_dir` for the `configured` account names.
+pub fn print_status(
+    state_dir: &Path,
+    configured: &[String],
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let db = StateDb::open_read_only(state_dir)
+        .with_context(|| format!("cannot read the state database in {}", state_dir.display()))?;
+    let report = match &db {
+        Some(db) => db
+            .status(RECENT_ACTIONS)
+            .context("cannot read the state database")?,
+        None => StatusReport::default(),
+    };
+    let accounts = merge(report, configured);
+    match format {
+        OutputFormat::Json => {
+            let doc = StatusOutput {
+                state_dir,
+                database: db.as_ref().and_then(|db| db.path()),
+                accounts,
+            };
+            serde_json::to_writer(&mut *out, &doc)?;
+            writeln!(out)?;
+        }
+        OutputFormat::Text => {
+            if db.is_none() {
+                writeln!(
+                    out,
+                    "no state yet ({} has no database)",
+                    state_dir.display()
+                )?;
+            } else {
+                write_text(&accounts, out)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The database's accounts plus configured accounts it does not know yet, configured first in
+/// configuration order, then the rest by name.
+fn merge(report: StatusReport, configured: &[String]) -> Vec<AccountOutput> {
+    let mut known: Vec<AccountStatus> = report.accounts;
+    let mut out: Vec<AccountOutput> = configured
+        .iter()
+        .map(|name| {
+            let mailboxes = known
+                .iter()
+                .position(|a| &a.account == name)
+                .map(|i| known.remove(i).mailboxes)
+                .unwrap_or_default();
+            AccountOutput {
+                account: name.clone(),
+                configured: true,
+                mailboxes,
+            }
+        })
+        .collect();
+    out.extend(known.into_iter().map(|a| AccountOutput {
+        account: a.account,
+        configured: false,
+        mailboxes: a.mailboxes,
+    }));
+    out
+}
+
+fn write_text(accounts: &[AccountOutput], out: &mut dyn Write) -> std::io::Result<()> {
+    if accounts.is_empty() {
+        writeln!(out, "no state yet (no accounts)")?;
+    }
+    for account in accounts {
+        let note = if account.configured {
+            ""
+        } else {
+            " (not in the configuration)"
+        };
+        writeln!(out, "account {}{note}", account.account)?;
+        if account.mailboxes.is_empty() {
+            writeln!(out, "  no state yet")?;
+        }
+        for mailbox in &account.mailboxes {
+            write_mailbox(mailbox, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_mailbox(m: &MailboxStatus, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "  mailbox {}", m.mailbox)?;
+    match (m.last_uid, m.uid_validity) {
+        (Some(uid), Some(validity)) => {
+            writeln!(out, "    last UID       {uid} (UIDVALIDITY {validity})")?
+        }
+        _ => writeln!(out, "    last UID       none (not selected yet)")?,
+    }
+    let activity = m.last_activity.map_or_else(|| "never".to_owned(), time);
+    writeln!(out, "    last activity  {activity}")?;
+    match &m.last_error {
+        Some(e) => writeln!(
+            out,
+            "    last error     {}  {}",
+            time(e.at),
+            one_line(&e.text)
+        )?,
+        None => writeln!(out, "    last error     none")?,
+    }
+    if m.unfinished > 0 {
+        writeln!(
+            out,
+            "    unfinished     {} action(s) of unknown result; checked on the next start",
+            m.unfinished
+        )?;
+    }
+    if m.recent_actions.is_empty() {
+        writeln!(out, "    recent actions none")?;
+    } else {
+        writeln!(out, "    recent actions")?;
+        for entry in &m.recent_actions {
+            writeln!(out, "      {}", action_line(entry))?;
+        }
+    }
+    Ok(())
+}
+
+/// `2026-11-26T00:03:20Z  uid 4242  move Lists/dev  [mailing lists]  done`
+fn action_line(e: &JournalEntry) -> String {
+    let mut line = format!("{}  uid {}  {}", time(e.at), e.uid, e.action);
+    if let Some(dest) = &e.destination {
+        line.push(' ');
+        line.push_str(dest);
+    }
+    line.push_str(&format!(
+        "  [{}]  {}",
+        e.rule,
+        one_line(&e.outcome.to_string())
+    ));
+    line
+}
+
+fn time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn one_line(text: &str) -> String {
+    text.replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{Action, NewJournalEntry, Outcome};
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn render(dir: &Path, configured: &[&str], format: OutputFormat) -> String {
+        let mut out = Vec::new();
+        print_status(dir, &names(configured), format, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_state_dir_without_a_database_says_no_state_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = render(dir.path(), &["personal"], OutputFormat::Text);
+        assert!(text.starts_with("no state yet"), "{text}");
+        let json: serde_json::Value =
+            serde_json::from_str(&render(dir.path(), &["personal"], OutputFormat::Json)).unwrap();
+        assert_eq!(json["database"], serde_json::Value::Null);
+        assert_eq!(json["accounts"][0]["account"], "personal");
+        assert_eq!(json["accounts"][0]["mailboxes"], serde_json::json!([]));
+        // Reading created nothing.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn text_and_json_show_uid_activity_error_and_actions() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut db = StateDb::open(dir.path()).unwrap();
+            db.set_last_uid("personal", "INBOX", 5, 4242).unwrap();
+            db.record_error("personal", "INBOX", "connection reset\nby peer")
+                .unwrap();
+            db.journal_record(
+                &NewJournalEntry {
+                    account: "personal",
+                    mailbox: "INBOX",
+                    uid_validity: 5,
+                    uid: 4242,
+                    message_id: Some("<a@b>"),
+                    rule: "mailing lists",
+                    action: Action::Move,
+                    destination: Some("Lists/dev"),
+                },
+                &Outcome::Done,
+            )
+            .unwrap();
+            db.touch("old", "INBOX").unwrap();
+        }
+        let text = render(dir.path(), &["personal", "work"], OutputFormat::Text);
+        let expected_lines = [
+            "account personal",
+            "  mailbox INBOX",
+            "    last UID       4242 (UIDVALIDITY 5)",
+            "account work",
+            "  no state yet",
+            "account old (not in the configuration)",
+        ];
+        for line in expected_lines {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line:?} missing in\n{text}"
+            );
+        }
+        assert!(text.contains("connection reset by peer"), "{text}");
+        assert!(
+            text.contains("uid 4242  move Lists/dev  [mailing lists]  done"),
+            "{text}"
+        );
+
+        let json: serde_json::Value = serde_json::from_str(&render(
+            dir.path(),
+            &["personal", "work"],
+            OutputFormat::Json,
+        ))
+        .unwrap();
+        let accounts = json["accounts"].as_array().unwrap();
+        let summary: Vec<(&str, bool)> = accounts
+            .iter()
+            .map(|a| {
+                (
+                    a["account"].as_str().unwrap(),
+                    a["configured"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [("personal", true), ("work", true), ("old", false)]
+        );
+        let inbox = &accounts[0]["mailboxes"][0];
+        assert_eq!(inbox["last_uid"], 4242);
+        assert_eq!(inbox["recent_actions"][0]["destination"], "Lists/dev");
+        assert_eq!(inbox["recent_actions"][0]["outcome"], "done");
+        assert!(
+            json["database"]
+                .as_str()
+                .unwrap()
+                .ends_with("state.sqlite3")
+        );
+    }
+}

@@ -1,0 +1,756 @@
+//! A private Dovecot on loopback: for integration tests, benchmarks and `imapsort demo`.
+//!
+//! [`Dovecot::start`] writes a complete `dovecot.conf` into a fresh directory on tmpfs
+//! (`/dev/shm` when it exists), makes a throwaway CA and a leaf certificate for `localhost` /
+//! `127.0.0.1` with `rcgen`, picks free loopback ports, runs `dovecot -F -c DIR/dovecot.conf` as
+//! a child and waits until a real LOGIN succeeds. Dropping the handle stops it (SIGTERM, then
+//! wait; the signal goes to its whole process group so connected clients drop at once).
+//!
+//! Every path Dovecot uses (`base_dir`, `state_dir`, `log_path`, `instance_name`) points into the
+//! directory, so nothing under `/etc/dovecot` is read and several instances run side by side.
+//! As root, mail is accessed as Debian's `mail` user (8:8), because Dovecot refuses UID 0.
+//!
+//! # Running it by hand
+//!
+//! The directory is kept while the handle lives; its `dovecot.conf` is a normal configuration:
+//!
+//! ```text
+//! $ dovecot -F -c /dev/shm/isdXXXX/dovecot.conf       # foreground; Ctrl-C stops it
+//! $ openssl s_client -connect 127.0.0.1:PORT -CAfile /dev/shm/isdXXXX/ca.pem
+//! a LOGIN user pass
+//! $ cat /dev/shm/isdXXXX/dovecot.log                  # the server's log
+//! ```
+//!
+//! `imapsort demo` starts one the same way. Install Dovecot with
+//! `apt-get install -y --no-install-recommends dovecot-core dovecot-imapd`.
+
+use std::fmt::Write as _;
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::imap::mailbox::mutf7_encode;
+
+/// Where Debian installs the binary; `PATH` is searched too.
+const DOVECOT_PATHS: &[&str] = &["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"];
+
+/// The post-login capabilities of Dovecot 2.3.19, so single ones can be left out
+/// (`imap_capability` replaces the whole list; there is no "minus" syntax).
+const DEFAULT_CAPS: &[&str] = &[
+    "IMAP4rev1",
+    "SASL-IR",
+    "LOGIN-REFERRALS",
+    "ID",
+    "ENABLE",
+    "IDLE",
+    "SORT",
+    "SORT=DISPLAY",
+    "THREAD=REFERENCES",
+    "THREAD=REFS",
+    "THREAD=ORDEREDSUBJECT",
+    "MULTIAPPEND",
+    "URL-PARTIAL",
+    "CATENATE",
+    "UNSELECT",
+    "CHILDREN",
+    "NAMESPACE",
+    "UIDPLUS",
+    "LIST-EXTENDED",
+    "I18NLEVEL=1",
+    "CONDSTORE",
+    "QRESYNC",
+    "ESEARCH",
+    "ESORT",
+    "SEARCHRES",
+    "WITHIN",
+    "CONTEXT=SEARCH",
+    "LIST-STATUS",
+    "BINARY",
+    "MOVE",
+    "SNIPPET=FUZZY",
+    "PREVIEW=FUZZY",
+    "PREVIEW",
+    "STATUS=SIZE",
+    "SAVEDATE",
+    "LITERAL+",
+    "NOTIFY",
+    "SPECIAL-USE",
+];
+
+/// What the private server looks like.
+#[derive(Clone, Debug)]
+pub struct DovecotOptions {
+    /// (username, password) pairs for the passwd-file; the first one is used for readiness.
+    pub users: Vec<(String, String)>,
+    /// `'/'` (Maildir with `LAYOUT=fs`, so `.` is allowed in names) or `'.'` (Maildir++).
+    pub separator: char,
+    /// Capabilities to leave out of the post-login list (e.g. `"MOVE"`) to exercise fallbacks.
+    pub disable_caps: Vec<String>,
+    /// Appended verbatim to `dovecot.conf`.
+    pub extra_conf: String,
+    /// A storage quota in KiB per user (quota + imap_quota plugins), to provoke NO [OVERQUOTA].
+    pub quota_kib: Option<u64>,
+}
+
+impl Default for DovecotOptions {
+    fn default() -> Self {
+        DovecotOptions {
+            users: vec![("user".into(), "pass".into())],
+            separator: '/',
+            disable_caps: Vec::new(),
+            extra_conf: String::new(),
+            quota_kib: None,
+        }
+    }
+}
+
+/// Why the private Dovecot could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum DovecotError {
+    #[error("dovecot is not installed (apt-get install dovecot-core dovecot-imapd)")]
+    NotInstalled,
+    #[error("could not prepare the dovecot directory")]
+    Io(#[from] io::Error),
+    #[error("could not make the test certificates")]
+    Cert(#[from] rcgen::Error),
+    #[error("dovecot did not become ready within {waited:?}; its log:\n{log}")]
+    NotReady { waited: Duration, log: String },
+    #[error("invalid option: {0}")]
+    Options(String),
+}
+
+/// A message to seed with its flags and arrival time.
+#[derive(Clone, Debug, Default)]
+pub struct SeedMessage {
+    /// The raw message (CRLF or LF line ends).
+    pub bytes: Vec<u8>,
+    /// System flags only (`\Seen`, `\Flagged`, `\Answered`, `\Draft`, `\Deleted`).
+    pub flags: Vec<String>,
+    /// INTERNALDATE (the file's mtime); `None`: now.
+    pub internal_date: Option<SystemTime>,
+}
+
+/// A running private Dovecot. Stops on drop.
+pub struct Dovecot {
+    /// The `dovecot -F` master process we own.
+    child: Option<Child>,
+    /// Holds config, certificates, sockets, logs and mail; removed on drop.
+    dir: tempfile::TempDir,
+    /// Plaintext + STARTTLS listener.
+    imap_port: u16,
+    /// Implicit-TLS listener.
+    imaps_port: u16,
+    /// Who owns mail files (uid, gid): `mail` (8:8) as root, else ourselves.
+    mail_owner: (u32, u32),
+    /// Kept for restart and seeding layout.
+    opts: DovecotOptions,
+    /// The dovecot binary.
+    binary: PathBuf,
+}
+
+impl std::fmt::Debug for Dovecot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dovecot")
+            .field("dir", &self.dir.path())
+            .field("imap_port", &self.imap_port)
+            .field("imaps_port", &self.imaps_port)
+            .finish()
+    }
+}
+
+impl Dovecot {
+    /// Whether a dovecot binary is installed.
+    pub fn available() -> bool {
+        find_binary().is_some()
+    }
+
+    /// Start a private instance and wait until a LOGIN succeeds. Blocking.
+    pub fn start(opts: DovecotOptions) -> Result<Dovecot, DovecotError> {
+        let binary = find_binary().ok_or(DovecotError::NotInstalled)?;
+        if opts.separator != '/' && opts.separator != '.' {
+            return Err(DovecotError::Options(format!(
+                "separator must be '/' or '.', not {:?}",
+                opts.separator
+            )));
+        }
+        let dir = make_dir()?;
+        let mail_owner = mail_owner(dir.path())?;
+        write_certificates(dir.path())?;
+        write_passwd(dir.path(), &opts.users)?;
+        for sub in ["run", "state", "home"] {
+            std::fs::create_dir_all(dir.path().join(sub))?;
+        }
+        std::os::unix::fs::chown(
+            dir.path().join("home"),
+            Some(mail_owner.0),
+            Some(mail_owner.1),
+        )?;
+        let mut dovecot = Dovecot {
+            child: None,
+            dir,
+            imap_port: 0,
+            imaps_port: 0,
+            mail_owner,
+            opts,
+            binary,
+        };
+        dovecot.launch()?;
+        Ok(dovecot)
+    }
+
+    /// Plaintext listener (also offers STARTTLS).
+    pub fn imap_port(&self) -> u16 {
+        self.imap_port
+    }
+
+    /// Implicit-TLS listener.
+    pub fn imaps_port(&self) -> u16 {
+        self.imaps_port
+    }
+
+    /// The throwaway CA that signed the server certificate (trust it with `ca_file`).
+    pub fn ca_pem_path(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// The instance's directory (config, log, mail).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The server's log so far (for test failure messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
+    }
+
+    /// The hierarchy separator the server uses.
+    pub fn separator(&self) -> char {
+        self.opts.separator
+    }
+
+    /// The root Maildir of a user.
+    pub fn maildir(&self, user: &str) -> PathBuf {
+        self.dir.path().join("home").join(user).join("Maildir")
+    }
+
+    /// The directory of one mailbox (`/`-separated UTF-8 name, as in the config).
+    pub fn mailbox_dir(&self, user: &str, mailbox: &str) -> PathBuf {
+        let root = self.maildir(user);
+        if mailbox.eq_ignore_ascii_case("INBOX") {
+            return root;
+        }
+        let parts: Vec<String> = mailbox.split('/').map(mutf7_encode).collect();
+        if self.opts.separator == '/' {
+            parts.iter().fold(root, |p, c| p.join(c))
+        } else {
+            root.join(format!(".{}", parts.join(".")))
+        }
+    }
+
+    /// Write messages into a mailbox's `new/` (via `tmp/` + rename), creating the mailbox.
+    pub fn seed(&self, user: &str, mailbox: &str, messages: &[Vec<u8>]) -> io::Result<()> {
+        let msgs: Vec<SeedMessage> = messages
+            .iter()
+            .map(|b| SeedMessage {
+                bytes: b.clone(),
+                ..SeedMessage::default()
+            })
+            .collect();
+        self.seed_with(user, mailbox, &msgs)
+    }
+
+    /// Like [`seed`](Self::seed), with flags (into `cur/`) and arrival times.
+    pub fn seed_with(&self, user: &str, mailbox: &str, messages: &[SeedMessage]) -> io::Result<()> {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let dir = self.create_mailbox_dirs(user, mailbox)?;
+        let pid = std::process::id();
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        let (uid, gid) = self.mail_owner;
+        for msg in messages {
+            let n = SEQ.fetch_add(1, Ordering::Relaxed);
+            let base = format!("{now}.M{n}P{pid}.imapsort");
+            let tmp = dir.join("tmp").join(&base);
+            std::fs::write(&tmp, &msg.bytes)?;
+            std::os::unix::fs::chown(&tmp, Some(uid), Some(gid))?;
+            if let Some(when) = msg.internal_date {
+                std::fs::File::options()
+                    .write(true)
+                    .open(&tmp)?
+                    .set_modified(when)?;
+            }
+            let info = maildir_info(&msg.flags)?;
+            let dest = if msg.flags.is_empty() {
+                dir.join("new").join(&base)
+            } else {
+                dir.join("cur").join(format!("{base}:2,{info}"))
+            };
+            std::fs::rename(&tmp, &dest)?;
+        }
+        Ok(())
+    }
+
+    /// Stop and start again on the same ports (connections drop; mail stays).
+    pub fn restart(&mut self) -> Result<(), DovecotError> {
+        self.terminate();
+        self.launch()
+    }
+
+    /// Stop the server and wait for it (also done on drop).
+    pub fn stop(mut self) {
+        self.terminate();
+    }
+
+    fn create_mailbox_dirs(&self, user: &str, mailbox: &str) -> io::Result<PathBuf> {
+        let dir = self.mailbox_dir(user, mailbox);
+        let (uid, gid) = self.mail_owner;
+        let home = self.dir.path().join("home").join(user);
+        // Create every level so each is owned by the mail user, not root.
+        let mut todo = vec![];
+        let mut p = dir.clone();
+        while p != home.parent().unwrap_or(&home) && !p.exists() {
+            todo.push(p.clone());
+            match p.parent() {
+                Some(parent) => p = parent.to_path_buf(),
+                None => break,
+            }
+        }
+        for p in todo.iter().rev() {
+            std::fs::create_dir(p)?;
+            std::os::unix::fs::chown(p, Some(uid), Some(gid))?;
+        }
+        for sub in ["cur", "new", "tmp"] {
+            let p = dir.join(sub);
+            if !p.exists() {
+                std::fs::create_dir(&p)?;
+                std::os::unix::fs::chown(&p, Some(uid), Some(gid))?;
+            }
+        }
+        Ok(dir)
+    }
+
+    /// Pick ports, write the config, start, wait for LOGIN; retry on a port clash.
+    fn launch(&mut self) -> Result<(), DovecotError> {
+        let keep_ports = self.imap_port != 0;
+        let mut last_err = None;
+        for _attempt in 0..5 {
+            if !keep_ports {
+                let (a, b) = (free_port()?, free_port()?);
+                self.imap_port = a;
+                self.imaps_port = b;
+            }
+            let conf = self.config_text();
+            std::fs::write(self.dir.path().join("dovecot.conf"), conf)?;
+            let _ = std::fs::remove_file(self.dir.path().join("dovecot.log"));
+            let child = Command::new(&self.binary)
+                // Its own process group, so stopping reaches the imap processes directly
+                // (the master alone waits ~10 s for connected clients).
+                .process_group(0)
+                .arg("-F")
+                .arg("-c")
+                .arg(self.dir.path().join("dovecot.conf"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(std::fs::File::create(
+                    self.dir.path().join("stderr.log"),
+                )?))
+                .spawn()?;
+            self.child = Some(child);
+            match self.wait_ready(Duration::from_secs(15)) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    self.terminate();
+                    let clash = self.log().contains("Address already in use");
+                    last_err = Some(e);
+                    if !clash || keep_ports {
+                        // A restart on fixed ports may need the old socket to go away.
+                        if keep_ports && clash {
+                            std::thread::sleep(Duration::from_millis(200));
+                            continue;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last_err.unwrap_or(DovecotError::NotReady {
+            waited: Duration::ZERO,
+            log: self.log(),
+        }))
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> Result<(), DovecotError> {
+        let start = Instant::now();
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(_status)) = child.try_wait()
+            {
+                break;
+            }
+            if self.try_login().unwrap_or(false) {
+                return Ok(());
+            }
+            if start.elapsed() > limit {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let stderr =
+            std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default();
+        Err(DovecotError::NotReady {
+            waited: start.elapsed(),
+            log: format!("{}{}", self.log(), stderr),
+        })
+    }
+
+    /// One plaintext LOGIN (or just the greeting when there are no users).
+    fn try_login(&self) -> io::Result<bool> {
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.imap_port));
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        let mut reader = BufReader::new(stream.try_clone()?);
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        if !line.starts_with("* OK") {
+            return Ok(false);
+        }
+        let Some((user, pass)) = self.opts.users.first() else {
+            return Ok(true);
+        };
+        let mut w = stream;
+        write!(w, "r1 LOGIN {} {}\r\n", quote(user), quote(pass))?;
+        loop {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(false);
+            }
+            if let Some(rest) = line.strip_prefix("r1 ") {
+                let ok = rest.starts_with("OK");
+                let _ = w.write_all(b"r2 LOGOUT\r\n");
+                return Ok(ok);
+            }
+        }
+    }
+
+    fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGTERM to the whole process group via kill(1) (std only has SIGKILL for the one
+            // process, which would orphan Dovecot's children). The group is the master's pid.
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill")
+                .args(["-TERM", "--", &group])
+                .stderr(Stdio::null())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if Instant::now() > deadline => {
+                        let _ = Command::new("kill")
+                            .args(["-KILL", "--", &group])
+                            .stderr(Stdio::null())
+                            .status();
+                        let _ = child.wait();
+                        break;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+                }
+            }
+        }
+    }
+
+    fn config_text(&self) -> String {
+        let d = self.dir.path().display();
+        let (uid, gid) = self.mail_owner;
+        let root = running_as_root(self.dir.path());
+        let name = self
+            .dir
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "imapsort".into());
+        let layout = if self.opts.separator == '/' {
+            ":LAYOUT=fs"
+        } else {
+            ""
+        };
+        let mut c = String::new();
+        let _ = writeln!(c, "# Written by imapsort's private-Dovecot launcher.");
+        let _ = writeln!(c, "instance_name = {name}");
+        let _ = writeln!(c, "base_dir = {d}/run");
+        let _ = writeln!(c, "state_dir = {d}/state");
+        let _ = writeln!(c, "log_path = {d}/dovecot.log");
+        let _ = writeln!(c, "info_log_path = {d}/dovecot.log");
+        let _ = writeln!(c, "protocols = imap");
+        let _ = writeln!(c, "listen = 127.0.0.1");
+        let _ = writeln!(c, "ssl = yes");
+        let _ = writeln!(c, "ssl_cert = <{d}/cert.pem");
+        let _ = writeln!(c, "ssl_key = <{d}/key.pem");
+        let _ = writeln!(c, "disable_plaintext_auth = no");
+        let _ = writeln!(c, "auth_mechanisms = plain login");
+        let _ = writeln!(c, "auth_failure_delay = 0");
+        let _ = writeln!(c, "mail_location = maildir:~/Maildir{layout}");
+        let _ = writeln!(c, "first_valid_uid = {uid}\nlast_valid_uid = {uid}");
+        let _ = writeln!(c, "first_valid_gid = {gid}\nlast_valid_gid = {gid}");
+        if root {
+            let _ = writeln!(c, "default_internal_user = dovecot");
+            let _ = writeln!(c, "default_login_user = dovenull");
+        } else {
+            let me = current_user_name().unwrap_or_else(|| uid.to_string());
+            let _ = writeln!(c, "default_internal_user = {me}");
+            let _ = writeln!(c, "default_login_user = {me}");
+            let _ = writeln!(c, "default_internal_group = {gid}");
+        }
+        let _ = writeln!(
+            c,
+            "passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN {d}/passwd\n}}"
+        );
+        let _ = writeln!(
+            c,
+            "userdb {{\n  driver = static\n  args = uid={uid} gid={gid} home={d}/home/%u\n}}"
+        );
+        let _ = writeln!(
+            c,
+            "service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {}\n    ssl = yes\n  }}\n}}",
+            self.imap_port, self.imaps_port
+        );
+        let _ = writeln!(
+            c,
+            "namespace inbox {{\n  inbox = yes\n  separator = {}",
+            self.opts.separator
+        );
+        for (mailbox, use_) in [
+            ("Trash", "\\Trash"),
+            ("Archive", "\\Archive"),
+            ("Junk", "\\Junk"),
+            ("Sent", "\\Sent"),
+            ("Drafts", "\\Drafts"),
+        ] {
+            let _ = writeln!(
+                c,
+                "  mailbox {mailbox} {{\n    special_use = {use_}\n    auto = subscribe\n  }}"
+            );
+        }
+        let _ = writeln!(c, "}}");
+        let mut imap_plugins = String::new();
+        if let Some(kib) = self.opts.quota_kib {
+            let _ = writeln!(c, "mail_plugins = $mail_plugins quota");
+            let _ = writeln!(
+                c,
+                "plugin {{\n  quota = maildir:User quota\n  quota_rule = *:storage={kib}K\n}}"
+            );
+            imap_plugins.push_str(" imap_quota");
+        }
+        let _ = writeln!(c, "protocol imap {{\n  mail_max_userip_connections = 1000");
+        if !imap_plugins.is_empty() {
+            let _ = writeln!(c, "  mail_plugins = $mail_plugins{imap_plugins}");
+        }
+        if !self.opts.disable_caps.is_empty() {
+            let caps: Vec<&str> = DEFAULT_CAPS
+                .iter()
+                .copied()
+                .filter(|cap| {
+                    !self
+                        .opts
+                        .disable_caps
+                        .iter()
+                        .any(|x| x.eq_ignore_ascii_case(cap))
+                })
+                .collect();
+            let _ = writeln!(c, "  imap_capability = {}", caps.join(" "));
+        }
+        let _ = writeln!(c, "}}");
+        c.push_str(&self.opts.extra_conf);
+        c.push('\n');
+        c
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
+
+fn find_binary() -> Option<PathBuf> {
+    for p in DOVECOT_PATHS {
+        if Path::new(p).is_file() {
+            return Some(PathBuf::from(p));
+        }
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join("dovecot"))
+        .find(|p| p.is_file())
+}
+
+/// A short, world-traversable directory on tmpfs (socket paths must stay under ~100 bytes).
+fn make_dir() -> io::Result<tempfile::TempDir> {
+    let shm = Path::new("/dev/shm");
+    let base = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = tempfile::Builder::new().prefix("isd").tempdir_in(base)?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+    Ok(dir)
+}
+
+fn running_as_root(dir: &Path) -> bool {
+    std::fs::metadata(dir)
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+/// Mail is owned by `mail` (8:8 on Debian) as root; otherwise by whoever we are.
+fn mail_owner(dir: &Path) -> io::Result<(u32, u32)> {
+    let meta = std::fs::metadata(dir)?;
+    if meta.uid() != 0 {
+        return Ok((meta.uid(), meta.gid()));
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    for line in passwd.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() > 3
+            && f[0] == "mail"
+            && let (Ok(u), Ok(g)) = (f[2].parse(), f[3].parse())
+        {
+            return Ok((u, g));
+        }
+    }
+    Ok((8, 8))
+}
+
+fn current_user_name() -> Option<String> {
+    std::env::var("USER").ok().filter(|u| !u.is_empty())
+}
+
+fn free_port() -> io::Result<u16> {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(l.local_addr()?.port())
+}
+
+fn write_passwd(dir: &Path, users: &[(String, String)]) -> Result<(), DovecotError> {
+    let mut text = String::new();
+    for (user, pass) in users {
+        if user.contains([':', '\n']) || pass.contains('\n') {
+            return Err(DovecotError::Options(format!(
+                "unusable user name {user:?}"
+            )));
+        }
+        let _ = writeln!(text, "{user}:{{PLAIN}}{pass}::::::");
+    }
+    let path = dir.join("passwd");
+    std::fs::write(&path, text)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+    Ok(())
+}
+
+/// A CA and a leaf (CA:FALSE, serverAuth, SAN localhost + 127.0.0.1) signed by it.
+fn write_certificates(dir: &Path) -> Result<(), DovecotError> {
+    let (ca_pem, cert_pem, key_pem) = make_ca_and_leaf(&["localhost", "127.0.0.1"])?;
+    std::fs::write(dir.join("ca.pem"), ca_pem)?;
+    std::fs::write(dir.join("cert.pem"), cert_pem)?;
+    std::fs::write(dir.join("key.pem"), key_pem)?;
+    std::fs::set_permissions(dir.join("key.pem"), std::fs::Permissions::from_mode(0o600))?;
+    Ok(())
+}
+
+/// Make a throwaway CA and a server certificate for `names` (DNS names or IP addresses).
+/// Returns (CA PEM, leaf PEM, leaf key PEM). Used by tests' scripted TLS peers as well.
+pub fn make_ca_and_leaf(names: &[&str]) -> Result<(String, String, String), rcgen::Error> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(
+        DnType::CommonName,
+        format!("imapsort test CA {:016x}", fastrand::u64(..)),
+    );
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_key = KeyPair::generate()?;
+    let ca_cert = ca_params.self_signed(&ca_key)?;
+    let issuer = Issuer::new(ca_params, ca_key);
+
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    let mut leaf = CertificateParams::new(names.clone())?;
+    leaf.is_ca = IsCa::ExplicitNoCa;
+    leaf.distinguished_name.push(
+        DnType::CommonName,
+        names.first().cloned().unwrap_or_default(),
+    );
+    leaf.use_authority_key_identifier_extension = true;
+    leaf.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf_key = KeyPair::generate()?;
+    let leaf_cert = leaf.signed_by(&leaf_key, &issuer)?;
+    Ok((ca_cert.pem(), leaf_cert.pem(), leaf_key.serialize_pem()))
+}
+
+/// Maildir info letters for system flags, in ASCII order as the spec requires.
+fn maildir_info(flags: &[String]) -> io::Result<String> {
+    let mut letters = Vec::new();
+    for f in flags {
+        let l = match f.to_ascii_lowercase().as_str() {
+            "\\draft" => 'D',
+            "\\flagged" => 'F',
+            "\\answered" => 'R',
+            "\\seen" => 'S',
+            "\\deleted" => 'T',
+            other => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("only system flags can be seeded, not {other:?}"),
+                ));
+            }
+        };
+        letters.push(l);
+    }
+    letters.sort_unstable();
+    letters.dedup();
+    Ok(letters.into_iter().collect())
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maildir_info_sorts_and_rejects_keywords() {
+        for (flags, want) in [
+            (vec!["\\Seen", "\\Flagged"], Some("FS")),
+            (vec!["\\Answered", "\\Draft", "\\Seen"], Some("DRS")),
+            (vec![], Some("")),
+            (vec!["work"], None),
+        ] {
+            let flags: Vec<String> = flags.into_iter().map(String::from).collect();
+            assert_eq!(maildir_info(&flags).ok().as_deref(), want, "{flags:?}");
+        }
+    }
+
+    #[test]
+    fn leaf_is_not_a_ca_and_ca_is() {
+        let (ca, leaf, key) = make_ca_and_leaf(&["localhost", "127.0.0.1"]).unwrap();
+        assert!(ca.contains("BEGIN CERTIFICATE"));
+        assert!(leaf.contains("BEGIN CERTIFICATE"));
+        assert!(key.contains("PRIVATE KEY"));
+        assert_ne!(ca, leaf);
+    }
+}

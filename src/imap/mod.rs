@@ -1,0 +1,36 @@
+//! The IMAP layer: connect (TCP, TLS, STARTTLS, keepalive, timeouts), authenticate, and a
+//! session that checks every tagged status and reads every response to its end.
+//!
+//! Why not async-imap's command methods: reading its 0.12 source shows that FETCH, STORE,
+//! SEARCH, LIST, EXPUNGE, CAPABILITY and NOOP end their response stream at the tagged line
+//! without looking at its status (a NO is silently "success"), that a connection closing
+//! mid-response ends those streams as if complete, and that it logs every command line (LOGIN
+//! with the password) at trace level. So this module uses async-imap's parser (imap-proto,
+//! re-exported as `async_imap::imap_proto`) and does framing, tags and status checks itself.
+//!
+//! ```text
+//! connect   ConnectOptions -> Session: TCP + TLS/STARTTLS + greeting + LOGIN/AUTHENTICATE
+//! session   Session: select/examine, uid_search/uid_fetch/uid_store/uid_copy/uid_move/
+//!           uid_expunge, list/status/create/subscribe/ensure_mailbox, noop, logout
+//! idle      Session::idle(timeout, cancel) -> NewData | Timeout | Cancelled
+//! mailbox   names (delimiter, modified UTF-7), SPECIAL-USE, MailboxEntry
+//! item      FetchedItem: one FETCH response with accessors (header, body, flags, size, ...)
+//! error     ImapError with is_transient()
+//! ```
+
+pub mod auth;
+pub mod connect;
+pub mod error;
+pub mod idle;
+pub mod item;
+pub mod mailbox;
+pub mod session;
+pub mod tls;
+pub mod transport;
+
+pub use connect::{ConnectOptions, connect, connect_account};
+pub use error::ImapError;
+pub use idle::IdleOutcome;
+pub use item::FetchedItem;
+pub use mailbox::{MailboxEntry, SpecialUse};
+pub use session::{MailboxInfo, MailboxStatus, Session, Unsolicited};

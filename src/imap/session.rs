@@ -1,0 +1,640 @@
+//! The authenticated session: every command under a timeout, every tagged status checked,
+//! every response read to the end, unsolicited data remembered as hints.
+//!
+//! Mailbox arguments are always the config form (UTF-8, `/`-separated); the session translates
+//! them to the server's delimiter and modified UTF-7.
+
+use std::collections::HashSet;
+
+use async_imap::imap_proto::{
+    AttributeValue, Capability, MailboxDatum, NameAttribute, Response, ResponseCode,
+    StatusAttribute,
+};
+
+use super::ImapError;
+use super::connect::wait_tagged;
+use super::item::FetchedItem;
+use super::mailbox::{self, MailboxEntry, SpecialUse};
+use super::transport::{OwnedResponse, Transport};
+
+/// How many unsolicited responses are kept for [`Session::take_unsolicited`] (oldest dropped).
+const UNSOLICITED_CAP: usize = 100;
+
+/// What SELECT / EXAMINE report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MailboxInfo {
+    /// Changes when the server renumbers UIDs: all stored UIDs of the mailbox are void then.
+    pub uid_validity: Option<u32>,
+    /// The UID the next arriving message will get at least.
+    pub uid_next: Option<u32>,
+    /// Messages in the mailbox.
+    pub exists: u32,
+    /// CONDSTORE's HIGHESTMODSEQ, when the server sent it.
+    pub highest_modseq: Option<u64>,
+    /// EXAMINE, or a server that only grants read access.
+    pub read_only: bool,
+}
+
+/// What STATUS reports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MailboxStatus {
+    pub messages: Option<u32>,
+    pub unseen: Option<u32>,
+    pub uid_next: Option<u32>,
+    pub uid_validity: Option<u32>,
+}
+
+/// A server response that arrived outside the data a command asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unsolicited {
+    Exists(u32),
+    Recent(u32),
+    Expunge(u32),
+    /// QRESYNC's VANISHED (UID ranges).
+    Vanished(Vec<std::ops::RangeInclusive<u32>>),
+    /// A FETCH (usually flag changes by another client).
+    Fetch(u32),
+    /// Anything else (ALERT texts and the like), described.
+    Other(String),
+}
+
+/// An authenticated IMAP connection.
+pub struct Session {
+    /// The framed connection.
+    transport: Transport,
+    /// For errors and logs.
+    account: String,
+    /// Upper-cased capability names, refreshed after STARTTLS and login.
+    capabilities: HashSet<String>,
+    /// The server's hierarchy delimiter, from `LIST "" ""` (outer None: not asked yet).
+    delimiter: Option<Option<char>>,
+    /// Config-form name of the selected mailbox.
+    selected: Option<String>,
+    /// Untagged data that no command asked for, newest last, capped.
+    unsolicited: std::collections::VecDeque<Unsolicited>,
+    /// Set by EXISTS/RECENT: new mail may have arrived (a hint; callers re-search by UID).
+    new_data: bool,
+    /// After a timeout, EOF, or garbage the stream is out of step: every later command fails
+    /// fast with `ConnectionLost` instead of reading someone else's response.
+    broken: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("account", &self.account)
+            .field("selected", &self.selected)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Names of the capabilities in CAPABILITY responses and `[CAPABILITY ...]` codes, upper-cased.
+pub(crate) fn capability_names(responses: &[OwnedResponse]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut add = |caps: &[Capability<'_>]| {
+        for c in caps {
+            out.push(match c {
+                Capability::Imap4rev1 => "IMAP4REV1".to_string(),
+                Capability::Auth(m) => format!("AUTH={}", m.to_ascii_uppercase()),
+                Capability::Atom(a) => a.to_ascii_uppercase(),
+            });
+        }
+    };
+    for r in responses {
+        match r {
+            Response::Capabilities(caps) => add(caps),
+            Response::Data { outcome, .. } | Response::Done { outcome, .. } => {
+                if let Some(ResponseCode::Capabilities(caps)) = &outcome.code {
+                    add(caps);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The label of a command for errors: its name, never its arguments (LOGIN has a password).
+fn command_label(command: &str) -> String {
+    let mut words = command.split_whitespace();
+    let first = words.next().unwrap_or("").to_ascii_uppercase();
+    if first == "UID" {
+        format!("UID {}", words.next().unwrap_or("").to_ascii_uppercase())
+    } else {
+        first
+    }
+}
+
+impl Session {
+    pub(crate) fn new(transport: Transport, account: String) -> Session {
+        Session {
+            transport,
+            account,
+            capabilities: HashSet::new(),
+            delimiter: None,
+            selected: None,
+            unsolicited: std::collections::VecDeque::new(),
+            new_data: false,
+            broken: false,
+        }
+    }
+
+    pub(crate) fn transport_mut(&mut self) -> &mut Transport {
+        &mut self.transport
+    }
+
+    /// The account this session belongs to.
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    /// The mailbox currently selected (config form).
+    pub fn selected(&self) -> Option<&str> {
+        self.selected.as_deref()
+    }
+
+    /// Run any command, read every response to its tagged one, check the status. Returns the
+    /// untagged responses (the tagged one last). Unsolicited EXISTS/EXPUNGE/... are also
+    /// remembered (see [`take_unsolicited`](Self::take_unsolicited)).
+    pub async fn run_command(&mut self, command: &str) -> Result<Vec<OwnedResponse>, ImapError> {
+        self.ensure_usable()?;
+        let label = command_label(command);
+        let responses = async {
+            let tag = self.transport.send(command).await?;
+            wait_tagged(&mut self.transport, &tag, &label).await
+        }
+        .await;
+        let responses = responses.map_err(|e| self.poison(e));
+        let responses = match responses {
+            Ok(r) => r,
+            Err(e) => {
+                if let ImapError::No { .. } | ImapError::Bad { .. } = &e {
+                    tracing::debug!(account = %self.account, command = %label, error = %e, "command failed");
+                }
+                return Err(e);
+            }
+        };
+        for r in &responses {
+            self.note_unsolicited(r);
+        }
+        Ok(responses)
+    }
+
+    /// Whether the connection is still in step (no timeout, EOF or garbage seen).
+    pub fn is_usable(&self) -> bool {
+        !self.broken
+    }
+
+    pub(crate) fn ensure_usable(&self) -> Result<(), ImapError> {
+        if self.broken {
+            return Err(ImapError::ConnectionLost(Some(
+                "the connection failed earlier; reconnect".into(),
+            )));
+        }
+        Ok(())
+    }
+
+    /// Remember a connection-fatal error so later commands fail fast.
+    pub(crate) fn poison(&mut self, e: ImapError) -> ImapError {
+        if e.is_connection_fatal() {
+            self.broken = true;
+        }
+        e
+    }
+
+    /// The longest wait for any one response from now on (e.g. longer for huge FETCHes).
+    pub fn set_command_timeout(&mut self, timeout: std::time::Duration) {
+        self.transport.timeout = timeout;
+    }
+
+    fn note_unsolicited(&mut self, r: &OwnedResponse) {
+        let u = match r {
+            Response::MailboxData(MailboxDatum::Exists(n)) => {
+                self.new_data = true;
+                Unsolicited::Exists(*n)
+            }
+            Response::MailboxData(MailboxDatum::Recent(n)) => {
+                if *n > 0 {
+                    self.new_data = true;
+                }
+                Unsolicited::Recent(*n)
+            }
+            Response::Expunge(n) => Unsolicited::Expunge(*n),
+            Response::Vanished { uids, .. } => Unsolicited::Vanished(uids.clone()),
+            Response::Fetch(seq, _) => Unsolicited::Fetch(*seq),
+            Response::Data {
+                outcome,
+                status: async_imap::imap_proto::Status::Ok,
+            } if matches!(outcome.code, Some(ResponseCode::Alert)) => Unsolicited::Other(format!(
+                "ALERT {}",
+                outcome.information.as_deref().unwrap_or("")
+            )),
+            _ => return,
+        };
+        if self.unsolicited.len() >= UNSOLICITED_CAP {
+            self.unsolicited.pop_front();
+        }
+        self.unsolicited.push_back(u);
+    }
+
+    /// Take the unsolicited responses seen so far (at most the last 100).
+    pub fn take_unsolicited(&mut self) -> Vec<Unsolicited> {
+        self.unsolicited.drain(..).collect()
+    }
+
+    /// Whether EXISTS/RECENT arrived since the last call (and reset the flag).
+    pub fn take_new_data(&mut self) -> bool {
+        std::mem::take(&mut self.new_data)
+    }
+
+    pub(crate) fn push_unsolicited(&mut self, r: &OwnedResponse) {
+        self.note_unsolicited(r);
+    }
+
+    /// Ask for CAPABILITY again (done after STARTTLS and after login).
+    pub async fn refresh_capabilities(&mut self) -> Result<(), ImapError> {
+        let responses = self.run_command("CAPABILITY").await?;
+        self.capabilities = capability_names(&responses).into_iter().collect();
+        Ok(())
+    }
+
+    /// The capabilities (upper-cased), as of the last refresh.
+    pub fn capabilities(&self) -> &HashSet<String> {
+        &self.capabilities
+    }
+
+    /// Case-insensitive capability test (`"MOVE"`, `"UIDPLUS"`, `"X-GM-EXT-1"`).
+    pub fn has_capability(&self, name: &str) -> bool {
+        self.capabilities.contains(&name.to_ascii_uppercase())
+    }
+
+    /// Gmail (X-GM-EXT-1): `trash` goes to `\Trash`, `label` uses X-GM-LABELS.
+    pub fn is_gmail(&self) -> bool {
+        self.has_capability("X-GM-EXT-1")
+    }
+
+    /// The server's hierarchy delimiter (`LIST "" ""`), asked once per session.
+    pub async fn delimiter(&mut self) -> Result<Option<char>, ImapError> {
+        if let Some(d) = self.delimiter {
+            return Ok(d);
+        }
+        let responses = self.run_command("LIST \"\" \"\"").await?;
+        let d = responses.iter().find_map(|r| match r {
+            Response::MailboxData(MailboxDatum::List(l)) => {
+                Some(l.delimiter.as_deref().and_then(|d| d.chars().next()))
+            }
+            _ => None,
+        });
+        let d = d.unwrap_or(Some('/'));
+        self.delimiter = Some(d);
+        Ok(d)
+    }
+
+    /// A config-form name as a quoted wire argument.
+    pub async fn wire_arg(&mut self, name: &str) -> Result<String, ImapError> {
+        if name.eq_ignore_ascii_case("INBOX") {
+            return Ok("INBOX".into());
+        }
+        let delim = self.delimiter().await?;
+        let wire = mailbox::to_wire(name, delim)?;
+        super::auth::quote(&wire).ok_or(ImapError::InvalidArgument("mailbox name"))
+    }
+
+    /// SELECT (read-write).
+    pub async fn select(&mut self, mailbox: &str) -> Result<MailboxInfo, ImapError> {
+        self.open("SELECT", mailbox).await
+    }
+
+    /// EXAMINE (read-only: flags do not change, `\Recent` is kept).
+    pub async fn examine(&mut self, mailbox: &str) -> Result<MailboxInfo, ImapError> {
+        self.open("EXAMINE", mailbox).await
+    }
+
+    async fn open(&mut self, verb: &str, mailbox: &str) -> Result<MailboxInfo, ImapError> {
+        let arg = self.wire_arg(mailbox).await?;
+        self.selected = None;
+        let responses = self.run_command(&format!("{verb} {arg}")).await?;
+        let mut info = MailboxInfo {
+            read_only: verb == "EXAMINE",
+            ..MailboxInfo::default()
+        };
+        for r in &responses {
+            match r {
+                Response::MailboxData(MailboxDatum::Exists(n)) => info.exists = *n,
+                Response::Data { outcome, .. } | Response::Done { outcome, .. } => {
+                    match &outcome.code {
+                        Some(ResponseCode::UidValidity(v)) => info.uid_validity = Some(*v),
+                        Some(ResponseCode::UidNext(v)) => info.uid_next = Some(*v),
+                        Some(ResponseCode::HighestModSeq(v)) => info.highest_modseq = Some(*v),
+                        Some(ResponseCode::ReadOnly) => info.read_only = true,
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Whatever SELECT said about EXISTS is the baseline, not news.
+        self.unsolicited.clear();
+        self.new_data = false;
+        self.selected = Some(mailbox.to_string());
+        Ok(info)
+    }
+
+    /// `UID SEARCH <criteria>`: the matching UIDs, ascending. `criteria` is raw IMAP syntax.
+    pub async fn uid_search(&mut self, criteria: &str) -> Result<Vec<u32>, ImapError> {
+        let responses = self.run_command(&format!("UID SEARCH {criteria}")).await?;
+        let mut uids: Vec<u32> = responses
+            .iter()
+            .filter_map(|r| match r {
+                Response::MailboxData(MailboxDatum::Search(ids)) => Some(ids.iter().copied()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        Ok(uids)
+    }
+
+    /// `UID FETCH <set> <items>`: one item per message that has a UID (unsolicited flag
+    /// updates of other messages may be among them: match by UID). Nothing sets `\Seen` here
+    /// unless `items` says `BODY[...]` instead of `BODY.PEEK[...]`.
+    pub async fn uid_fetch(
+        &mut self,
+        uid_set: &str,
+        items: &str,
+    ) -> Result<Vec<FetchedItem>, ImapError> {
+        let responses = self
+            .run_command(&format!("UID FETCH {uid_set} {items}"))
+            .await?;
+        let mut out = Vec::new();
+        for r in responses {
+            if let Response::Fetch(seq, attributes) = r
+                && attributes
+                    .iter()
+                    .any(|a| matches!(a, AttributeValue::Uid(_)))
+            {
+                out.push(FetchedItem { seq, attributes });
+            }
+        }
+        Ok(out)
+    }
+
+    /// `UID STORE <set> <query>`, e.g. `+FLAGS.SILENT (\Seen)`. A NO is an error.
+    pub async fn uid_store(&mut self, uid_set: &str, query: &str) -> Result<(), ImapError> {
+        self.run_command(&format!("UID STORE {uid_set} {query}"))
+            .await
+            .map(|_| ())
+    }
+
+    /// `UID COPY <set> <mailbox>`.
+    pub async fn uid_copy(&mut self, uid_set: &str, mailbox: &str) -> Result<(), ImapError> {
+        let arg = self.wire_arg(mailbox).await?;
+        self.run_command(&format!("UID COPY {uid_set} {arg}"))
+            .await
+            .map(|_| ())
+    }
+
+    /// `UID MOVE <set> <mailbox>` (RFC 6851); `Unsupported` without the MOVE capability.
+    pub async fn uid_move(&mut self, uid_set: &str, mailbox: &str) -> Result<(), ImapError> {
+        if !self.has_capability("MOVE") {
+            return Err(ImapError::Unsupported("MOVE"));
+        }
+        let arg = self.wire_arg(mailbox).await?;
+        self.run_command(&format!("UID MOVE {uid_set} {arg}"))
+            .await
+            .map(|_| ())
+    }
+
+    /// Add Gmail labels (`UID STORE <set> +X-GM-LABELS (...)`); labels are config-form names
+    /// (`/` hierarchy, UTF-8) sent in modified UTF-7 as Gmail expects. `Unsupported` without
+    /// X-GM-EXT-1.
+    pub async fn uid_add_gmail_labels(
+        &mut self,
+        uid_set: &str,
+        labels: &[String],
+    ) -> Result<(), ImapError> {
+        if !self.is_gmail() {
+            return Err(ImapError::Unsupported("X-GM-LABELS (not a Gmail server)"));
+        }
+        let mut quoted = Vec::with_capacity(labels.len());
+        for l in labels {
+            let wire = mailbox::mutf7_encode(l);
+            quoted.push(super::auth::quote(&wire).ok_or(ImapError::InvalidArgument("label"))?);
+        }
+        self.run_command(&format!(
+            "UID STORE {uid_set} +X-GM-LABELS.SILENT ({})",
+            quoted.join(" ")
+        ))
+        .await
+        .map(|_| ())
+    }
+
+    /// `UID EXPUNGE <set>` (UIDPLUS): removes exactly those messages, never a mailbox-wide
+    /// EXPUNGE. `Unsupported` without UIDPLUS.
+    pub async fn uid_expunge(&mut self, uid_set: &str) -> Result<(), ImapError> {
+        if !self.has_capability("UIDPLUS") {
+            return Err(ImapError::Unsupported("UIDPLUS"));
+        }
+        self.run_command(&format!("UID EXPUNGE {uid_set}"))
+            .await
+            .map(|_| ())
+    }
+
+    /// Every mailbox (`LIST "" "*"`, with `RETURN (SPECIAL-USE)` when the server has
+    /// LIST-EXTENDED and SPECIAL-USE), names decoded into the config form.
+    pub async fn list(&mut self) -> Result<Vec<MailboxEntry>, ImapError> {
+        let cmd = if self.has_capability("SPECIAL-USE") && self.has_capability("LIST-EXTENDED") {
+            "LIST \"\" \"*\" RETURN (SPECIAL-USE)"
+        } else {
+            "LIST \"\" \"*\""
+        };
+        let responses = self.run_command(cmd).await?;
+        let mut out = Vec::new();
+        for r in &responses {
+            let Response::MailboxData(MailboxDatum::List(l)) = r else {
+                continue;
+            };
+            let delimiter = l.delimiter.as_deref().and_then(|d| d.chars().next());
+            let wire = l.name.to_string();
+            let name = if wire.is_ascii() {
+                mailbox::from_wire(&wire, delimiter).unwrap_or_else(|e| {
+                    tracing::warn!(account = %self.account, mailbox = %wire, error = %e, "mailbox name is not modified UTF-7; using it as sent");
+                    wire.clone()
+                })
+            } else {
+                // A UTF8=ACCEPT server sends UTF-8 as is.
+                match delimiter {
+                    Some(d) if d != '/' => wire.split(d).collect::<Vec<_>>().join("/"),
+                    _ => wire.clone(),
+                }
+            };
+            let attributes: Vec<String> = l.name_attributes.iter().map(attribute_name).collect();
+            let special_use = attributes
+                .iter()
+                .find_map(|a| SpecialUse::from_attribute(a));
+            out.push(MailboxEntry {
+                name,
+                wire_name: wire,
+                delimiter,
+                special_use,
+                attributes,
+            });
+        }
+        Ok(out)
+    }
+
+    /// `STATUS <mailbox> (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)`.
+    pub async fn status(&mut self, mailbox: &str) -> Result<MailboxStatus, ImapError> {
+        let arg = self.wire_arg(mailbox).await?;
+        let responses = self
+            .run_command(&format!(
+                "STATUS {arg} (MESSAGES UNSEEN UIDNEXT UIDVALIDITY)"
+            ))
+            .await?;
+        let mut st = MailboxStatus::default();
+        for r in &responses {
+            if let Response::MailboxData(MailboxDatum::Status { status, .. }) = r {
+                for a in status {
+                    match a {
+                        StatusAttribute::Messages(n) => st.messages = Some(*n),
+                        StatusAttribute::Unseen(n) => st.unseen = Some(*n),
+                        StatusAttribute::UidNext(n) => st.uid_next = Some(*n),
+                        StatusAttribute::UidValidity(n) => st.uid_validity = Some(*n),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(st)
+    }
+
+    /// CREATE one mailbox (no parents).
+    pub async fn create(&mut self, mailbox: &str) -> Result<(), ImapError> {
+        let arg = self.wire_arg(mailbox).await?;
+        self.run_command(&format!("CREATE {arg}")).await.map(|_| ())
+    }
+
+    /// SUBSCRIBE.
+    pub async fn subscribe(&mut self, mailbox: &str) -> Result<(), ImapError> {
+        let arg = self.wire_arg(mailbox).await?;
+        self.run_command(&format!("SUBSCRIBE {arg}"))
+            .await
+            .map(|_| ())
+    }
+
+    /// DELETE (tests and tooling; imapsort itself never deletes mailboxes).
+    pub async fn delete_mailbox(&mut self, mailbox: &str) -> Result<(), ImapError> {
+        let arg = self.wire_arg(mailbox).await?;
+        self.run_command(&format!("DELETE {arg}")).await.map(|_| ())
+    }
+
+    /// Make sure a mailbox exists: create it and its missing parents, subscribe what was
+    /// created. Tolerates another client creating it at the same time (`[ALREADYEXISTS]`).
+    /// Returns whether anything was created.
+    pub async fn ensure_mailbox(&mut self, mailbox: &str) -> Result<bool, ImapError> {
+        if mailbox.eq_ignore_ascii_case("INBOX") {
+            return Ok(false);
+        }
+        let delim = self.delimiter().await?;
+        // Validate the whole name before creating any parent.
+        mailbox::to_wire(mailbox, delim)?;
+        let mut created = false;
+        let mut chain = if delim.is_some() {
+            mailbox::parents(mailbox)
+        } else {
+            Vec::new()
+        };
+        chain.push(mailbox.to_string());
+        for name in chain {
+            if self.exists(&name).await? {
+                continue;
+            }
+            match self.create(&name).await {
+                Ok(()) => {
+                    created = true;
+                    tracing::info!(account = %self.account, mailbox = %name, "created mailbox");
+                }
+                Err(e) if is_already_exists(&e) => {}
+                Err(e) => {
+                    // A race may still have created it: look again before giving up.
+                    if !self.exists(&name).await? {
+                        return Err(e);
+                    }
+                }
+            }
+            if let Err(e) = self.subscribe(&name).await {
+                tracing::warn!(account = %self.account, mailbox = %name, error = %e, "could not subscribe");
+            }
+        }
+        Ok(created)
+    }
+
+    /// Whether a mailbox exists (`LIST "" <name>`).
+    pub async fn exists(&mut self, mailbox: &str) -> Result<bool, ImapError> {
+        let arg = self.wire_arg(mailbox).await?;
+        let responses = self.run_command(&format!("LIST \"\" {arg}")).await?;
+        Ok(responses.iter().any(|r| {
+            matches!(r, Response::MailboxData(MailboxDatum::List(l))
+                if !l.name_attributes.iter().any(|a| matches!(a, NameAttribute::NoSelect)
+                    || matches!(a, NameAttribute::Extension(x) if x.eq_ignore_ascii_case("\\NonExistent"))))
+        }))
+    }
+
+    /// NOOP: keeps the connection alive and collects pending EXISTS/EXPUNGE.
+    pub async fn noop(&mut self) -> Result<(), ImapError> {
+        self.run_command("NOOP").await.map(|_| ())
+    }
+
+    /// LOGOUT; the BYE before the tagged OK is expected, and so is the server closing right after.
+    pub async fn logout(mut self) -> Result<(), ImapError> {
+        match self.run_command("LOGOUT").await {
+            Ok(_) | Err(ImapError::ConnectionLost(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn is_already_exists(e: &ImapError) -> bool {
+    match e {
+        ImapError::No { code, text, .. } => {
+            code.as_deref() == Some("ALREADYEXISTS")
+                || text.to_ascii_lowercase().contains("already exists")
+        }
+        _ => false,
+    }
+}
+
+fn attribute_name(a: &NameAttribute<'_>) -> String {
+    match a {
+        NameAttribute::NoInferiors => "\\Noinferiors".into(),
+        NameAttribute::NoSelect => "\\Noselect".into(),
+        NameAttribute::Marked => "\\Marked".into(),
+        NameAttribute::Unmarked => "\\Unmarked".into(),
+        NameAttribute::All => "\\All".into(),
+        NameAttribute::Archive => "\\Archive".into(),
+        NameAttribute::Drafts => "\\Drafts".into(),
+        NameAttribute::Flagged => "\\Flagged".into(),
+        NameAttribute::Junk => "\\Junk".into(),
+        NameAttribute::Sent => "\\Sent".into(),
+        NameAttribute::Trash => "\\Trash".into(),
+        NameAttribute::Extension(x) => x.to_string(),
+        _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_never_carry_arguments() {
+        for (cmd, want) in [
+            ("LOGIN \"me\" \"secret\"", "LOGIN"),
+            ("uid store 1:3 +FLAGS (\\Seen)", "UID STORE"),
+            ("SELECT \"INBOX\"", "SELECT"),
+        ] {
+            assert_eq!(command_label(cmd), want);
+        }
+    }
+}

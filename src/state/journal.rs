@@ -1,0 +1,312 @@
+//! The action journal: one row per action on one message, written as an *intent* before a
+//! non-idempotent command (COPY, MOVE, EXPUNGE) and finished with its outcome afterwards.
+//!
+//! A crash between the two leaves the row at `intent`; on start the daemon reads
+//! [`StateDb::unfinished_intents`](super::StateDb::unfinished_intents), checks the server (for a
+//! copy: is the Message-ID already in the destination?) and records `done` or `unknown`.
+
+use jiff::Timestamp;
+use rusqlite::{Connection, Row, params};
+use serde::Serialize;
+
+use super::{StateError, from_ms, opt_ts, ts};
+
+/// The row id of a journal entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct JournalId(pub i64);
+
+/// What was (to be) done to a message, in the words of the rule language.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Flag,
+    Unflag,
+    Label,
+    Copy,
+    Move,
+    Archive,
+    Trash,
+    Delete,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Flag => "flag",
+            Action::Unflag => "unflag",
+            Action::Label => "label",
+            Action::Copy => "copy",
+            Action::Move => "move",
+            Action::Archive => "archive",
+            Action::Trash => "trash",
+            Action::Delete => "delete",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            Action::Flag,
+            Action::Unflag,
+            Action::Label,
+            Action::Copy,
+            Action::Move,
+            Action::Archive,
+            Action::Trash,
+            Action::Delete,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+    }
+}
+
+impl From<crate::rules::plan::FinalKind> for Action {
+    fn from(kind: crate::rules::plan::FinalKind) -> Self {
+        use crate::rules::plan::FinalKind;
+        match kind {
+            FinalKind::Move => Action::Move,
+            FinalKind::Archive => Action::Archive,
+            FinalKind::Trash => Action::Trash,
+            FinalKind::Delete => Action::Delete,
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How an action ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", content = "reason", rename_all = "lowercase")]
+pub enum Outcome {
+    /// Written before the command; not known to have run yet.
+    Intent,
+    /// The server confirmed it.
+    Done,
+    /// The server refused it, or it could not be sent; the reason says why.
+    Failed(String),
+    /// A crash or lost connection hid the result and reconciliation could not tell.
+    Unknown,
+}
+
+impl Outcome {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Outcome::Intent => "intent",
+            Outcome::Done => "done",
+            Outcome::Failed(_) => "failed",
+            Outcome::Unknown => "unknown",
+        }
+    }
+
+    fn reason(&self) -> Option<&str> {
+        match self {
+            Outcome::Failed(reason) => Some(reason),
+            _ => None,
+        }
+    }
+
+    fn from_columns(outcome: &str, reason: Option<String>) -> Option<Self> {
+        Some(match outcome {
+            "intent" => Outcome::Intent,
+            "done" => Outcome::Done,
+            "failed" => Outcome::Failed(reason.unwrap_or_default()),
+            "unknown" => Outcome::Unknown,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Failed(reason) => write!(f, "failed: {reason}"),
+            other => f.write_str(other.as_str()),
+        }
+    }
+}
+
+/// An action about to be taken (or just taken), as the caller describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewJournalEntry<'a> {
+    pub account: &'a str,
+    pub mailbox: &'a str,
+    /// Ties `uid` to one life of the mailbox; reconciliation ignores UIDs of an older one.
+    pub uid_validity: u32,
+    pub uid: u32,
+    /// For reconciliation: the message is looked up by Message-ID in the destination.
+    pub message_id: Option<&'a str>,
+    /// The rule (or rules, comma-separated) the action came from.
+    pub rule: &'a str,
+    pub action: Action,
+    /// The mailbox for copy / move / archive / trash; the flag or label for flag / unflag / label.
+    pub destination: Option<&'a str>,
+}
+
+/// One row of the journal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct JournalEntry {
+    pub id: JournalId,
+    /// When the intent (or the finished action) was written.
+    #[serde(serialize_with = "ts")]
+    pub at: Timestamp,
+    pub account: String,
+    pub mailbox: String,
+    /// `None` only for rows written without one (never by this version).
+    pub uid_validity: Option<u32>,
+    pub uid: u32,
+    pub message_id: Option<String>,
+    pub rule: String,
+    pub action: Action,
+    pub destination: Option<String>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// When the outcome was recorded; `None` while it is an intent.
+    #[serde(serialize_with = "opt_ts")]
+    pub finished_at: Option<Timestamp>,
+}
+
+pub(super) const SELECT_COLUMNS: &str = "id, at, account, mailbox, uid_validity, uid, message_id, \
+     rule, action, destination, outcome, reason, finished_at";
+
+impl JournalEntry {
+    /// Reads a row selected with [`SELECT_COLUMNS`].
+    pub(super) fn from_row(row: &Row<'_>) -> rusqlite::Result<Result<Self, StateError>> {
+        let action: String = row.get(8)?;
+        let outcome: String = row.get(10)?;
+        let Some(action) = Action::parse(&action) else {
+            return Ok(Err(StateError::Corrupt(format!(
+                "journal action {action:?}"
+            ))));
+        };
+        let Some(outcome) = Outcome::from_columns(&outcome, row.get(11)?) else {
+            return Ok(Err(StateError::Corrupt(format!(
+                "journal outcome {outcome:?}"
+            ))));
+        };
+        Ok(Ok(JournalEntry {
+            id: JournalId(row.get(0)?),
+            at: from_ms(row.get(1)?),
+            account: row.get(2)?,
+            mailbox: row.get(3)?,
+            uid_validity: row.get(4)?,
+            uid: row.get(5)?,
+            message_id: row.get(6)?,
+            rule: row.get(7)?,
+            action,
+            destination: row.get(9)?,
+            outcome,
+            finished_at: row.get::<_, Option<i64>>(12)?.map(from_ms),
+        }))
+    }
+}
+
+/// Inserts one row with the given outcome; `finished_at` is set unless it is an intent.
+pub(super) fn insert(
+    conn: &Connection,
+    now: i64,
+    entry: &NewJournalEntry<'_>,
+    outcome: &Outcome,
+) -> Result<JournalId, StateError> {
+    let finished = (*outcome != Outcome::Intent).then_some(now);
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO journal (at, account, mailbox, uid_validity, uid, message_id, rule, action, \
+         destination, outcome, reason, finished_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?;
+    stmt.execute(params![
+        now,
+        entry.account,
+        entry.mailbox,
+        entry.uid_validity,
+        entry.uid,
+        entry.message_id,
+        entry.rule,
+        entry.action.as_str(),
+        entry.destination,
+        outcome.as_str(),
+        outcome.reason(),
+        finished,
+    ])?;
+    Ok(JournalId(conn.last_insert_rowid()))
+}
+
+/// Records how an intent ended. An unknown id is an error: the caller holds ids it was given.
+pub(super) fn set_outcome(
+    conn: &Connection,
+    now: i64,
+    id: JournalId,
+    outcome: &Outcome,
+) -> Result<(), StateError> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE journal SET outcome = ?2, reason = ?3, finished_at = ?4 WHERE id = ?1",
+    )?;
+    let finished = (*outcome != Outcome::Intent).then_some(now);
+    let n = stmt.execute(params![id.0, outcome.as_str(), outcome.reason(), finished])?;
+    if n == 0 {
+        return Err(StateError::NoSuchJournalEntry(id.0));
+    }
+    Ok(())
+}
+
+/// Collects rows, turning a corrupt row into an error.
+pub(super) fn collect(
+    rows: impl Iterator<Item = rusqlite::Result<Result<JournalEntry, StateError>>>,
+) -> Result<Vec<JournalEntry>, StateError> {
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(row??);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_round_trip_through_their_column_text() {
+        for action in [
+            Action::Flag,
+            Action::Unflag,
+            Action::Label,
+            Action::Copy,
+            Action::Move,
+            Action::Archive,
+            Action::Trash,
+            Action::Delete,
+        ] {
+            assert_eq!(Action::parse(action.as_str()), Some(action));
+        }
+        assert_eq!(Action::parse("shred"), None);
+    }
+
+    #[test]
+    fn outcomes_round_trip_through_their_columns() {
+        let cases = [
+            Outcome::Intent,
+            Outcome::Done,
+            Outcome::Failed("NO [TRYCREATE] no such mailbox".into()),
+            Outcome::Unknown,
+        ];
+        for outcome in cases {
+            let back = Outcome::from_columns(outcome.as_str(), outcome.reason().map(String::from));
+            assert_eq!(back, Some(outcome));
+        }
+        assert_eq!(Outcome::from_columns("maybe", None), None);
+    }
+
+    #[test]
+    fn outcome_serializes_as_outcome_and_reason_fields() {
+        let json = serde_json::to_value(Outcome::Failed("quota".into())).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"outcome": "failed", "reason": "quota"})
+        );
+        let json = serde_json::to_value(Outcome::Done).unwrap();
+        assert_eq!(json, serde_json::json!({"outcome": "done"}));
+    }
+}

@@ -1,0 +1,805 @@
+//! The state database: what imapsort remembers between runs.
+//!
+//! One SQLite file, `state_dir/state.sqlite3`, in WAL mode so `imapsort status` (and `sqlite3`)
+//! can read while the daemon writes. It holds, per (account, mailbox), the UIDVALIDITY and the
+//! last handled UID; the (rule, message) pairs already applied, so a sweep never applies a rule
+//! twice; and the action journal (see [`journal`]). Times are stored as Unix milliseconds (UTC);
+//! the views `mailbox_view` and `journal_view` show them as ISO 8601 for people.
+//!
+//! The API is synchronous. [`StateDb`] is `Send` (not `Sync`): async callers keep it behind a
+//! mutex and call it from `spawn_blocking`. Each write method is one transaction; a batch of
+//! writes that belong together (the results of one 500-message batch) goes through
+//! [`StateDb::batch`], one transaction and so one fsync.
+//!
+//! Durability: `synchronous = FULL`, so a committed intent survives a power cut, not only a
+//! crash of the process: the journal is only useful if it is on disk before the COPY is sent.
+
+mod journal;
+mod report;
+mod schema;
+
+pub use journal::{Action, JournalEntry, JournalId, NewJournalEntry, Outcome};
+pub use report::{AccountStatus, LastError, MailboxStatus, StatusReport};
+pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+/// The database file's name inside `state_dir`.
+pub const FILE_NAME: &str = "state.sqlite3";
+
+/// Errors of the state database. Messages never contain secrets (nothing secret is stored).
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot create state directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot open state database {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("state database error")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "state database schema version {found} is newer than this imapsort supports ({supported}); \
+         upgrade imapsort"
+    )]
+    SchemaTooNew { found: u32, supported: u32 },
+    #[error(
+        "state database schema version {found} is older than this imapsort reads ({supported}); \
+         start the daemon once to migrate it"
+    )]
+    SchemaTooOld { found: u32, supported: u32 },
+    #[error(
+        "UIDVALIDITY of {account}/{mailbox} is {stored} in the state database, not {given}; \
+         reset the mailbox first"
+    )]
+    UidValidityMismatch {
+        account: String,
+        mailbox: String,
+        stored: u32,
+        given: u32,
+    },
+    #[error("no journal entry with id {0}")]
+    NoSuchJournalEntry(i64),
+    #[error("state database holds an unexpected value: {0}")]
+    Corrupt(String),
+}
+
+impl StateError {
+    /// True for errors that may go away on retry (another process holding the write lock).
+    pub fn is_transient(&self) -> bool {
+        let sqlite = match self {
+            StateError::Sqlite(e) | StateError::Open { source: e, .. } => e,
+            _ => return false,
+        };
+        matches!(
+            sqlite.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
+/// What the database knows of one mailbox.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MailboxState {
+    /// UIDs below are only meaningful while the server reports this UIDVALIDITY.
+    pub uid_validity: u32,
+    /// Every message with a UID up to this one has been handled (0: none yet).
+    pub last_uid: u32,
+}
+
+/// One (rule, message) pair to remember as applied.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Applied<'a> {
+    pub uid: u32,
+    pub rule: &'a str,
+    /// Kept so a message can be recognised after it moved (its UID changes, this does not).
+    pub message_id: Option<&'a str>,
+}
+
+/// How much of the journal to keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Rows older than this are deleted.
+    pub max_age: Duration,
+    /// At most this many rows are kept (the newest).
+    pub max_rows: u64,
+}
+
+impl Default for Retention {
+    /// 30 days or 100,000 rows, whichever is less: enough to answer "what happened to my
+    /// mail last week", small enough (~20 MB) to never matter on disk.
+    fn default() -> Self {
+        Retention {
+            max_age: Duration::from_secs(30 * 24 * 3600),
+            max_rows: 100_000,
+        }
+    }
+}
+
+/// How often writes prune the journal (once a day).
+const PRUNE_EVERY_MS: i64 = 24 * 3600 * 1000;
+
+/// The source of "now"; replaceable so tests can age the journal.
+pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+
+/// An open state database.
+pub struct StateDb {
+    /// The SQLite connection; `Send`, so the whole handle may move between threads.
+    conn: Connection,
+    /// Where the file is (`None` in memory), for messages.
+    path: Option<PathBuf>,
+    /// Gives the time stamps written to every row.
+    clock: Clock,
+    /// When the journal was last pruned (Unix ms); writes prune again once a day has passed.
+    last_prune: i64,
+}
+
+impl std::fmt::Debug for StateDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateDb").field("path", &self.path).finish()
+    }
+}
+
+impl StateDb {
+    /// Opens (creating if needed) `dir/state.sqlite3`; creates `dir` with mode 0700, migrates
+    /// the schema and prunes the journal with the default [`Retention`].
+    pub fn open(dir: &Path) -> Result<Self, StateError> {
+        create_private_dir(dir)?;
+        let path = dir.join(FILE_NAME);
+        let existed = path.exists();
+        let open_err = |source| StateError::Open {
+            path: path.clone(),
+            source,
+        };
+        let mut conn = Connection::open(&path).map_err(open_err)?;
+        if !existed {
+            restrict_file(&path)?;
+        }
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(open_err)?;
+        // WAL persists in the file; the rest are per-connection.
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0))
+            .map_err(open_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            tracing::warn!(path = %path.display(), mode, "state database not in WAL mode");
+        }
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(open_err)?;
+        schema::migrate(&mut conn)?;
+        let mut db = StateDb {
+            conn,
+            path: Some(path),
+            clock: Arc::new(Timestamp::now),
+            last_prune: 0,
+        };
+        db.prune(Retention::default())?;
+        tracing::debug!(path = %dir.display(), "state database open");
+        Ok(db)
+    }
+
+    /// Opens `dir/state.sqlite3` for reading only (`imapsort status`), without creating,
+    /// migrating or writing anything: the daemon, possibly another user, owns the file.
+    /// `Ok(None)` when there is no database yet.
+    pub fn open_read_only(dir: &Path) -> Result<Option<Self>, StateError> {
+        let path = dir.join(FILE_NAME);
+        if !path.exists() {
+            return Ok(None);
+        }
+        // Without a -wal file the database is complete in the main file; `immutable` then keeps
+        // SQLite from creating -wal/-shm files owned by us, which the daemon could not open.
+        let wal = dir.join(format!("{FILE_NAME}-wal"));
+        let uri = format!(
+            "file:{}?mode=ro{}",
+            uri_path(&path),
+            if wal.exists() { "" } else { "&immutable=1" }
+        );
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let open_err = |source| StateError::Open {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open_with_flags(&uri, flags).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(open_err)?;
+        let found = schema::version(&conn)?;
+        let supported = schema::CURRENT_VERSION;
+        if found > supported {
+            return Err(StateError::SchemaTooNew { found, supported });
+        }
+        if found < supported {
+            return Err(StateError::SchemaTooOld { found, supported });
+        }
+        Ok(Some(StateDb {
+            conn,
+            path: Some(path),
+            clock: Arc::new(Timestamp::now),
+            last_prune: i64::MAX, // never writes
+        }))
+    }
+
+    /// A fresh database in memory, for tests and `--dry-run`.
+    pub fn open_in_memory() -> Result<Self, StateError> {
+        let mut conn = Connection::open_in_memory()?;
+        schema::migrate(&mut conn)?;
+        Ok(StateDb {
+            conn,
+            path: None,
+            clock: Arc::new(Timestamp::now),
+            last_prune: 0,
+        })
+    }
+
+    /// Replaces the clock (tests).
+    pub fn with_clock(mut self, clock: impl Fn() -> Timestamp + Send + Sync + 'static) -> Self {
+        self.clock = Arc::new(clock);
+        self.last_prune = self.last_prune.min((self.clock)().as_millisecond());
+        self
+    }
+
+    /// The database file, `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Starts a batch: every write through it commits together (or not at all, if it is
+    /// dropped without [`StateTx::commit`]).
+    pub fn batch(&mut self) -> Result<StateTx<'_>, StateError> {
+        let now = (self.clock)().as_millisecond();
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        Ok(StateTx { tx, now })
+    }
+
+    /// Runs one write in its own transaction; once a day, prunes the journal afterwards, so a
+    /// daemon running for months keeps it bounded without having to remember to.
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&StateTx<'_>) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        let tx = self.batch()?;
+        let out = f(&tx)?;
+        let now = tx.now;
+        tx.commit()?;
+        if now.saturating_sub(self.last_prune) >= PRUNE_EVERY_MS {
+            self.prune(Retention::default())?;
+        }
+        Ok(out)
+    }
+
+    // ---- reads ----
+
+    /// The mailbox's UIDVALIDITY and last handled UID; `None` if it was never selected.
+    pub fn mailbox(
+        &self,
+        account: &str,
+        mailbox: &str,
+    ) -> Result<Option<MailboxState>, StateError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT uid_validity, last_uid FROM mailbox WHERE account = ?1 AND mailbox = ?2",
+                params![account, mailbox],
+                |r| Ok((r.get::<_, Option<u32>>(0)?, r.get::<_, u32>(1)?)),
+            )
+            .optional()?;
+        Ok(row.and_then(|(validity, last_uid)| {
+            validity.map(|uid_validity| MailboxState {
+                uid_validity,
+                last_uid,
+            })
+        }))
+    }
+
+    /// For each of `uids`, the names of the rules already applied to it (UIDs with none are
+    /// absent from the map).
+    pub fn applied_rules(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uid_validity: u32,
+        uids: &[u32],
+    ) -> Result<HashMap<u32, HashSet<String>>, StateError> {
+        // Bounded chunks keep each statement under SQLite's parameter limit.
+        const CHUNK: usize = 500;
+        let mut out: HashMap<u32, HashSet<String>> = HashMap::new();
+        for chunk in uids.chunks(CHUNK) {
+            let marks = vec!["?"; chunk.len()].join(",");
+            let sql = format!(
+                "SELECT uid, rule FROM applied WHERE account = ? AND mailbox = ? \
+                 AND uid_validity = ? AND uid IN ({marks})"
+            );
+            let mut values = vec![
+                Value::Text(account.to_owned()),
+                Value::Text(mailbox.to_owned()),
+                Value::Integer(uid_validity.into()),
+            ];
+            values.extend(chunk.iter().map(|&u| Value::Integer(u.into())));
+            let mut stmt = self.conn.prepare(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
+                Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?))
+            })?;
+            for row in rows {
+                let (uid, rule) = row?;
+                out.entry(uid).or_default().insert(rule);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Journal rows of `account` still at `intent`: commands that may or may not have run
+    /// before a crash. Oldest first.
+    pub fn unfinished_intents(&self, account: &str) -> Result<Vec<JournalEntry>, StateError> {
+        let sql = format!(
+            "SELECT {} FROM journal WHERE account = ?1 AND outcome = 'intent' ORDER BY id",
+            journal::SELECT_COLUMNS
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map([account], JournalEntry::from_row)?;
+        journal::collect(rows)
+    }
+
+    /// Everything `imapsort status` shows, with up to `recent` journal rows per mailbox.
+    pub fn status(&self, recent: usize) -> Result<StatusReport, StateError> {
+        report::build(&self.conn, recent)
+    }
+
+    // ---- writes, each its own transaction (see StateTx for the batched forms) ----
+
+    /// See [`StateTx::reset_mailbox`].
+    pub fn reset_mailbox(
+        &mut self,
+        account: &str,
+        mailbox: &str,
+        uid_validity: u32,
+    ) -> Result<(), StateError> {
+        self.write(|tx| tx.reset_mailbox_at(account, mailbox, uid_validity, 0))
+    }
+
+    /// See [`StateTx::reset_mailbox_at`].
+    pub fn reset_mailbox_at(
+        &mut self,
+        account: &str,
+        mailbox: &str,
+        uid_validity: u32,
+        last_uid: u32,
+    ) -> Result<(), StateError> {
+        self.write(|tx| tx.reset_mailbox_at(account, mailbox, uid_validity, last_uid))
+    }
+
+    /// See [`StateTx::set_last_uid`].
+    pub fn set_last_uid(
+        &mut self,
+        account: &str,
+        mailbox: &str,
+        uid_validity: u32,
+        uid: u32,
+    ) -> Result<u32, StateError> {
+        self.write(|tx| tx.set_last_uid(account, mailbox, uid_validity, uid))
+    }
+
+    /// See [`StateTx::record_applied`].
+    pub fn record_applied(
+        &mut self,
+        account: &str,
+        mailbox: &str,
+        uid_validity: u32,
+        applied: &[Applied<'_>],
+    ) -> Result<(), StateError> {
+        self.write(|tx| tx.record_applied(account, mailbox, uid_validity, applied))
+    }
+
+    /// See [`StateTx::forget_applied_except`].
+    pub fn forget_applied_except(
+        &mut self,
+        account: &str,
+        mailbox: &str,
+        uid_validity: u32,
+        present: &[u32],
+    ) -> Result<usize, StateError> {
+        self.write(|tx| tx.forget_applied_except(account, mailbox, uid_validity, present))
+    }
+
+    /// See [`StateTx::journal_intent`].
+    pub fn journal_intent(&mut self, entry: &NewJournalEntry<'_>) -> Result<JournalId, StateError> {
+        self.write(|tx| tx.journal_intent(entry))
+    }
+
+    /// See [`StateTx::journal_intents`].
+    pub fn journal_intents(
+        &mut self,
+        entries: &[NewJournalEntry<'_>],
+    ) -> Result<Vec<JournalId>, StateError> {
+        self.write(|tx| tx.journal_intents(entries))
+    }
+
+    /// See [`StateTx::journal_record`].
+    pub fn journal_record(
+        &mut self,
+        entry: &NewJournalEntry<'_>,
+        outcome: &Outcome,
+    ) -> Result<JournalId, StateError> {
+        self.write(|tx| tx.journal_record(entry, outcome))
+    }
+
+    /// See [`StateTx::journal_outcome`].
+    pub fn journal_outcome(&mut self, id: JournalId, outcome: &Outcome) -> Result<(), StateError> {
+        self.write(|tx| tx.journal_outcome(id, outcome))
+    }
+
+    /// See [`StateTx::journal_outcomes`].
+    pub fn journal_outcomes(
+        &mut self,
+        ids: &[JournalId],
+        outcome: &Outcome,
+    ) -> Result<(), StateError> {
+        self.write(|tx| tx.journal_outcomes(ids, outcome))
+    }
+
+    /// See [`StateTx::record_error`].
+    pub fn record_error(
+        &mut self,
+        account: &str,
+        mailbox: &str,
+        text: &str,
+    ) -> Result<(), StateError> {
+        self.write(|tx| tx.record_error(account, mailbox, text))
+    }
+
+    /// See [`StateTx::touch`].
+    pub fn touch(&mut self, account: &str, mailbox: &str) -> Result<(), StateError> {
+        self.write(|tx| tx.touch(account, mailbox))
+    }
+
+    /// Deletes journal rows beyond `retention`; returns how many went. [`StateDb::open`] does
+    /// this once; a long-running daemon calls it now and then (after each sweep, say).
+    pub fn prune(&mut self, retention: Retention) -> Result<usize, StateError> {
+        let cutoff = (self.clock)().as_millisecond()
+            - i64::try_from(retention.max_age.as_millis()).unwrap_or(i64::MAX);
+        let max_rows = i64::try_from(retention.max_rows).unwrap_or(i64::MAX);
+        let tx = self.batch()?;
+        let now = tx.now;
+        let by_age = tx
+            .tx
+            .execute("DELETE FROM journal WHERE at < ?1", [cutoff])?;
+        let by_count = tx.tx.execute(
+            "DELETE FROM journal WHERE id <= (SELECT max(id) FROM journal) - ?1",
+            [max_rows],
+        )?;
+        tx.commit()?;
+        self.last_prune = now;
+        let n = by_age + by_count;
+        if n > 0 {
+            tracing::info!(rows = n, "pruned old journal rows");
+        }
+        Ok(n)
+    }
+}
+
+/// A batch of writes in one transaction. Dropping it without [`StateTx::commit`] rolls back.
+pub struct StateTx<'a> {
+    /// The open (IMMEDIATE) transaction: it holds the write lock from the start.
+    tx: rusqlite::Transaction<'a>,
+    /// One time stamp for every row of the batch.
+    now: i64,
+}
+
+impl StateTx<'_> {
+    /// Makes every write of the batch durable at once.
+    pub fn commit(self) -> Result<(), StateError> {
+        self.tx.commit()?;
+        Ok(())
+    }
+
+    /// Starts the mailbox over: a new (or first seen) UIDVALIDITY, `last_uid` 0, and the applied
+    /// pairs of its old life forgotten (they name UIDs that now mean other messages).
+    pub fn reset_mailbox(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uid_validity: u32,
+    ) -> Result<(), StateError> {
+        self.reset_mailbox_at(account, mailbox, uid_validity, 0)
+    }
+
+    /// [`reset_mailbox`](Self::reset_mailbox), starting at `last_uid` instead of 0, in one
+    /// step: for `first_start: new`, where the existing mail (UIDNEXT - 1 and below) is
+    /// deliberately left alone; a crash between a reset and a separate `set_last_uid` would
+    /// otherwise sort the whole mailbox on the next start.
+    pub fn reset_mailbox_at(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uid_validity: u32,
+        last_uid: u32,
+    ) -> Result<(), StateError> {
+        let old: Option<Option<u32>> = self
+            .tx
+            .query_row(
+                "SELECT uid_validity FROM mailbox WHERE account = ?1 AND mailbox = ?2",
+                params![account, mailbox],
+                |r| r.get(0),
+            )
+            .optional()?;
+        self.tx.execute(
+            "INSERT INTO mailbox (account, mailbox, uid_validity, last_uid, last_activity) \
+             VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (account, mailbox) DO UPDATE SET uid_validity = ?3, last_uid = ?4, \
+             last_activity = ?5",
+            params![account, mailbox, uid_validity, last_uid, self.now],
+        )?;
+        let forgotten = self.tx.execute(
+            "DELETE FROM applied WHERE account = ?1 AND mailbox = ?2",
+            params![account, mailbox],
+        )?;
+        match old.flatten() {
+            Some(old) if old != uid_validity => tracing::warn!(
+                account,
+                mailbox,
+                old_uid_validity = old,
+                uid_validity,
+                forgotten,
+                "UIDVALIDITY changed; mailbox state reset"
+            ),
+            Some(_) => tracing::info!(
+                account,
+                mailbox,
+                uid_validity,
+                forgotten,
+                "mailbox state reset"
+            ),
+            None => tracing::info!(
+                account,
+                mailbox,
+                uid_validity,
+                last_uid,
+                "mailbox state started"
+            ),
+        }
+        Ok(())
+    }
+
+    /// Advances the last handled UID to `uid`; never moves it backwards (the larger value
+    /// stays). Returns the value now stored. A mailbox not seen before starts here. Refused
+    /// when the stored UIDVALIDITY differs: the caller is working on a mailbox's old life.
+    pub fn set_last_uid(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uid_validity: u32,
+        uid: u32,
+    ) -> Result<u32, StateError> {
+        self.check_validity(account, mailbox, uid_validity)?;
+        let stored: u32 = self.tx.query_row(
+            "INSERT INTO mailbox (account, mailbox, uid_validity, last_uid, last_activity) \
+             VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (account, mailbox) DO UPDATE SET uid_validity = ?3, \
+             last_uid = max(last_uid, ?4), last_activity = ?5 \
+             RETURNING last_uid",
+            params![account, mailbox, uid_validity, uid, self.now],
+            |r| r.get(0),
+        )?;
+        if stored > uid {
+            tracing::debug!(
+                account,
+                mailbox,
+                uid,
+                stored,
+                "last_uid not moved backwards"
+            );
+        }
+        Ok(stored)
+    }
+
+    /// Remembers (rule, message) pairs as applied; repeats are ignored.
+    pub fn record_applied(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uid_validity: u32,
+        applied: &[Applied<'_>],
+    ) -> Result<(), StateError> {
+        self.check_validity(account, mailbox, uid_validity)?;
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT OR IGNORE INTO applied \
+             (account, mailbox, uid_validity, uid, rule, message_id, applied_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for a in applied {
+            stmt.execute(params![
+                account,
+                mailbox,
+                uid_validity,
+                a.uid,
+                a.rule,
+                a.message_id,
+                self.now
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// Forgets the applied pairs of messages no longer in the mailbox. `present` must be the
+    /// mailbox's complete UID list (`UID SEARCH ALL`), not a filtered search. Returns how many
+    /// pairs went.
+    pub fn forget_applied_except(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uid_validity: u32,
+        present: &[u32],
+    ) -> Result<usize, StateError> {
+        let keep: HashSet<u32> = present.iter().copied().collect();
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT DISTINCT uid FROM applied WHERE account = ?1 AND mailbox = ?2 \
+             AND uid_validity = ?3",
+        )?;
+        let gone: Vec<u32> = stmt
+            .query_map(params![account, mailbox, uid_validity], |r| r.get(0))?
+            .collect::<Result<Vec<u32>, _>>()?
+            .into_iter()
+            .filter(|uid| !keep.contains(uid))
+            .collect();
+        let mut delete = self.tx.prepare_cached(
+            "DELETE FROM applied WHERE account = ?1 AND mailbox = ?2 AND uid_validity = ?3 \
+             AND uid = ?4",
+        )?;
+        let mut n = 0;
+        for uid in gone {
+            n += delete.execute(params![account, mailbox, uid_validity, uid])?;
+        }
+        Ok(n)
+    }
+
+    /// Writes an intent before a non-idempotent command; finish it with
+    /// [`journal_outcome`](Self::journal_outcome).
+    pub fn journal_intent(&self, entry: &NewJournalEntry<'_>) -> Result<JournalId, StateError> {
+        journal::insert(&self.tx, self.now, entry, &Outcome::Intent)
+    }
+
+    /// Intents for a whole batch (one COPY of many UIDs), in the order given.
+    pub fn journal_intents(
+        &self,
+        entries: &[NewJournalEntry<'_>],
+    ) -> Result<Vec<JournalId>, StateError> {
+        entries.iter().map(|e| self.journal_intent(e)).collect()
+    }
+
+    /// Writes a finished action in one go (idempotent commands such as STORE need no intent).
+    pub fn journal_record(
+        &self,
+        entry: &NewJournalEntry<'_>,
+        outcome: &Outcome,
+    ) -> Result<JournalId, StateError> {
+        journal::insert(&self.tx, self.now, entry, outcome)
+    }
+
+    /// Records how an intent ended.
+    pub fn journal_outcome(&self, id: JournalId, outcome: &Outcome) -> Result<(), StateError> {
+        journal::set_outcome(&self.tx, self.now, id, outcome)
+    }
+
+    /// Records one outcome for many intents (the one COPY they were part of).
+    pub fn journal_outcomes(&self, ids: &[JournalId], outcome: &Outcome) -> Result<(), StateError> {
+        ids.iter()
+            .try_for_each(|&id| journal::set_outcome(&self.tx, self.now, id, outcome))
+    }
+
+    /// Remembers the latest error of a mailbox (kept, with its time, until the next one).
+    /// The text must not hold secrets; it is cut to 1000 characters.
+    pub fn record_error(&self, account: &str, mailbox: &str, text: &str) -> Result<(), StateError> {
+        let text: String = text.chars().take(1000).collect();
+        self.tx.execute(
+            "INSERT INTO mailbox (account, mailbox, last_error, last_error_at) \
+             VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (account, mailbox) DO UPDATE SET last_error = ?3, last_error_at = ?4",
+            params![account, mailbox, text, self.now],
+        )?;
+        Ok(())
+    }
+
+    /// Notes that the mailbox's worker was active (connected, caught up, idled).
+    pub fn touch(&self, account: &str, mailbox: &str) -> Result<(), StateError> {
+        self.tx.execute(
+            "INSERT INTO mailbox (account, mailbox, last_activity) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (account, mailbox) DO UPDATE SET last_activity = ?3",
+            params![account, mailbox, self.now],
+        )?;
+        Ok(())
+    }
+
+    fn check_validity(&self, account: &str, mailbox: &str, given: u32) -> Result<(), StateError> {
+        let stored: Option<Option<u32>> = self
+            .tx
+            .query_row(
+                "SELECT uid_validity FROM mailbox WHERE account = ?1 AND mailbox = ?2",
+                params![account, mailbox],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match stored.flatten() {
+            Some(stored) if stored != given => Err(StateError::UidValidityMismatch {
+                account: account.to_owned(),
+                mailbox: mailbox.to_owned(),
+                stored,
+                given,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Creates `dir` (and parents) with mode 0700; an existing directory is left as it is.
+fn create_private_dir(dir: &Path) -> Result<(), StateError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|source| StateError::CreateDir {
+            path: dir.to_owned(),
+            source,
+        })
+}
+
+/// A new database file is readable by its owner only (the -wal/-shm files inherit this).
+fn restrict_file(path: &Path) -> Result<(), StateError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|source| {
+        StateError::CreateDir {
+            path: path.to_owned(),
+            source,
+        }
+    })
+}
+
+/// Percent-encodes the characters that would end or confuse the path part of a SQLite URI.
+fn uri_path(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &b in path.as_os_str().as_bytes() {
+        match b {
+            b'%' | b'?' | b'#' | b'&' | b'=' | b'+' | b' ' => out.push_str(&format!("%{b:02X}")),
+            b if b.is_ascii_graphic() => out.push(b as char),
+            b => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+pub(crate) fn from_ms(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// Serializes a time stamp as RFC 3339 (jiff's serde support is not enabled).
+pub(crate) fn ts<S: serde::Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(t)
+}
+
+pub(crate) fn opt_ts<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.collect_str(t),
+        None => s.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,468 @@
+//! Failure paths a real server will not produce on demand, against scripted peers that speak
+//! exact C:/S: transcripts: NO on STORE/FETCH/SEARCH, BYE mid-command, drops, stalls, garbage,
+//! STARTTLS stripping, OAuth SASL strings, host-name verification.
+
+mod support;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use imapsort::config::{AuthMechanism, TlsMode};
+use imapsort::imap::{ConnectOptions, IdleOutcome, ImapError, Session, connect};
+use secrecy::SecretString;
+use support::peer;
+use tokio_util::sync::CancellationToken;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// The transcript up to a logged-in session (plaintext, LOGIN user/pass).
+const LOGIN: &str = r#"
+    S: * OK ready
+    C: A1 CAPABILITY
+    S: * CAPABILITY IMAP4rev1 IDLE MOVE UIDPLUS
+    S: A1 OK done
+    C: A2 LOGIN "user" "pass"
+    S: A2 OK logged in
+    C: A3 CAPABILITY
+    S: * CAPABILITY IMAP4rev1 IDLE MOVE UIDPLUS
+    S: A3 OK done
+"#;
+
+fn opts(port: u16) -> ConnectOptions {
+    ConnectOptions {
+        account: "scripted".into(),
+        host: "127.0.0.1".into(),
+        port,
+        tls: TlsMode::None,
+        allow_insecure: true,
+        ca_file: None,
+        username: "user".into(),
+        auth: AuthMechanism::Login,
+        connect_timeout: Duration::from_secs(2),
+        command_timeout: Duration::from_secs(2),
+    }
+}
+
+fn pass() -> SecretString {
+    SecretString::from("pass".to_string())
+}
+
+async fn session(script: &str) -> (Session, peer::Peer) {
+    let p = peer::start(&format!("{LOGIN}{script}")).await;
+    let s = connect(&opts(p.port), &pass())
+        .await
+        .expect("scripted login");
+    (s, p)
+}
+
+async fn finish(p: peer::Peer) {
+    p.done.await.unwrap().expect("transcript followed");
+}
+
+#[test]
+fn no_to_store_fetch_and_search_are_errors() {
+    support::run_with_timeout(LIMIT, async {
+        let (mut s, p) = session(
+            r#"
+            C: A4 SELECT INBOX
+            S: * 3 EXISTS
+            S: * OK [UIDVALIDITY 42] ok
+            S: * OK [UIDNEXT 4] ok
+            S: A4 OK [READ-WRITE] selected
+            C: A5 UID STORE 1 +FLAGS.SILENT (\Seen)
+            S: A5 NO [CANNOT] store refused
+            C: A6 UID FETCH 1:3 (UID FLAGS)
+            S: * 1 FETCH (UID 1 FLAGS ())
+            S: A6 NO fetch failed halfway
+            C: A7 UID SEARCH ALL
+            S: A7 NO [SERVERBUG] search broke
+            C: A8 UID SEARCH ALL
+            S: * SEARCH 1 3
+            S: A8 OK done
+            "#,
+        )
+        .await;
+        let info = s.select("INBOX").await.unwrap();
+        assert_eq!(
+            (info.uid_validity, info.uid_next, info.exists),
+            (Some(42), Some(4), 3)
+        );
+        let e = s
+            .uid_store("1", "+FLAGS.SILENT (\\Seen)")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, ImapError::No { ref command, .. } if command == "UID STORE"),
+            "{e:?}"
+        );
+        assert_eq!(e.no_code(), Some("CANNOT"));
+        assert!(!e.is_transient());
+        let e = s.uid_fetch("1:3", "(UID FLAGS)").await.unwrap_err();
+        assert!(
+            matches!(e, ImapError::No { ref command, .. } if command == "UID FETCH"),
+            "{e:?}"
+        );
+        let e = s.uid_search("ALL").await.unwrap_err();
+        assert!(matches!(e, ImapError::No { .. }), "{e:?}");
+        // The session is still in step after the errors.
+        assert_eq!(s.uid_search("ALL").await.unwrap(), vec![1, 3]);
+        finish(p).await;
+    });
+}
+
+#[test]
+fn bye_mid_command_is_a_transient_connection_loss() {
+    support::run_with_timeout(LIMIT, async {
+        let (mut s, p) = session(
+            r#"
+            C: A4 UID SEARCH ALL
+            S: * BYE server shutting down
+            S! close
+            "#,
+        )
+        .await;
+        let e = s.uid_search("ALL").await.unwrap_err();
+        assert!(
+            matches!(e, ImapError::ConnectionLost(Some(ref t)) if t.contains("shutting down")),
+            "{e:?}"
+        );
+        assert!(e.is_transient());
+        finish(p).await;
+    });
+}
+
+#[test]
+fn connection_dropped_mid_fetch_is_not_a_short_success() {
+    // async-imap ends a FETCH stream at EOF as if it were complete; we must not.
+    support::run_with_timeout(LIMIT, async {
+        let (mut s, p) = session(
+            r#"
+            C: A4 UID FETCH 1:2 (UID FLAGS)
+            S: * 1 FETCH (UID 1 FLAGS ())
+            S! close
+            "#,
+        )
+        .await;
+        let e = s.uid_fetch("1:2", "(UID FLAGS)").await.unwrap_err();
+        assert!(matches!(e, ImapError::ConnectionLost(None)), "{e:?}");
+        assert!(e.is_transient());
+        finish(p).await;
+    });
+}
+
+#[test]
+fn a_peer_that_never_answers_times_out() {
+    support::run_with_timeout(LIMIT, async {
+        // No greeting at all.
+        let p = peer::start("S! stall").await;
+        let mut o = opts(p.port);
+        o.connect_timeout = Duration::from_millis(300);
+        let e = connect(&o, &pass()).await.unwrap_err();
+        assert!(matches!(e, ImapError::Timeout(..)), "{e:?}");
+        assert!(e.is_transient());
+        drop(p);
+
+        // A command that is never answered.
+        let (mut s, p) = session("C: A4 NOOP\nS! stall").await;
+        let start = std::time::Instant::now();
+        let e = s.noop().await.unwrap_err();
+        assert!(matches!(e, ImapError::Timeout(..)), "{e:?}");
+        assert!(start.elapsed() < Duration::from_secs(5));
+        // Out of step now: later commands fail at once instead of reading a stale response.
+        assert!(!s.is_usable());
+        let e = s.noop().await.unwrap_err();
+        assert!(matches!(e, ImapError::ConnectionLost(_)), "{e:?}");
+        drop(s);
+        finish(p).await;
+    });
+}
+
+#[test]
+fn garbage_is_a_protocol_error() {
+    support::run_with_timeout(LIMIT, async {
+        let (mut s, p) = session(
+            r#"
+            C: A4 NOOP
+            S: ))) this is not IMAP
+            "#,
+        )
+        .await;
+        let e = s.noop().await.unwrap_err();
+        assert!(matches!(e, ImapError::Protocol(_)), "{e:?}");
+        assert!(e.is_connection_fatal());
+        drop(s);
+        finish(p).await;
+    });
+}
+
+#[test]
+fn greeting_bye_is_refused() {
+    support::run_with_timeout(LIMIT, async {
+        let p = peer::start("S: * BYE too many connections\nS! close").await;
+        let e = connect(&opts(p.port), &pass()).await.unwrap_err();
+        assert!(
+            matches!(e, ImapError::ConnectionLost(Some(ref t)) if t.contains("too many")),
+            "{e:?}"
+        );
+        finish(p).await;
+    });
+}
+
+#[test]
+fn starttls_not_offered_is_refused_before_any_password() {
+    support::run_with_timeout(LIMIT, async {
+        // A man in the middle strips STARTTLS from the capabilities: we must not log in.
+        let p = peer::start(
+            r#"
+            S: * OK ready
+            C: A1 CAPABILITY
+            S: * CAPABILITY IMAP4rev1 AUTH=PLAIN
+            S: A1 OK done
+            "#,
+        )
+        .await;
+        let mut o = opts(p.port);
+        o.tls = TlsMode::StartTls;
+        o.allow_insecure = false;
+        let e = connect(&o, &pass()).await.unwrap_err();
+        assert!(matches!(e, ImapError::StartTlsUnavailable { .. }), "{e:?}");
+        assert!(!e.is_transient());
+        finish(p).await;
+    });
+}
+
+#[test]
+fn xoauth2_sends_the_exact_sasl_string() {
+    let ir = B64.encode("user=me@example.com\x01auth=Bearer tok3n\x01\x01");
+    support::run_with_timeout(LIMIT, async move {
+        let script = format!(
+            r#"
+            S: * OK ready
+            C: A1 CAPABILITY
+            S: * CAPABILITY IMAP4rev1 AUTH=XOAUTH2 IDLE
+            S: A1 OK done
+            C: A2 AUTHENTICATE XOAUTH2
+            S: + 
+            C: {ir}
+            S: A2 OK welcome
+            C: A3 CAPABILITY
+            S: * CAPABILITY IMAP4rev1 IDLE X-GM-EXT-1
+            S: A3 OK done
+            "#
+        );
+        let p = peer::start(&script).await;
+        let mut o = opts(p.port);
+        o.username = "me@example.com".into();
+        o.auth = AuthMechanism::XOAuth2;
+        let s = connect(&o, &SecretString::from("tok3n".to_string()))
+            .await
+            .unwrap();
+        assert!(s.is_gmail());
+        finish(p).await;
+    });
+}
+
+#[test]
+fn xoauth2_error_challenge_gets_an_empty_reply_and_an_auth_error() {
+    let ir = B64.encode("user=me@example.com\x01auth=Bearer expired\x01\x01");
+    let challenge =
+        B64.encode(r#"{"status":"401","schemes":"bearer","scope":"https://mail.google.com/"}"#);
+    support::run_with_timeout(LIMIT, async move {
+        let script = format!(
+            r#"
+            S: * OK ready
+            C: A1 CAPABILITY
+            S: * CAPABILITY IMAP4rev1 AUTH=XOAUTH2
+            S: A1 OK done
+            C: A2 AUTHENTICATE XOAUTH2
+            S: + 
+            C: {ir}
+            S: + {challenge}
+            C: 
+            S: A2 NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)
+            "#
+        );
+        let p = peer::start(&script).await;
+        let mut o = opts(p.port);
+        o.username = "me@example.com".into();
+        o.auth = AuthMechanism::XOAuth2;
+        let e = connect(&o, &SecretString::from("expired".to_string()))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, ImapError::Auth { ref account, .. } if account == "scripted"),
+            "{e:?}"
+        );
+        assert!(!format!("{e} {e:?}").contains("expired"));
+        finish(p).await;
+    });
+}
+
+#[test]
+fn oauthbearer_sends_the_rfc7628_string_and_dummy_reply_on_error() {
+    support::run_with_timeout(LIMIT, async move {
+        let challenge = B64.encode(r#"{"status":"invalid_token"}"#);
+        let script_for = |port: u16| {
+            let ir = B64.encode(format!(
+                "n,a=me@example.com,\x01host=127.0.0.1\x01port={port}\x01auth=Bearer tok\x01\x01"
+            ));
+            format!(
+                r#"
+                S: * OK ready
+                C: A1 CAPABILITY
+                S: * CAPABILITY IMAP4rev1 AUTH=OAUTHBEARER
+                S: A1 OK done
+                C: A2 AUTHENTICATE OAUTHBEARER
+                S: + 
+                C: {ir}
+                S: + {challenge}
+                C: AQ==
+                S: A2 NO authentication failed
+                "#
+            )
+        };
+        let p = peer::start_with(script_for).await;
+        let mut o = opts(p.port);
+        o.username = "me@example.com".into();
+        o.auth = AuthMechanism::OAuthBearer;
+        let e = connect(&o, &SecretString::from("tok".to_string()))
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ImapError::Auth { .. }), "{e:?}");
+        finish(p).await;
+    });
+}
+
+#[test]
+fn wrong_host_name_is_refused_and_right_one_accepted() {
+    support::run_with_timeout(LIMIT, async {
+        let dir = tempfile::tempdir().unwrap();
+        // The certificate names imap.example.net only; we connect as "localhost".
+        let (p, ca) = peer::start_tls("S: * OK ready", &["imap.example.net"]).await;
+        let ca_path = dir.path().join("ca.pem");
+        std::fs::write(&ca_path, ca).unwrap();
+        let mut o = opts(p.port);
+        o.host = "localhost".into();
+        o.tls = TlsMode::Implicit;
+        o.allow_insecure = false;
+        o.ca_file = Some(ca_path.clone());
+        let e = connect(&o, &pass()).await.unwrap_err();
+        assert!(matches!(e, ImapError::Tls { .. }), "{e:?}");
+        assert!(format!("{e:?}").contains("NotValidForName"), "{e:?}");
+        assert!(!e.is_transient());
+        let _ = p.done.await;
+
+        // Same setup with the name in the certificate: the handshake and greeting succeed.
+        let (p, ca) = peer::start_tls(
+            &format!("S: * OK ready\n{}", &LOGIN[LOGIN.find("C:").unwrap()..]),
+            &["localhost"],
+        )
+        .await;
+        std::fs::write(&ca_path, ca).unwrap();
+        let mut o = opts(p.port);
+        o.host = "localhost".into();
+        o.tls = TlsMode::Implicit;
+        o.allow_insecure = false;
+        o.ca_file = Some(ca_path);
+        connect(&o, &pass()).await.unwrap();
+        finish(p).await;
+    });
+}
+
+#[test]
+fn idle_no_is_an_error_not_a_hang() {
+    support::run_with_timeout(LIMIT, async {
+        let (mut s, p) = session(
+            r#"
+            C: A4 IDLE
+            S: A4 NO IDLE not allowed now
+            "#,
+        )
+        .await;
+        let e = s
+            .idle(Duration::from_secs(60), &CancellationToken::new())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, ImapError::No { ref command, .. } if command == "IDLE"),
+            "{e:?}"
+        );
+        finish(p).await;
+    });
+}
+
+#[test]
+fn server_closing_during_idle_is_connection_lost() {
+    support::run_with_timeout(LIMIT, async {
+        for end in ["S: * BYE idle timeout\nS! close", "S! close"] {
+            let (mut s, p) = session(&format!("C: A4 IDLE\nS: + idling\n{end}")).await;
+            let e = s
+                .idle(Duration::from_secs(60), &CancellationToken::new())
+                .await
+                .unwrap_err();
+            assert!(matches!(e, ImapError::ConnectionLost(_)), "{end}: {e:?}");
+            assert!(e.is_transient());
+            finish(p).await;
+        }
+    });
+}
+
+#[test]
+fn idle_reports_exists_and_ends_with_done() {
+    support::run_with_timeout(LIMIT, async {
+        let (mut s, p) = session(
+            r#"
+            C: A4 IDLE
+            S: + idling
+            S: * 4 EXISTS
+            C: DONE
+            S: A4 OK idle done
+            C: A5 NOOP
+            S: A5 OK
+            "#,
+        )
+        .await;
+        let out = s
+            .idle(Duration::from_secs(60), &CancellationToken::new())
+            .await
+            .unwrap();
+        assert_eq!(out, IdleOutcome::NewData);
+        s.noop().await.unwrap();
+        finish(p).await;
+    });
+}
+
+#[test]
+fn gmail_labels_are_sent_in_modified_utf7_and_refused_elsewhere() {
+    support::run_with_timeout(LIMIT, async {
+        let script = r#"
+            S: * OK Gimap ready
+            C: A1 CAPABILITY
+            S: * CAPABILITY IMAP4rev1 IDLE X-GM-EXT-1
+            S: A1 OK done
+            C: A2 LOGIN "user" "pass"
+            S: A2 OK logged in
+            C: A3 CAPABILITY
+            S: * CAPABILITY IMAP4rev1 IDLE X-GM-EXT-1 MOVE UIDPLUS
+            S: A3 OK done
+            C: A4 UID STORE 7 +X-GM-LABELS.SILENT ("Work/B&APw-ro" "plain")
+            S: A4 OK stored
+            "#;
+        let p = peer::start(script).await;
+        let mut s = connect(&opts(p.port), &pass()).await.unwrap();
+        assert!(s.is_gmail());
+        s.uid_add_gmail_labels("7", &["Work/Büro".into(), "plain".into()])
+            .await
+            .unwrap();
+        finish(p).await;
+
+        let (mut s, p) = session("").await;
+        let e = s
+            .uid_add_gmail_labels("7", &["x".into()])
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ImapError::Unsupported(_)), "{e:?}");
+        finish(p).await;
+    });
+}

@@ -1,0 +1,28 @@
+//! Shared helpers for integration tests. Each test file does `mod support;` and uses what it
+//! needs; not every file uses every helper.
+//!
+//! - `dovecot::start(opts)` / `start_default()`: a private Dovecot, or `None` (skipped loudly)
+//!   when it is not installed outside CI; `connect_opts`, `message`, `write_config`.
+//! - `peer::start(script)`: a scripted IMAP server speaking a C:/S: transcript.
+//! - `run_with_timeout(limit, async { .. })`: every socket test runs under a hard timeout.
+#![allow(dead_code)]
+
+pub mod dovecot;
+pub mod peer;
+
+use std::future::Future;
+use std::time::Duration;
+
+/// Run an async test body on a fresh runtime under a hard timeout (every socket test has one).
+pub fn run_with_timeout<F: Future<Output = ()>>(limit: Duration, body: F) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        if tokio::time::timeout(limit, body).await.is_err() {
+            panic!("test exceeded its hard timeout of {limit:?}");
+        }
+    });
+}
