@@ -3,5 +3,7 @@
 
 pub mod check;
 pub mod completions;
+pub mod folders;
 pub mod man;
 pub mod status;
+pub mod test;

@@ -24,6 +24,7 @@ pub mod error;
 pub mod idle;
 pub mod item;
 pub mod mailbox;
+pub mod mailboxes;
 pub mod session;
 pub mod tls;
 pub mod transport;
