@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         Command::Folders(args) => commands::folders::run(args, out),
         Command::Man => commands::man::run(out),
         Command::Test(args) => commands::test::run(args, out, &mut std::io::stderr().lock()),
+        Command::Sweep(args) => commands::sweep::run_blocking(args, out),
         _ => {
             eprintln!("imapsort: not implemented yet");
             return Exit::Software.into();

@@ -6,4 +6,5 @@ pub mod completions;
 pub mod folders;
 pub mod man;
 pub mod status;
+pub mod sweep;
 pub mod test;
