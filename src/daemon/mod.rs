@@ -22,8 +22,10 @@
 pub mod backoff;
 pub mod heartbeat;
 pub mod notify;
+mod pass;
 pub mod reload;
 pub mod shutdown;
+mod store;
 mod supervisor;
 mod systemd;
 mod worker;
@@ -49,6 +51,8 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cannot open the state database")]
+    State(#[source] crate::state::StateError),
     #[error("cannot listen for signals")]
     Signals(#[source] std::io::Error),
 }
@@ -58,7 +62,7 @@ pub enum DaemonError {
 pub struct Stats {
     /// Successful logins, over all workers (a rules-only reload must not move it).
     pub connections: AtomicU64,
-    /// Connections lost or failed to come up.
+    /// Connections that ended (lost, or closed at shutdown) or failed to come up.
     pub connection_failures: AtomicU64,
     /// Messages some rule acted on.
     pub messages_acted: AtomicU64,
@@ -68,6 +72,8 @@ pub struct Stats {
     pub reloads_rejected: AtomicU64,
     /// Sweep passes completed.
     pub sweeps: AtomicU64,
+    /// Mailboxes whose state was reset because UIDVALIDITY changed.
+    pub uidvalidity_resets: AtomicU64,
 }
 
 impl Stats {
@@ -94,6 +100,8 @@ pub struct Options {
     pub backoff: BackoffPolicy,
     /// How long shutdown waits for workers before abandoning them.
     pub shutdown_grace: Duration,
+    /// How long a batch in flight may go on after shutdown began.
+    pub batch_grace: Duration,
 }
 
 impl Default for Options {
@@ -105,6 +113,7 @@ impl Default for Options {
             sighup: true,
             backoff: BackoffPolicy::default(),
             shutdown_grace: Duration::from_secs(4),
+            batch_grace: Duration::from_millis(2500),
         }
     }
 }

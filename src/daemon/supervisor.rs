@@ -124,6 +124,7 @@ impl Supervisor {
             stats: options.stats.clone(),
             heartbeats: Heartbeats::new(),
             backoff: options.backoff,
+            batch_grace: options.batch_grace,
             state: worker::open_state(&state_dir)?,
         };
         let mut sup = Supervisor {
@@ -180,17 +181,21 @@ impl Supervisor {
         let mut ready = false;
         tokio::pin!(shutdown);
 
+        let pending_first = self.pending_first.clone();
         loop {
-            if !ready && self.pending_first.pending() == 0 {
+            // Registered before the check, so a worker finishing in between is not missed.
+            let first_changed = pending_first.changed.notified();
+            tokio::pin!(first_changed);
+            first_changed.as_mut().enable();
+            if !ready && pending_first.pending() == 0 {
                 ready = true;
                 self.notifier.ready();
                 tracing::info!("ready: every account's first connection attempt has finished");
                 self.send_status();
             }
-            let first_changed = self.pending_first.changed.notified();
             tokio::select! {
                 _ = &mut shutdown => break,
-                _ = first_changed, if !ready => {}
+                _ = &mut first_changed, if !ready => {}
                 Some(()) = file_rx.recv() => self.reload(false).await,
                 Some(()) = recv_signal(&mut sighup) => {
                     tracing::info!("SIGHUP: reloading the configuration");
@@ -330,7 +335,7 @@ impl Supervisor {
             }
         };
         for w in &new.warnings {
-            tracing::warn!("{}", worker::describe_diagnostic(w));
+            tracing::warn!("{w}");
         }
         let diff = ConfigDiff::between(&self.config, &new);
         self.apply(new, &diff).await;

@@ -1,28 +1,23 @@
-//! The daemon's use of the service manager's notify socket: readiness, status, reload
-//! bracketing, stopping, and the watchdog (pinged only while every worker is alive).
+//! The daemon's side of the service manager protocol, on top of [`super::notify`]: readiness,
+//! status, reload bracketing, stopping, and a watchdog pinged only while every worker is alive.
 
 use std::time::Duration;
 
-use sd_notify::NotifyState;
-
 use super::heartbeat::Heartbeats;
+use super::notify;
 
-/// Sends notifications when `NOTIFY_SOCKET` is set; does nothing otherwise.
+/// What the supervisor tells systemd (every call is a no-op without `NOTIFY_SOCKET`).
 #[derive(Clone, Debug)]
 pub(crate) struct Notifier {
-    /// `NOTIFY_SOCKET` was set at start.
-    enabled: bool,
-    /// `WATCHDOG_USEC` (for our PID), if the watchdog is on.
+    /// `WATCHDOG_USEC` for our PID, if the watchdog is on.
     watchdog: Option<Duration>,
 }
 
 impl Notifier {
     pub fn from_env() -> Notifier {
-        let enabled = std::env::var_os("NOTIFY_SOCKET").is_some();
-        let mut usec = 0;
-        let watchdog = (enabled && sd_notify::watchdog_enabled(false, &mut usec))
-            .then(|| Duration::from_micros(usec));
-        Notifier { enabled, watchdog }
+        Notifier {
+            watchdog: notify::watchdog_interval(),
+        }
     }
 
     /// The watchdog interval, when systemd asked for pings.
@@ -30,39 +25,28 @@ impl Notifier {
         self.watchdog
     }
 
-    fn send(&self, states: &[NotifyState<'_>]) {
-        if self.enabled
-            && let Err(error) = sd_notify::notify(false, states)
-        {
-            tracing::debug!(%error, "sd_notify failed");
-        }
-    }
-
     pub fn ready(&self) {
-        self.send(&[NotifyState::Ready]);
+        notify::ready();
     }
 
     pub fn status(&self, text: &str) {
-        self.send(&[NotifyState::Status(text)]);
+        notify::status(text);
     }
 
     pub fn reloading(&self) {
-        match NotifyState::monotonic_usec_now() {
-            Ok(now) => self.send(&[NotifyState::Reloading, now]),
-            Err(_) => self.send(&[NotifyState::Reloading]),
-        }
+        notify::reloading();
     }
 
     pub fn stopping(&self) {
-        self.send(&[NotifyState::Stopping]);
+        notify::stopping();
     }
 
     /// Ping the watchdog if every worker beat within `max_age`; otherwise say who is stuck
-    /// (once per call) and let the watchdog fire.
+    /// and let the watchdog fire.
     pub fn watchdog_tick(&self, heartbeats: &Heartbeats, max_age: Duration) -> bool {
         let stale = heartbeats.stale(max_age);
         if stale.is_empty() {
-            self.send(&[NotifyState::Watchdog]);
+            notify::watchdog();
             true
         } else {
             tracing::error!(workers = ?stale, "workers stopped making progress; not pinging the watchdog");
