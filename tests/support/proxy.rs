@@ -40,7 +40,9 @@ impl Proxy {
                 let cut = g.lock().await.clone();
                 let stop = s.clone();
                 tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(target).await else { return };
+                    let Ok(mut server) = TcpStream::connect(target).await else {
+                        return;
+                    };
                     tokio::select! {
                         _ = cut.cancelled() => {}
                         _ = stop.cancelled() => {}
@@ -50,7 +52,12 @@ impl Proxy {
                 });
             }
         });
-        Proxy { addr, generation, accepted, stop }
+        Proxy {
+            addr,
+            generation,
+            accepted,
+            stop,
+        }
     }
 
     /// Drop every connection open now; later ones pass normally.
