@@ -10,7 +10,7 @@ use secrecy::SecretString;
 
 use crate::cli::DemoArgs;
 use crate::daemon::{self, Options, Stats};
-use crate::dovecot::{Dovecot, DovecotOptions};
+use crate::dovecot::{Dovecot, DovecotOptions, SeedMessage};
 use crate::exit::Exit;
 use crate::imap::{ConnectOptions, Session};
 
@@ -142,8 +142,26 @@ async fn demo(rules: String) -> anyhow::Result<Exit> {
     };
 
     let mut mail_gen = MailGen::new(7);
-    let seed: Vec<Vec<u8>> = (0..SEED).map(|_| mail_gen.next().1).collect();
-    dovecot.seed("user", "INBOX", &seed)?;
+    // Every seventh message is old and read, for the archiving sweep rule to find.
+    let old = std::time::SystemTime::now() - Duration::from_secs(40 * 86_400);
+    let seed: Vec<SeedMessage> = (0..SEED)
+        .map(|i| {
+            let bytes = mail_gen.next().1;
+            if i % 7 == 0 {
+                SeedMessage {
+                    bytes,
+                    flags: vec!["\\Seen".into()],
+                    internal_date: Some(old),
+                }
+            } else {
+                SeedMessage {
+                    bytes,
+                    ..SeedMessage::default()
+                }
+            }
+        })
+        .collect();
+    dovecot.seed_with("user", "INBOX", &seed)?;
     println!(
         "private Dovecot on 127.0.0.1:{} (TLS, CA {}), {SEED} messages in INBOX",
         dovecot.imaps_port(),
@@ -280,6 +298,7 @@ const PERSONAL: &[&str] = &[
     "Call me when you can",
 ];
 const LISTS: &[(&str, &str, &str)] = &[
+    ("announce", "announce.example.org", "Release 2.0 is out"),
     (
         "rust-users",
         "users.rust-lang.example",
@@ -316,7 +335,7 @@ const NEWSLETTERS: &[(&str, &str, &str)] = &[
 const BOTS: &[(&str, &str, &str)] = &[
     (
         "GitHub",
-        "notifications@github.example",
+        "notifications@github.com",
         "[imapsort] CI passed on main",
     ),
     (
@@ -378,6 +397,7 @@ impl MailGen {
             }
             _ => {
                 let (name, addr, subject) = BOTS[self.rng.usize(..BOTS.len())];
+                extra.push_str("Auto-Submitted: auto-generated\r\n");
                 (name.to_string(), addr.to_string(), subject.to_string())
             }
         };

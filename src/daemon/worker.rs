@@ -527,6 +527,18 @@ impl Worker {
                     if !pass::has_sweep_rules(&live.rules, &self.account, mailbox) {
                         continue;
                     }
+                    if sweep_only.contains(mailbox) {
+                        // A destination no rule has filled yet (Newsletters before the first
+                        // newsletter) has nothing to sweep.
+                        match session.exists(mailbox).await {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                tracing::debug!(account = self.name(), mailbox = %mailbox, "sweep skipped: the mailbox does not exist yet");
+                                continue;
+                            }
+                            Err(e) => return Served::Lost(e),
+                        }
+                    }
                     let ctx = self.pass_ctx(&live, mailbox);
                     let swept = match pass::select(session, &ctx).await {
                         Ok(sel) => pass::sweep(session, &mut conn, &ctx, &sel).await,
