@@ -21,13 +21,16 @@
 pub mod auth;
 pub mod connect;
 pub mod error;
+pub mod fetch;
 pub mod idle;
 pub mod item;
 pub mod mailbox;
 pub mod mailboxes;
+pub mod search;
 pub mod session;
 pub mod tls;
 pub mod transport;
+pub mod uidset;
 
 pub use connect::{ConnectOptions, connect, connect_account};
 pub use error::ImapError;

@@ -1,0 +1,254 @@
+//! The sweep command's link to the state database (shared with the daemon): which rules were
+//! already applied to a message (they add nothing again), intents in the journal before
+//! copies and moves, outcomes and applied (rule, message) pairs after.
+//!
+//! Without a usable database (the directory belongs to another user, say) the sweep still
+//! runs, with a warning: rules may then be applied again to messages a daemon already handled.
+//! A dry run only reads (and never creates) the database.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use crate::imap::MailboxInfo;
+use crate::imap::uidset::Uid;
+use crate::rules::{FinalKind, Plan};
+use crate::state::{Action, Applied, JournalId, NewJournalEntry, Outcome, StateDb, StateError};
+use crate::sweep::MessageResult;
+
+/// The database and what the current mailbox pass knows about it.
+pub(super) struct StateLink {
+    /// `None`: sweeping without state (unavailable, or a dry run without a database yet).
+    db: Option<StateDb>,
+    /// Read only: nothing is recorded.
+    dry_run: bool,
+    account: String,
+    mailbox: String,
+    /// The mailbox's UIDVALIDITY for this pass; `None` turns the state off for the pass (the
+    /// server sent none, or it differs from what the database holds for the mailbox).
+    validity: Option<u32>,
+    /// Journal intents of the batch being executed, by UID.
+    intents: HashMap<u32, Vec<JournalId>>,
+    /// Results waiting to be written in one transaction.
+    pending: Vec<MessageResult>,
+}
+
+impl StateLink {
+    /// Opens the database in `dir` (read-only for a dry run); problems become one warning on
+    /// `err` and a sweep without state.
+    pub(super) fn open(dir: &Path, dry_run: bool, err: &mut dyn std::io::Write) -> StateLink {
+        let db = if dry_run {
+            StateDb::open_read_only(dir)
+        } else {
+            StateDb::open(dir).map(Some)
+        };
+        let db = match db {
+            Ok(db) => db,
+            Err(e) => {
+                let _ = writeln!(
+                    err,
+                    "imapsort: warning: state database unavailable ({}); sweeping without it, so \
+                     rules may be applied again to messages already handled",
+                    super::chain(&e)
+                );
+                None
+            }
+        };
+        StateLink {
+            db,
+            dry_run,
+            account: String::new(),
+            mailbox: String::new(),
+            validity: None,
+            intents: HashMap::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    /// A new mailbox pass begins.
+    pub(super) fn start(&mut self, account: &str, mailbox: &str) {
+        self.flush();
+        self.account = account.to_owned();
+        self.mailbox = mailbox.to_owned();
+        self.validity = None;
+    }
+
+    pub(super) fn selected(&mut self, info: &MailboxInfo) {
+        let Some(db) = &self.db else { return };
+        let Some(given) = info.uid_validity else {
+            return;
+        };
+        match db.mailbox(&self.account, &self.mailbox) {
+            Ok(Some(stored)) if stored.uid_validity != given => {
+                // The daemon resets the mailbox when it next selects it; until then the
+                // stored pairs describe other messages.
+                tracing::warn!(account = %self.account, mailbox = %self.mailbox, stored = stored.uid_validity, given, "UIDVALIDITY changed; sweeping this mailbox without state");
+            }
+            Ok(_) => self.validity = Some(given),
+            Err(e) => self.fail(&e),
+        }
+    }
+
+    pub(super) fn applied(&mut self, uids: &[Uid]) -> HashMap<Uid, HashSet<String>> {
+        let (Some(db), Some(validity)) = (&self.db, self.validity) else {
+            return HashMap::new();
+        };
+        let raw: Vec<u32> = uids.iter().map(|u| u.get()).collect();
+        match db.applied_rules(&self.account, &self.mailbox, validity, &raw) {
+            Ok(map) => map
+                .into_iter()
+                .filter_map(|(u, rules)| Some((Uid::new(u)?, rules)))
+                .collect(),
+            Err(e) => {
+                self.fail(&e);
+                HashMap::new()
+            }
+        }
+    }
+
+    /// Intents for copies and terminal actions, before their commands are sent.
+    pub(super) fn before_execute(&mut self, planned: &[MessageResult]) {
+        self.flush();
+        if self.dry_run {
+            return;
+        }
+        let (Some(db), Some(validity)) = (&mut self.db, self.validity) else {
+            return;
+        };
+        let mut uids = Vec::new();
+        let rules: Vec<String> = planned.iter().map(|r| r.rules.join(",")).collect();
+        let mut rows = Vec::new();
+        for (r, rule) in planned.iter().zip(&rules) {
+            for (action, dest) in risky_actions(&r.plan) {
+                uids.push(r.uid.get());
+                rows.push(entry(
+                    &self.account,
+                    &self.mailbox,
+                    validity,
+                    r,
+                    rule,
+                    action,
+                    dest,
+                ));
+            }
+        }
+        if rows.is_empty() {
+            return;
+        }
+        match db.journal_intents(&rows) {
+            Ok(ids) => {
+                for (uid, id) in uids.into_iter().zip(ids) {
+                    self.intents.entry(uid).or_default().push(id);
+                }
+            }
+            Err(e) => self.fail(&e),
+        }
+    }
+
+    pub(super) fn message(&mut self, r: &MessageResult) {
+        if !self.dry_run && self.db.is_some() && self.validity.is_some() {
+            self.pending.push(r.clone());
+        }
+    }
+
+    /// Writes the buffered results in one transaction: outcomes, flag changes, applied pairs.
+    pub(super) fn flush(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        let intents = std::mem::take(&mut self.intents);
+        if pending.is_empty() {
+            return;
+        }
+        let (Some(db), Some(validity)) = (&mut self.db, self.validity) else {
+            return;
+        };
+        let (account, mailbox) = (self.account.as_str(), self.mailbox.as_str());
+        let mut write = || -> Result<(), StateError> {
+            let tx = db.batch()?;
+            for r in &pending {
+                let ids = intents.get(&r.uid.get()).map(Vec::as_slice).unwrap_or(&[]);
+                if r.error.is_some() {
+                    let reason = r.error.clone().unwrap_or_default();
+                    tx.journal_outcomes(ids, &Outcome::Failed(reason))?;
+                    continue;
+                }
+                tx.journal_outcomes(ids, &Outcome::Done)?;
+                let rule = r.rules.join(",");
+                for (action, dest) in flag_actions(&r.plan) {
+                    let row = entry(account, mailbox, validity, r, &rule, action, Some(dest));
+                    tx.journal_record(&row, &Outcome::Done)?;
+                }
+                let pairs: Vec<Applied<'_>> = r
+                    .rules
+                    .iter()
+                    .map(|rule| Applied {
+                        uid: r.uid.get(),
+                        rule,
+                        message_id: r.message_id.as_deref(),
+                    })
+                    .collect();
+                tx.record_applied(account, mailbox, validity, &pairs)?;
+            }
+            tx.commit()
+        };
+        if let Err(e) = write() {
+            self.fail(&e);
+        }
+    }
+
+    fn fail(&mut self, e: &StateError) {
+        tracing::error!(account = %self.account, mailbox = %self.mailbox, error = %super::chain(e), "state database failed; sweeping on without it");
+        self.db = None;
+    }
+}
+
+fn entry<'e>(
+    account: &'e str,
+    mailbox: &'e str,
+    uid_validity: u32,
+    r: &'e MessageResult,
+    rule: &'e str,
+    action: Action,
+    destination: Option<&'e str>,
+) -> NewJournalEntry<'e> {
+    NewJournalEntry {
+        account,
+        mailbox,
+        uid_validity,
+        uid: r.uid.get(),
+        message_id: r.message_id.as_deref(),
+        rule,
+        action,
+        destination,
+    }
+}
+
+/// Copies and the terminal action: not safe to repeat, so journaled as intents first.
+fn risky_actions(plan: &Plan) -> Vec<(Action, Option<&str>)> {
+    let mut out: Vec<(Action, Option<&str>)> = plan
+        .copy
+        .iter()
+        .map(|m| (Action::Copy, Some(m.as_str())))
+        .collect();
+    if let Some(f) = &plan.final_action {
+        let action = match f.action {
+            FinalKind::Move => Action::Move,
+            FinalKind::Archive => Action::Archive,
+            FinalKind::Trash => Action::Trash,
+            FinalKind::Delete => Action::Delete,
+        };
+        out.push((action, f.mailbox.as_deref()));
+    }
+    out
+}
+
+/// Flag and label changes: harmless to repeat, journaled once done.
+fn flag_actions(plan: &Plan) -> Vec<(Action, &str)> {
+    let mut out = Vec::new();
+    for (action, list) in [
+        (Action::Flag, &plan.add_flags),
+        (Action::Unflag, &plan.remove_flags),
+        (Action::Label, &plan.add_labels),
+    ] {
+        out.extend(list.iter().map(|f| (action, f.as_str())));
+    }
+    out
+}

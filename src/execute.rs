@@ -1,0 +1,482 @@
+//! Carrying out a batch of plans: the [`Plan`]s of many messages merged into few commands.
+//!
+//! Two halves, so the decisions can be tested without a server:
+//!
+//! - [`group`] (pure) turns `(UID, Plan)` pairs and the server's capabilities into a
+//!   [`Program`]: an ordered list of [`Step`]s, each one command over a UID set;
+//! - [`run`] (thin, async) sends each step through an [`ImapTarget`] and reports, per message,
+//!   what happened.
+//!
+//! Order per message is the plan's order: flags added, flags removed, labels, copies, then the
+//! terminal action, so flags travel with a moved message. Messages with the same change share
+//! one command (`UID STORE 1:40,52 +FLAGS.SILENT (\Seen)`).
+//!
+//! Terminal actions: `UID MOVE` when the server offers MOVE; otherwise `UID COPY`, then
+//! `UID STORE +FLAGS.SILENT (\Deleted)` and `UID EXPUNGE` of exactly those UIDs (UIDPLUS). A
+//! mailbox-wide `EXPUNGE` is never sent: it would remove what other clients marked. Without
+//! UIDPLUS the message is left marked `\Deleted` with a warning. `delete` is the same without
+//! the copy.
+//!
+//! Failures are per step: a step that fails marks its messages failed and skips their later
+//! steps that depend on it (a message whose copy failed is not moved away, so nothing is lost
+//! and a later pass can retry), while other messages and other destinations go on.
+//! Labels on a server without X-GM-EXT-1 fail only that message's labels; its other actions
+//! still run (the error is permanent, and waiting would never move the message).
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::future::Future;
+
+use crate::imap::uidset::MAX_SET_CHARS;
+
+use crate::imap::uidset::{Uid, UidSet};
+use crate::rules::{FinalKind, Plan};
+
+/// What the server offers that changes how a plan is carried out.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServerCaps {
+    /// RFC 6851 `MOVE`.
+    pub move_: bool,
+    /// RFC 4315 `UIDPLUS` (for `UID EXPUNGE`).
+    pub uidplus: bool,
+    /// Gmail's `X-GM-EXT-1` (for `X-GM-LABELS`).
+    pub gmail: bool,
+}
+
+/// One command over a set of UIDs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// `UID STORE uids +FLAGS.SILENT (flags)` (`add`) or `-FLAGS.SILENT`.
+    Flags {
+        uids: UidSet,
+        add: bool,
+        flags: Vec<String>,
+    },
+    /// `UID STORE uids +X-GM-LABELS (labels)`.
+    Labels { uids: UidSet, labels: Vec<String> },
+    /// `UID COPY uids mailbox` (a `copy` action, not a move).
+    Copy { uids: UidSet, mailbox: String },
+    /// A terminal move (move, archive, trash) to `mailbox`.
+    Move { uids: UidSet, mailbox: String },
+    /// `delete`: `\Deleted` + `UID EXPUNGE`.
+    Delete { uids: UidSet },
+}
+
+impl Step {
+    pub fn uids(&self) -> &UidSet {
+        match self {
+            Step::Flags { uids, .. }
+            | Step::Labels { uids, .. }
+            | Step::Copy { uids, .. }
+            | Step::Move { uids, .. }
+            | Step::Delete { uids } => uids,
+        }
+    }
+
+    /// Whether a failure of this step keeps the message where it is (skips its terminal step).
+    fn blocks_terminal(&self) -> bool {
+        !matches!(self, Step::Labels { .. })
+    }
+
+    fn is_terminal(&self) -> bool {
+        matches!(self, Step::Move { .. } | Step::Delete { .. })
+    }
+
+    /// A short description for logs and failure reasons.
+    pub fn describe(&self) -> String {
+        match self {
+            Step::Flags {
+                add: true, flags, ..
+            } => format!("add flags {}", flags.join(" ")),
+            Step::Flags {
+                add: false, flags, ..
+            } => format!("remove flags {}", flags.join(" ")),
+            Step::Labels { labels, .. } => format!("add labels {}", labels.join(" ")),
+            Step::Copy { mailbox, .. } => format!("copy to {mailbox}"),
+            Step::Move { mailbox, .. } => format!("move to {mailbox}"),
+            Step::Delete { .. } => "delete".to_owned(),
+        }
+    }
+}
+
+/// A batch's commands, in the order they must run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Program {
+    pub steps: Vec<Step>,
+    /// Messages that fail before any command (labels without X-GM-EXT-1): UID and reason.
+    pub refused: Vec<(Uid, String)>,
+}
+
+/// Merges the plans of a batch into commands. Plans that change nothing add no step.
+pub fn group(plans: &[(Uid, &Plan)], caps: ServerCaps) -> Program {
+    let mut add: BTreeMap<Vec<String>, UidSet> = BTreeMap::new();
+    let mut remove: BTreeMap<Vec<String>, UidSet> = BTreeMap::new();
+    let mut labels: BTreeMap<Vec<String>, UidSet> = BTreeMap::new();
+    let mut copies: BTreeMap<&str, UidSet> = BTreeMap::new();
+    let mut moves: BTreeMap<&str, UidSet> = BTreeMap::new();
+    let mut deletes = UidSet::new();
+    let mut refused = Vec::new();
+
+    for &(uid, plan) in plans {
+        if !plan.add_flags.is_empty() {
+            add.entry(flag_set(&plan.add_flags))
+                .or_default()
+                .insert(uid);
+        }
+        if !plan.remove_flags.is_empty() {
+            remove
+                .entry(flag_set(&plan.remove_flags))
+                .or_default()
+                .insert(uid);
+        }
+        if !plan.add_labels.is_empty() {
+            if caps.gmail {
+                labels
+                    .entry(flag_set(&plan.add_labels))
+                    .or_default()
+                    .insert(uid);
+            } else {
+                refused.push((
+                    uid,
+                    "label needs Gmail's X-GM-EXT-1, which the server does not offer".to_owned(),
+                ));
+            }
+        }
+        for mailbox in &plan.copy {
+            copies.entry(mailbox.as_str()).or_default().insert(uid);
+        }
+        if let Some(f) = &plan.final_action {
+            match (f.action, f.mailbox.as_deref()) {
+                (FinalKind::Delete, _) => deletes.insert(uid),
+                (_, Some(mailbox)) => moves.entry(mailbox).or_default().insert(uid),
+                // A move without a destination cannot come from the engine; leave the
+                // message where it is rather than guess.
+                (_, None) => refused.push((uid, "move without a destination".to_owned())),
+            }
+        }
+    }
+
+    let mut steps = Vec::new();
+    steps.extend(add.into_iter().map(|(flags, uids)| Step::Flags {
+        uids,
+        add: true,
+        flags,
+    }));
+    steps.extend(remove.into_iter().map(|(flags, uids)| Step::Flags {
+        uids,
+        add: false,
+        flags,
+    }));
+    steps.extend(
+        labels
+            .into_iter()
+            .map(|(labels, uids)| Step::Labels { uids, labels }),
+    );
+    steps.extend(copies.into_iter().map(|(m, uids)| Step::Copy {
+        uids,
+        mailbox: m.to_owned(),
+    }));
+    steps.extend(moves.into_iter().map(|(m, uids)| Step::Move {
+        uids,
+        mailbox: m.to_owned(),
+    }));
+    if !deletes.is_empty() {
+        steps.push(Step::Delete { uids: deletes });
+    }
+    Program { steps, refused }
+}
+
+/// A set of flags, labels: sorted and without repeats, so equal sets share a command.
+fn flag_set(flags: &[String]) -> Vec<String> {
+    flags
+        .iter()
+        .cloned()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// What happened to one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub uid: Uid,
+    /// `None`: every step ran. `Some(reason)`: at least one step failed (the first reason).
+    pub error: Option<String>,
+    /// Things the user should know although nothing failed (left `\Deleted` without UIDPLUS).
+    pub warnings: Vec<String>,
+}
+
+impl Outcome {
+    pub fn done(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// The commands [`run`] needs from an IMAP session (the selected mailbox is the source).
+/// Mailbox names are UTF-8 with `/` as separator; the implementation translates them.
+pub trait ImapTarget {
+    /// The error of a command; its `Display` becomes the failure reason.
+    type Error: std::fmt::Display;
+
+    /// `UID STORE uids +FLAGS.SILENT (flags)` (`add`) or `-FLAGS.SILENT`; the status checked.
+    fn store_flags(
+        &mut self,
+        uids: &UidSet,
+        add: bool,
+        flags: &[String],
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// `UID STORE uids +X-GM-LABELS (labels)` (Gmail).
+    fn add_labels(
+        &mut self,
+        uids: &UidSet,
+        labels: &[String],
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    fn copy(
+        &mut self,
+        uids: &UidSet,
+        mailbox: &str,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    fn mv(
+        &mut self,
+        uids: &UidSet,
+        mailbox: &str,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// `UID EXPUNGE uids` (UIDPLUS).
+    fn uid_expunge(
+        &mut self,
+        uids: &UidSet,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// Creates the mailbox and its parents when missing, and subscribes it.
+    fn ensure_mailbox(
+        &mut self,
+        mailbox: &str,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Whether the connection is unusable after this error: later steps are not attempted.
+    fn is_connection_lost(err: &Self::Error) -> bool;
+}
+
+/// Runs programs against one session; remembers which destinations already exist.
+#[derive(Debug, Default)]
+pub struct Executor {
+    /// What the server offers (MOVE, UIDPLUS, X-GM-EXT-1).
+    caps: ServerCaps,
+    /// Destinations created or confirmed in this session, so each is ensured once.
+    ensured: HashSet<String>,
+}
+
+impl Executor {
+    pub fn new(caps: ServerCaps) -> Executor {
+        Executor {
+            caps,
+            ensured: HashSet::new(),
+        }
+    }
+
+    pub fn caps(&self) -> ServerCaps {
+        self.caps
+    }
+
+    /// Runs every step of `program`; returns one outcome per message it names, by UID.
+    pub async fn run<T: ImapTarget>(&mut self, target: &mut T, program: &Program) -> Vec<Outcome> {
+        let mut outcomes: BTreeMap<Uid, Outcome> = BTreeMap::new();
+        let mut touch = |uid: Uid| {
+            outcomes.entry(uid).or_insert(Outcome {
+                uid,
+                error: None,
+                warnings: Vec::new(),
+            });
+        };
+        for step in &program.steps {
+            step.uids().iter().for_each(&mut touch);
+        }
+        for &(uid, _) in &program.refused {
+            touch(uid);
+        }
+        let mut book = Book {
+            outcomes,
+            blocked: UidSet::new(),
+            lost: None,
+        };
+        for (uid, reason) in &program.refused {
+            tracing::warn!(uid = uid.get(), "{reason}");
+            book.fail_one(*uid, reason.clone(), false);
+        }
+        for step in &program.steps {
+            let mut uids = step.uids().clone();
+            if step.is_terminal() {
+                uids = uids.iter().filter(|u| !book.blocked.contains(*u)).collect();
+            }
+            if uids.is_empty() {
+                continue;
+            }
+            if let Some(reason) = &book.lost {
+                let reason = format!("{}: not attempted: {reason}", step.describe());
+                book.fail(&uids, reason, true);
+                continue;
+            }
+            self.run_step(target, step, &uids, &mut book).await;
+        }
+        book.outcomes.into_values().collect()
+    }
+
+    async fn run_step<T: ImapTarget>(
+        &mut self,
+        target: &mut T,
+        step: &Step,
+        uids: &UidSet,
+        book: &mut Book,
+    ) {
+        if let Step::Copy { mailbox, .. } | Step::Move { mailbox, .. } = step
+            && !self.ensured.contains(mailbox)
+        {
+            match target.ensure_mailbox(mailbox).await {
+                Ok(()) => {
+                    self.ensured.insert(mailbox.clone());
+                }
+                Err(e) => {
+                    let reason = format!("{}: creating the mailbox failed: {e}", step.describe());
+                    book.failed_command::<T>(uids, reason, &e, step.blocks_terminal());
+                    return;
+                }
+            }
+        }
+        for chunk in uids.chunks(MAX_SET_CHARS, u64::MAX) {
+            if let Some(reason) = &book.lost {
+                let reason = format!("{}: not attempted: {reason}", step.describe());
+                book.fail(&chunk, reason, true);
+                continue;
+            }
+            self.run_chunk(target, step, &chunk, book).await;
+        }
+    }
+
+    async fn run_chunk<T: ImapTarget>(
+        &mut self,
+        target: &mut T,
+        step: &Step,
+        uids: &UidSet,
+        book: &mut Book,
+    ) {
+        let what = step.describe();
+        let deleted = [String::from("\\Deleted")];
+        let result = match step {
+            Step::Flags { add, flags, .. } => target.store_flags(uids, *add, flags).await,
+            Step::Labels { labels, .. } => target.add_labels(uids, labels).await,
+            Step::Copy { mailbox, .. } => target.copy(uids, mailbox).await,
+            Step::Move { mailbox, .. } if self.caps.move_ => target.mv(uids, mailbox).await,
+            Step::Move { mailbox, .. } => match target.copy(uids, mailbox).await {
+                Ok(()) => {
+                    // The copy exists now: from here on a failure leaves a duplicate, not a loss.
+                    self.remove_copied(target, uids, book, &what).await;
+                    return;
+                }
+                Err(e) => Err(e),
+            },
+            Step::Delete { .. } => match target.store_flags(uids, true, &deleted).await {
+                Ok(()) => {
+                    self.expunge(target, uids, book, &what).await;
+                    return;
+                }
+                Err(e) => Err(e),
+            },
+        };
+        if let Err(e) = result {
+            book.failed_command::<T>(uids, format!("{what}: {e}"), &e, step.blocks_terminal());
+        }
+    }
+
+    /// After the copy half of a move without MOVE: mark the originals and expunge them.
+    async fn remove_copied<T: ImapTarget>(
+        &mut self,
+        target: &mut T,
+        uids: &UidSet,
+        book: &mut Book,
+        what: &str,
+    ) {
+        let deleted = [String::from("\\Deleted")];
+        match target.store_flags(uids, true, &deleted).await {
+            Ok(()) => self.expunge(target, uids, book, what).await,
+            Err(e) => {
+                let reason =
+                    format!("{what}: copied, but marking the original \\Deleted failed: {e}");
+                book.failed_command::<T>(uids, reason, &e, true);
+            }
+        }
+    }
+
+    async fn expunge<T: ImapTarget>(
+        &mut self,
+        target: &mut T,
+        uids: &UidSet,
+        book: &mut Book,
+        what: &str,
+    ) {
+        if !self.caps.uidplus {
+            let warning = format!(
+                "{what}: left marked \\Deleted; the server lacks UIDPLUS and imapsort never sends \
+                 a mailbox-wide EXPUNGE"
+            );
+            tracing::warn!(uids = %uids, "{warning}");
+            book.warn(uids, &warning);
+            return;
+        }
+        if let Err(e) = target.uid_expunge(uids).await {
+            let reason = format!("{what}: marked \\Deleted, but UID EXPUNGE failed: {e}");
+            book.failed_command::<T>(uids, reason, &e, true);
+        }
+    }
+}
+
+/// The running record of a program: per-message outcomes and what may no longer run.
+struct Book {
+    outcomes: BTreeMap<Uid, Outcome>,
+    /// Messages whose terminal step must not run (an earlier step failed).
+    blocked: UidSet,
+    /// Set once the connection is gone: the reason, so later steps are not attempted.
+    lost: Option<String>,
+}
+
+impl Book {
+    fn fail_one(&mut self, uid: Uid, reason: String, block: bool) {
+        if let Some(o) = self.outcomes.get_mut(&uid)
+            && o.error.is_none()
+        {
+            o.error = Some(reason);
+        }
+        if block {
+            self.blocked.insert(uid);
+        }
+    }
+
+    fn fail(&mut self, uids: &UidSet, reason: String, block: bool) {
+        for uid in uids.iter() {
+            self.fail_one(uid, reason.clone(), block);
+        }
+    }
+
+    fn failed_command<T: ImapTarget>(
+        &mut self,
+        uids: &UidSet,
+        reason: String,
+        err: &T::Error,
+        block: bool,
+    ) {
+        tracing::warn!(uids = %uids, "{reason}");
+        if T::is_connection_lost(err) && self.lost.is_none() {
+            self.lost = Some(err.to_string());
+        }
+        self.fail(uids, reason, block);
+    }
+
+    fn warn(&mut self, uids: &UidSet, warning: &str) {
+        for uid in uids.iter() {
+            if let Some(o) = self.outcomes.get_mut(&uid) {
+                o.warnings.push(warning.to_owned());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "execute_tests.rs"]
+mod tests;

@@ -1,0 +1,625 @@
+use super::*;
+use crate::rules::FinalAction;
+
+fn uid(n: u32) -> Uid {
+    Uid::new(n).unwrap()
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+#[derive(Default)]
+struct P {
+    add: &'static [&'static str],
+    remove: &'static [&'static str],
+    labels: &'static [&'static str],
+    copy: &'static [&'static str],
+    fin: Option<(FinalKind, Option<&'static str>)>,
+}
+
+impl P {
+    fn plan(&self) -> Plan {
+        Plan {
+            add_flags: strings(self.add),
+            remove_flags: strings(self.remove),
+            add_labels: strings(self.labels),
+            copy: strings(self.copy),
+            final_action: self.fin.map(|(action, m)| FinalAction {
+                action,
+                mailbox: m.map(String::from),
+            }),
+        }
+    }
+}
+
+/// A step written as the command it becomes, for readable expectations.
+fn show(step: &Step) -> String {
+    match step {
+        Step::Flags { uids, add, flags } => {
+            format!(
+                "STORE {uids} {}FLAGS ({})",
+                if *add { "+" } else { "-" },
+                flags.join(" ")
+            )
+        }
+        Step::Labels { uids, labels } => format!("LABELS {uids} ({})", labels.join(" ")),
+        Step::Copy { uids, mailbox } => format!("COPY {uids} {mailbox}"),
+        Step::Move { uids, mailbox } => format!("MOVE {uids} {mailbox}"),
+        Step::Delete { uids } => format!("DELETE {uids}"),
+    }
+}
+
+const ALL_CAPS: ServerCaps = ServerCaps {
+    move_: true,
+    uidplus: true,
+    gmail: false,
+};
+
+#[test]
+fn plans_merge_into_few_commands_in_plan_order() {
+    use FinalKind::*;
+    struct Case {
+        name: &'static str,
+        plans: Vec<(u32, P)>,
+        caps: ServerCaps,
+        want: &'static [&'static str],
+        refused: &'static [u32],
+    }
+    let cases = vec![
+        Case {
+            name: "empty plans add nothing",
+            plans: vec![(1, P::default()), (2, P::default())],
+            caps: ALL_CAPS,
+            want: &[],
+            refused: &[],
+        },
+        Case {
+            name: "same flag set shares a store, in any order",
+            plans: vec![
+                (
+                    1,
+                    P {
+                        add: &["\\Seen", "work"],
+                        ..P::default()
+                    },
+                ),
+                (
+                    2,
+                    P {
+                        add: &["work", "\\Seen"],
+                        ..P::default()
+                    },
+                ),
+                (
+                    3,
+                    P {
+                        add: &["\\Seen"],
+                        ..P::default()
+                    },
+                ),
+                (
+                    4,
+                    P {
+                        add: &["\\Seen", "work"],
+                        ..P::default()
+                    },
+                ),
+            ],
+            caps: ALL_CAPS,
+            want: &[
+                "STORE 3 +FLAGS (\\Seen)",
+                "STORE 1:2,4 +FLAGS (\\Seen work)",
+            ],
+            refused: &[],
+        },
+        Case {
+            name: "flags, removals, copies, then moves per destination",
+            plans: vec![
+                (
+                    5,
+                    P {
+                        fin: Some((Move, Some("Lists/a"))),
+                        add: &["\\Seen"],
+                        ..P::default()
+                    },
+                ),
+                (
+                    6,
+                    P {
+                        fin: Some((Move, Some("Lists/b"))),
+                        ..P::default()
+                    },
+                ),
+                (
+                    7,
+                    P {
+                        fin: Some((Archive, Some("Archive/2026"))),
+                        copy: &["Acc"],
+                        ..P::default()
+                    },
+                ),
+                (
+                    8,
+                    P {
+                        fin: Some((Move, Some("Lists/a"))),
+                        remove: &["\\Flagged"],
+                        ..P::default()
+                    },
+                ),
+                (
+                    9,
+                    P {
+                        fin: Some((Trash, Some("Trash"))),
+                        copy: &["Acc", "Backup"],
+                        ..P::default()
+                    },
+                ),
+            ],
+            caps: ALL_CAPS,
+            want: &[
+                "STORE 5 +FLAGS (\\Seen)",
+                "STORE 8 -FLAGS (\\Flagged)",
+                "COPY 7,9 Acc",
+                "COPY 9 Backup",
+                "MOVE 7 Archive/2026",
+                "MOVE 5,8 Lists/a",
+                "MOVE 6 Lists/b",
+                "MOVE 9 Trash",
+            ],
+            refused: &[],
+        },
+        Case {
+            name: "deletes share one step",
+            plans: vec![
+                (
+                    3,
+                    P {
+                        fin: Some((Delete, None)),
+                        ..P::default()
+                    },
+                ),
+                (
+                    1,
+                    P {
+                        fin: Some((Delete, None)),
+                        ..P::default()
+                    },
+                ),
+            ],
+            caps: ALL_CAPS,
+            want: &["DELETE 1,3"],
+            refused: &[],
+        },
+        Case {
+            name: "labels on gmail",
+            plans: vec![
+                (
+                    1,
+                    P {
+                        labels: &["Work", "Receipts"],
+                        ..P::default()
+                    },
+                ),
+                (
+                    2,
+                    P {
+                        labels: &["Receipts", "Work"],
+                        ..P::default()
+                    },
+                ),
+            ],
+            caps: ServerCaps {
+                gmail: true,
+                ..ALL_CAPS
+            },
+            want: &["LABELS 1:2 (Receipts Work)"],
+            refused: &[],
+        },
+        Case {
+            name: "labels without gmail are refused, the rest still runs",
+            plans: vec![(
+                1,
+                P {
+                    labels: &["Work"],
+                    fin: Some((Move, Some("X"))),
+                    ..P::default()
+                },
+            )],
+            caps: ALL_CAPS,
+            want: &["MOVE 1 X"],
+            refused: &[1],
+        },
+    ];
+    for case in cases {
+        let plans: Vec<(Uid, Plan)> = case
+            .plans
+            .iter()
+            .map(|(u, p)| (uid(*u), p.plan()))
+            .collect();
+        let refs: Vec<(Uid, &Plan)> = plans.iter().map(|(u, p)| (*u, p)).collect();
+        let program = group(&refs, case.caps);
+        let got: Vec<String> = program.steps.iter().map(show).collect();
+        assert_eq!(got, case.want, "{}", case.name);
+        let refused: Vec<u32> = program.refused.iter().map(|(u, _)| u.get()).collect();
+        assert_eq!(refused, case.refused, "{}", case.name);
+    }
+}
+
+// ---- the executor against a scripted fake --------------------------------------------------
+
+#[derive(Debug, PartialEq)]
+struct FakeError {
+    text: String,
+    lost: bool,
+}
+
+impl std::fmt::Display for FakeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Records commands; fails those whose text contains one of `fail_on`.
+#[derive(Default)]
+struct Fake {
+    log: Vec<String>,
+    fail_on: Vec<&'static str>,
+    lose_connection_on: Option<&'static str>,
+}
+
+impl Fake {
+    fn answer(&mut self, cmd: String) -> Result<(), FakeError> {
+        let lost = self.lose_connection_on.is_some_and(|p| cmd.contains(p));
+        let fail = lost || self.fail_on.iter().any(|p| cmd.contains(p));
+        self.log.push(cmd.clone());
+        if fail {
+            Err(FakeError {
+                text: format!("NO [{cmd}]"),
+                lost,
+            })
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl ImapTarget for Fake {
+    type Error = FakeError;
+
+    async fn store_flags(
+        &mut self,
+        uids: &UidSet,
+        add: bool,
+        flags: &[String],
+    ) -> Result<(), FakeError> {
+        let sign = if add { '+' } else { '-' };
+        self.answer(format!(
+            "UID STORE {uids} {sign}FLAGS.SILENT ({})",
+            flags.join(" ")
+        ))
+    }
+    async fn add_labels(&mut self, uids: &UidSet, labels: &[String]) -> Result<(), FakeError> {
+        self.answer(format!(
+            "UID STORE {uids} +X-GM-LABELS ({})",
+            labels.join(" ")
+        ))
+    }
+    async fn copy(&mut self, uids: &UidSet, mailbox: &str) -> Result<(), FakeError> {
+        self.answer(format!("UID COPY {uids} {mailbox}"))
+    }
+    async fn mv(&mut self, uids: &UidSet, mailbox: &str) -> Result<(), FakeError> {
+        self.answer(format!("UID MOVE {uids} {mailbox}"))
+    }
+    async fn uid_expunge(&mut self, uids: &UidSet) -> Result<(), FakeError> {
+        self.answer(format!("UID EXPUNGE {uids}"))
+    }
+    async fn ensure_mailbox(&mut self, mailbox: &str) -> Result<(), FakeError> {
+        self.answer(format!("ENSURE {mailbox}"))
+    }
+    fn is_connection_lost(err: &FakeError) -> bool {
+        err.lost
+    }
+}
+
+fn block_on<F: Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+fn run_plans(caps: ServerCaps, fake: &mut Fake, plans: Vec<(u32, P)>) -> Vec<Outcome> {
+    let plans: Vec<(Uid, Plan)> = plans.iter().map(|(u, p)| (uid(*u), p.plan())).collect();
+    let refs: Vec<(Uid, &Plan)> = plans.iter().map(|(u, p)| (*u, p)).collect();
+    let program = group(&refs, caps);
+    block_on(Executor::new(caps).run(fake, &program))
+}
+
+fn errors(outcomes: &[Outcome]) -> Vec<(u32, bool)> {
+    outcomes.iter().map(|o| (o.uid.get(), o.done())).collect()
+}
+
+#[test]
+fn move_uses_move_when_offered() {
+    let mut fake = Fake::default();
+    let out = run_plans(
+        ALL_CAPS,
+        &mut fake,
+        vec![
+            (
+                1,
+                P {
+                    add: &["\\Seen"],
+                    fin: Some((FinalKind::Move, Some("A"))),
+                    ..P::default()
+                },
+            ),
+            (
+                2,
+                P {
+                    fin: Some((FinalKind::Move, Some("A"))),
+                    ..P::default()
+                },
+            ),
+        ],
+    );
+    assert_eq!(
+        fake.log,
+        [
+            "UID STORE 1 +FLAGS.SILENT (\\Seen)",
+            "ENSURE A",
+            "UID MOVE 1:2 A"
+        ]
+    );
+    assert_eq!(errors(&out), [(1, true), (2, true)]);
+}
+
+#[test]
+fn move_without_move_copies_marks_and_expunges_exactly_those_uids() {
+    let caps = ServerCaps {
+        move_: false,
+        ..ALL_CAPS
+    };
+    let mut fake = Fake::default();
+    let out = run_plans(
+        caps,
+        &mut fake,
+        vec![(
+            4,
+            P {
+                fin: Some((FinalKind::Trash, Some("Trash"))),
+                ..P::default()
+            },
+        )],
+    );
+    assert_eq!(
+        fake.log,
+        [
+            "ENSURE Trash",
+            "UID COPY 4 Trash",
+            "UID STORE 4 +FLAGS.SILENT (\\Deleted)",
+            "UID EXPUNGE 4"
+        ]
+    );
+    assert_eq!(errors(&out), [(4, true)]);
+}
+
+#[test]
+fn without_uidplus_the_message_stays_deleted_with_a_warning() {
+    let caps = ServerCaps {
+        move_: false,
+        uidplus: false,
+        gmail: false,
+    };
+    let mut fake = Fake::default();
+    let out = run_plans(
+        caps,
+        &mut fake,
+        vec![(
+            4,
+            P {
+                fin: Some((FinalKind::Delete, None)),
+                ..P::default()
+            },
+        )],
+    );
+    assert_eq!(fake.log, ["UID STORE 4 +FLAGS.SILENT (\\Deleted)"]);
+    assert!(out[0].done());
+    assert_eq!(out[0].warnings.len(), 1, "{:?}", out[0]);
+    assert!(!fake.log.iter().any(|c| c.contains("EXPUNGE")));
+}
+
+#[test]
+fn one_failing_destination_does_not_fail_the_others() {
+    let mut fake = Fake {
+        fail_on: vec!["MOVE 2 Bad"],
+        ..Fake::default()
+    };
+    let out = run_plans(
+        ALL_CAPS,
+        &mut fake,
+        vec![
+            (
+                1,
+                P {
+                    fin: Some((FinalKind::Move, Some("Good"))),
+                    ..P::default()
+                },
+            ),
+            (
+                2,
+                P {
+                    fin: Some((FinalKind::Move, Some("Bad"))),
+                    ..P::default()
+                },
+            ),
+            (
+                3,
+                P {
+                    fin: Some((FinalKind::Move, Some("Good"))),
+                    ..P::default()
+                },
+            ),
+        ],
+    );
+    assert_eq!(errors(&out), [(1, true), (2, false), (3, true)]);
+    assert!(
+        out[1].error.as_deref().unwrap().contains("move to Bad"),
+        "{:?}",
+        out[1]
+    );
+}
+
+#[test]
+fn a_failed_copy_keeps_the_message_in_place() {
+    let mut fake = Fake {
+        fail_on: vec!["COPY 1 Acc"],
+        ..Fake::default()
+    };
+    let out = run_plans(
+        ALL_CAPS,
+        &mut fake,
+        vec![
+            (
+                1,
+                P {
+                    copy: &["Acc"],
+                    fin: Some((FinalKind::Move, Some("X"))),
+                    ..P::default()
+                },
+            ),
+            (
+                2,
+                P {
+                    fin: Some((FinalKind::Move, Some("X"))),
+                    ..P::default()
+                },
+            ),
+        ],
+    );
+    assert_eq!(
+        fake.log,
+        ["ENSURE Acc", "UID COPY 1 Acc", "ENSURE X", "UID MOVE 2 X"]
+    );
+    assert_eq!(errors(&out), [(1, false), (2, true)]);
+}
+
+#[test]
+fn a_mailbox_that_cannot_be_created_fails_only_its_messages() {
+    let mut fake = Fake {
+        fail_on: vec!["ENSURE Nope"],
+        ..Fake::default()
+    };
+    let out = run_plans(
+        ALL_CAPS,
+        &mut fake,
+        vec![
+            (
+                1,
+                P {
+                    fin: Some((FinalKind::Move, Some("Nope"))),
+                    ..P::default()
+                },
+            ),
+            (
+                2,
+                P {
+                    fin: Some((FinalKind::Move, Some("Yes"))),
+                    ..P::default()
+                },
+            ),
+        ],
+    );
+    assert_eq!(fake.log, ["ENSURE Nope", "ENSURE Yes", "UID MOVE 2 Yes"]);
+    assert_eq!(errors(&out), [(1, false), (2, true)]);
+}
+
+#[test]
+fn after_the_connection_is_lost_nothing_more_is_sent() {
+    let mut fake = Fake {
+        lose_connection_on: Some("STORE"),
+        ..Fake::default()
+    };
+    let out = run_plans(
+        ALL_CAPS,
+        &mut fake,
+        vec![
+            (
+                1,
+                P {
+                    add: &["a"],
+                    ..P::default()
+                },
+            ),
+            (
+                2,
+                P {
+                    fin: Some((FinalKind::Move, Some("X"))),
+                    ..P::default()
+                },
+            ),
+        ],
+    );
+    assert_eq!(fake.log, ["UID STORE 1 +FLAGS.SILENT (a)"]);
+    assert_eq!(errors(&out), [(1, false), (2, false)]);
+    assert!(out[1].error.as_deref().unwrap().contains("not attempted"));
+}
+
+#[test]
+fn labels_without_gmail_fail_the_message_but_it_still_moves() {
+    let mut fake = Fake::default();
+    let out = run_plans(
+        ALL_CAPS,
+        &mut fake,
+        vec![(
+            1,
+            P {
+                labels: &["L"],
+                fin: Some((FinalKind::Move, Some("X"))),
+                ..P::default()
+            },
+        )],
+    );
+    assert_eq!(fake.log, ["ENSURE X", "UID MOVE 1 X"]);
+    assert!(out[0].error.as_deref().unwrap().contains("X-GM-EXT-1"));
+}
+
+#[test]
+fn each_destination_is_ensured_once_per_session() {
+    let caps = ALL_CAPS;
+    let mut exec = Executor::new(caps);
+    let mut fake = Fake::default();
+    let plan = P {
+        fin: Some((FinalKind::Move, Some("X"))),
+        ..P::default()
+    }
+    .plan();
+    for n in 1..=2 {
+        let program = group(&[(uid(n), &plan)], caps);
+        block_on(exec.run(&mut fake, &program));
+    }
+    assert_eq!(fake.log, ["ENSURE X", "UID MOVE 1 X", "UID MOVE 2 X"]);
+}
+
+#[test]
+fn long_uid_sets_are_sent_in_several_commands() {
+    let mut fake = Fake::default();
+    let plans: Vec<(u32, P)> = (1..=3000)
+        .filter(|n| n % 2 == 1)
+        .map(|n| {
+            (
+                n,
+                P {
+                    add: &["\\Seen"],
+                    ..P::default()
+                },
+            )
+        })
+        .collect();
+    let out = run_plans(ALL_CAPS, &mut fake, plans);
+    assert!(fake.log.len() > 1);
+    assert!(fake.log.iter().all(|c| c.len() < 1100));
+    assert_eq!(out.len(), 1500);
+    assert!(out.iter().all(Outcome::done));
+}

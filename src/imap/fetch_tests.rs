@@ -1,0 +1,142 @@
+use std::collections::BTreeSet;
+
+use async_imap::imap_proto::{AttributeValue, Response};
+
+use super::*;
+
+fn needs(headers: Option<&[&str]>, body: bool, attachments: bool) -> FetchNeeds {
+    FetchNeeds {
+        headers: headers.map(|h| h.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>()),
+        body,
+        attachments,
+    }
+}
+
+#[test]
+fn items_ask_for_only_what_the_rules_need() {
+    let cases = [
+        (
+            needs(Some(&["Date", "From", "Message-ID"]), false, false),
+            "(UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (Date From Message-ID)])",
+        ),
+        (
+            needs(None, false, false),
+            "(UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER])",
+        ),
+        (
+            needs(Some(&["From"]), false, true),
+            "(UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (From)] BODYSTRUCTURE)",
+        ),
+        (
+            needs(Some(&["From"]), true, false),
+            "(UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[]<0.262144>)",
+        ),
+        (
+            needs(Some(&["X-Odd(Name)"]), false, false),
+            "(UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (\"X-Odd(Name)\")])",
+        ),
+    ];
+    for (n, want) in cases {
+        let spec = FetchSpec::new(&n);
+        assert_eq!(spec.items(), want);
+        // Never a section without PEEK: fetching must not set \Seen.
+        assert!(!spec.items().contains("BODY["), "{}", spec.items());
+    }
+}
+
+/// Parses `* 1 FETCH (BODYSTRUCTURE ...)` and returns the attachments found.
+fn from_bodystructure(bs: &str) -> Vec<Option<String>> {
+    let line = format!("* 1 FETCH (UID 1 BODYSTRUCTURE {bs})\r\n");
+    let (_, response) = Response::parse(line.as_bytes()).expect("parsable");
+    let Response::Fetch(_, attrs) = response else {
+        panic!("not a fetch");
+    };
+    let bs = attrs
+        .iter()
+        .find_map(|a| match a {
+            AttributeValue::BodyStructure(bs) => Some(bs),
+            _ => None,
+        })
+        .expect("a bodystructure");
+    attachments(bs).into_iter().map(|a| a.filename).collect()
+}
+
+#[test]
+fn attachments_from_bodystructure() {
+    let text = r#"("text" "plain" ("charset" "utf-8") NIL NIL "7bit" 12 1 NIL NIL NIL NIL)"#;
+    let cases: Vec<(String, Vec<Option<&str>>)> = vec![
+        (text.to_owned(), vec![]),
+        (
+            // A plain file name in the disposition.
+            format!(
+                r#"({text}("application" "pdf" NIL NIL NIL "base64" 100 NIL ("attachment" ("filename" "invoice 7.pdf")) NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
+            ),
+            vec![Some("invoice 7.pdf")],
+        ),
+        (
+            // Content-Type name only, disposition inline: still an attachment (it has a name).
+            format!(
+                r#"({text}("image" "png" ("name" "logo.png") NIL NIL "base64" 100 NIL ("inline" NIL) NIL NIL) "related" ("boundary" "b") NIL NIL NIL)"#
+            ),
+            vec![Some("logo.png")],
+        ),
+        (
+            // Disposition attachment without a name.
+            format!(
+                r#"({text}("application" "octet-stream" NIL NIL NIL "base64" 100 NIL ("attachment" NIL) NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
+            ),
+            vec![None],
+        ),
+        (
+            // RFC 2231 extended value with a charset.
+            format!(
+                r#"({text}("application" "pdf" NIL NIL NIL "base64" 100 NIL ("attachment" ("filename*" "UTF-8''Rechnung%20%E2%82%AC.pdf")) NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
+            ),
+            vec![Some("Rechnung €.pdf")],
+        ),
+        (
+            // RFC 2231 continuations.
+            format!(
+                r#"({text}("application" "pdf" NIL NIL NIL "base64" 100 NIL ("attachment" ("filename*0" "very-long-" "filename*1" "name.pdf")) NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
+            ),
+            vec![Some("very-long-name.pdf")],
+        ),
+        (
+            // RFC 2047 encoded word (common in practice, though not allowed by the RFC).
+            format!(
+                r#"({text}("application" "pdf" ("name" "=?UTF-8?B?w5xiZXJzaWNodC5wZGY=?=") NIL NIL "base64" 100 NIL NIL NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
+            ),
+            vec![Some("Übersicht.pdf")],
+        ),
+        (
+            // Disposition filename wins over Content-Type name.
+            format!(
+                r#"({text}("application" "pdf" ("name" "ct.pdf") NIL NIL "base64" 100 NIL ("attachment" ("filename" "cd.pdf")) NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
+            ),
+            vec![Some("cd.pdf")],
+        ),
+        (
+            // Nested multiparts are walked.
+            format!(
+                r#"(({text}{text} "alternative" ("boundary" "a") NIL NIL NIL)("text" "csv" ("name" "a.csv") NIL NIL "7bit" 5 1 NIL ("attachment" ("filename" "a.csv")) NIL NIL) "mixed" ("boundary" "b") NIL NIL NIL)"#
+            ),
+            vec![Some("a.csv")],
+        ),
+    ];
+    for (bs, want) in cases {
+        let want: Vec<Option<String>> = want.into_iter().map(|w| w.map(String::from)).collect();
+        assert_eq!(from_bodystructure(&bs), want, "{bs}");
+    }
+}
+
+#[test]
+fn system_flags_are_spelt_canonically() {
+    for (sent, want) in [
+        ("\\SEEN", Some("\\Seen")),
+        ("\\flagged", Some("\\Flagged")),
+        ("$Junk", Some("$Junk")),
+        ("\\*", None),
+    ] {
+        assert_eq!(flag_name(sent.to_owned()).as_deref(), want, "{sent}");
+    }
+}

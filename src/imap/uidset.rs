@@ -1,0 +1,371 @@
+//! UIDs and UID sets (RFC 3501 `sequence-set` restricted to UIDs).
+//!
+//! A [`UidSet`] keeps its UIDs as sorted, disjoint, non-adjacent ranges, so it prints in the
+//! shortest form (`1:5,7,9:12`) and can be cut into pieces that each fit on one command line.
+
+use std::fmt;
+use std::num::NonZeroU32;
+use std::str::FromStr;
+
+/// An IMAP UID: never 0 (RFC 3501 section 2.3.1.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Uid(NonZeroU32);
+
+impl Uid {
+    /// `None` for 0, which is not a UID.
+    pub fn new(value: u32) -> Option<Uid> {
+        NonZeroU32::new(value).map(Uid)
+    }
+
+    pub fn get(self) -> u32 {
+        self.0.get()
+    }
+}
+
+impl fmt::Display for Uid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A UIDVALIDITY value: a change means every UID of the mailbox was reassigned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct UidValidity(pub NonZeroU32);
+
+/// A set of UIDs, kept as sorted, disjoint, non-adjacent inclusive ranges.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct UidSet {
+    /// Invariant: `start <= end`, sorted, and `end + 1 < next.start`.
+    ranges: Vec<(u32, u32)>,
+}
+
+/// The line budget for a UID set inside one command (RFC 7162 section 4 recommends lines of
+/// at most 8192 octets; 1000 leaves room for the rest of the command on any server).
+pub const MAX_SET_CHARS: usize = 1000;
+
+impl UidSet {
+    pub fn new() -> UidSet {
+        UidSet::default()
+    }
+
+    /// A single range `first:last` (empty when `first > last`).
+    pub fn range(first: Uid, last: Uid) -> UidSet {
+        let mut set = UidSet::new();
+        if first <= last {
+            set.ranges.push((first.get(), last.get()));
+        }
+        set
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ranges.is_empty()
+    }
+
+    /// How many UIDs the set holds.
+    pub fn len(&self) -> u64 {
+        self.ranges.iter().map(|&(a, b)| u64::from(b - a) + 1).sum()
+    }
+
+    pub fn contains(&self, uid: Uid) -> bool {
+        let u = uid.get();
+        let i = self.ranges.partition_point(|&(_, end)| end < u);
+        self.ranges.get(i).is_some_and(|&(start, _)| start <= u)
+    }
+
+    /// Adds one UID, merging with neighbouring ranges.
+    pub fn insert(&mut self, uid: Uid) {
+        self.insert_range(uid.get(), uid.get());
+    }
+
+    fn insert_range(&mut self, start: u32, end: u32) {
+        // Fast path: UIDs mostly arrive in ascending order.
+        if let Some(last) = self.ranges.last_mut() {
+            if start > last.1 {
+                if start == last.1 + 1 {
+                    last.1 = end;
+                } else {
+                    self.ranges.push((start, end));
+                }
+                return;
+            }
+        } else {
+            self.ranges.push((start, end));
+            return;
+        }
+        // General case: find every range touching [start, end] and replace them by one.
+        let first = self
+            .ranges
+            .partition_point(|&(_, e)| e.saturating_add(1) < start);
+        let last = self
+            .ranges
+            .partition_point(|&(s, _)| s <= end.saturating_add(1));
+        if first == last {
+            self.ranges.insert(first, (start, end));
+        } else {
+            let merged = (
+                start.min(self.ranges[first].0),
+                end.max(self.ranges[last - 1].1),
+            );
+            self.ranges.splice(first..last, [merged]);
+        }
+    }
+
+    /// The UIDs in ascending order.
+    pub fn iter(&self) -> impl Iterator<Item = Uid> + '_ {
+        self.ranges
+            .iter()
+            .flat_map(|&(a, b)| (a..=b).filter_map(Uid::new))
+    }
+
+    /// The ranges, ascending, as `(first, last)` inclusive.
+    pub fn ranges(&self) -> impl Iterator<Item = (Uid, Uid)> + '_ {
+        self.ranges
+            .iter()
+            .filter_map(|&(a, b)| Some((Uid::new(a)?, Uid::new(b)?)))
+    }
+
+    /// Cuts the set into pieces whose printed form is at most `max_chars` long and that hold at
+    /// most `max_uids` UIDs each, in ascending order. Together they hold exactly this set.
+    pub fn chunks(&self, max_chars: usize, max_uids: u64) -> Vec<UidSet> {
+        // The longest single range "4294967295:4294967295" is 21 characters.
+        let max_chars = max_chars.max(21);
+        let max_uids = max_uids.max(1);
+        let mut out = Vec::new();
+        let mut cur = UidSet::new();
+        let mut cur_chars = 0usize;
+        let mut cur_uids = 0u64;
+        for &(a, b) in &self.ranges {
+            let mut start = a;
+            loop {
+                let room = max_uids - cur_uids;
+                let end = if u64::from(b - start) + 1 > room {
+                    // `room >= 1` here and the range holds more, so this stays below `b`.
+                    start + (room - 1) as u32
+                } else {
+                    b
+                };
+                let piece = range_chars(start, end) + usize::from(!cur.is_empty());
+                if !cur.is_empty() && cur_chars + piece > max_chars {
+                    out.push(std::mem::take(&mut cur));
+                    cur_chars = 0;
+                    cur_uids = 0;
+                    continue;
+                }
+                cur.ranges.push((start, end));
+                cur_chars += piece;
+                cur_uids += u64::from(end - start) + 1;
+                if cur_uids == max_uids {
+                    out.push(std::mem::take(&mut cur));
+                    cur_chars = 0;
+                    cur_uids = 0;
+                }
+                if end == b {
+                    break;
+                }
+                start = end + 1;
+            }
+        }
+        if !cur.is_empty() {
+            out.push(cur);
+        }
+        out
+    }
+}
+
+fn digits(n: u32) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
+fn range_chars(a: u32, b: u32) -> usize {
+    if a == b {
+        digits(a)
+    } else {
+        digits(a) + 1 + digits(b)
+    }
+}
+
+impl FromIterator<Uid> for UidSet {
+    fn from_iter<I: IntoIterator<Item = Uid>>(iter: I) -> UidSet {
+        let mut set = UidSet::new();
+        set.extend(iter);
+        set
+    }
+}
+
+impl Extend<Uid> for UidSet {
+    fn extend<I: IntoIterator<Item = Uid>>(&mut self, iter: I) {
+        for uid in iter {
+            self.insert(uid);
+        }
+    }
+}
+
+impl fmt::Display for UidSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, &(a, b)) in self.ranges.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if a == b {
+                write!(f, "{a}")?;
+            } else {
+                write!(f, "{a}:{b}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A UID set that could not be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid uid set {input:?}")]
+pub struct ParseUidSetError {
+    /// The text as given, to show where it came from.
+    pub input: String,
+}
+
+impl FromStr for UidSet {
+    type Err = ParseUidSetError;
+
+    /// Reads `1:5,7,9:12` (ranges may be written high to low; `*` is not accepted: a
+    /// `UidSet` holds concrete UIDs).
+    fn from_str(s: &str) -> Result<UidSet, ParseUidSetError> {
+        let err = || ParseUidSetError {
+            input: s.to_owned(),
+        };
+        let mut set = UidSet::new();
+        for part in s.split(',') {
+            let (a, b) = match part.split_once(':') {
+                Some((a, b)) => (a, b),
+                None => (part, part),
+            };
+            let parse = |t: &str| {
+                if t.is_empty() || !t.bytes().all(|c| c.is_ascii_digit()) {
+                    return None;
+                }
+                t.parse::<u32>().ok().and_then(Uid::new)
+            };
+            let (a, b) = (parse(a).ok_or_else(err)?, parse(b).ok_or_else(err)?);
+            let (a, b) = if a <= b { (a, b) } else { (b, a) };
+            set.insert_range(a.get(), b.get());
+        }
+        Ok(set)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn set(uids: &[u32]) -> UidSet {
+        uids.iter().filter_map(|&u| Uid::new(u)).collect()
+    }
+
+    #[test]
+    fn uid_zero_is_not_a_uid() {
+        assert_eq!(Uid::new(0), None);
+        assert_eq!(Uid::new(7).map(Uid::get), Some(7));
+    }
+
+    #[test]
+    fn prints_compressed_ranges() {
+        let cases: &[(&[u32], &str)] = &[
+            (&[], ""),
+            (&[1], "1"),
+            (&[1, 2, 3, 4, 5, 7, 9, 10, 11, 12], "1:5,7,9:12"),
+            (&[12, 9, 11, 10, 7, 5, 4, 3, 2, 1, 3, 3], "1:5,7,9:12"),
+            (&[5, 3, 4], "3:5"),
+            (&[10, 1, 5, 2, 4, 3], "1:5,10"),
+            (&[u32::MAX, u32::MAX - 1], "4294967294:4294967295"),
+        ];
+        for (uids, want) in cases {
+            assert_eq!(set(uids).to_string(), *want, "{uids:?}");
+        }
+    }
+
+    #[test]
+    fn insert_merges_ranges_it_bridges() {
+        let mut s = set(&[1, 2, 3, 7, 8, 9, 20]);
+        s.insert(Uid::new(5).unwrap());
+        assert_eq!(s.to_string(), "1:3,5,7:9,20");
+        s.insert(Uid::new(4).unwrap());
+        s.insert(Uid::new(6).unwrap());
+        assert_eq!(s.to_string(), "1:9,20");
+        assert_eq!(s.len(), 10);
+    }
+
+    #[test]
+    fn parses_what_servers_and_people_write() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("1:5,7,9:12", Some("1:5,7,9:12")),
+            ("5:1", Some("1:5")),
+            ("3,1,2", Some("1:3")),
+            ("0", None),
+            ("1:*", None),
+            ("", None),
+            ("1,,2", None),
+            ("+1", None),
+            ("99999999999", None),
+        ];
+        for (input, want) in cases {
+            let got = input.parse::<UidSet>().ok().map(|s| s.to_string());
+            assert_eq!(got.as_deref(), *want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn chunks_respect_the_uid_budget_inside_one_range() {
+        let s: UidSet = "1:1000".parse().unwrap();
+        let chunks: Vec<String> = s.chunks(1000, 300).iter().map(|c| c.to_string()).collect();
+        assert_eq!(chunks, ["1:300", "301:600", "601:900", "901:1000"]);
+    }
+
+    #[test]
+    fn chunks_respect_the_line_budget() {
+        // Every other UID: no ranges, so the text grows fast.
+        let s = set(&(1..=2000).filter(|u| u % 2 == 0).collect::<Vec<_>>());
+        let chunks = s.chunks(100, u64::MAX);
+        assert!(chunks.len() > 10);
+        for c in &chunks {
+            assert!(c.to_string().len() <= 100, "{c}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn display_then_parse_round_trips(uids in proptest::collection::vec(1u32..5000, 1..300)) {
+            let s = set(&uids);
+            let back: UidSet = s.to_string().parse().unwrap();
+            prop_assert_eq!(&back, &s);
+            let mut sorted = uids.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            prop_assert_eq!(s.iter().map(Uid::get).collect::<Vec<_>>(), sorted.clone());
+            prop_assert_eq!(s.len(), sorted.len() as u64);
+            for u in 1..5001u32 {
+                prop_assert_eq!(s.contains(Uid::new(u).unwrap()), sorted.binary_search(&u).is_ok());
+            }
+        }
+
+        #[test]
+        fn chunks_cover_exactly_the_input(
+            uids in proptest::collection::vec(1u32..100_000, 0..600),
+            max_chars in 0usize..200,
+            max_uids in 1u64..400,
+        ) {
+            let s = set(&uids);
+            let chunks = s.chunks(max_chars, max_uids);
+            let mut all = Vec::new();
+            for c in &chunks {
+                prop_assert!(!c.is_empty());
+                prop_assert!(c.to_string().len() <= max_chars.max(21));
+                prop_assert!(c.len() <= max_uids);
+                all.extend(c.iter());
+            }
+            // Ascending across chunks, no repeats, nothing lost.
+            prop_assert!(all.windows(2).all(|w| w[0] < w[1]));
+            prop_assert_eq!(all, s.iter().collect::<Vec<_>>());
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! One pass of the rules over one mailbox: select, search, fetch in chunks, evaluate, execute.
+//!
+//! Used by `imapsort sweep` (all rules, trigger `None`) and by the daemon (periodic sweeps with
+//! trigger `Sweep`; catch-up of new mail with trigger `New` over `UID <last+1>:*`).
+//!
+//! ```text
+//! SELECT mailbox
+//! UID SEARCH [UID <scope>] UNDELETED <push-down>   candidates (a superset; see imap::search)
+//! per chunk of 500 candidates:
+//!   UID FETCH <chunk> (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (...)])
+//!   RuleSet::evaluate each message (what the sink says was already applied adds nothing)
+//!   execute the chunk's plans (grouped commands), unless dry-run
+//!   hand every message's result to the sink
+//! ```
+//!
+//! Only one chunk of messages is held at a time, so memory stays flat however big the mailbox.
+//! Messages marked `\Deleted` are left alone: another client is about to expunge them, and a
+//! move without UIDPLUS leaves its originals marked so (sweeping them again would copy twice).
+
+use std::collections::{HashMap, HashSet};
+
+use jiff::Timestamp;
+
+use crate::execute::{Executor, ImapTarget, Outcome, ServerCaps, group};
+use crate::imap::fetch::{FETCH_CHUNK, FetchSpec};
+use crate::imap::search::{self, Query};
+use crate::imap::uidset::{MAX_SET_CHARS, Uid, UidSet};
+use crate::imap::{ImapError, MailboxInfo, Session};
+use crate::rules::ast::Trigger;
+use crate::rules::{EvalContext, FinalKind, Plan, RuleSet};
+
+/// Which messages of the mailbox a pass looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Every message (a sweep).
+    All,
+    /// UIDs from this one up (`UID n:*`): new mail since the last handled UID.
+    From(Uid),
+    /// Exactly these UIDs.
+    Uids(UidSet),
+}
+
+/// Where and how to run a pass.
+#[derive(Clone, Debug)]
+pub struct SweepOptions<'a> {
+    /// The account's name (rules naming accounts, logs, results).
+    pub account: &'a str,
+    /// The mailbox to sweep (UTF-8, `/`-separated).
+    pub mailbox: &'a str,
+    /// The account's watch list: the default `mailboxes` of a rule.
+    pub watch: &'a [String],
+    /// `None`: rules of both triggers (`imapsort sweep`).
+    pub trigger: Option<Trigger>,
+    /// Resolved trash mailbox (configured, else SPECIAL-USE `\Trash`, else "Trash").
+    pub trash: &'a str,
+    /// Resolved archive mailbox (configured, else SPECIAL-USE `\Archive`, else "Archive").
+    pub archive: &'a str,
+    /// Age conditions are measured from here (one instant for the whole pass).
+    pub now: Timestamp,
+    pub scope: Scope,
+    /// Evaluate and report, but send no command that changes anything.
+    pub dry_run: bool,
+}
+
+/// What happened to one message that some rule matched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageResult {
+    pub uid: Uid,
+    /// As written, angle brackets included.
+    pub message_id: Option<String>,
+    /// Names of the rules that matched, in order.
+    pub rules: Vec<String>,
+    /// Only real changes; empty when the rules want nothing done (already applied, flags set).
+    pub plan: Plan,
+    /// Evaluation warnings (skipped actions, several From headers) and execution warnings.
+    pub warnings: Vec<String>,
+    /// The plan was carried out completely (always false in a dry run or for an empty plan).
+    pub done: bool,
+    /// Why carrying it out failed, if it did.
+    pub error: Option<String>,
+}
+
+impl MessageResult {
+    /// Whether the message was (or in a dry run, would be) changed on the server.
+    pub fn acted_on(&self) -> bool {
+        !self.plan.is_empty()
+    }
+
+    /// Whether the plan takes the message out of the mailbox (move, archive, trash, delete).
+    pub fn leaves(&self) -> bool {
+        self.plan.final_action.as_ref().is_some_and(|f| {
+            matches!(
+                f.action,
+                FinalKind::Move | FinalKind::Archive | FinalKind::Trash | FinalKind::Delete
+            )
+        })
+    }
+}
+
+/// Totals of one pass.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepSummary {
+    /// Messages in scope (not `\Deleted`); those the search ruled out count as examined.
+    pub examined: u64,
+    /// Messages some rule matched.
+    pub matched: u64,
+    /// Messages whose final action took them out of the mailbox (done, or planned in a dry
+    /// run).
+    pub moved: u64,
+    /// Messages whose plan failed (wholly or partly).
+    pub errors: u64,
+    /// The highest UID in scope, for the daemon's "last handled UID".
+    pub highest_uid: Option<Uid>,
+}
+
+impl SweepSummary {
+    pub fn add(&mut self, other: &SweepSummary) {
+        self.examined += other.examined;
+        self.matched += other.matched;
+        self.moved += other.moved;
+        self.errors += other.errors;
+        self.highest_uid = self.highest_uid.max(other.highest_uid);
+    }
+}
+
+/// What a pass asks of its caller: the state database in the daemon, output in the CLI.
+pub trait SweepSink {
+    /// Called once after SELECT (the daemon checks UIDVALIDITY here).
+    fn selected(&mut self, _info: &MailboxInfo) {}
+
+    /// The rules already applied to each of `uids` (absent: none). Those rules still match
+    /// and still end evaluation, but add no actions.
+    fn applied(&mut self, _uids: &[Uid]) -> HashMap<Uid, HashSet<String>> {
+        HashMap::new()
+    }
+
+    /// Before a chunk's commands run (not in a dry run): the journal's intent.
+    fn before_execute(&mut self, _planned: &[MessageResult]) {}
+
+    /// Every matched message of a chunk, after its commands ran.
+    fn message(&mut self, result: &MessageResult);
+}
+
+/// Why a pass stopped. Results handed to the sink before the error stand.
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error("cannot select mailbox {mailbox}")]
+    Select {
+        mailbox: String,
+        #[source]
+        source: ImapError,
+    },
+    #[error("searching mailbox {mailbox} failed")]
+    Search {
+        mailbox: String,
+        #[source]
+        source: ImapError,
+    },
+    #[error("fetching from mailbox {mailbox} failed")]
+    Fetch {
+        mailbox: String,
+        #[source]
+        source: ImapError,
+    },
+}
+
+impl SweepError {
+    /// The IMAP error underneath.
+    pub fn imap(&self) -> &ImapError {
+        match self {
+            SweepError::Select { source, .. }
+            | SweepError::Search { source, .. }
+            | SweepError::Fetch { source, .. } => source,
+        }
+    }
+}
+
+/// The `when` of every rule that could run in this pass (account, mailbox, trigger).
+fn applicable_conditions<'r>(
+    rules: &'r RuleSet,
+    opts: &SweepOptions<'_>,
+) -> Vec<&'r crate::rules::ast::Condition> {
+    rules
+        .rules()
+        .enumerate()
+        .filter(|(i, _)| {
+            rules.applies_to(*i, Some(opts.account), opts.mailbox, opts.watch)
+                && opts.trigger.is_none_or(|t| rules.triggers(*i).contains(&t))
+        })
+        .map(|(_, r)| &r.when)
+        .collect()
+}
+
+/// The `UID SEARCH` criteria for a scope and a push-down query.
+fn criteria(scope: &Scope, query: &Query) -> Vec<String> {
+    let narrowing = if query.is_all() {
+        String::new()
+    } else {
+        format!(" {query}")
+    };
+    match scope {
+        Scope::All => vec![format!("UNDELETED{narrowing}")],
+        Scope::From(uid) => vec![format!("UID {uid}:* UNDELETED{narrowing}")],
+        Scope::Uids(set) => set
+            .chunks(MAX_SET_CHARS, u64::MAX)
+            .into_iter()
+            .map(|c| format!("UID {c} UNDELETED{narrowing}"))
+            .collect(),
+    }
+}
+
+/// Runs one pass. Every matched message goes to `sink.message`, chunk by chunk. Generic over
+/// the sink (not `dyn`) so that a `Send` sink keeps the pass `Send`, as the daemon's spawned
+/// workers need.
+pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
+    session: &mut Session,
+    rules: &RuleSet,
+    opts: &SweepOptions<'_>,
+    executor: &mut Executor,
+    sink: &mut S,
+) -> Result<SweepSummary, SweepError> {
+    let mailbox = opts.mailbox.to_owned();
+    let info = session
+        .select(opts.mailbox)
+        .await
+        .map_err(|source| SweepError::Select {
+            mailbox: mailbox.clone(),
+            source,
+        })?;
+    sink.selected(&info);
+    let mut summary = SweepSummary::default();
+
+    let conditions = applicable_conditions(rules, opts);
+    let query = search::superset(conditions.iter().copied(), opts.now);
+    let search_err = |source| SweepError::Search {
+        mailbox: mailbox.clone(),
+        source,
+    };
+
+    // Everything in scope: counted as examined, and its highest UID reported.
+    let in_scope = search_uids(session, &criteria(&opts.scope, &Query::All), &opts.scope)
+        .await
+        .map_err(search_err)?;
+    summary.examined = in_scope.len();
+    summary.highest_uid = in_scope.ranges().last().map(|(_, hi)| hi);
+    let candidates = if query.is_nothing() {
+        UidSet::new()
+    } else if query.is_all() {
+        in_scope
+    } else {
+        search_uids(session, &criteria(&opts.scope, &query), &opts.scope)
+            .await
+            .map_err(search_err)?
+    };
+    tracing::debug!(
+        account = opts.account,
+        mailbox = opts.mailbox,
+        query = %query,
+        examined = summary.examined,
+        candidates = candidates.len(),
+        "sweep search"
+    );
+    if candidates.is_empty() {
+        return Ok(summary);
+    }
+
+    let spec = FetchSpec::new(&rules.needs());
+    let delimiter = session.delimiter().await.ok().flatten();
+    // Plans wait until EXEC_BATCH messages want changes (or the pass ends), so each
+    // destination gets one command for many messages rather than one per fetch chunk.
+    let mut pending: Vec<MessageResult> = Vec::new();
+    for chunk in candidates.chunks(MAX_SET_CHARS, FETCH_CHUNK) {
+        let items = match session.uid_fetch(&chunk.to_string(), spec.items()).await {
+            Ok(items) => items,
+            Err(source) => {
+                // What was decided so far is still carried out (or reported as failed).
+                flush(session, opts, executor, sink, &mut pending, &mut summary).await;
+                return Err(SweepError::Fetch { mailbox, source });
+            }
+        };
+        let views: Vec<_> = items
+            .iter()
+            .filter_map(|item| spec.view(item))
+            // Unsolicited FETCH responses for other messages may be mixed in.
+            .filter(|(uid, _)| chunk.contains(*uid))
+            .collect();
+        drop(items);
+        let uids: Vec<Uid> = views.iter().map(|(uid, _)| *uid).collect();
+        let applied = sink.applied(&uids);
+        for (uid, view) in &views {
+            let ctx = EvalContext {
+                account: Some(opts.account),
+                mailbox: opts.mailbox,
+                watch: opts.watch,
+                trigger: opts.trigger,
+                now: opts.now,
+                trash: opts.trash,
+                archive: opts.archive,
+                delimiter,
+                applied: applied.get(uid),
+            };
+            let ev = rules.evaluate(view, &ctx);
+            if ev.matched.is_empty() {
+                continue;
+            }
+            for w in &ev.warnings {
+                tracing::warn!(
+                    account = opts.account,
+                    mailbox = opts.mailbox,
+                    uid = uid.get(),
+                    "{w}"
+                );
+            }
+            pending.push(MessageResult {
+                uid: *uid,
+                message_id: view.message_id().map(str::to_owned),
+                rules: ev.matched.into_iter().map(|m| m.rule).collect(),
+                plan: ev.plan,
+                warnings: ev.warnings,
+                done: false,
+                error: None,
+            });
+        }
+        if opts.dry_run || pending.iter().filter(|r| r.acted_on()).count() >= EXEC_BATCH {
+            flush(session, opts, executor, sink, &mut pending, &mut summary).await;
+        }
+    }
+    flush(session, opts, executor, sink, &mut pending, &mut summary).await;
+    Ok(summary)
+}
+
+/// How many messages with changes wait before their commands are sent.
+pub const EXEC_BATCH: usize = 10_000;
+
+/// Carries out the pending plans (unless dry-run) and hands every result to the sink.
+async fn flush<S: SweepSink + ?Sized>(
+    session: &mut Session,
+    opts: &SweepOptions<'_>,
+    executor: &mut Executor,
+    sink: &mut S,
+    pending: &mut Vec<MessageResult>,
+    summary: &mut SweepSummary,
+) {
+    let mut results = std::mem::take(pending);
+    if !opts.dry_run && results.iter().any(MessageResult::acted_on) {
+        sink.before_execute(&results);
+        let plans: Vec<(Uid, &Plan)> = results.iter().map(|r| (r.uid, &r.plan)).collect();
+        let program = group(&plans, executor.caps());
+        let outcomes = executor.run(session, &program).await;
+        apply_outcomes(&mut results, outcomes);
+    }
+    for r in &results {
+        summary.matched += 1;
+        if r.error.is_some() {
+            summary.errors += 1;
+        } else if r.leaves() && (r.done || opts.dry_run) {
+            summary.moved += 1;
+        }
+        sink.message(r);
+    }
+}
+
+/// Copies each outcome into its result; a result without commands is done when not failed.
+fn apply_outcomes(results: &mut [MessageResult], outcomes: Vec<Outcome>) {
+    let by_uid: HashMap<Uid, Outcome> = outcomes.into_iter().map(|o| (o.uid, o)).collect();
+    for r in results.iter_mut() {
+        match by_uid.get(&r.uid) {
+            Some(o) => {
+                r.done = o.done();
+                r.error = o.error.clone();
+                r.warnings.extend(o.warnings.iter().cloned());
+            }
+            None => r.done = !r.plan.is_empty(),
+        }
+    }
+}
+
+/// `UID SEARCH` for each criteria line, UIDs below a `From` scope's start dropped (`n:*`
+/// always matches the highest UID, even when it is below `n`).
+async fn search_uids(
+    session: &mut Session,
+    criteria: &[String],
+    scope: &Scope,
+) -> Result<UidSet, ImapError> {
+    let mut set = UidSet::new();
+    for c in criteria {
+        for u in session.uid_search(c).await? {
+            let Some(uid) = Uid::new(u) else { continue };
+            if let Scope::From(from) = scope
+                && uid < *from
+            {
+                continue;
+            }
+            set.insert(uid);
+        }
+    }
+    Ok(set)
+}
+
+/// Capabilities that change how plans are carried out.
+pub fn server_caps(session: &Session) -> ServerCaps {
+    ServerCaps {
+        move_: session.has_capability("MOVE"),
+        uidplus: session.has_capability("UIDPLUS"),
+        gmail: session.is_gmail(),
+    }
+}
+
+/// A flag or keyword that can go into a STORE list: `\Word` or an atom.
+fn valid_flag(flag: &str) -> bool {
+    let word = flag.strip_prefix('\\').unwrap_or(flag);
+    !word.is_empty()
+        && word.bytes().all(|b| {
+            b.is_ascii_graphic()
+                && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
+        })
+}
+
+impl ImapTarget for Session {
+    type Error = ImapError;
+
+    async fn store_flags(
+        &mut self,
+        uids: &UidSet,
+        add: bool,
+        flags: &[String],
+    ) -> Result<(), ImapError> {
+        if !flags.iter().all(|f| valid_flag(f)) {
+            return Err(ImapError::InvalidArgument("flag"));
+        }
+        let sign = if add { '+' } else { '-' };
+        let query = format!("{sign}FLAGS.SILENT ({})", flags.join(" "));
+        self.uid_store(&uids.to_string(), &query).await
+    }
+
+    async fn add_labels(&mut self, uids: &UidSet, labels: &[String]) -> Result<(), ImapError> {
+        self.uid_add_gmail_labels(&uids.to_string(), labels).await
+    }
+
+    async fn copy(&mut self, uids: &UidSet, mailbox: &str) -> Result<(), ImapError> {
+        self.uid_copy(&uids.to_string(), mailbox).await
+    }
+
+    async fn mv(&mut self, uids: &UidSet, mailbox: &str) -> Result<(), ImapError> {
+        self.uid_move(&uids.to_string(), mailbox).await
+    }
+
+    async fn uid_expunge(&mut self, uids: &UidSet) -> Result<(), ImapError> {
+        Session::uid_expunge(self, &uids.to_string()).await
+    }
+
+    async fn ensure_mailbox(&mut self, mailbox: &str) -> Result<(), ImapError> {
+        Session::ensure_mailbox(self, mailbox).await.map(|_| ())
+    }
+
+    fn is_connection_lost(err: &ImapError) -> bool {
+        err.is_connection_fatal()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_criteria_per_scope() {
+        let q = Query::All;
+        assert_eq!(criteria(&Scope::All, &q), ["UNDELETED"]);
+        let from = Scope::From(Uid::new(42).unwrap());
+        assert_eq!(criteria(&from, &q), ["UID 42:* UNDELETED"]);
+        let set: UidSet = "1:3,9".parse().unwrap();
+        assert_eq!(criteria(&Scope::Uids(set), &q), ["UID 1:3,9 UNDELETED"]);
+    }
+
+    #[test]
+    fn flags_that_would_break_the_command_are_refused() {
+        for (flag, ok) in [
+            ("\\Seen", true),
+            ("$Invoice", true),
+            ("work", true),
+            ("two words", false),
+            ("a)b", false),
+            ("\\", false),
+            ("", false),
+            ("x\r\ny", false),
+        ] {
+            assert_eq!(valid_flag(flag), ok, "{flag:?}");
+        }
+    }
+
+    #[test]
+    fn moved_counts_only_messages_that_leave() {
+        let mut r = MessageResult {
+            uid: Uid::new(1).unwrap(),
+            message_id: None,
+            rules: vec!["r".into()],
+            plan: Plan::default(),
+            warnings: vec![],
+            done: false,
+            error: None,
+        };
+        assert!(!r.leaves() && !r.acted_on());
+        r.plan.add_flags.push("\\Seen".into());
+        assert!(!r.leaves() && r.acted_on());
+        r.plan.final_action = Some(crate::rules::FinalAction {
+            action: FinalKind::Delete,
+            mailbox: None,
+        });
+        assert!(r.leaves());
+    }
+}
