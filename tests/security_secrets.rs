@@ -1,5 +1,6 @@
 //! Secrets never leave imapsort: the `imapsort` binary runs at `IMAPSORT_LOG=trace` (text and
-//! JSON log formats) against the private Dovecot with every password source and both
+//! JSON log formats) — `folders`, `sweep` (text and JSON output) and `status` — against the
+//! private Dovecot with every password source and both
 //! LOGIN and PLAIN, and with a wrong password; every byte it writes to stdout and stderr is
 //! searched for the secret, its SASL encodings and its IMAP-quoted form. Also: a server that
 //! strips STARTTLS never sees a password, `tls: none` without `allow_insecure` never
@@ -168,6 +169,61 @@ fn trace_logs_and_output_never_hold_the_password_from_any_source() {
         }
     }
     assert_eq!(runs, 16);
+}
+
+#[test]
+fn sweep_and_status_at_trace_level_never_hold_the_password() {
+    let Some(d) = dovecot() else {
+        return;
+    };
+    d.seed(
+        "user",
+        "INBOX",
+        &[
+            support::dovecot::message(1, "hello"),
+            support::dovecot::message(2, "again"),
+        ],
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        d.imaps_port(),
+        Some(&d.ca_pem_path()),
+        &format!("'{SECRET}'"),
+        "",
+    );
+    let cfg = cfg.to_str().unwrap();
+    for log_format in ["text", "json"] {
+        for format in ["text", "json"] {
+            let out = imapsort(
+                &[
+                    "--log-format",
+                    log_format,
+                    "sweep",
+                    "-c",
+                    cfg,
+                    "--format",
+                    format,
+                ],
+                &[],
+            );
+            let what = format!("sweep, {log_format} logs, {format} output");
+            assert!(out.status.success(), "{what}: {out:?}");
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("imap <"),
+                "{what}: trace logging is not on"
+            );
+            assert_no_leak(&what, &out, "user", SECRET);
+        }
+    }
+    let out = imapsort(&["status", "-c", cfg, "--format", "json"], &[]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("flag all"),
+        "status shows the recent actions: {out:?}"
+    );
+    assert_no_leak("status", &out, "user", SECRET);
 }
 
 #[test]
