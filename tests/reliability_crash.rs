@@ -194,3 +194,96 @@ fn twenty_kills_during_sweeps_and_push_lose_and_repeat_nothing() {
         "imapsort run did not exit 0 within 15 s of SIGTERM"
     );
 }
+
+#[test]
+fn a_copy_whose_outcome_a_crash_left_unknown_is_looked_up_not_repeated() {
+    // The moment after `UID COPY` succeeded and before its outcome was written, reproduced
+    // exactly: the intents are in the journal, one copy was made (with the flags the plan
+    // set before it), the other was not. A start must settle both: the first by finding its
+    // Message-ID in the destination (no second copy), the second by copying once.
+    use imapsort::state::{Action, NewJournalEntry, StateDb};
+    let Some(d) = support::dovecot::start_default() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &d);
+    let log = dir.path().join("imapsort.log");
+    // s3 and s13: class 3 (invoice: \Flagged, one copy in Accounting).
+    d.seed_with(
+        "user",
+        "INBOX",
+        &[workload::message(3), workload::message(13)],
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let validity = rt.block_on(async {
+        let mut s = workload::observer(&d).await;
+        let info = s.select("INBOX").await.unwrap();
+        s.ensure_mailbox("Accounting").await.unwrap();
+        s.uid_store("1", "+FLAGS.SILENT (\\Flagged)").await.unwrap();
+        s.uid_copy("1", "Accounting").await.unwrap();
+        info.uid_validity.unwrap()
+    });
+    let mut db = StateDb::open(&dir.path().join("state")).unwrap();
+    for (uid, id) in [(1, "<s3@soak.test>"), (2, "<s13@soak.test>")] {
+        db.journal_intent(&NewJournalEntry {
+            account: "crash",
+            mailbox: "INBOX",
+            uid_validity: validity,
+            uid,
+            message_id: Some(id),
+            rule: "invoices",
+            action: Action::Copy,
+            destination: Some("Accounting"),
+        })
+        .unwrap();
+    }
+    drop(db);
+
+    let mut child = start(&config, &log);
+    let mut last = Vec::new();
+    rt.block_on(async {
+        let mut observer = workload::observer(&d).await;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            let census = workload::census(&mut observer).await;
+            last = [3, 13]
+                .iter()
+                .flat_map(|n| {
+                    let (home, must, _, copy) = workload::expected(*n);
+                    let found = census.get(n).cloned().unwrap_or_default();
+                    let copies = found
+                        .iter()
+                        .filter(|(m, _)| Some(m.as_str()) == copy)
+                        .count();
+                    let original = found.iter().find(|(m, _)| *m == home);
+                    let flagged = original
+                        .is_some_and(|(_, f)| must.iter().all(|x| f.iter().any(|y| y == x)));
+                    (copies != 1 || !flagged).then(|| format!("s{n}: {found:?}"))
+                })
+                .collect();
+            if last.is_empty() {
+                // Stay a little: a late second copy would show now.
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                let census = workload::census(&mut observer).await;
+                let copies = census
+                    .values()
+                    .flatten()
+                    .filter(|(m, _)| m == "Accounting")
+                    .count();
+                if copies != 2 {
+                    last.push(format!("{copies} messages in Accounting, expected 2"));
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    kill9(&mut child);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(last.is_empty(), "{last:?}\n--- log ---\n{text}");
+    assert!(
+        text.contains("settled actions a restart interrupted"),
+        "the start did not reconcile:\n{text}"
+    );
+}
