@@ -77,7 +77,11 @@ impl Worker {
             }
             for mailbox in &polled {
                 let ctx = self.pass_ctx(&live, mailbox);
-                match pass::poll(session, &mut conn, &ctx).await {
+                let polled = tokio::select! {
+                    _ = self.token.cancelled() => return Served::Abandoned,
+                    r = pass::poll(session, &mut conn, &ctx) => r,
+                };
+                match polled {
                     Ok(()) => {}
                     Err(PassError::Imap(e)) if !e.is_connection_fatal() => {
                         tracing::warn!(account = self.name(), mailbox = %mailbox, error = %chain(&e), "cannot poll mailbox");
@@ -103,7 +107,11 @@ impl Worker {
                         }
                     }
                     let ctx = self.pass_ctx(&live, mailbox);
-                    let swept = match pass::select(session, &ctx).await {
+                    let selected = tokio::select! {
+                        _ = self.token.cancelled() => return Served::Abandoned,
+                        r = pass::select(session, &ctx) => r,
+                    };
+                    let swept = match selected {
                         Ok(sel) => pass::sweep(session, &mut conn, &ctx, &sel).await,
                         Err(e) => Err(e),
                     };
