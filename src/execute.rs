@@ -298,6 +298,7 @@ impl Executor {
             lost: None,
         };
         for (uid, reason) in &program.refused {
+            tracing::warn!(uid = uid.get(), "{reason}");
             book.fail_one(*uid, reason.clone(), false);
         }
         for step in &program.steps {

@@ -321,7 +321,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
                 error: None,
             });
         }
-        if pending.iter().filter(|r| r.acted_on()).count() >= EXEC_BATCH {
+        if opts.dry_run || pending.iter().filter(|r| r.acted_on()).count() >= EXEC_BATCH {
             flush(session, opts, executor, sink, &mut pending, &mut summary).await;
         }
     }
@@ -330,7 +330,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
 }
 
 /// How many messages with changes wait before their commands are sent.
-pub const EXEC_BATCH: usize = 5000;
+pub const EXEC_BATCH: usize = 10_000;
 
 /// Carries out the pending plans (unless dry-run) and hands every result to the sink.
 async fn flush<S: SweepSink + ?Sized>(
@@ -434,14 +434,7 @@ impl ImapTarget for Session {
     }
 
     async fn add_labels(&mut self, uids: &UidSet, labels: &[String]) -> Result<(), ImapError> {
-        let mut quoted = Vec::with_capacity(labels.len());
-        for label in labels {
-            let wire = crate::imap::mailbox::mutf7_encode(label);
-            quoted
-                .push(crate::imap::auth::quote(&wire).ok_or(ImapError::InvalidArgument("label"))?);
-        }
-        let query = format!("+X-GM-LABELS ({})", quoted.join(" "));
-        self.uid_store(&uids.to_string(), &query).await
+        self.uid_add_gmail_labels(&uids.to_string(), labels).await
     }
 
     async fn copy(&mut self, uids: &UidSet, mailbox: &str) -> Result<(), ImapError> {

@@ -158,7 +158,7 @@ async fn sweep_account(
             return Err(AccountError::Unavailable(summary));
         }
     };
-    let (trash, archive) = match special_mailboxes(&mut session, account).await {
+    let (trash, archive) = match special_mailboxes(&mut session, account, &config.rules).await {
         Ok(t) => t,
         Err(e) => {
             let _ = writeln!(
@@ -213,14 +213,24 @@ async fn sweep_account(
 
 /// The mailboxes `trash` and `archive` resolve to: configured, else SPECIAL-USE, else the
 /// plain default.
+/// The server is asked (LIST) only when some rule trashes or archives without naming a mailbox.
 async fn special_mailboxes(
     session: &mut Session,
     account: &Account,
+    rules: &crate::rules::RuleSet,
 ) -> Result<(String, String), crate::imap::ImapError> {
-    let entries = if account.trash.is_some() && account.archive.is_some() {
-        Vec::new()
-    } else {
+    use crate::rules::ast::ActionKind;
+    let needs_trash = account.trash.is_none();
+    let needs_archive = account.archive.is_none();
+    let asked = rules.rules().flat_map(|r| &r.then).any(|a| match a.kind {
+        ActionKind::Trash => needs_trash,
+        ActionKind::Archive(None) => needs_archive,
+        _ => false,
+    });
+    let entries = if asked {
         session.list().await?
+    } else {
+        Vec::new()
     };
     Ok((
         resolve_special(
@@ -392,6 +402,36 @@ fn print_summary(out: &mut dyn Write, format: OutputFormat, dry_run: bool, s: &S
 mod tests {
     use super::*;
     use crate::rules::{FinalAction, FinalKind};
+
+    #[test]
+    fn mailboxes_with_rules_per_account() {
+        let yaml = r#"
+accounts:
+  - { name: a, host: h, username: u, password: p, watch: [INBOX, Lists] }
+  - { name: b, host: h, username: u, password: p }
+rules:
+  - { name: all, when: true, then: mark_read }
+  - { name: only-b, when: true, then: mark_read, accounts: [b], mailboxes: [Archive/2025, inbox] }
+  - { name: sent, when: true, then: mark_read, mailboxes: [Sent] }
+"#;
+        let config = crate::config::load_str(yaml, Path::new("/tmp/c.yaml")).unwrap();
+        let a = config.account("a").unwrap();
+        let b = config.account("b").unwrap();
+        let cases: &[(&Account, Option<&str>, &[&str])] = &[
+            (a, None, &["INBOX", "Lists", "Sent"]),
+            (b, None, &["Archive/2025", "INBOX", "Sent"]),
+            (b, Some("Inbox"), &["INBOX"]),
+            (a, Some("Nowhere"), &[]),
+        ];
+        for (account, only, want) in cases {
+            assert_eq!(
+                mailboxes_to_sweep(&config, account, *only),
+                *want,
+                "{} {only:?}",
+                account.name
+            );
+        }
+    }
 
     #[test]
     fn plans_read_in_execution_order() {
