@@ -206,6 +206,12 @@ fn an_invalid_change_keeps_the_old_rules_and_logs_the_error_with_its_place() {
             parts.next().unwrap().parse::<u32>().is_ok(),
             "no column in {line:?}"
         );
+        // A file caught half-written (empty: no accounts) must not stop every account.
+        h.write_config("");
+        h.wait_until("the empty file's rejection", Duration::from_secs(10), |s| {
+            get(&s.reloads_rejected) >= 2
+        })
+        .await;
         // The old rules still sort.
         h.deliver("INBOX", &[mail(1, "hello", Some("dev.example.org"))]);
         h.wait_count("Lists/dev.example.org", 1, Duration::from_secs(20))
