@@ -149,6 +149,7 @@ pub(crate) async fn select(session: &mut Session, ctx: &Ctx<'_>) -> Result<Selec
         last_uid,
     };
     super::reconcile::reconcile(session, ctx, &sel).await?;
+    Stats::bump(&ctx.stats.mailboxes_selected);
     Ok(sel)
 }
 
