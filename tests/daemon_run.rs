@@ -17,8 +17,8 @@ fn a_delivered_message_is_moved_by_the_running_daemon() {
         let Some(mut h) = harness() else { return };
         h.write_config(&h.default_config());
         h.start().await;
-        h.wait_until("a connection", Duration::from_secs(10), |s| {
-            get(&s.connections) >= 1
+        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
+            get(&s.mailboxes_selected) >= 1
         })
         .await;
         h.deliver("INBOX", &[mail(1, "hello", Some("dev.example.org"))]);
@@ -35,8 +35,8 @@ fn a_burst_of_500_messages_all_end_where_the_rules_say_and_none_twice() {
         let Some(mut h) = harness() else { return };
         h.write_config(&h.default_config());
         h.start().await;
-        h.wait_until("a connection", Duration::from_secs(10), |s| {
-            get(&s.connections) >= 1
+        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
+            get(&s.mailboxes_selected) >= 1
         })
         .await;
         let mut burst = Vec::new();
@@ -79,8 +79,8 @@ fn mail_arriving_while_stopped_is_handled_at_next_start_but_mail_from_before_the
             ],
         );
         h.start().await;
-        h.wait_until("a connection", Duration::from_secs(10), |s| {
-            get(&s.connections) >= 1
+        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
+            get(&s.mailboxes_selected) >= 1
         })
         .await;
         h.deliver("INBOX", &[mail(3, "new", Some("new.example"))]);
@@ -192,11 +192,9 @@ fn an_account_with_a_wrong_password_does_not_keep_the_other_from_sorting() {
         );
         h.write_config(&h.config(&accounts, RULES, ""));
         h.start().await;
-        h.wait_until(
-            "the good account's connection",
-            Duration::from_secs(10),
-            |s| get(&s.connections) >= 1,
-        )
+        h.wait_until("the good account's mailbox", Duration::from_secs(10), |s| {
+            get(&s.mailboxes_selected) >= 1
+        })
         .await;
         h.deliver("INBOX", &[mail(1, "hello", Some("dev.example.org"))]);
         h.wait_count("Lists/dev.example.org", 1, Duration::from_secs(20))
@@ -221,8 +219,8 @@ fn watched_mailboxes_beyond_max_connections_are_polled() {
         );
         h.write_config(&h.config(&account, RULES, ""));
         h.start().await;
-        h.wait_until("two connections", Duration::from_secs(10), |s| {
-            get(&s.connections) >= 2
+        h.wait_until("two selected mailboxes", Duration::from_secs(10), |s| {
+            get(&s.mailboxes_selected) >= 2
         })
         .await;
         h.deliver("Second", &[mail(2, "polled", Some("polled.example"))]);
@@ -247,8 +245,8 @@ fn a_server_without_idle_is_polled() {
         let account = h.account("test", "pass", "    poll_interval: 1s\n");
         h.write_config(&h.config(&account, RULES, ""));
         h.start().await;
-        h.wait_until("a connection", Duration::from_secs(10), |s| {
-            get(&s.connections) >= 1
+        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
+            get(&s.mailboxes_selected) >= 1
         })
         .await;
         h.deliver("INBOX", &[mail(1, "hello", Some("dev.example.org"))]);
