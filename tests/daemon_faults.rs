@@ -3,13 +3,12 @@
 
 #[path = "support/harness.rs"]
 mod harness;
-#[path = "support/proxy.rs"]
-mod proxy;
 mod support;
 
 use std::time::Duration;
 
 use harness::{get, harness, mail};
+use support::proxy;
 use support::run_with_timeout;
 
 #[test]

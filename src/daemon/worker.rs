@@ -356,6 +356,10 @@ impl Worker {
                 Err(e) => return e.into(),
             }
         };
+        // Set when a pass failed part-way: its intents are open and must be reconciled (by
+        // a SELECT) before the messages are handled again, or a copy made before the
+        // failure would be made twice.
+        let mut reconcile_first = false;
         loop {
             self.hb.beat();
             if self.token.is_cancelled() {
@@ -363,11 +367,18 @@ impl Worker {
             }
             let live = self.live();
             let ctx = self.pass_ctx(&live, mailbox);
+            if std::mem::take(&mut reconcile_first) {
+                sel = match pass::select(session, &ctx).await {
+                    Ok(sel) => sel,
+                    Err(e) => return e.into(),
+                };
+            }
             // New mail: every round, whatever woke us (EXISTS is only a hint). The pass
             // SELECTs again, so mail that arrived before it is in its search.
             match pass::new_mail(session, &mut conn, &ctx, &mut sel).await {
                 Ok(outcome) => {
                     if outcome.failed > 0 {
+                        reconcile_first = true;
                         let d = retry.failed();
                         retry_at = Some(Instant::now() + d);
                         tracing::warn!(account = self.name(), mailbox, failed = outcome.failed, retry_in = ?d, "some messages could not be handled; retrying later");
@@ -384,6 +395,8 @@ impl Worker {
             }
             if Instant::now() >= next_sweep {
                 if pass::has_sweep_rules(&live.rules, &self.account, mailbox) {
+                    // A sweep can fail part-way too: reconcile before the next pass.
+                    reconcile_first = true;
                     if let Err(e) = pass::sweep(session, &mut conn, &ctx, &sel).await {
                         return e.into();
                     }
