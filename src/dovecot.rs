@@ -31,56 +31,20 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::imap::mailbox::mutf7_encode;
 
+mod certs;
+mod conf;
+mod seed;
+
+pub use certs::make_ca_and_leaf;
+use certs::write_certificates;
+pub use seed::SeedMessage;
+
 /// Where Debian installs the binary; `PATH` is searched too.
 const DOVECOT_PATHS: &[&str] = &["/usr/sbin/dovecot", "/usr/local/sbin/dovecot"];
-
-/// The post-login capabilities of Dovecot 2.3.19, so single ones can be left out
-/// (`imap_capability` replaces the whole list; there is no "minus" syntax).
-const DEFAULT_CAPS: &[&str] = &[
-    "IMAP4rev1",
-    "SASL-IR",
-    "LOGIN-REFERRALS",
-    "ID",
-    "ENABLE",
-    "IDLE",
-    "SORT",
-    "SORT=DISPLAY",
-    "THREAD=REFERENCES",
-    "THREAD=REFS",
-    "THREAD=ORDEREDSUBJECT",
-    "MULTIAPPEND",
-    "URL-PARTIAL",
-    "CATENATE",
-    "UNSELECT",
-    "CHILDREN",
-    "NAMESPACE",
-    "UIDPLUS",
-    "LIST-EXTENDED",
-    "I18NLEVEL=1",
-    "CONDSTORE",
-    "QRESYNC",
-    "ESEARCH",
-    "ESORT",
-    "SEARCHRES",
-    "WITHIN",
-    "CONTEXT=SEARCH",
-    "LIST-STATUS",
-    "BINARY",
-    "MOVE",
-    "SNIPPET=FUZZY",
-    "PREVIEW=FUZZY",
-    "PREVIEW",
-    "STATUS=SIZE",
-    "SAVEDATE",
-    "LITERAL+",
-    "NOTIFY",
-    "SPECIAL-USE",
-];
 
 /// What the private server looks like.
 #[derive(Clone, Debug)]
@@ -122,17 +86,6 @@ pub enum DovecotError {
     NotReady { waited: Duration, log: String },
     #[error("invalid option: {0}")]
     Options(String),
-}
-
-/// A message to seed with its flags and arrival time.
-#[derive(Clone, Debug, Default)]
-pub struct SeedMessage {
-    /// The raw message (CRLF or LF line ends).
-    pub bytes: Vec<u8>,
-    /// System flags only (`\Seen`, `\Flagged`, `\Answered`, `\Draft`, `\Deleted`).
-    pub flags: Vec<String>,
-    /// INTERNALDATE (the file's mtime); `None`: now.
-    pub internal_date: Option<SystemTime>,
 }
 
 /// A running private Dovecot. Stops on drop.
@@ -252,51 +205,6 @@ impl Dovecot {
         }
     }
 
-    /// Write messages into a mailbox's `new/` (via `tmp/` + rename), creating the mailbox.
-    pub fn seed(&self, user: &str, mailbox: &str, messages: &[Vec<u8>]) -> io::Result<()> {
-        let msgs: Vec<SeedMessage> = messages
-            .iter()
-            .map(|b| SeedMessage {
-                bytes: b.clone(),
-                ..SeedMessage::default()
-            })
-            .collect();
-        self.seed_with(user, mailbox, &msgs)
-    }
-
-    /// Like [`seed`](Self::seed), with flags (into `cur/`) and arrival times.
-    pub fn seed_with(&self, user: &str, mailbox: &str, messages: &[SeedMessage]) -> io::Result<()> {
-        static SEQ: AtomicU64 = AtomicU64::new(0);
-        let dir = self.create_mailbox_dirs(user, mailbox)?;
-        let pid = std::process::id();
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
-        let (uid, gid) = self.mail_owner;
-        for msg in messages {
-            let n = SEQ.fetch_add(1, Ordering::Relaxed);
-            let base = format!("{now}.M{n}P{pid}.imapsort");
-            let tmp = dir.join("tmp").join(&base);
-            std::fs::write(&tmp, &msg.bytes)?;
-            std::os::unix::fs::chown(&tmp, Some(uid), Some(gid))?;
-            if let Some(when) = msg.internal_date {
-                std::fs::File::options()
-                    .write(true)
-                    .open(&tmp)?
-                    .set_modified(when)?;
-            }
-            let info = maildir_info(&msg.flags)?;
-            let dest = if msg.flags.is_empty() {
-                dir.join("new").join(&base)
-            } else {
-                dir.join("cur").join(format!("{base}:2,{info}"))
-            };
-            std::fs::rename(&tmp, &dest)?;
-        }
-        Ok(())
-    }
-
     /// Stop and start again on the same ports (connections drop; mail stays).
     pub fn restart(&mut self) -> Result<(), DovecotError> {
         self.terminate();
@@ -306,34 +214,6 @@ impl Dovecot {
     /// Stop the server and wait for it (also done on drop).
     pub fn stop(mut self) {
         self.terminate();
-    }
-
-    fn create_mailbox_dirs(&self, user: &str, mailbox: &str) -> io::Result<PathBuf> {
-        let dir = self.mailbox_dir(user, mailbox);
-        let (uid, gid) = self.mail_owner;
-        let home = self.dir.path().join("home").join(user);
-        // Create every level so each is owned by the mail user, not root.
-        let mut todo = vec![];
-        let mut p = dir.clone();
-        while p != home.parent().unwrap_or(&home) && !p.exists() {
-            todo.push(p.clone());
-            match p.parent() {
-                Some(parent) => p = parent.to_path_buf(),
-                None => break,
-            }
-        }
-        for p in todo.iter().rev() {
-            std::fs::create_dir(p)?;
-            std::os::unix::fs::chown(p, Some(uid), Some(gid))?;
-        }
-        for sub in ["cur", "new", "tmp"] {
-            let p = dir.join(sub);
-            if !p.exists() {
-                std::fs::create_dir(&p)?;
-                std::os::unix::fs::chown(&p, Some(uid), Some(gid))?;
-            }
-        }
-        Ok(dir)
     }
 
     /// Pick ports, write the config, start, wait for LOGIN; retry on a port clash.
@@ -465,112 +345,6 @@ impl Dovecot {
             }
         }
     }
-
-    fn config_text(&self) -> String {
-        let d = self.dir.path().display();
-        let (uid, gid) = self.mail_owner;
-        let root = running_as_root(self.dir.path());
-        let name = self
-            .dir
-            .path()
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "imapsort".into());
-        let layout = if self.opts.separator == '/' {
-            ":LAYOUT=fs"
-        } else {
-            ""
-        };
-        let mut c = String::new();
-        let _ = writeln!(c, "# Written by imapsort's private-Dovecot launcher.");
-        let _ = writeln!(c, "instance_name = {name}");
-        let _ = writeln!(c, "base_dir = {d}/run");
-        let _ = writeln!(c, "state_dir = {d}/state");
-        let _ = writeln!(c, "log_path = {d}/dovecot.log");
-        let _ = writeln!(c, "info_log_path = {d}/dovecot.log");
-        let _ = writeln!(c, "protocols = imap");
-        let _ = writeln!(c, "listen = 127.0.0.1");
-        let _ = writeln!(c, "ssl = yes");
-        let _ = writeln!(c, "ssl_cert = <{d}/cert.pem");
-        let _ = writeln!(c, "ssl_key = <{d}/key.pem");
-        let _ = writeln!(c, "disable_plaintext_auth = no");
-        let _ = writeln!(c, "auth_mechanisms = plain login");
-        let _ = writeln!(c, "auth_failure_delay = 0");
-        let _ = writeln!(c, "mail_location = maildir:~/Maildir{layout}");
-        let _ = writeln!(c, "first_valid_uid = {uid}\nlast_valid_uid = {uid}");
-        let _ = writeln!(c, "first_valid_gid = {gid}\nlast_valid_gid = {gid}");
-        if root {
-            let _ = writeln!(c, "default_internal_user = dovecot");
-            let _ = writeln!(c, "default_login_user = dovenull");
-        } else {
-            let me = current_user_name().unwrap_or_else(|| uid.to_string());
-            let _ = writeln!(c, "default_internal_user = {me}");
-            let _ = writeln!(c, "default_login_user = {me}");
-            let _ = writeln!(c, "default_internal_group = {gid}");
-        }
-        let _ = writeln!(
-            c,
-            "passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN {d}/passwd\n}}"
-        );
-        let _ = writeln!(
-            c,
-            "userdb {{\n  driver = static\n  args = uid={uid} gid={gid} home={d}/home/%u\n}}"
-        );
-        let _ = writeln!(
-            c,
-            "service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {}\n  }}\n  inet_listener imaps {{\n    address = 127.0.0.1\n    port = {}\n    ssl = yes\n  }}\n}}",
-            self.imap_port, self.imaps_port
-        );
-        let _ = writeln!(
-            c,
-            "namespace inbox {{\n  inbox = yes\n  separator = {}",
-            self.opts.separator
-        );
-        for (mailbox, use_) in [
-            ("Trash", "\\Trash"),
-            ("Archive", "\\Archive"),
-            ("Junk", "\\Junk"),
-            ("Sent", "\\Sent"),
-            ("Drafts", "\\Drafts"),
-        ] {
-            let _ = writeln!(
-                c,
-                "  mailbox {mailbox} {{\n    special_use = {use_}\n    auto = subscribe\n  }}"
-            );
-        }
-        let _ = writeln!(c, "}}");
-        let mut imap_plugins = String::new();
-        if let Some(kib) = self.opts.quota_kib {
-            let _ = writeln!(c, "mail_plugins = $mail_plugins quota");
-            let _ = writeln!(
-                c,
-                "plugin {{\n  quota = maildir:User quota\n  quota_rule = *:storage={kib}K\n}}"
-            );
-            imap_plugins.push_str(" imap_quota");
-        }
-        let _ = writeln!(c, "protocol imap {{\n  mail_max_userip_connections = 1000");
-        if !imap_plugins.is_empty() {
-            let _ = writeln!(c, "  mail_plugins = $mail_plugins{imap_plugins}");
-        }
-        if !self.opts.disable_caps.is_empty() {
-            let caps: Vec<&str> = DEFAULT_CAPS
-                .iter()
-                .copied()
-                .filter(|cap| {
-                    !self
-                        .opts
-                        .disable_caps
-                        .iter()
-                        .any(|x| x.eq_ignore_ascii_case(cap))
-                })
-                .collect();
-            let _ = writeln!(c, "  imap_capability = {}", caps.join(" "));
-        }
-        let _ = writeln!(c, "}}");
-        c.push_str(&self.opts.extra_conf);
-        c.push('\n');
-        c
-    }
 }
 
 impl Drop for Dovecot {
@@ -654,103 +428,6 @@ fn write_passwd(dir: &Path, users: &[(String, String)]) -> Result<(), DovecotErr
     Ok(())
 }
 
-/// A CA and a leaf (CA:FALSE, serverAuth, SAN localhost + 127.0.0.1) signed by it.
-fn write_certificates(dir: &Path) -> Result<(), DovecotError> {
-    let (ca_pem, cert_pem, key_pem) = make_ca_and_leaf(&["localhost", "127.0.0.1"])?;
-    std::fs::write(dir.join("ca.pem"), ca_pem)?;
-    std::fs::write(dir.join("cert.pem"), cert_pem)?;
-    std::fs::write(dir.join("key.pem"), key_pem)?;
-    std::fs::set_permissions(dir.join("key.pem"), std::fs::Permissions::from_mode(0o600))?;
-    Ok(())
-}
-
-/// Make a throwaway CA and a server certificate for `names` (DNS names or IP addresses).
-/// Returns (CA PEM, leaf PEM, leaf key PEM). Used by tests' scripted TLS peers as well.
-pub fn make_ca_and_leaf(names: &[&str]) -> Result<(String, String, String), rcgen::Error> {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
-    };
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(
-        DnType::CommonName,
-        format!("imapsort test CA {:016x}", fastrand::u64(..)),
-    );
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_key = KeyPair::generate()?;
-    let ca_cert = ca_params.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca_params, ca_key);
-
-    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    let mut leaf = CertificateParams::new(names.clone())?;
-    leaf.is_ca = IsCa::ExplicitNoCa;
-    leaf.distinguished_name.push(
-        DnType::CommonName,
-        names.first().cloned().unwrap_or_default(),
-    );
-    leaf.use_authority_key_identifier_extension = true;
-    leaf.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let leaf_key = KeyPair::generate()?;
-    let leaf_cert = leaf.signed_by(&leaf_key, &issuer)?;
-    Ok((ca_cert.pem(), leaf_cert.pem(), leaf_key.serialize_pem()))
-}
-
-/// Maildir info letters for system flags, in ASCII order as the spec requires.
-fn maildir_info(flags: &[String]) -> io::Result<String> {
-    let mut letters = Vec::new();
-    for f in flags {
-        let l = match f.to_ascii_lowercase().as_str() {
-            "\\draft" => 'D',
-            "\\flagged" => 'F',
-            "\\answered" => 'R',
-            "\\seen" => 'S',
-            "\\deleted" => 'T',
-            other => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("only system flags can be seeded, not {other:?}"),
-                ));
-            }
-        };
-        letters.push(l);
-    }
-    letters.sort_unstable();
-    letters.dedup();
-    Ok(letters.into_iter().collect())
-}
-
 fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn maildir_info_sorts_and_rejects_keywords() {
-        for (flags, want) in [
-            (vec!["\\Seen", "\\Flagged"], Some("FS")),
-            (vec!["\\Answered", "\\Draft", "\\Seen"], Some("DRS")),
-            (vec![], Some("")),
-            (vec!["work"], None),
-        ] {
-            let flags: Vec<String> = flags.into_iter().map(String::from).collect();
-            assert_eq!(maildir_info(&flags).ok().as_deref(), want, "{flags:?}");
-        }
-    }
-
-    #[test]
-    fn leaf_is_not_a_ca_and_ca_is() {
-        let (ca, leaf, key) = make_ca_and_leaf(&["localhost", "127.0.0.1"]).unwrap();
-        assert!(ca.contains("BEGIN CERTIFICATE"));
-        assert!(leaf.contains("BEGIN CERTIFICATE"));
-        assert!(key.contains("PRIVATE KEY"));
-        assert_ne!(ca, leaf);
-    }
 }

@@ -20,6 +20,7 @@
 //! daemon     supervisor (per-account workers, backoff), worker (catch-up -> evaluate ->
 //!            execute -> persist -> IDLE), reload (file watch + SIGHUP), systemd notify
 //! commands   one module per subcommand; each returns an exit code
+//! logging    tracing setup: IMAPSORT_LOG filter, text or JSON on stderr, journald under systemd
 //! ```
 //!
 //! Data flow for new mail: `config::load` -> `daemon` starts workers -> a worker selects its

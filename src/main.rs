@@ -12,9 +12,12 @@ fn main() -> ExitCode {
     let out = &mut std::io::stdout().lock();
     let result = match &cli.command {
         Command::Check(args) => commands::check::run(args, out),
+        Command::Status(args) => commands::status::run(args, out),
         Command::Completions(args) => commands::completions::run(args, out),
+        Command::Folders(args) => commands::folders::run(args, out),
         Command::Man => commands::man::run(out),
         Command::Sweep(args) => commands::sweep::run_blocking(args, out),
+        Command::Test(args) => commands::test::run(args, out, &mut std::io::stderr().lock()),
         _ => {
             eprintln!("imapsort: not implemented yet");
             return Exit::Software.into();

@@ -172,3 +172,36 @@ fn refused_port_is_a_transient_connect_error() {
         assert!(err.is_transient());
     });
 }
+
+#[test]
+fn secrets_come_from_a_token_helper_command_and_its_failure_names_the_account() {
+    let Some(d) = support::dovecot::start_default() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config_path = support::dovecot::write_config(dir.path(), &d, "");
+    let with_command = |argv: &str| {
+        let text = std::fs::read_to_string(&config_path).unwrap().replace(
+            "password: pass",
+            &format!("password: {{ command: {argv} }}"),
+        );
+        imapsort::config::load_str(&text, &config_path).expect("valid config")
+    };
+    support::run_with_timeout(LIMIT, async {
+        let ok = with_command("[printf, \"pass\\n\"]");
+        let s = imapsort::imap::connect_account(&ok.accounts[0], dir.path())
+            .await
+            .unwrap();
+        s.logout().await.unwrap();
+
+        let failing = with_command("[\"false\"]");
+        let e = imapsort::imap::connect_account(&failing.accounts[0], dir.path())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, ImapError::Secret { ref account, .. } if account == "test"),
+            "{e:?}"
+        );
+        assert!(!e.is_transient());
+    });
+}

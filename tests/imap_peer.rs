@@ -197,6 +197,48 @@ fn garbage_is_a_protocol_error() {
 }
 
 #[test]
+fn unknown_untagged_data_is_skipped() {
+    support::run_with_timeout(LIMIT, async {
+        let (mut s, p) = session(
+            r#"
+            C: A4 NOOP
+            S: * XUNKNOWN-EXTENSION (some "data" 1 2
+            S: * 5 EXISTS
+            S: A4 OK done
+            "#,
+        )
+        .await;
+        s.noop().await.unwrap();
+        assert!(s.take_new_data());
+        finish(p).await;
+    });
+}
+
+#[test]
+fn plaintext_injected_after_starttls_ok_is_refused() {
+    support::run_with_timeout(LIMIT, async {
+        let p = peer::start(
+            r#"
+            S: * OK ready
+            C: A1 CAPABILITY
+            S: * CAPABILITY IMAP4rev1 STARTTLS
+            S: A1 OK done
+            C: A2 STARTTLS
+            S: A2 OK Begin TLS negotiation now{CRLF}* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] injected
+            "#,
+        )
+        .await;
+        let mut o = opts(p.port);
+        o.tls = TlsMode::StartTls;
+        o.allow_insecure = false;
+        o.host = "localhost".into();
+        let e = connect(&o, &pass()).await.unwrap_err();
+        assert!(matches!(e, ImapError::Protocol(_)), "{e:?}");
+        let _ = p.done.await;
+    });
+}
+
+#[test]
 fn greeting_bye_is_refused() {
     support::run_with_timeout(LIMIT, async {
         let p = peer::start("S: * BYE too many connections\nS! close").await;
@@ -462,6 +504,34 @@ fn gmail_labels_are_sent_in_modified_utf7_and_refused_elsewhere() {
             .uid_add_gmail_labels("7", &["x".into()])
             .await
             .unwrap_err();
+        assert!(matches!(e, ImapError::Unsupported(_)), "{e:?}");
+        finish(p).await;
+    });
+}
+
+#[test]
+fn preauth_on_a_starttls_connection_and_logindisabled_are_refused() {
+    support::run_with_timeout(LIMIT, async {
+        // PREAUTH would skip the TLS upgrade entirely.
+        let p = peer::start("S: * PREAUTH welcome back").await;
+        let mut o = opts(p.port);
+        o.tls = TlsMode::StartTls;
+        o.allow_insecure = false;
+        let e = connect(&o, &pass()).await.unwrap_err();
+        assert!(matches!(e, ImapError::StartTlsUnavailable { .. }), "{e:?}");
+        finish(p).await;
+
+        // LOGINDISABLED: LOGIN must not be sent (the password would be refused anyway).
+        let p = peer::start(
+            r#"
+            S: * OK ready
+            C: A1 CAPABILITY
+            S: * CAPABILITY IMAP4rev1 LOGINDISABLED AUTH=PLAIN
+            S: A1 OK done
+            "#,
+        )
+        .await;
+        let e = connect(&opts(p.port), &pass()).await.unwrap_err();
         assert!(matches!(e, ImapError::Unsupported(_)), "{e:?}");
         finish(p).await;
     });

@@ -3,6 +3,8 @@
 
 pub mod check;
 pub mod completions;
+pub mod folders;
 pub mod man;
 pub mod status;
 pub mod sweep;
+pub mod test;

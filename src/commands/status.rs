@@ -11,7 +11,9 @@ use anyhow::Context;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::cli::OutputFormat;
+use crate::cli::{OutputFormat, StatusArgs};
+use crate::config;
+use crate::exit::Exit;
 use crate::state::{AccountStatus, JournalEntry, MailboxStatus, StateDb, StatusReport};
 
 /// How many journal rows to show per mailbox.
@@ -20,18 +22,40 @@ pub const RECENT_ACTIONS: usize = 10;
 /// `--format json`: one document.
 #[derive(Debug, Serialize)]
 struct StatusOutput<'a> {
+    /// Where the database was looked for (from the configuration).
     state_dir: &'a Path,
     /// The database file, `null` when there is none yet.
     database: Option<&'a Path>,
+    /// Configured accounts first, in configuration order, then the rest.
     accounts: Vec<AccountOutput>,
 }
 
 #[derive(Debug, Serialize)]
 struct AccountOutput {
+    /// The account's name.
     account: String,
     /// False for an account the database remembers but the configuration no longer has.
     configured: bool,
+    /// Empty when the database knows nothing of the account yet.
     mailboxes: Vec<MailboxStatus>,
+}
+
+/// Loads the configuration (for `state_dir` and the account names) and prints the status.
+/// Exit 0, or 78 when the configuration is invalid (its errors go to stderr).
+pub fn run(args: &StatusArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
+    let path = config::resolve_path(args.config.config.as_deref());
+    let config = match config::load(&path) {
+        Ok(config) => config,
+        Err(err) => {
+            for d in err.diagnostics() {
+                eprintln!("{d}");
+            }
+            return Ok(Exit::Config);
+        }
+    };
+    let names: Vec<String> = config.accounts.iter().map(|a| a.name.clone()).collect();
+    print_status(&config.settings.state_dir, &names, args.format, out)?;
+    Ok(Exit::Ok)
 }
 
 /// Prints the status of `state_dir` for the `configured` account names.

@@ -176,3 +176,33 @@ fn is_news(r: &Response<'_>) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Workers run sessions inside `tokio::spawn`: the futures must be `Send`.
+    #[allow(dead_code)]
+    fn session_futures_are_send(s: &mut Session, c: &CancellationToken) {
+        fn is_send<T: Send>(_: T) {}
+        is_send(s.idle(Duration::ZERO, c));
+    }
+
+    #[allow(dead_code)]
+    fn session_is_send(s: Session) {
+        fn is_send<T: Send>(_: T) {}
+        is_send(s);
+    }
+
+    #[test]
+    fn news_is_exists_or_nonzero_recent() {
+        for (resp, want) in [
+            (Response::MailboxData(MailboxDatum::Exists(3)), true),
+            (Response::MailboxData(MailboxDatum::Recent(1)), true),
+            (Response::MailboxData(MailboxDatum::Recent(0)), false),
+            (Response::Expunge(2), false),
+        ] {
+            assert_eq!(is_news(&resp), want, "{resp:?}");
+        }
+    }
+}

@@ -25,6 +25,7 @@ pub mod fetch;
 pub mod idle;
 pub mod item;
 pub mod mailbox;
+pub mod mailboxes;
 pub mod search;
 pub mod session;
 pub mod tls;

@@ -144,29 +144,44 @@ impl Transport {
     }
 
     fn parse_buffered(&mut self) -> Result<Option<OwnedResponse>, ImapError> {
-        let data = &self.buf[self.start..];
-        if data.is_empty() || data.len() < self.need {
-            return Ok(None);
-        }
-        match Response::parse(data) {
-            Ok((rest, resp)) => {
-                let consumed = data.len() - rest.len();
-                let owned = resp.into_owned();
-                self.start += consumed;
-                self.need = 0;
-                Ok(Some(owned))
+        loop {
+            let data = &self.buf[self.start..];
+            if data.is_empty() || data.len() < self.need {
+                return Ok(None);
             }
-            Err(nom::Err::Incomplete(needed)) => {
-                self.need = match needed {
-                    nom::Needed::Size(n) => data.len() + n.get(),
-                    nom::Needed::Unknown => 0,
-                };
-                Ok(None)
-            }
-            Err(_) => {
-                let line_end = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
-                let shown = String::from_utf8_lossy(&data[..line_end.min(200)]).into_owned();
-                Err(ImapError::Protocol(shown.trim_end().to_string()))
+            match Response::parse(data) {
+                Ok((rest, resp)) => {
+                    let consumed = data.len() - rest.len();
+                    let owned = resp.into_owned();
+                    self.start += consumed;
+                    self.need = 0;
+                    return Ok(Some(owned));
+                }
+                Err(nom::Err::Incomplete(needed)) => {
+                    self.need = match needed {
+                        nom::Needed::Size(n) => data.len() + n.get(),
+                        nom::Needed::Unknown => 0,
+                    };
+                    return Ok(None);
+                }
+                Err(_) => {
+                    let Some(nl) = data.iter().position(|&b| b == b'\n') else {
+                        // Wait for the whole line before judging it.
+                        return Ok(None);
+                    };
+                    let line = &data[..nl];
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    let shown = String::from_utf8_lossy(&line[..line.len().min(200)]).into_owned();
+                    // An untagged line we cannot parse (an extension's data) without a literal
+                    // is skipped; anything else leaves the stream in an unknown state.
+                    if line.starts_with(b"* ") && !line.ends_with(b"}") {
+                        tracing::debug!(line = %shown, "skipping an unparsable untagged response");
+                        self.start += nl + 1;
+                        self.need = 0;
+                        continue;
+                    }
+                    return Err(ImapError::Protocol(shown));
+                }
             }
         }
     }

@@ -292,12 +292,12 @@ impl Cond {
             Kind::Subject(m) => {
                 let mut subjects = v.subjects().peekable();
                 let present = subjects.peek().is_some();
-                m.test_any(present, subjects.filter_map(|f| f.value.as_ref()))
+                m.test_any(present, subjects.flatten())
             }
             Kind::Header { hash, name, m } => {
-                let mut fields = v.header_fields(*hash, name).peekable();
+                let mut fields = v.header(*hash, name).peekable();
                 let present = fields.peek().is_some();
-                m.test_any(present, fields.filter_map(|f| f.value.as_ref()))
+                m.test_any(present, fields.flatten())
             }
             Kind::ListId(m) => m.test_any(v.list_id_count > 0, v.list_ids.iter()),
             Kind::Body(m) => m.test_any(v.body.is_some(), v.body.iter()),
@@ -432,17 +432,10 @@ impl RegexRef<'_> {
                     .collect();
                 (re, texts)
             }
-            RegexRef::Subject(re) => (
-                re,
-                v.subjects()
-                    .filter_map(|f| f.value.as_ref().map(Folded::text))
-                    .collect(),
-            ),
+            RegexRef::Subject(re) => (re, v.subjects().flatten().map(Folded::text).collect()),
             RegexRef::Header(hash, name, re) => (
                 re,
-                v.header_fields(hash, name)
-                    .filter_map(|f| f.value.as_ref().map(Folded::text))
-                    .collect(),
+                v.header(hash, name).flatten().map(Folded::text).collect(),
             ),
             RegexRef::ListId(re) => (re, v.list_ids.iter().map(Folded::text).collect()),
             RegexRef::Body(re) => (re, v.body.iter().map(Folded::text).collect()),

@@ -82,7 +82,9 @@ pub(crate) fn user_regex(pattern: &str, case_sensitive: bool) -> Result<Regex, S
                 .rev()
                 .find(|l| !l.trim().is_empty())
                 .unwrap_or("");
-            format!("invalid regex {pattern:?}: {}", last.trim())
+            let last = last.trim();
+            let last = last.strip_prefix("error: ").unwrap_or(last);
+            format!("invalid regex {pattern:?}: {last}")
         })
 }
 

@@ -63,15 +63,17 @@ impl Folded {
     }
 }
 
-/// One instance of a header.
+/// One instance of a header: places in the view's copy of the header block, and the
+/// decoded value, computed on first use (most headers are never read by any rule).
 #[derive(Debug)]
 pub(crate) struct HeaderField {
-    /// ASCII lower-case name, for case-insensitive lookup.
-    pub(crate) name: Box<str>,
-    /// Unfolded and decoded; `None` when the bytes could not be decoded (conditions on it fail).
-    pub(crate) value: Option<Folded>,
+    /// The name's bytes in `raw`.
+    name: (u32, u32),
+    /// The value's bytes in `raw` (after the colon, up to and including the line end).
+    value_at: (u32, u32),
+    /// Unfolded and decoded; `None` inside when the bytes could not be decoded.
+    value: OnceLock<Option<Folded>>,
 }
-
 /// One address of an address header.
 #[derive(Debug)]
 pub(crate) struct AddressEntry {
@@ -120,8 +122,10 @@ pub(crate) const FLAG_DRAFT: u8 = 8;
 /// many rules against.
 #[derive(Debug, Default)]
 pub struct MessageView {
+    /// A copy of the top-level header block: header values are decoded from it on demand.
+    raw: Box<[u8]>,
     /// Every header instance in message order.
-    pub(crate) headers: Vec<HeaderField>,
+    headers: Vec<HeaderField>,
     /// (hash of lower-case name, index into `headers`), sorted: lookup without hashing at
     /// evaluation time, since rules carry their names' hashes.
     index: Vec<(u64, u32)>,
@@ -152,8 +156,12 @@ pub struct MessageView {
 /// FNV-1a over the lower-cased name; rules hash their header names the same way at compile
 /// time.
 pub(crate) fn name_hash(lower_name: &str) -> u64 {
+    name_hash_bytes(lower_name.as_bytes())
+}
+
+fn name_hash_bytes(name: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in lower_name.bytes() {
+    for &b in name {
         h ^= u64::from(b.to_ascii_lowercase());
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
@@ -180,8 +188,13 @@ static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
 /// Unfold and decode one raw header value. `None` when the bytes are not UTF-8 (8-bit junk)
 /// or an encoded word decoded to garbage.
 pub(crate) fn decode_unstructured(raw: &[u8]) -> Option<String> {
-    if std::str::from_utf8(raw).is_err() {
+    let Ok(text) = std::str::from_utf8(raw) else {
         return None;
+    };
+    // Fast path: one line, no encoded words: the trimmed text is the value.
+    let body = text.trim_end_matches(['\r', '\n']);
+    if !body.contains('\n') && !body.contains("=?") {
+        return Some(body.trim_matches([' ', '\t', '\r']).to_owned());
     }
     let mut with_nl;
     let raw = if raw.ends_with(b"\n") {
@@ -202,6 +215,12 @@ pub(crate) fn decode_unstructured(raw: &[u8]) -> Option<String> {
         return None;
     }
     Some(text)
+}
+
+fn trim_end_len(b: &[u8]) -> usize {
+    b.iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(0, |p| p + 1)
 }
 
 /// The List-Id identifier: inside `<>`, else the whole trimmed value.
@@ -230,15 +249,31 @@ impl MessageView {
         let Some(root) = message.parts.first() else {
             return view;
         };
+        let block_end = root
+            .headers
+            .iter()
+            .map(|h| h.offset_end as usize)
+            .max()
+            .unwrap_or(0)
+            .min(raw.len());
+        view.raw = raw[..block_end].into();
         view.headers.reserve(root.headers.len());
         for header in &root.headers {
             let idx = view.headers.len() as u32;
-            let name = header.name.as_str().to_ascii_lowercase();
-            let start = (header.offset_start as usize).min(raw.len());
-            let end = (header.offset_end as usize).clamp(start, raw.len());
-            let bytes = &raw[start..end];
-            let value = decode_unstructured(bytes);
-            let decodable = value.is_some();
+            let start = (header.offset_start as usize).min(block_end);
+            let end = (header.offset_end as usize).clamp(start, block_end);
+            let name_start = (header.offset_field as usize).min(start);
+            let name_bytes = &raw[name_start..start];
+            let name_len = name_bytes
+                .iter()
+                .position(|&b| b == b':')
+                .unwrap_or(name_bytes.len());
+            let name_end = name_start + trim_end_len(&name_bytes[..name_len]);
+            let field = HeaderField {
+                name: (name_start as u32, name_end as u32),
+                value_at: (start as u32, end as u32),
+                value: OnceLock::new(),
+            };
             let slot = match header.name {
                 HeaderName::From => Some(AddressSlot::From),
                 HeaderName::Sender => Some(AddressSlot::Sender),
@@ -251,7 +286,9 @@ impl MessageView {
             if let Some(slot) = slot {
                 let list = &mut view.addresses[slot as usize];
                 list.count += 1;
-                if decodable && let HeaderValue::Address(address) = &header.value {
+                if std::str::from_utf8(&raw[start..end]).is_ok()
+                    && let HeaderValue::Address(address) = &header.value
+                {
                     push_addresses(&mut list.addrs, address);
                 }
             }
@@ -259,16 +296,14 @@ impl MessageView {
                 HeaderName::Subject => view.subject.push(idx),
                 HeaderName::ListId => {
                     view.list_id_count += 1;
-                    if let Some(v) = &value {
-                        view.list_ids.push(Folded::new(list_identifier(v)));
+                    if let Some(v) = decode_unstructured(&raw[start..end]) {
+                        view.list_ids.push(Folded::new(list_identifier(&v)));
                     }
                 }
                 HeaderName::MessageId if view.message_id.is_none() => {
-                    view.message_id = value
-                        .as_deref()
-                        .map(str::trim)
-                        .filter(|v| !v.is_empty())
-                        .map(str::to_owned);
+                    view.message_id = decode_unstructured(&raw[start..end])
+                        .map(|v| v.trim().to_owned())
+                        .filter(|v| !v.is_empty());
                 }
                 HeaderName::Date if view.date.is_none() => {
                     if let HeaderValue::DateTime(dt) = &header.value {
@@ -277,11 +312,9 @@ impl MessageView {
                 }
                 _ => {}
             }
-            view.index.push((name_hash(&name), idx));
-            view.headers.push(HeaderField {
-                name: name.into_boxed_str(),
-                value: value.map(Folded::new),
-            });
+            view.index
+                .push((name_hash_bytes(&raw[name_start..name_end]), idx));
+            view.headers.push(field);
         }
         view.index.sort_unstable();
         view.read_parts(&message);
@@ -329,29 +362,46 @@ impl MessageView {
     /// Every decodable value of header `name` (any case), in message order.
     pub fn header_values(&self, name: &str) -> Vec<&str> {
         let lower = name.to_ascii_lowercase();
-        let hash = name_hash(&lower);
-        self.header_fields(hash, &lower)
-            .filter_map(|f| f.value.as_ref().map(Folded::text))
+        self.header(name_hash(&lower), &lower)
+            .flatten()
+            .map(Folded::text)
             .collect()
     }
 
-    /// Header instances by hashed lower-case name.
-    pub(crate) fn header_fields<'a, 'n>(
+    /// The instances of a header by hashed lower-case name: one item per instance, `None`
+    /// for an instance that cannot be decoded.
+    pub(crate) fn header<'a, 'n>(
         &'a self,
         hash: u64,
         lower_name: &'n str,
-    ) -> impl Iterator<Item = &'a HeaderField> + use<'a, 'n> {
+    ) -> impl Iterator<Item = Option<&'a Folded>> + use<'a, 'n> {
         let start = self.index.partition_point(|&(h, _)| h < hash);
         self.index[start..]
             .iter()
             .take_while(move |&&(h, _)| h == hash)
             .map(move |&(_, i)| &self.headers[i as usize])
-            .filter(move |f| &*f.name == lower_name)
+            .filter(move |f| {
+                self.raw[f.name.0 as usize..f.name.1 as usize]
+                    .eq_ignore_ascii_case(lower_name.as_bytes())
+            })
+            .map(move |f| self.value(f))
     }
 
-    /// Subject instances.
-    pub(crate) fn subjects(&self) -> impl Iterator<Item = &HeaderField> {
-        self.subject.iter().map(|&i| &self.headers[i as usize])
+    /// Subject instances (`None`: undecodable).
+    pub(crate) fn subjects(&self) -> impl Iterator<Item = Option<&Folded>> {
+        self.subject
+            .iter()
+            .map(|&i| self.value(&self.headers[i as usize]))
+    }
+
+    /// A header instance's decoded value, decoded on first use.
+    fn value<'a>(&'a self, f: &'a HeaderField) -> Option<&'a Folded> {
+        f.value
+            .get_or_init(|| {
+                decode_unstructured(&self.raw[f.value_at.0 as usize..f.value_at.1 as usize])
+                    .map(Folded::new)
+            })
+            .as_ref()
     }
 
     pub(crate) fn address_list(&self, slot: AddressSlot) -> &AddressList {

@@ -6,7 +6,7 @@ fn view(raw: &str) -> MessageView {
 
 fn subject(v: &MessageView) -> Vec<Option<String>> {
     v.subjects()
-        .map(|f| f.value.as_ref().map(|x| x.text().to_owned()))
+        .map(|f| f.map(|x| x.text().to_owned()))
         .collect()
 }
 

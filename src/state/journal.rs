@@ -132,15 +132,19 @@ impl std::fmt::Display for Outcome {
 /// An action about to be taken (or just taken), as the caller describes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NewJournalEntry<'a> {
+    /// The account's configured name.
     pub account: &'a str,
+    /// Where the message is when the action starts.
     pub mailbox: &'a str,
     /// Ties `uid` to one life of the mailbox; reconciliation ignores UIDs of an older one.
     pub uid_validity: u32,
+    /// The message's UID in `mailbox`.
     pub uid: u32,
     /// For reconciliation: the message is looked up by Message-ID in the destination.
     pub message_id: Option<&'a str>,
     /// The rule (or rules, comma-separated) the action came from.
     pub rule: &'a str,
+    /// What is done.
     pub action: Action,
     /// The mailbox for copy / move / archive / trash; the flag or label for flag / unflag / label.
     pub destination: Option<&'a str>,
@@ -149,19 +153,28 @@ pub struct NewJournalEntry<'a> {
 /// One row of the journal.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct JournalEntry {
+    /// Names the row for [`journal_outcome`](super::StateTx::journal_outcome).
     pub id: JournalId,
     /// When the intent (or the finished action) was written.
     #[serde(serialize_with = "ts")]
     pub at: Timestamp,
+    /// As in [`NewJournalEntry`].
     pub account: String,
+    /// As in [`NewJournalEntry`].
     pub mailbox: String,
     /// `None` only for rows written without one (never by this version).
     pub uid_validity: Option<u32>,
+    /// As in [`NewJournalEntry`].
     pub uid: u32,
+    /// As in [`NewJournalEntry`].
     pub message_id: Option<String>,
+    /// As in [`NewJournalEntry`].
     pub rule: String,
+    /// As in [`NewJournalEntry`].
     pub action: Action,
+    /// As in [`NewJournalEntry`].
     pub destination: Option<String>,
+    /// How it ended, or `Intent` while that is not known.
     #[serde(flatten)]
     pub outcome: Outcome,
     /// When the outcome was recorded; `None` while it is an intent.

@@ -3,8 +3,8 @@
 //! One SQLite file, `state_dir/state.sqlite3`, in WAL mode so `imapsort status` (and `sqlite3`)
 //! can read while the daemon writes. It holds, per (account, mailbox), the UIDVALIDITY and the
 //! last handled UID; the (rule, message) pairs already applied, so a sweep never applies a rule
-//! twice; and the action journal (see [`journal`]). Times are stored as Unix milliseconds (UTC);
-//! the views `mailbox_view` and `journal_view` show them as ISO 8601 for people.
+//! twice; and the action journal (see [`JournalEntry`]). Times are stored as Unix milliseconds
+//! (UTC); the views `mailbox_view` and `journal_view` show them as ISO 8601 for people.
 //!
 //! The API is synchronous. [`StateDb`] is `Send` (not `Sync`): async callers keep it behind a
 //! mutex and call it from `spawn_blocking`. Each write method is one transaction; a batch of
@@ -103,7 +103,9 @@ pub struct MailboxState {
 /// One (rule, message) pair to remember as applied.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Applied<'a> {
+    /// The message, in the mailbox and UIDVALIDITY the call names.
     pub uid: u32,
+    /// The rule's `name`.
     pub rule: &'a str,
     /// Kept so a message can be recognised after it moved (its UID changes, this does not).
     pub message_id: Option<&'a str>,

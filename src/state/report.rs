@@ -12,24 +12,30 @@ use super::{StateError, from_ms, opt_ts, ts};
 /// Everything the state database knows, by account then mailbox (both sorted by name).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct StatusReport {
+    /// Every account the database knows, sorted by name.
     pub accounts: Vec<AccountStatus>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AccountStatus {
+    /// The account's `name` in the configuration.
     pub account: String,
+    /// Its mailboxes with any state, sorted by name.
     pub mailboxes: Vec<MailboxStatus>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct MailboxStatus {
+    /// UTF-8, `/`-separated, as in the configuration.
     pub mailbox: String,
     /// `None` until the mailbox was first selected.
     pub uid_validity: Option<u32>,
     /// `None` until the mailbox was first selected; 0 before any message was handled.
     pub last_uid: Option<u32>,
+    /// When its worker last did something; `None` if never.
     #[serde(serialize_with = "opt_ts")]
     pub last_activity: Option<Timestamp>,
+    /// The latest error, kept until the next one so a past problem stays visible.
     pub last_error: Option<LastError>,
     /// Intents never finished (a crash or lost connection); reconciled on the next start.
     pub unfinished: u64,
@@ -39,8 +45,10 @@ pub struct MailboxStatus {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct LastError {
+    /// When it happened.
     #[serde(serialize_with = "ts")]
     pub at: Timestamp,
+    /// What went wrong (never holds secrets).
     pub text: String,
 }
 

@@ -534,3 +534,49 @@ fn uri_path_escapes_uri_syntax() {
         assert_eq!(uri_path(Path::new(path)), want);
     }
 }
+
+#[test]
+fn a_file_that_is_not_a_database_is_an_open_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(FILE_NAME), b"this is not SQLite, just text").unwrap();
+    let err = StateDb::open(dir.path()).unwrap_err();
+    match &err {
+        StateError::Open { path, .. } => assert_eq!(path, &dir.path().join(FILE_NAME)),
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("state.sqlite3"), "{err}");
+}
+
+#[test]
+fn two_writers_on_one_file_take_turns_instead_of_failing() {
+    // `imapsort sweep` may run while the daemon writes to the same database.
+    let dir = tempfile::tempdir().unwrap();
+    StateDb::open(dir.path()).unwrap();
+    let writers: Vec<_> = ["daemon", "sweep"]
+        .into_iter()
+        .map(|account| {
+            let path = dir.path().to_owned();
+            std::thread::spawn(move || {
+                let mut db = StateDb::open(&path).unwrap();
+                for uid in 1..=100 {
+                    let tx = db.batch().unwrap();
+                    tx.journal_intent(&NewJournalEntry {
+                        account,
+                        ..entry(uid, Action::Copy, None)
+                    })
+                    .unwrap();
+                    tx.set_last_uid(account, INBOX, 7, uid).unwrap();
+                    tx.commit().unwrap();
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    let db = StateDb::open(dir.path()).unwrap();
+    for account in ["daemon", "sweep"] {
+        assert_eq!(db.mailbox(account, INBOX).unwrap().unwrap().last_uid, 100);
+        assert_eq!(db.unfinished_intents(account).unwrap().len(), 100);
+    }
+}

@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Lines are taken without leading whitespace (trailing spaces are kept: `S: + ` sends `+ `).
-//! `C:` lines must match what the client sends (exactly; `*` at the end matches any rest of the
+//! In `S:` lines, `{CRLF}` stands for a line break inside one write (to send two responses in
+//! one TCP segment). `C:` lines must match what the client sends (exactly; `*` at the end matches any rest of the
 //! line). `S:` lines are sent with CRLF. `S! close` closes the connection; `S! stall` stops
 //! answering (keeps the socket open) until the client goes away. A mismatch is reported as the
 //! peer's result, so the test sees what the client actually sent.
@@ -93,6 +94,7 @@ async fn play<S: AsyncRead + AsyncWrite + Unpin>(stream: S, script: &str) -> Res
         .filter(|l| !l.trim().is_empty())
     {
         if let Some(s) = line.strip_prefix("S: ") {
+            let s = s.replace("{CRLF}", "\r\n");
             w.write_all(s.as_bytes()).await.map_err(|e| e.to_string())?;
             w.write_all(b"\r\n").await.map_err(|e| e.to_string())?;
             w.flush().await.map_err(|e| e.to_string())?;
