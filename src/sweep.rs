@@ -21,9 +21,9 @@ use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
 
-use crate::execute::{Executor, ImapTarget, Outcome, ServerCaps, group};
+use crate::execute::{Executor, ImapTarget, Outcome, ServerCaps, Universe, group};
 use crate::imap::fetch::{FETCH_CHUNK, FetchSpec};
-use crate::imap::search::{self, Query};
+use crate::imap::search;
 use crate::imap::uidset::{MAX_SET_CHARS, Uid, UidSet};
 use crate::imap::{ImapError, MailboxInfo, Session};
 use crate::rules::ast::Trigger;
@@ -191,22 +191,46 @@ fn applicable_conditions<'r>(
         .collect()
 }
 
-/// The `UID SEARCH` criteria for a scope and a push-down query.
-fn criteria(scope: &Scope, query: &Query) -> Vec<String> {
-    let narrowing = if query.is_all() {
-        String::new()
-    } else {
-        format!(" {query}")
-    };
+/// The `UID SEARCH` criteria for a scope, ending in `keys` (`ALL`, `DELETED`, `UNDELETED ...`).
+fn criteria(scope: &Scope, keys: &str) -> Vec<String> {
     match scope {
-        Scope::All => vec![format!("UNDELETED{narrowing}")],
-        Scope::From(uid) => vec![format!("UID {uid}:* UNDELETED{narrowing}")],
+        Scope::All => vec![keys.to_owned()],
+        Scope::From(uid) => vec![format!("UID {uid}:* {keys}")],
         Scope::Uids(set) => set
             .chunks(MAX_SET_CHARS, u64::MAX)
             .into_iter()
-            .map(|c| format!("UID {c} UNDELETED{narrowing}"))
+            .map(|c| format!("UID {c} {keys}"))
             .collect(),
     }
+}
+
+/// The messages in scope (not `\Deleted`), and what is known about which messages exist.
+async fn in_scope(
+    session: &mut Session,
+    scope: &Scope,
+) -> Result<(UidSet, Option<Universe>), ImapError> {
+    let lowest = match scope {
+        Scope::All => Uid::new(1),
+        Scope::From(from) => Some(*from),
+        // Between explicit UIDs anything may exist: no universe.
+        Scope::Uids(_) => None,
+    };
+    let Some(lowest) = lowest else {
+        let undeleted = search_uids(session, &criteria(scope, "UNDELETED"), scope).await?;
+        return Ok((undeleted, None));
+    };
+    let existing = search_uids(session, &criteria(scope, "ALL"), scope).await?;
+    let Some((_, highest)) = existing.ranges().last() else {
+        return Ok((existing, None));
+    };
+    let deleted = search_uids(session, &criteria(scope, "DELETED"), scope).await?;
+    let mut undeleted = existing.clone();
+    undeleted.remove_all(&deleted);
+    let universe = Universe {
+        existing,
+        known: (lowest, highest),
+    };
+    Ok((undeleted, Some(universe)))
 }
 
 /// Runs one pass. Every matched message goes to `sink.message`, chunk by chunk.
@@ -236,9 +260,7 @@ pub async fn sweep_mailbox(
     };
 
     // Everything in scope: counted as examined, and its highest UID reported.
-    let in_scope = search_uids(session, &criteria(&opts.scope, &Query::All), &opts.scope)
-        .await
-        .map_err(search_err)?;
+    let (in_scope, mut universe) = in_scope(session, &opts.scope).await.map_err(search_err)?;
     summary.examined = in_scope.len();
     summary.highest_uid = in_scope.ranges().last().map(|(_, hi)| hi);
     let candidates = if query.is_nothing() {
@@ -246,7 +268,8 @@ pub async fn sweep_mailbox(
     } else if query.is_all() {
         in_scope
     } else {
-        search_uids(session, &criteria(&opts.scope, &query), &opts.scope)
+        let keys = format!("UNDELETED {query}");
+        search_uids(session, &criteria(&opts.scope, &keys), &opts.scope)
             .await
             .map_err(search_err)?
     };
@@ -267,12 +290,13 @@ pub async fn sweep_mailbox(
     // Plans wait until EXEC_BATCH messages want changes (or the pass ends), so each
     // destination gets one command for many messages rather than one per fetch chunk.
     let mut pending: Vec<MessageResult> = Vec::new();
-    for chunk in candidates.chunks(MAX_SET_CHARS, FETCH_CHUNK) {
-        let items = match session.uid_fetch(&chunk.to_string(), spec.items()).await {
+    for chunk in candidates.chunks(usize::MAX, FETCH_CHUNK) {
+        let items = match fetch(session, &spec, &chunk, universe.as_ref()).await {
             Ok(items) => items,
             Err(source) => {
                 // What was decided so far is still carried out (or reported as failed).
-                flush(session, opts, executor, sink, &mut pending, &mut summary).await;
+                let u = universe.as_mut();
+                flush(session, opts, executor, sink, &mut pending, &mut summary, u).await;
                 return Err(SweepError::Fetch { mailbox, source });
             }
         };
@@ -320,11 +344,31 @@ pub async fn sweep_mailbox(
             });
         }
         if opts.dry_run || pending.iter().filter(|r| r.acted_on()).count() >= EXEC_BATCH {
-            flush(session, opts, executor, sink, &mut pending, &mut summary).await;
+            let u = universe.as_mut();
+            flush(session, opts, executor, sink, &mut pending, &mut summary, u).await;
         }
     }
-    flush(session, opts, executor, sink, &mut pending, &mut summary).await;
+    let u = universe.as_mut();
+    flush(session, opts, executor, sink, &mut pending, &mut summary, u).await;
     Ok(summary)
+}
+
+/// `UID FETCH` of `chunk`, in as few command lines as the universe allows.
+async fn fetch(
+    session: &mut Session,
+    spec: &FetchSpec,
+    chunk: &UidSet,
+    universe: Option<&Universe>,
+) -> Result<Vec<crate::imap::FetchedItem>, ImapError> {
+    let wire = match universe {
+        Some(u) => chunk.widen(&u.existing, u.known),
+        None => chunk.clone(),
+    };
+    let mut items = Vec::new();
+    for line in wire.chunks(MAX_SET_CHARS, u64::MAX) {
+        items.extend(session.uid_fetch(&line.to_string(), spec.items()).await?);
+    }
+    Ok(items)
 }
 
 /// How many messages with changes wait before their commands are sent.
@@ -338,13 +382,14 @@ async fn flush(
     sink: &mut dyn SweepSink,
     pending: &mut Vec<MessageResult>,
     summary: &mut SweepSummary,
+    universe: Option<&mut Universe>,
 ) {
     let mut results = std::mem::take(pending);
     if !opts.dry_run && results.iter().any(MessageResult::acted_on) {
         sink.before_execute(&results);
         let plans: Vec<(Uid, &Plan)> = results.iter().map(|r| (r.uid, &r.plan)).collect();
         let program = group(&plans, executor.caps());
-        let outcomes = executor.run(session, &program).await;
+        let outcomes = executor.run_within(session, &program, universe).await;
         apply_outcomes(&mut results, outcomes);
     }
     for r in &results {
@@ -462,12 +507,14 @@ mod tests {
 
     #[test]
     fn search_criteria_per_scope() {
-        let q = Query::All;
-        assert_eq!(criteria(&Scope::All, &q), ["UNDELETED"]);
+        assert_eq!(criteria(&Scope::All, "ALL"), ["ALL"]);
         let from = Scope::From(Uid::new(42).unwrap());
-        assert_eq!(criteria(&from, &q), ["UID 42:* UNDELETED"]);
+        assert_eq!(criteria(&from, "DELETED"), ["UID 42:* DELETED"]);
         let set: UidSet = "1:3,9".parse().unwrap();
-        assert_eq!(criteria(&Scope::Uids(set), &q), ["UID 1:3,9 UNDELETED"]);
+        assert_eq!(
+            criteria(&Scope::Uids(set), "UNDELETED SEEN"),
+            ["UID 1:3,9 UNDELETED SEEN"]
+        );
     }
 
     #[test]
