@@ -11,6 +11,7 @@
 //! Both tools talk plain IMAP on loopback (no TLS, which imapfilter would want to prompt
 //! about) and end with the same mailboxes: the harness checks that before printing. Medians
 //! of `IMAPSORT_BENCH_RUNS` runs (default 5), as ratios. Needs `dovecot` and `imapfilter`.
+//! `IMAPSORT_BENCH_VERBOSE=1 IMAPSORT_BENCH_LOG=imapsort=debug` shows imapsort's timings.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -363,6 +364,9 @@ fn time(cmd: &mut Command) -> Duration {
     let start = Instant::now();
     let out = cmd.output().expect("spawn");
     let took = start.elapsed();
+    if std::env::var_os("IMAPSORT_BENCH_VERBOSE").is_some() {
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    }
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}\n{}",
@@ -432,7 +436,10 @@ fn main() {
                         Command::new(imapsort_bin)
                             .args(["sweep", "--format", "json", "-c"])
                             .arg(&cfg)
-                            .env("IMAPSORT_LOG", "warn"),
+                            .env(
+                                "IMAPSORT_LOG",
+                                std::env::var("IMAPSORT_BENCH_LOG").unwrap_or("warn".into()),
+                            ),
                     )
                 } else {
                     let cfg = imapfilter_config(&d, &user, rules, dir.path());

@@ -242,6 +242,7 @@ pub async fn sweep_mailbox(
     sink: &mut dyn SweepSink,
 ) -> Result<SweepSummary, SweepError> {
     let mailbox = opts.mailbox.to_owned();
+    let started = std::time::Instant::now();
     let info = session
         .select(opts.mailbox)
         .await
@@ -279,6 +280,7 @@ pub async fn sweep_mailbox(
         query = %query,
         examined = summary.examined,
         candidates = candidates.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
         "sweep search"
     );
     if candidates.is_empty() {
@@ -348,8 +350,20 @@ pub async fn sweep_mailbox(
             flush(session, opts, executor, sink, &mut pending, &mut summary, u).await;
         }
     }
+    tracing::debug!(
+        account = opts.account,
+        mailbox = opts.mailbox,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "sweep fetched and evaluated"
+    );
     let u = universe.as_mut();
     flush(session, opts, executor, sink, &mut pending, &mut summary, u).await;
+    tracing::debug!(
+        account = opts.account,
+        mailbox = opts.mailbox,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "sweep done"
+    );
     Ok(summary)
 }
 
@@ -389,7 +403,15 @@ async fn flush(
         sink.before_execute(&results);
         let plans: Vec<(Uid, &Plan)> = results.iter().map(|r| (r.uid, &r.plan)).collect();
         let program = group(&plans, executor.caps());
+        let started = std::time::Instant::now();
         let outcomes = executor.run_within(session, &program, universe).await;
+        tracing::debug!(
+            account = opts.account,
+            mailbox = opts.mailbox,
+            steps = program.steps.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "sweep executed"
+        );
         apply_outcomes(&mut results, outcomes);
     }
     for r in &results {
