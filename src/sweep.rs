@@ -233,13 +233,15 @@ async fn in_scope(
     Ok((undeleted, Some(universe)))
 }
 
-/// Runs one pass. Every matched message goes to `sink.message`, chunk by chunk.
-pub async fn sweep_mailbox(
+/// Runs one pass. Every matched message goes to `sink.message`, chunk by chunk. Generic over
+/// the sink (not `dyn`) so that a `Send` sink keeps the pass `Send`, as the daemon's spawned
+/// workers need.
+pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
     session: &mut Session,
     rules: &RuleSet,
     opts: &SweepOptions<'_>,
     executor: &mut Executor,
-    sink: &mut dyn SweepSink,
+    sink: &mut S,
 ) -> Result<SweepSummary, SweepError> {
     let mailbox = opts.mailbox.to_owned();
     let started = std::time::Instant::now();
@@ -389,11 +391,11 @@ async fn fetch(
 pub const EXEC_BATCH: usize = 10_000;
 
 /// Carries out the pending plans (unless dry-run) and hands every result to the sink.
-async fn flush(
+async fn flush<S: SweepSink + ?Sized>(
     session: &mut Session,
     opts: &SweepOptions<'_>,
     executor: &mut Executor,
-    sink: &mut dyn SweepSink,
+    sink: &mut S,
     pending: &mut Vec<MessageResult>,
     summary: &mut SweepSummary,
     universe: Option<&mut Universe>,

@@ -233,3 +233,46 @@ fn text_output_explains() {
     assert!(text.contains("no rule matched"), "{text}");
     assert!(text.contains("stays in:     INBOX"), "{text}");
 }
+
+/// Through the real binary: the exit codes reach the process, JSON goes to stdout.
+#[test]
+fn binary_exit_codes() {
+    let bin = env!("CARGO_BIN_EXE_imapsort");
+    let run = |args: &[&str]| {
+        std::process::Command::new(bin)
+            .args(args)
+            .env_remove("IMAPSORT_CONFIG")
+            .output()
+            .expect("run imapsort")
+    };
+    let ok = run(&[
+        "test",
+        "-c",
+        "tests/golden/list_move.yaml",
+        "--format",
+        "json",
+        "tests/golden/list_move.eml",
+    ]);
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&ok.stdout).expect("json on stdout");
+    assert_eq!(
+        doc["messages"][0]["plan"]["final"],
+        serde_json::json!({"action": "move", "mailbox": "Lists/dev.lists.example.org"})
+    );
+    let missing = run(&["test", "-c", "tests/golden/list_move.yaml", "missing.eml"]);
+    assert_eq!(missing.status.code(), Some(66));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("missing.eml"));
+    let invalid = run(&[
+        "test",
+        "-c",
+        "tests/golden/error_regex.yaml",
+        "tests/golden/list_move.eml",
+    ]);
+    assert_eq!(invalid.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&invalid.stderr).contains("invalid regex"));
+}

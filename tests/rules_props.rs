@@ -231,3 +231,44 @@ fn rule_of(when: Condition) -> Rule {
         stop: false,
     }
 }
+
+/// The golden messages, mutated (bytes replaced, cut, spliced): parsing and evaluating every
+/// kind of condition on them never panics.
+fn golden_messages() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("tests/golden").expect("golden dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "eml") {
+            out.push(std::fs::read(path).expect("read eml"));
+        }
+    }
+    out.sort();
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn mutated_messages_never_panic(
+        which in any::<prop::sample::Index>(),
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..12),
+        cut in any::<prop::sample::Index>(),
+        cond in condition(),
+    ) {
+        let messages = golden_messages();
+        let mut raw = messages[which.index(messages.len())].clone();
+        for (at, byte) in edits {
+            if !raw.is_empty() {
+                let i = at.index(raw.len());
+                raw[i] = byte;
+            }
+        }
+        let keep = cut.index(raw.len() + 1);
+        raw.truncate(keep.max(raw.len() / 2));
+        let v = view(&raw, false);
+        if RuleSet::compile(vec![rule_of(cond.clone())]).is_ok() {
+            let _ = holds(cond, &v);
+        }
+    }
+}

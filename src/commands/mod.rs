@@ -3,8 +3,10 @@
 
 pub mod check;
 pub mod completions;
+pub mod demo;
 pub mod folders;
 pub mod man;
+pub mod run;
 pub mod status;
 pub mod sweep;
 pub mod test;

@@ -8,6 +8,7 @@
 //! [`RuleSet::needs`] tells the IMAP layer what to fetch.
 
 pub mod ast;
+mod attachment;
 mod cond;
 mod eval;
 mod matcher;

@@ -714,3 +714,12 @@ fn needs_lists_headers_body_and_attachments() {
     assert!(needs.body);
     assert!(!needs.attachments);
 }
+
+/// Workers share one compiled rule set and may move views between tasks.
+#[test]
+fn rule_sets_and_views_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<RuleSet>();
+    assert_send_sync::<MessageView>();
+    assert_send_sync::<Evaluation>();
+}

@@ -334,6 +334,16 @@ impl MessageView {
         self.body = Some(Folded::new(text));
     }
 
+    /// Body text and attachments from the full message (when the view was built from the
+    /// header fields only and a rule needs the body): `raw` is the whole message, or the
+    /// Content-* headers followed by the text.
+    pub fn set_body_from_message(&mut self, raw: &[u8]) {
+        if let Some(message) = PARSER.parse(raw) {
+            self.attachments.clear();
+            self.read_parts(&message);
+        }
+    }
+
     /// Message-ID as written, angle brackets included.
     pub fn message_id(&self) -> Option<&str> {
         self.message_id.as_deref()

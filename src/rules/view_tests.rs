@@ -162,3 +162,20 @@ fn garbage_never_panics() {
         let _ = MessageView::parse(raw, MessageFacts::default());
     }
 }
+
+#[test]
+fn body_from_a_separately_fetched_message() {
+    let mut v = view("From: a@b.c\nSubject: s\n\n");
+    assert_eq!(
+        v.body.as_ref().map(|b| b.text().to_owned()),
+        Some(String::new())
+    );
+    v.set_body_from_message(
+        b"Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\ncaf=E9\n",
+    );
+    assert_eq!(
+        v.body.as_ref().map(|b| b.text().trim().to_owned()),
+        Some("caf\u{e9}".to_owned())
+    );
+    assert_eq!(v.subjects().flatten().next().map(Folded::text), Some("s"));
+}

@@ -1,0 +1,176 @@
+//! Worker heartbeats, for the systemd watchdog.
+//!
+//! Every worker holds a [`Heartbeat`] and beats whenever it makes progress (and while it waits
+//! in IDLE or in a backoff sleep). The watchdog pings systemd only while every registered worker
+//! beat recently: a worker stuck somewhere stops the pings, and systemd restarts the service.
+//! A worker that ends drops its heartbeat, which unregisters it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// The set of live workers and their last beat.
+#[derive(Clone, Debug)]
+pub struct Heartbeats {
+    /// Shared with every [`Heartbeat`]; keyed by a registration number.
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// When the registry was made; beats are stored as milliseconds since then.
+    epoch: Instant,
+    /// Registration number -> (worker name, last beat in ms since `epoch`).
+    workers: Mutex<HashMap<u64, (String, Arc<AtomicU64>)>>,
+    /// The next registration number.
+    next: AtomicU64,
+}
+
+/// One worker's handle; beating is a single atomic store.
+#[derive(Debug)]
+pub struct Heartbeat {
+    /// For unregistering on drop.
+    registry: Arc<Inner>,
+    /// This worker's registration number.
+    id: u64,
+    /// Milliseconds since the registry's epoch of the last beat.
+    last: Arc<AtomicU64>,
+}
+
+impl Default for Heartbeats {
+    fn default() -> Self {
+        Heartbeats::new()
+    }
+}
+
+impl Heartbeats {
+    pub fn new() -> Heartbeats {
+        Heartbeats {
+            inner: Arc::new(Inner {
+                epoch: Instant::now(),
+                workers: Mutex::new(HashMap::new()),
+                next: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Register a worker; it counts as having just beaten.
+    pub fn register(&self, name: impl Into<String>) -> Heartbeat {
+        let id = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        let last = Arc::new(AtomicU64::new(self.inner.now_ms()));
+        self.inner
+            .workers
+            .lock()
+            .expect("heartbeat registry poisoned")
+            .insert(id, (name.into(), last.clone()));
+        Heartbeat {
+            registry: self.inner.clone(),
+            id,
+            last,
+        }
+    }
+
+    /// Names of workers that have not beaten within `max_age`. Empty means all are alive.
+    pub fn stale(&self, max_age: Duration) -> Vec<String> {
+        let now = self.inner.now_ms();
+        let max = max_age.as_millis() as u64;
+        let workers = self
+            .inner
+            .workers
+            .lock()
+            .expect("heartbeat registry poisoned");
+        let mut stale: Vec<String> = workers
+            .values()
+            .filter(|(_, last)| now.saturating_sub(last.load(Ordering::Relaxed)) > max)
+            .map(|(name, _)| name.clone())
+            .collect();
+        stale.sort();
+        stale
+    }
+
+    /// How many workers are registered.
+    pub fn len(&self) -> usize {
+        self.inner
+            .workers
+            .lock()
+            .expect("heartbeat registry poisoned")
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Inner {
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+}
+
+impl Heartbeat {
+    /// "I am making progress."
+    pub fn beat(&self) {
+        self.last.store(self.registry.now_ms(), Ordering::Relaxed);
+    }
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        if let Ok(mut workers) = self.registry.workers.lock() {
+            workers.remove(&self.id);
+        }
+    }
+}
+
+/// Sleep for `d`, beating every `every` meanwhile (a waiting worker is alive).
+pub async fn sleep_beating(hb: &Heartbeat, d: Duration, every: Duration) {
+    let deadline = Instant::now() + d;
+    loop {
+        hb.beat();
+        let now = Instant::now();
+        if now >= deadline {
+            return;
+        }
+        tokio::time::sleep((deadline - now).min(every)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_worker_is_stale_and_a_beating_one_is_not() {
+        let hbs = Heartbeats::new();
+        let a = hbs.register("a");
+        let _b = hbs.register("b");
+        tokio::time::advance(Duration::from_secs(20)).await;
+        a.beat();
+        tokio::time::advance(Duration::from_secs(15)).await;
+        assert_eq!(hbs.stale(Duration::from_secs(30)), vec!["b".to_string()]);
+        assert!(hbs.stale(Duration::from_secs(40)).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn dropping_a_heartbeat_unregisters_it() {
+        let hbs = Heartbeats::new();
+        let a = hbs.register("a");
+        assert_eq!(hbs.len(), 1);
+        drop(a);
+        tokio::time::advance(Duration::from_secs(100)).await;
+        assert!(hbs.is_empty());
+        assert!(hbs.stale(Duration::from_secs(1)).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sleep_beating_keeps_the_worker_fresh() {
+        let hbs = Heartbeats::new();
+        let a = hbs.register("a");
+        sleep_beating(&a, Duration::from_secs(300), Duration::from_secs(5)).await;
+        assert!(hbs.stale(Duration::from_secs(6)).is_empty());
+    }
+}

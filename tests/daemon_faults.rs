@@ -1,0 +1,176 @@
+//! The daemon when things break: the server restarts, a connection is cut mid-IDLE, a
+//! mailbox is renumbered (UIDVALIDITY), and shutdown lands in the middle of a large batch.
+
+#[path = "support/harness.rs"]
+mod harness;
+#[path = "support/proxy.rs"]
+mod proxy;
+mod support;
+
+use std::time::Duration;
+
+use harness::{get, harness, mail};
+use support::run_with_timeout;
+
+#[test]
+fn dovecot_restarted_under_a_running_daemon_reconnects_and_catches_up() {
+    run_with_timeout(Duration::from_secs(90), async {
+        let Some(mut h) = harness() else { return };
+        h.write_config(&h.default_config());
+        h.start().await;
+        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
+            get(&s.mailboxes_selected) >= 1
+        })
+        .await;
+        let before = get(&h.stats().connections);
+        tokio::task::block_in_place(|| h.dovecot.restart().expect("restart dovecot"));
+        // Delivered while the daemon is still finding its way back.
+        h.deliver(
+            "INBOX",
+            &[mail(1, "after restart", Some("dev.example.org"))],
+        );
+        h.wait_count("Lists/dev.example.org", 1, Duration::from_secs(30))
+            .await;
+        assert!(
+            get(&h.stats().connections) > before,
+            "no reconnection counted"
+        );
+        h.stop().await;
+    });
+}
+
+#[test]
+fn a_connection_cut_mid_idle_is_rebuilt_and_mail_is_caught_up() {
+    run_with_timeout(Duration::from_secs(60), async {
+        let Some(mut h) = harness() else { return };
+        let server: std::net::SocketAddr = ([127, 0, 0, 1], h.dovecot.imaps_port()).into();
+        let proxy = proxy::Proxy::start(server).await;
+        h.port = proxy.addr.port();
+        h.write_config(&h.default_config());
+        h.start().await;
+        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
+            get(&s.mailboxes_selected) >= 1
+        })
+        .await;
+        // Let the worker settle into IDLE, then cut it.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        proxy.cut_all().await;
+        h.deliver(
+            "INBOX",
+            &[mail(1, "during the cut", Some("dev.example.org"))],
+        );
+        h.wait_count("Lists/dev.example.org", 1, Duration::from_secs(30))
+            .await;
+        assert!(proxy.accepted() >= 2, "the daemon did not reconnect");
+        assert!(get(&h.stats().connections) >= 2);
+        h.stop().await;
+    });
+}
+
+#[test]
+fn a_uidvalidity_change_resets_the_mailbox_state_without_a_crash() {
+    run_with_timeout(Duration::from_secs(90), async {
+        let Some(mut h) = harness() else { return };
+        let account = h.account("test", "pass", "    watch: [INBOX, Work]\n");
+        h.write_config(&h.config(&account, harness::RULES, "  idle_refresh: 1s\n"));
+        h.deliver("Work", &[mail(1, "plain", None)]);
+        h.start().await;
+        h.wait_until("two selected mailboxes", Duration::from_secs(10), |s| {
+            get(&s.mailboxes_selected) >= 2
+        })
+        .await;
+        h.deliver("Work", &[mail(2, "first life", Some("one.example"))]);
+        h.wait_count("Lists/one.example", 1, Duration::from_secs(20))
+            .await;
+        // Renumber: delete and recreate the mailbox.
+        let mut c = h.client().await;
+        c.delete_mailbox("Work").await.unwrap();
+        c.create("Work").await.unwrap();
+        let _ = c.logout().await;
+        h.wait_until("a UIDVALIDITY reset", Duration::from_secs(30), |s| {
+            get(&s.uidvalidity_resets) >= 1
+        })
+        .await;
+        h.deliver("Work", &[mail(3, "second life", Some("two.example"))]);
+        h.wait_count("Lists/two.example", 1, Duration::from_secs(20))
+            .await;
+        h.stop().await;
+    });
+}
+
+#[test]
+fn shutdown_during_a_large_batch_then_restart_finishes_with_nothing_lost_or_duplicated() {
+    run_with_timeout(Duration::from_secs(240), async {
+        let Some(mut h) = harness() else { return };
+        const N: u32 = 4000;
+        let rules = r#"
+  - name: keep a copy
+    when: { list_id: { exists: true } }
+    then: [{ flag: $Listed }, { copy: Backup }]
+  - name: lists
+    when: { list_id: { exists: true } }
+    then: { move: "Lists/{list_id}" }
+"#;
+        let account = h.account("test", "pass", "    first_start: all\n");
+        h.write_config(&h.config(&account, rules, ""));
+        let burst: Vec<Vec<u8>> = (0..N as usize)
+            .map(|n| mail(n, "bulk", Some("bulk.example")))
+            .collect();
+        h.deliver("INBOX", &burst);
+        // Stop after a growing delay, with no grace for the batch in flight, until a start
+        // finishes the work: every stop lands somewhere else in fetch, copy, move, record.
+        let mut interrupted = 0;
+        let mut delay = Duration::from_millis(50);
+        for _ in 0..40 {
+            h.start_with(|o| o.batch_grace = Duration::ZERO).await;
+            tokio::time::sleep(delay).await;
+            let took = h.stop().await;
+            assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
+            let (moved, left, copies) = settled_counts(&h).await;
+            eprintln!("after {delay:?}: {moved} moved, {left} left, {copies} copies");
+            assert_eq!(moved + left, N, "messages lost or duplicated at shutdown");
+            assert!(copies <= N, "{copies} copies of {N} messages");
+            if left == 0 {
+                break;
+            }
+            let state = imapsort::state::StateDb::open_read_only(&h.dir.path().join("state"))
+                .unwrap()
+                .expect("state database");
+            if !state.unfinished_intents("test").unwrap().is_empty() {
+                interrupted += 1;
+            }
+            delay += Duration::from_millis(60);
+        }
+        assert!(interrupted > 0, "no stop landed inside the batch");
+        // One more run settles whatever the last stop left.
+        h.start().await;
+        h.wait_count("Lists/bulk.example", N, Duration::from_secs(90))
+            .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(h.count("INBOX").await, 0);
+        assert_eq!(
+            h.count("Backup").await,
+            N,
+            "a copy was made twice or not at all"
+        );
+        h.stop().await;
+    });
+}
+
+/// (in Lists, in INBOX, in Backup) once the server has finished what an abandoned connection
+/// left it doing: two equal readings in a row.
+async fn settled_counts(h: &harness::Harness) -> (u32, u32, u32) {
+    let mut last = None;
+    loop {
+        let now = (
+            h.count("Lists/bulk.example").await,
+            h.count("INBOX").await,
+            h.count("Backup").await,
+        );
+        if last == Some(now) {
+            return now;
+        }
+        last = Some(now);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
