@@ -134,6 +134,13 @@ pub trait SweepSink {
         HashMap::new()
     }
 
+    /// Like [`applied`](Self::applied), given each message's Message-ID too, so a sink can
+    /// check that what it recorded is about the same message. Defaults to `applied`.
+    fn applied_to(&mut self, messages: &[(Uid, Option<&str>)]) -> HashMap<Uid, HashSet<String>> {
+        let uids: Vec<Uid> = messages.iter().map(|(uid, _)| *uid).collect();
+        self.applied(&uids)
+    }
+
     /// Before a chunk's commands run (not in a dry run): the journal's intent.
     fn before_execute(&mut self, _planned: &[MessageResult]) {}
 
@@ -311,8 +318,11 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
             .filter(|(uid, _)| chunk.contains(*uid))
             .collect();
         drop(items);
-        let uids: Vec<Uid> = views.iter().map(|(uid, _)| *uid).collect();
-        let applied = sink.applied(&uids);
+        let ids: Vec<(Uid, Option<&str>)> = views
+            .iter()
+            .map(|(uid, v)| (*uid, v.message_id()))
+            .collect();
+        let applied = sink.applied_to(&ids);
         for (uid, view) in &views {
             let ctx = EvalContext {
                 account: Some(opts.account),

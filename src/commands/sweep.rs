@@ -291,11 +291,11 @@ impl SweepSink for Printer<'_> {
         self.state.selected(info);
     }
 
-    fn applied(
+    fn applied_to(
         &mut self,
-        uids: &[Uid],
+        messages: &[(Uid, Option<&str>)],
     ) -> std::collections::HashMap<Uid, std::collections::HashSet<String>> {
-        self.state.applied(uids)
+        self.state.applied(messages)
     }
 
     fn before_execute(&mut self, planned: &[MessageResult]) {
