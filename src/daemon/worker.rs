@@ -368,10 +368,18 @@ impl Worker {
             let live = self.live();
             let ctx = self.pass_ctx(&live, mailbox);
             if std::mem::take(&mut reconcile_first) {
-                sel = match pass::select(session, &ctx).await {
-                    Ok(sel) => sel,
+                let fresh = match pass::select(session, &ctx).await {
+                    Ok(fresh) => fresh,
                     Err(e) => return e.into(),
                 };
+                // Failed attempts count on across the reselect (same numbering), so that a
+                // message that keeps failing is given up in the end.
+                let attempts = std::mem::take(&mut sel.attempts);
+                let same = fresh.uid_validity == sel.uid_validity;
+                sel = fresh;
+                if same {
+                    sel.attempts = attempts;
+                }
             }
             // New mail: every round, whatever woke us (EXISTS is only a hint). The pass
             // SELECTs again, so mail that arrived before it is in its search.
