@@ -3,13 +3,12 @@
 
 #[path = "support/harness.rs"]
 mod harness;
-#[path = "support/proxy.rs"]
-mod proxy;
 mod support;
 
 use std::time::Duration;
 
 use harness::{get, harness, mail};
+use support::proxy;
 use support::run_with_timeout;
 
 #[test]
@@ -173,4 +172,56 @@ async fn settled_counts(h: &harness::Harness) -> (u32, u32, u32) {
         last = Some(now);
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[test]
+fn a_message_whose_plan_keeps_failing_is_retried_then_given_up_without_blocking_later_mail() {
+    run_with_timeout(Duration::from_secs(90), async {
+        let Some(mut h) = harness() else { return };
+        // `label` needs Gmail's X-GM-EXT-1; Dovecot refuses it, every time.
+        let rules = r#"
+  - name: label it
+    when: { subject: labelme }
+    then: { label: Important }
+"#;
+        let rules = format!("{rules}{}", harness::RULES);
+        h.write_config(&h.config(&h.account("test", "pass", ""), &rules, ""));
+        h.start().await;
+        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
+            get(&s.mailboxes_selected) >= 1
+        })
+        .await;
+        h.deliver("INBOX", &[mail(1, "labelme", None)]);
+        h.deliver("INBOX", &[mail(2, "later", Some("dev.example.org"))]);
+        // Later mail is sorted while the failing message is being retried.
+        h.wait_count("Lists/dev.example.org", 1, Duration::from_secs(20))
+            .await;
+        // While it is retried, last_uid stays below the failing message (UID 1); once given
+        // up, last_uid moves past it.
+        let state_dir = h.dir.path().join("state");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let db = imapsort::state::StateDb::open_read_only(&state_dir)
+                .unwrap()
+                .expect("state database");
+            let last = db
+                .mailbox("test", "INBOX")
+                .unwrap()
+                .map_or(0, |m| m.last_uid);
+            if last >= 1 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "last_uid stuck at {last}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(
+            h.count("INBOX").await,
+            1,
+            "the failing message stays in INBOX"
+        );
+        h.stop().await;
+    });
 }

@@ -12,7 +12,7 @@
 //! and evaluation is told which rules were already applied to a message, so a retry after a
 //! crash or a lost connection adds nothing a rule already did.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -89,12 +89,19 @@ impl Conn {
     }
 }
 
+/// A message whose plan failed this many times in a row (on one connection) is given up:
+/// `last_uid` moves past it and it stays where it is. Retrying cannot fix a permanent refusal
+/// (a `label` on a server without Gmail's extension, a destination the server will not create).
+pub(crate) const GIVE_UP_AFTER: u32 = 5;
+
 /// A selected mailbox, reconciled with the state database.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Selected {
     pub uid_validity: u32,
     /// Every UID up to this one is handled.
     pub last_uid: u32,
+    /// Failed attempts per UID above `last_uid`, for [`GIVE_UP_AFTER`].
+    pub attempts: HashMap<u32, u32>,
 }
 
 /// What a new-mail pass did.
@@ -147,6 +154,7 @@ pub(crate) async fn select(session: &mut Session, ctx: &Ctx<'_>) -> Result<Selec
     let sel = Selected {
         uid_validity,
         last_uid,
+        attempts: HashMap::new(),
     };
     super::reconcile::reconcile(session, ctx, &sel).await?;
     Stats::bump(&ctx.stats.mailboxes_selected);
@@ -237,8 +245,25 @@ pub(crate) async fn new_mail(
         | crate::sweep::SweepError::Search { source, .. }
         | crate::sweep::SweepError::Fetch { source, .. } => PassError::Imap(source),
     })?;
-    let failed = sink.failed.len();
-    let advance_to = match sink.failed.iter().next() {
+    let mut failed = 0;
+    let mut blocking = None;
+    for &uid in &sink.failed {
+        let n = sel.attempts.entry(uid).or_insert(0);
+        *n += 1;
+        if *n < GIVE_UP_AFTER {
+            failed += 1;
+            blocking = blocking.or(Some(uid));
+        } else if *n == GIVE_UP_AFTER {
+            tracing::error!(
+                account = %ctx.account.name,
+                mailbox = ctx.mailbox,
+                uid,
+                attempts = *n,
+                "giving up on this message: its plan keeps failing; it stays where it is"
+            );
+        }
+    }
+    let advance_to = match blocking {
         Some(first_failed) => first_failed.saturating_sub(1),
         None => summary.highest_uid.map_or(sel.last_uid, |u| u.get()),
     };
@@ -253,6 +278,8 @@ pub(crate) async fn new_mail(
             .call(move |db| db.set_last_uid(&account, &mailbox, validity, advance_to))
             .await?;
         sel.last_uid = now.max(advance_to);
+        let last = sel.last_uid;
+        sel.attempts.retain(|uid, _| *uid > last);
     }
     Ok(NewOutcome {
         failed,

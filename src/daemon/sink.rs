@@ -93,10 +93,11 @@ impl<'c, 'a> Sink<'c, 'a> {
                         })
                         .collect();
                     tx.record_applied(account, mailbox, validity, &pairs)?;
-                } else {
-                    let reason = r.error.clone().unwrap_or_else(|| "not carried out".into());
-                    tx.journal_outcomes(ids, &Outcome::Failed(reason))?;
                 }
+                // A plan that failed part-way leaves its intents open: a copy may have been
+                // made before a later step failed, and only the reconciliation at the next
+                // SELECT (Message-ID looked up in the destination) can tell. Marking them
+                // failed here made the retry copy again.
             }
             tx.commit()
         });

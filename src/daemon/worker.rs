@@ -108,7 +108,7 @@ impl std::fmt::Display for WorkerExit {
 impl Stats {
     /// Connections up now (logins minus losses, never negative).
     pub(crate) fn connected(&self) -> u64 {
-        Stats::get(&self.connections).saturating_sub(Stats::get(&self.connection_failures))
+        Stats::get(&self.connections).saturating_sub(Stats::get(&self.connections_ended))
     }
 }
 
@@ -256,7 +256,7 @@ impl Worker {
                             self.serve_poller(&mut session, &polled).await
                         }
                     };
-                    Stats::bump(&self.shared.stats.connection_failures);
+                    Stats::bump(&self.shared.stats.connections_ended);
                     match served {
                         Served::Cancelled => {
                             let _ = tokio::time::timeout(LOGOUT_LIMIT, session.logout()).await;
@@ -356,6 +356,10 @@ impl Worker {
                 Err(e) => return e.into(),
             }
         };
+        // Set when a pass failed part-way: its intents are open and must be reconciled (by
+        // a SELECT) before the messages are handled again, or a copy made before the
+        // failure would be made twice.
+        let mut reconcile_first = false;
         loop {
             self.hb.beat();
             if self.token.is_cancelled() {
@@ -363,11 +367,26 @@ impl Worker {
             }
             let live = self.live();
             let ctx = self.pass_ctx(&live, mailbox);
+            if std::mem::take(&mut reconcile_first) {
+                let fresh = match pass::select(session, &ctx).await {
+                    Ok(fresh) => fresh,
+                    Err(e) => return e.into(),
+                };
+                // Failed attempts count on across the reselect (same numbering), so that a
+                // message that keeps failing is given up in the end.
+                let attempts = std::mem::take(&mut sel.attempts);
+                let same = fresh.uid_validity == sel.uid_validity;
+                sel = fresh;
+                if same {
+                    sel.attempts = attempts;
+                }
+            }
             // New mail: every round, whatever woke us (EXISTS is only a hint). The pass
             // SELECTs again, so mail that arrived before it is in its search.
             match pass::new_mail(session, &mut conn, &ctx, &mut sel).await {
                 Ok(outcome) => {
                     if outcome.failed > 0 {
+                        reconcile_first = true;
                         let d = retry.failed();
                         retry_at = Some(Instant::now() + d);
                         tracing::warn!(account = self.name(), mailbox, failed = outcome.failed, retry_in = ?d, "some messages could not be handled; retrying later");
@@ -384,6 +403,8 @@ impl Worker {
             }
             if Instant::now() >= next_sweep {
                 if pass::has_sweep_rules(&live.rules, &self.account, mailbox) {
+                    // A sweep can fail part-way too: reconcile before the next pass.
+                    reconcile_first = true;
                     if let Err(e) = pass::sweep(session, &mut conn, &ctx, &sel).await {
                         return e.into();
                     }
