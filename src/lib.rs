@@ -38,6 +38,7 @@ pub mod execute;
 pub mod exit;
 pub mod imap;
 pub mod logging;
+pub mod reconcile;
 pub mod rules;
 pub mod state;
 pub mod sweep;

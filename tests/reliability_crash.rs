@@ -290,7 +290,7 @@ fn a_copy_whose_outcome_a_crash_left_unknown_is_looked_up_not_repeated() {
 }
 
 #[test]
-#[ignore = "known bug: imapsort sweep does not reconcile open journal intents (docs/RELIABILITY.md, Known limits)"]
+
 fn a_copy_left_unknown_by_a_crashed_sweep_command_is_not_repeated_by_the_next_sweep() {
     // As above, for the one-shot `imapsort sweep`: a copy ran, its outcome was never
     // written. The next sweep must not copy again.

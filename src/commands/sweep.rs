@@ -186,8 +186,15 @@ async fn sweep_account(
         };
         printer.mailbox = mailbox.clone();
         printer.state.start(&account.name, mailbox);
-        let result =
-            sweep_mailbox(&mut session, &config.rules, &opts, &mut executor, printer).await;
+        let result = match printer.state.reconcile(&mut session, &config.rules).await {
+            Ok(()) => {
+                sweep_mailbox(&mut session, &config.rules, &opts, &mut executor, printer).await
+            }
+            Err(source) => Err(crate::sweep::SweepError::Select {
+                mailbox: mailbox.clone(),
+                source,
+            }),
+        };
         printer.state.flush();
         match result {
             Ok(s) => summary.add(&s),

@@ -149,6 +149,47 @@ impl StateLink {
         out
     }
 
+    /// Settles the open journal intents of the mailbox just started (see
+    /// [`crate::reconcile`]): a copy a crashed or part-failed sweep made is not made again.
+    /// Selects the mailbox only when there is something to settle; never in a dry run.
+    pub(super) async fn reconcile(
+        &mut self,
+        session: &mut crate::imap::Session,
+        rules: &crate::rules::RuleSet,
+    ) -> Result<(), crate::imap::ImapError> {
+        if self.dry_run {
+            return Ok(());
+        }
+        let Some(db) = &self.db else { return Ok(()) };
+        let mine = match db.unfinished_intents(&self.account) {
+            Ok(all) => crate::reconcile::intents_of(all, &self.mailbox),
+            Err(e) => {
+                self.fail(&e);
+                return Ok(());
+            }
+        };
+        if mine.is_empty() {
+            return Ok(());
+        }
+        let info = session.select(&self.mailbox).await?;
+        let Some(validity) = info.uid_validity else {
+            return Ok(());
+        };
+        let settled =
+            crate::reconcile::settle_intents(session, &self.mailbox, validity, &mine, rules)
+                .await?;
+        let Some(db) = &mut self.db else {
+            return Ok(());
+        };
+        match crate::reconcile::record(db, &self.account, &self.mailbox, validity, &settled) {
+            Ok(()) => {
+                tracing::info!(account = %self.account, mailbox = %self.mailbox, intents = settled.len(), "settled actions an earlier run left open");
+            }
+            Err(e) => self.fail(&e),
+        }
+        Ok(())
+    }
+
     /// Intents for copies and terminal actions, before their commands are sent.
     pub(super) fn before_execute(&mut self, planned: &[MessageResult]) {
         self.flush();
@@ -210,8 +251,9 @@ impl StateLink {
             for r in &pending {
                 let ids = intents.get(&r.uid.get()).map(Vec::as_slice).unwrap_or(&[]);
                 if r.error.is_some() {
-                    let reason = r.error.clone().unwrap_or_default();
-                    tx.journal_outcomes(ids, &Outcome::Failed(reason))?;
+                    // A plan that failed part-way leaves its intents open: a copy may have
+                    // been made before a later step failed, and only the reconciliation at
+                    // the next sweep (Message-ID looked up in the destination) can tell.
                     continue;
                 }
                 tx.journal_outcomes(ids, &Outcome::Done)?;
