@@ -4,8 +4,9 @@
 //! - A terminal action (move, archive, trash, delete) whose message is no longer in the
 //!   mailbox ran: `done`. One still there did not: `failed`, and the message is handled again.
 //! - A copy whose Message-ID is in the destination was made: `done`, and the rules behind it
-//!   that only copy (no terminal action) are recorded as applied, so the retry does not copy
-//!   again. One not found: `unknown`, and the retry copies.
+//!   that only copy (no terminal action) are recorded as applied, and the copy itself is
+//!   recorded ([`copied_marker`]), so the retry does not copy again even when the same rule's
+//!   move is still to run. One not found: `unknown`, and the retry copies.
 //!
 //! A few commands settle thousands of intents: one `UID SEARCH` over the intents' UIDs, and per
 //! destination one `EXAMINE` plus one `UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])`.
@@ -16,7 +17,9 @@ use crate::imap::uidset::{MAX_SET_CHARS, Uid, UidSet};
 use crate::imap::{ImapError, Session};
 use crate::rules::RuleSet;
 use crate::rules::ast::ActionKind;
-use crate::state::{Action, Applied, JournalEntry, JournalId, Outcome, StateDb, StateError};
+use crate::state::{
+    Action, Applied, JournalEntry, JournalId, Outcome, StateDb, StateError, copied_marker,
+};
 
 /// A settled intent, and the (UID, rules, Message-ID) to record as applied because of it.
 #[derive(Clone, Debug)]
@@ -132,10 +135,13 @@ fn settle(
     };
     if found {
         s.outcome = Outcome::Done;
-        let copy_only = copy_only_rules(rules, &e.rule);
-        if !copy_only.is_empty() {
-            s.applied = Some((e.uid, copy_only, e.message_id.clone()));
+        let mut applied = copy_only_rules(rules, &e.rule);
+        // A rule that also moves is not applied yet; the copy is, and the retry's plan
+        // must drop it.
+        if let Some(dest) = &e.destination {
+            applied.push(copied_marker(dest));
         }
+        s.applied = Some((e.uid, applied, e.message_id.clone()));
     }
     s
 }

@@ -335,9 +335,15 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
                 delimiter,
                 applied: applied.get(uid),
             };
-            let ev = rules.evaluate(view, &ctx);
+            let mut ev = rules.evaluate(view, &ctx);
             if ev.matched.is_empty() {
                 continue;
+            }
+            if let Some(done) = applied.get(uid) {
+                // Copies an interrupted earlier run already made (crate::reconcile).
+                ev.plan
+                    .copy
+                    .retain(|dest| !done.contains(&crate::state::copied_marker(dest)));
             }
             for w in &ev.warnings {
                 tracing::warn!(

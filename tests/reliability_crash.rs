@@ -24,13 +24,17 @@ fn env_or(name: &str, default: usize) -> usize {
 }
 
 fn write_config(dir: &Path, d: &imapsort::dovecot::Dovecot) -> PathBuf {
+    write_config_with(dir, d, workload::RULES)
+}
+
+fn write_config_with(dir: &Path, d: &imapsort::dovecot::Dovecot, rules: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let text = format!(
         "settings:\n  state_dir: {state}\n  sweep_interval: 2s\n  idle_refresh: 5s\naccounts:\n  - name: crash\n    host: localhost\n    port: {port}\n    tls: implicit\n    ca_file: {ca}\n    username: user\n    password: pass\n    first_start: all\n{rules}",
         state = dir.join("state").display(),
         port = d.imaps_port(),
         ca = d.ca_pem_path().display(),
-        rules = workload::RULES,
+        rules = rules,
     );
     let path = dir.join("config.yaml");
     std::fs::write(&path, text).unwrap();
@@ -335,4 +339,104 @@ fn a_copy_left_unknown_by_a_crashed_sweep_command_is_not_repeated_by_the_next_sw
         s.examine("Accounting").await.unwrap().exists
     });
     assert_eq!(copies, 1, "the sweep copied again");
+}
+
+/// One rule that copies and moves: the case where a done copy cannot be recorded by marking
+/// the rule applied (its move is still to run).
+const COPY_AND_MOVE: &str = r#"rules:
+  - name: file invoices
+    when: { subject: { contains: invoice } }
+    then: [{ copy: Accounting }, { move: Filed }]
+"#;
+
+/// The moment between a rule's `UID COPY` and its `UID MOVE`, reproduced exactly: the copy
+/// was made, both intents are open, the message is still in INBOX. Returns the config.
+fn interrupted_between_copy_and_move(
+    dir: &Path,
+    d: &imapsort::dovecot::Dovecot,
+    rt: &tokio::runtime::Runtime,
+) -> PathBuf {
+    use imapsort::state::{Action, NewJournalEntry, StateDb};
+    let config = write_config_with(dir, d, COPY_AND_MOVE);
+    d.seed_with("user", "INBOX", &[workload::message(3)])
+        .unwrap();
+    let validity = rt.block_on(async {
+        let mut s = workload::observer(d).await;
+        let info = s.select("INBOX").await.unwrap();
+        s.ensure_mailbox("Accounting").await.unwrap();
+        s.ensure_mailbox("Filed").await.unwrap();
+        s.uid_copy("1", "Accounting").await.unwrap();
+        info.uid_validity.unwrap()
+    });
+    let mut db = StateDb::open(&dir.join("state")).unwrap();
+    for (action, dest) in [(Action::Copy, "Accounting"), (Action::Move, "Filed")] {
+        db.journal_intent(&NewJournalEntry {
+            account: "crash",
+            mailbox: "INBOX",
+            uid_validity: validity,
+            uid: 1,
+            message_id: Some("<s3@soak.test>"),
+            rule: "file invoices",
+            action,
+            destination: Some(dest),
+        })
+        .unwrap();
+    }
+    config
+}
+
+/// (messages in Accounting, in Filed, in INBOX).
+fn counts(d: &imapsort::dovecot::Dovecot, rt: &tokio::runtime::Runtime) -> (u32, u32, u32) {
+    rt.block_on(async {
+        let mut s = workload::observer(d).await;
+        let a = s.examine("Accounting").await.unwrap().exists;
+        let f = s.examine("Filed").await.unwrap().exists;
+        let i = s.examine("INBOX").await.unwrap().exists;
+        (a, f, i)
+    })
+}
+
+#[test]
+fn a_rule_that_copies_and_moves_interrupted_between_the_two_does_not_copy_again_in_the_daemon() {
+    let Some(d) = support::dovecot::start_default() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = interrupted_between_copy_and_move(dir.path(), &d, &rt);
+    let log = dir.path().join("imapsort.log");
+    let mut child = start(&config, &log);
+    let started = Instant::now();
+    let mut last = counts(&d, &rt);
+    while started.elapsed() < Duration::from_secs(60) && last.1 == 0 {
+        std::thread::sleep(Duration::from_millis(300));
+        last = counts(&d, &rt);
+    }
+    // Stay a little: a late second copy would show now.
+    std::thread::sleep(Duration::from_secs(3));
+    let last = counts(&d, &rt);
+    kill9(&mut child);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(
+        last,
+        (1, 1, 0),
+        "(Accounting, Filed, INBOX)\n--- log ---\n{text}"
+    );
+}
+
+#[test]
+fn a_rule_that_copies_and_moves_interrupted_between_the_two_does_not_copy_again_in_a_sweep() {
+    let Some(d) = support::dovecot::start_default() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = interrupted_between_copy_and_move(dir.path(), &d, &rt);
+    let out = Command::new(env!("CARGO_BIN_EXE_imapsort"))
+        .args(["sweep", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(counts(&d, &rt), (1, 1, 0), "(Accounting, Filed, INBOX)");
 }

@@ -111,6 +111,14 @@ pub struct Applied<'a> {
     pub message_id: Option<&'a str>,
 }
 
+/// The `applied` row's `rule` that records a copy to `destination` as made for the message,
+/// when the rule behind it could not be recorded as applied (its terminal action is still to
+/// run): a retry's plan drops that copy. Starts with a control character, so no rule's name
+/// (one line of YAML text) is mistaken for it.
+pub fn copied_marker(destination: &str) -> String {
+    format!("\u{1}copied {destination}")
+}
+
 /// How much of the journal to keep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
