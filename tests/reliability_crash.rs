@@ -440,3 +440,57 @@ fn a_rule_that_copies_and_moves_interrupted_between_the_two_does_not_copy_again_
     assert!(out.status.success(), "{out:?}");
     assert_eq!(counts(&d, &rt), (1, 1, 0), "(Accounting, Filed, INBOX)");
 }
+
+#[test]
+fn the_daemon_ignores_applied_records_of_another_message_under_the_same_uidvalidity() {
+    // A restored backup, or a test server started again, can give INBOX the same
+    // UIDVALIDITY: the state database's record for UID 1 is about another message (another
+    // Message-ID), and must not stop the rule from acting on this one.
+    use imapsort::state::{Applied, StateDb};
+    let Some(d) = support::dovecot::start_default() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = write_config_with(dir.path(), &d, COPY_AND_MOVE);
+    d.seed_with("user", "INBOX", &[workload::message(3)])
+        .unwrap();
+    let validity = rt.block_on(async {
+        let mut s = workload::observer(&d).await;
+        let info = s.select("INBOX").await.unwrap();
+        s.ensure_mailbox("Accounting").await.unwrap();
+        s.ensure_mailbox("Filed").await.unwrap();
+        info.uid_validity.unwrap()
+    });
+    let mut db = StateDb::open(&dir.path().join("state")).unwrap();
+    db.reset_mailbox("crash", "INBOX", validity).unwrap();
+    let tx = db.batch().unwrap();
+    tx.record_applied(
+        "crash",
+        "INBOX",
+        validity,
+        &[Applied {
+            uid: 1,
+            rule: "file invoices",
+            message_id: Some("<another@server.test>"),
+        }],
+    )
+    .unwrap();
+    tx.commit().unwrap();
+    drop(db);
+    let log = dir.path().join("imapsort.log");
+    let mut child = start(&config, &log);
+    let started = Instant::now();
+    let mut last = counts(&d, &rt);
+    while started.elapsed() < Duration::from_secs(30) && last.1 == 0 {
+        std::thread::sleep(Duration::from_millis(300));
+        last = counts(&d, &rt);
+    }
+    kill9(&mut child);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(
+        last,
+        (1, 1, 0),
+        "(Accounting, Filed, INBOX)\n--- log ---\n{text}"
+    );
+}

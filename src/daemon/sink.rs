@@ -145,19 +145,22 @@ impl SweepSink for Sink<'_, '_> {
         }
     }
 
-    fn applied(&mut self, uids: &[Uid]) -> HashMap<Uid, HashSet<String>> {
+    fn applied_to(&mut self, messages: &[(Uid, Option<&str>)]) -> HashMap<Uid, HashSet<String>> {
         // A chunk was fetched: progress, for the watchdog, however long the whole pass takes.
         self.ctx.hb.beat();
+        let uids: Vec<Uid> = messages.iter().map(|(u, _)| *u).collect();
         if self.validity_changed || self.state_error.is_some() {
-            return self.refuse_all(uids);
+            return self.refuse_all(&uids);
         }
-        let raw: Vec<u32> = uids.iter().map(|u| u.get()).collect();
+        // Only records made for the same Message-ID count: UIDVALIDITY can repeat across
+        // servers (a test server started again, a restored backup).
+        let raw: Vec<(u32, Option<&str>)> = messages.iter().map(|(u, id)| (u.get(), *id)).collect();
         let (account, mailbox, validity) =
             (&self.ctx.account.name, self.ctx.mailbox, self.uid_validity);
         match self
             .ctx
             .store
-            .blocking(|db| db.applied_rules(account, mailbox, validity, &raw))
+            .blocking(|db| db.applied_rules_to(account, mailbox, validity, &raw))
         {
             Ok(map) => map
                 .into_iter()
@@ -165,7 +168,7 @@ impl SweepSink for Sink<'_, '_> {
                 .collect(),
             Err(e) => {
                 self.note(Err(e));
-                self.refuse_all(uids)
+                self.refuse_all(&uids)
             }
         }
     }

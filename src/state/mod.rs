@@ -320,7 +320,7 @@ impl StateDb {
     }
 
     /// For each of `uids`, the names of the rules already applied to it (UIDs with none are
-    /// absent from the map).
+    /// absent from the map), whatever message each record was made for.
     pub fn applied_rules(
         &self,
         account: &str,
@@ -328,13 +328,50 @@ impl StateDb {
         uid_validity: u32,
         uids: &[u32],
     ) -> Result<HashMap<u32, HashSet<String>>, StateError> {
+        let mut out: HashMap<u32, HashSet<String>> = HashMap::new();
+        for (uid, rule, _) in self.applied_rows(account, mailbox, uid_validity, uids)? {
+            out.entry(uid).or_default().insert(rule);
+        }
+        Ok(out)
+    }
+
+    /// For each (UID, Message-ID) of `messages`, the rules already applied to it — only
+    /// records made for the same Message-ID count (absent: none). UIDs alone could mislead:
+    /// two servers (a test server started again, a restored backup) can give the same
+    /// account and mailbox the same UIDVALIDITY.
+    pub fn applied_rules_to(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uid_validity: u32,
+        messages: &[(u32, Option<&str>)],
+    ) -> Result<HashMap<u32, HashSet<String>>, StateError> {
+        let uids: Vec<u32> = messages.iter().map(|(u, _)| *u).collect();
+        let ids: HashMap<u32, Option<&str>> = messages.iter().copied().collect();
+        let mut out: HashMap<u32, HashSet<String>> = HashMap::new();
+        for (uid, rule, id) in self.applied_rows(account, mailbox, uid_validity, &uids)? {
+            if ids.get(&uid).is_some_and(|given| *given == id.as_deref()) {
+                out.entry(uid).or_default().insert(rule);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The applied rows (UID, rule, Message-ID) of `uids`.
+    fn applied_rows(
+        &self,
+        account: &str,
+        mailbox: &str,
+        uid_validity: u32,
+        uids: &[u32],
+    ) -> Result<Vec<(u32, String, Option<String>)>, StateError> {
         // Bounded chunks keep each statement under SQLite's parameter limit.
         const CHUNK: usize = 500;
-        let mut out: HashMap<u32, HashSet<String>> = HashMap::new();
+        let mut out = Vec::new();
         for chunk in uids.chunks(CHUNK) {
             let marks = vec!["?"; chunk.len()].join(",");
             let sql = format!(
-                "SELECT uid, rule FROM applied WHERE account = ? AND mailbox = ? \
+                "SELECT uid, rule, message_id FROM applied WHERE account = ? AND mailbox = ? \
                  AND uid_validity = ? AND uid IN ({marks})"
             );
             let mut values = vec![
@@ -345,11 +382,14 @@ impl StateDb {
             values.extend(chunk.iter().map(|&u| Value::Integer(u.into())));
             let mut stmt = self.conn.prepare(&sql)?;
             let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
-                Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?))
+                Ok((
+                    r.get::<_, u32>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                ))
             })?;
             for row in rows {
-                let (uid, rule) = row?;
-                out.entry(uid).or_default().insert(rule);
+                out.push(row?);
             }
         }
         Ok(out)

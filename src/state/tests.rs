@@ -205,6 +205,43 @@ fn applied_rules_groups_by_uid() {
 }
 
 #[test]
+fn applied_rules_to_counts_only_records_of_the_same_message_id() {
+    let mut db = db();
+    db.set_last_uid(A, INBOX, 7, 0).unwrap();
+    let applied = [
+        Applied {
+            uid: 1,
+            rule: "a",
+            message_id: Some("<one@x>"),
+        },
+        Applied {
+            uid: 2,
+            rule: "b",
+            message_id: None,
+        },
+    ];
+    db.record_applied(A, INBOX, 7, &applied).unwrap();
+    // (uid, Message-ID asked for, rules expected)
+    let cases: &[(u32, Option<&str>, &[&str])] = &[
+        (1, Some("<one@x>"), &["a"]),
+        (1, Some("<other@x>"), &[]),
+        (1, None, &[]),
+        (2, None, &["b"]),
+        (2, Some("<two@x>"), &[]),
+        (3, None, &[]),
+    ];
+    for (uid, id, rules) in cases {
+        let got = db.applied_rules_to(A, INBOX, 7, &[(*uid, *id)]).unwrap();
+        let want: HashSet<String> = rules.iter().map(|r| r.to_string()).collect();
+        assert_eq!(
+            got.get(uid).cloned().unwrap_or_default(),
+            want,
+            "{uid} {id:?}"
+        );
+    }
+}
+
+#[test]
 fn applied_rules_handles_more_uids_than_one_statement_holds() {
     let mut db = db();
     db.set_last_uid(A, INBOX, 7, 0).unwrap();

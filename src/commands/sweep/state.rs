@@ -98,55 +98,17 @@ impl StateLink {
         let (Some(db), Some(validity)) = (&self.db, self.validity) else {
             return HashMap::new();
         };
-        let Some(path) = db.path().map(Path::to_path_buf) else {
-            return HashMap::new();
-        };
-        let raw: Vec<u32> = messages.iter().map(|(u, _)| u.get()).collect();
-        // Which rules: through the state API. Which message each record was about: read from
-        // the same file (the `applied` table of docs/state.md), as the API does not return it.
-        let rules = match db.applied_rules(&self.account, &self.mailbox, validity, &raw) {
-            Ok(map) => map,
+        let raw: Vec<(u32, Option<&str>)> = messages.iter().map(|(u, id)| (u.get(), *id)).collect();
+        match db.applied_rules_to(&self.account, &self.mailbox, validity, &raw) {
+            Ok(map) => map
+                .into_iter()
+                .filter_map(|(u, rules)| Uid::new(u).map(|u| (u, rules)))
+                .collect(),
             Err(e) => {
                 self.fail(&e);
-                return HashMap::new();
-            }
-        };
-        if rules.is_empty() {
-            return HashMap::new();
-        }
-        let recorded = match recorded_message_ids(
-            &path,
-            &self.account,
-            &self.mailbox,
-            validity,
-            &rules,
-        ) {
-            Ok(ids) => ids,
-            Err(e) => {
-                tracing::warn!(account = %self.account, mailbox = %self.mailbox, error = %e, "cannot read Message-IDs of applied rules; treating them as not applied");
-                return HashMap::new();
-            }
-        };
-        let mut out = HashMap::new();
-        for (uid, id) in messages {
-            let Some(names) = rules.get(&uid.get()) else {
-                continue;
-            };
-            let same: HashSet<String> = names
-                .iter()
-                .filter(|rule| {
-                    recorded
-                        .get(&(uid.get(), (*rule).clone()))
-                        .map(Option::as_deref)
-                        == Some(*id)
-                })
-                .cloned()
-                .collect();
-            if !same.is_empty() {
-                out.insert(*uid, same);
+                HashMap::new()
             }
         }
-        out
     }
 
     /// Settles the open journal intents of the mailbox just started (see
@@ -284,36 +246,6 @@ impl StateLink {
         tracing::error!(account = %self.account, mailbox = %self.mailbox, error = %super::chain(e), "state database failed; sweeping on without it");
         self.db = None;
     }
-}
-
-/// (uid, rule) -> the Message-ID recorded with that applied pair.
-fn recorded_message_ids(
-    path: &Path,
-    account: &str,
-    mailbox: &str,
-    validity: u32,
-    rules: &HashMap<u32, HashSet<String>>,
-) -> rusqlite::Result<HashMap<(u32, String), Option<String>>> {
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT rule, message_id FROM applied \
-         WHERE account = ?1 AND mailbox = ?2 AND uid_validity = ?3 AND uid = ?4",
-    )?;
-    let mut out = HashMap::new();
-    for uid in rules.keys() {
-        let rows = stmt.query_map(rusqlite::params![account, mailbox, validity, uid], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-        })?;
-        for row in rows {
-            let (rule, id) = row?;
-            out.insert((*uid, rule), id);
-        }
-    }
-    Ok(out)
 }
 
 fn entry<'e>(
