@@ -39,6 +39,7 @@ pub mod exit;
 pub mod imap;
 pub mod logging;
 pub mod reconcile;
+pub mod record;
 pub mod rules;
 pub mod state;
 pub mod sweep;

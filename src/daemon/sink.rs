@@ -8,8 +8,9 @@ use super::Stats;
 use super::pass::Ctx;
 use crate::imap::MailboxInfo;
 use crate::imap::uidset::Uid;
+use crate::record::{self, Intents, Place};
 use crate::rules::{FinalKind, Plan};
-use crate::state::{Action, Applied, JournalId, NewJournalEntry, Outcome, StateError};
+use crate::state::StateError;
 use crate::sweep::{MessageResult, SweepSink};
 
 /// The pass's link to the state database, the journal and the logs.
@@ -20,7 +21,7 @@ pub(crate) struct Sink<'c, 'a> {
     /// "new" or "sweep", for the log line.
     trigger: &'static str,
     /// Intents written for the chunk being executed, by UID.
-    intents: HashMap<u32, Vec<JournalId>>,
+    intents: Intents,
     /// Results of the chunk, written in one transaction at the next chunk or the end.
     pending: Vec<MessageResult>,
     /// UIDs whose plan failed, ascending.
@@ -37,7 +38,7 @@ impl<'c, 'a> Sink<'c, 'a> {
             ctx,
             uid_validity,
             trigger,
-            intents: HashMap::new(),
+            intents: Intents::new(),
             pending: Vec::new(),
             failed: BTreeSet::new(),
             state_error: None,
@@ -61,46 +62,15 @@ impl<'c, 'a> Sink<'c, 'a> {
         }
         let pending = std::mem::take(&mut self.pending);
         let intents = std::mem::take(&mut self.intents);
-        let (account, mailbox, validity) =
-            (&self.ctx.account.name, self.ctx.mailbox, self.uid_validity);
-        let r = self.ctx.store.blocking(|db| {
-            let tx = db.batch()?;
-            for r in &pending {
-                let uid = r.uid.get();
-                let rule = r.rules.join(",");
-                let ids = intents.get(&uid).map(Vec::as_slice).unwrap_or(&[]);
-                if r.done || r.plan.is_empty() {
-                    tx.journal_outcomes(ids, &Outcome::Done)?;
-                    for (action, dest) in idempotent_actions(&r.plan) {
-                        let entry = journal_entry(
-                            account,
-                            mailbox,
-                            validity,
-                            r,
-                            &rule,
-                            action,
-                            Some(&dest),
-                        );
-                        tx.journal_record(&entry, &Outcome::Done)?;
-                    }
-                    let pairs: Vec<Applied<'_>> = r
-                        .rules
-                        .iter()
-                        .map(|rule| Applied {
-                            uid,
-                            rule,
-                            message_id: r.message_id.as_deref(),
-                        })
-                        .collect();
-                    tx.record_applied(account, mailbox, validity, &pairs)?;
-                }
-                // A plan that failed part-way leaves its intents open: a copy may have been
-                // made before a later step failed, and only the reconciliation at the next
-                // SELECT (Message-ID looked up in the destination) can tell. Marking them
-                // failed here made the retry copy again.
-            }
-            tx.commit()
-        });
+        let at = Place {
+            account: &self.ctx.account.name,
+            mailbox: self.ctx.mailbox,
+            uid_validity: self.uid_validity,
+        };
+        let r = self
+            .ctx
+            .store
+            .blocking(|db| record::results(db, at, &pending, &intents));
         self.note(r);
         for r in &pending {
             self.log(r);
@@ -176,38 +146,17 @@ impl SweepSink for Sink<'_, '_> {
     fn before_execute(&mut self, planned: &[MessageResult]) {
         // The previous chunk's results go to disk first.
         self.flush();
-        let (account, mailbox, validity) =
-            (&self.ctx.account.name, self.ctx.mailbox, self.uid_validity);
-        let mut entries = Vec::new();
-        for r in planned {
-            let rule = r.rules.join(",");
-            for (action, dest) in risky_actions(&r.plan) {
-                entries.push((r.uid.get(), rule.clone(), action, dest, r));
-            }
-        }
-        if entries.is_empty() {
-            return;
-        }
-        let rows: Vec<NewJournalEntry<'_>> = entries
-            .iter()
-            .map(|(_, rule, action, dest, r)| {
-                journal_entry(
-                    account,
-                    mailbox,
-                    validity,
-                    r,
-                    rule,
-                    *action,
-                    dest.as_deref(),
-                )
-            })
-            .collect();
-        match self.ctx.store.blocking(|db| db.journal_intents(&rows)) {
-            Ok(ids) => {
-                for ((uid, ..), id) in entries.iter().zip(ids) {
-                    self.intents.entry(*uid).or_default().push(id);
-                }
-            }
+        let at = Place {
+            account: &self.ctx.account.name,
+            mailbox: self.ctx.mailbox,
+            uid_validity: self.uid_validity,
+        };
+        match self
+            .ctx
+            .store
+            .blocking(|db| record::intents(db, at, planned))
+        {
+            Ok(ids) => self.intents.extend(ids),
             Err(e) => self.note(Err(e)),
         }
     }
@@ -228,61 +177,6 @@ impl Sink<'_, '_> {
         }
         uids.iter().map(|u| (*u, all.clone())).collect()
     }
-}
-
-fn journal_entry<'e>(
-    account: &'e str,
-    mailbox: &'e str,
-    uid_validity: u32,
-    r: &'e MessageResult,
-    rule: &'e str,
-    action: Action,
-    destination: Option<&'e str>,
-) -> NewJournalEntry<'e> {
-    NewJournalEntry {
-        account,
-        mailbox,
-        uid_validity,
-        uid: r.uid.get(),
-        message_id: r.message_id.as_deref(),
-        rule,
-        action,
-        destination,
-    }
-}
-
-/// Copies and the terminal action: journaled as intents before they run.
-fn risky_actions(plan: &Plan) -> Vec<(Action, Option<String>)> {
-    let mut out: Vec<(Action, Option<String>)> = plan
-        .copy
-        .iter()
-        .map(|m| (Action::Copy, Some(m.clone())))
-        .collect();
-    if let Some(f) = &plan.final_action {
-        let action = match f.action {
-            FinalKind::Move => Action::Move,
-            FinalKind::Archive => Action::Archive,
-            FinalKind::Trash => Action::Trash,
-            FinalKind::Delete => Action::Delete,
-        };
-        out.push((action, f.mailbox.clone()));
-    }
-    out
-}
-
-/// Flag and label changes: repeating them is harmless, so they are journaled once done.
-fn idempotent_actions(plan: &Plan) -> Vec<(Action, String)> {
-    let mut out = Vec::new();
-    if !plan.add_flags.is_empty() {
-        out.push((Action::Flag, plan.add_flags.join(" ")));
-    }
-    if !plan.remove_flags.is_empty() {
-        out.push((Action::Unflag, plan.remove_flags.join(" ")));
-    }
-    if !plan.add_labels.is_empty() {
-        out.push((Action::Label, plan.add_labels.join(" ")));
-    }
-    out
 }
 
 /// The log line's `action` and `destination`: the terminal action if any, else the first

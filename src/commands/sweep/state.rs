@@ -1,6 +1,7 @@
 //! The sweep command's link to the state database (shared with the daemon): which rules were
-//! already applied to a message (they add nothing again), intents in the journal before
-//! copies and moves, outcomes and applied (rule, message) pairs after.
+//! already applied to a message (they add nothing again), open intents settled
+//! ([`crate::reconcile`]), intents in the journal before copies and moves, outcomes and
+//! applied (rule, message) pairs after ([`crate::record`], as the daemon).
 //!
 //! Without a usable database (the directory belongs to another user, say) the sweep still
 //! runs, with a warning: rules may then be applied again to messages a daemon already handled.
@@ -11,8 +12,8 @@ use std::path::Path;
 
 use crate::imap::MailboxInfo;
 use crate::imap::uidset::Uid;
-use crate::rules::{FinalKind, Plan};
-use crate::state::{Action, Applied, JournalId, NewJournalEntry, Outcome, StateDb, StateError};
+use crate::record::{self, Intents, Place};
+use crate::state::{StateDb, StateError};
 use crate::sweep::MessageResult;
 
 /// The database and what the current mailbox pass knows about it.
@@ -27,7 +28,7 @@ pub(super) struct StateLink {
     /// server sent none, or it differs from what the database holds for the mailbox).
     validity: Option<u32>,
     /// Journal intents of the batch being executed, by UID.
-    intents: HashMap<u32, Vec<JournalId>>,
+    intents: Intents,
     /// Results waiting to be written in one transaction.
     pending: Vec<MessageResult>,
 }
@@ -59,7 +60,7 @@ impl StateLink {
             account: String::new(),
             mailbox: String::new(),
             validity: None,
-            intents: HashMap::new(),
+            intents: Intents::new(),
             pending: Vec::new(),
         }
     }
@@ -158,35 +159,16 @@ impl StateLink {
         if self.dry_run {
             return;
         }
-        let (Some(db), Some(validity)) = (&mut self.db, self.validity) else {
+        let (Some(db), Some(uid_validity)) = (&mut self.db, self.validity) else {
             return;
         };
-        let mut uids = Vec::new();
-        let rules: Vec<String> = planned.iter().map(|r| r.rules.join(",")).collect();
-        let mut rows = Vec::new();
-        for (r, rule) in planned.iter().zip(&rules) {
-            for (action, dest) in risky_actions(&r.plan) {
-                uids.push(r.uid.get());
-                rows.push(entry(
-                    &self.account,
-                    &self.mailbox,
-                    validity,
-                    r,
-                    rule,
-                    action,
-                    dest,
-                ));
-            }
-        }
-        if rows.is_empty() {
-            return;
-        }
-        match db.journal_intents(&rows) {
-            Ok(ids) => {
-                for (uid, id) in uids.into_iter().zip(ids) {
-                    self.intents.entry(uid).or_default().push(id);
-                }
-            }
+        let at = Place {
+            account: &self.account,
+            mailbox: &self.mailbox,
+            uid_validity,
+        };
+        match record::intents(db, at, planned) {
+            Ok(ids) => self.intents.extend(ids),
             Err(e) => self.fail(&e),
         }
     }
@@ -204,40 +186,15 @@ impl StateLink {
         if pending.is_empty() {
             return;
         }
-        let (Some(db), Some(validity)) = (&mut self.db, self.validity) else {
+        let (Some(db), Some(uid_validity)) = (&mut self.db, self.validity) else {
             return;
         };
-        let (account, mailbox) = (self.account.as_str(), self.mailbox.as_str());
-        let mut write = || -> Result<(), StateError> {
-            let tx = db.batch()?;
-            for r in &pending {
-                let ids = intents.get(&r.uid.get()).map(Vec::as_slice).unwrap_or(&[]);
-                if r.error.is_some() {
-                    // A plan that failed part-way leaves its intents open: a copy may have
-                    // been made before a later step failed, and only the reconciliation at
-                    // the next sweep (Message-ID looked up in the destination) can tell.
-                    continue;
-                }
-                tx.journal_outcomes(ids, &Outcome::Done)?;
-                let rule = r.rules.join(",");
-                for (action, dest) in flag_actions(&r.plan) {
-                    let row = entry(account, mailbox, validity, r, &rule, action, Some(dest));
-                    tx.journal_record(&row, &Outcome::Done)?;
-                }
-                let pairs: Vec<Applied<'_>> = r
-                    .rules
-                    .iter()
-                    .map(|rule| Applied {
-                        uid: r.uid.get(),
-                        rule,
-                        message_id: r.message_id.as_deref(),
-                    })
-                    .collect();
-                tx.record_applied(account, mailbox, validity, &pairs)?;
-            }
-            tx.commit()
+        let at = Place {
+            account: &self.account,
+            mailbox: &self.mailbox,
+            uid_validity,
         };
-        if let Err(e) = write() {
+        if let Err(e) = record::results(db, at, &pending, &intents) {
             self.fail(&e);
         }
     }
@@ -248,62 +205,10 @@ impl StateLink {
     }
 }
 
-fn entry<'e>(
-    account: &'e str,
-    mailbox: &'e str,
-    uid_validity: u32,
-    r: &'e MessageResult,
-    rule: &'e str,
-    action: Action,
-    destination: Option<&'e str>,
-) -> NewJournalEntry<'e> {
-    NewJournalEntry {
-        account,
-        mailbox,
-        uid_validity,
-        uid: r.uid.get(),
-        message_id: r.message_id.as_deref(),
-        rule,
-        action,
-        destination,
-    }
-}
-
-/// Copies and the terminal action: not safe to repeat, so journaled as intents first.
-fn risky_actions(plan: &Plan) -> Vec<(Action, Option<&str>)> {
-    let mut out: Vec<(Action, Option<&str>)> = plan
-        .copy
-        .iter()
-        .map(|m| (Action::Copy, Some(m.as_str())))
-        .collect();
-    if let Some(f) = &plan.final_action {
-        let action = match f.action {
-            FinalKind::Move => Action::Move,
-            FinalKind::Archive => Action::Archive,
-            FinalKind::Trash => Action::Trash,
-            FinalKind::Delete => Action::Delete,
-        };
-        out.push((action, f.mailbox.as_deref()));
-    }
-    out
-}
-
-/// Flag and label changes: harmless to repeat, journaled once done.
-fn flag_actions(plan: &Plan) -> Vec<(Action, &str)> {
-    let mut out = Vec::new();
-    for (action, list) in [
-        (Action::Flag, &plan.add_flags),
-        (Action::Unflag, &plan.remove_flags),
-        (Action::Label, &plan.add_labels),
-    ] {
-        out.extend(list.iter().map(|f| (action, f.as_str())));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::Plan;
 
     /// Regression: a second server (a restarted test server, a restored backup) can give the
     /// same account and mailbox the same UIDVALIDITY; its UID 1 is another message, and rules

@@ -1,0 +1,184 @@
+//! What a pass over a mailbox writes to the state database around its commands, the same for
+//! `imapsort sweep` and the daemon: an *intent* in the journal before each copy and terminal
+//! action, and after them the outcomes, the flag changes made, and the (rule, message) pairs
+//! applied. A plan that failed part-way leaves its intents open: a copy may have been made
+//! before a later step failed, and only [`crate::reconcile`] (Message-ID looked up in the
+//! destination) can tell.
+
+use std::collections::HashMap;
+
+use crate::rules::{FinalKind, Plan};
+use crate::state::{Action, Applied, JournalId, NewJournalEntry, Outcome, StateDb, StateError};
+use crate::sweep::MessageResult;
+
+/// Journal intents written for a batch, by UID, to finish with [`results`].
+pub type Intents = HashMap<u32, Vec<JournalId>>;
+
+/// Which account, mailbox and UIDVALIDITY the rows are about.
+#[derive(Clone, Copy, Debug)]
+pub struct Place<'a> {
+    /// The account's name.
+    pub account: &'a str,
+    /// The mailbox the messages are in.
+    pub mailbox: &'a str,
+    /// The UIDVALIDITY the UIDs belong to.
+    pub uid_validity: u32,
+}
+
+/// Writes the intents of the copies and terminal actions of `planned`, in one transaction.
+pub fn intents(
+    db: &mut StateDb,
+    at: Place<'_>,
+    planned: &[MessageResult],
+) -> Result<Intents, StateError> {
+    let rules: Vec<String> = planned.iter().map(|r| r.rules.join(",")).collect();
+    let mut uids = Vec::new();
+    let mut rows = Vec::new();
+    for (r, rule) in planned.iter().zip(&rules) {
+        for (action, dest) in risky_actions(&r.plan) {
+            uids.push(r.uid.get());
+            rows.push(entry(at, r, rule, action, dest));
+        }
+    }
+    let mut out = Intents::new();
+    if rows.is_empty() {
+        return Ok(out);
+    }
+    for (uid, id) in uids.into_iter().zip(db.journal_intents(&rows)?) {
+        out.entry(uid).or_default().push(id);
+    }
+    Ok(out)
+}
+
+/// Writes what came of `results` in one transaction: outcomes of their `intents`, flag
+/// changes, applied pairs. Failed results leave their intents open.
+pub fn results(
+    db: &mut StateDb,
+    at: Place<'_>,
+    results: &[MessageResult],
+    intents: &Intents,
+) -> Result<(), StateError> {
+    let tx = db.batch()?;
+    for r in results {
+        if r.error.is_some() {
+            continue;
+        }
+        let ids = intents.get(&r.uid.get()).map(Vec::as_slice).unwrap_or(&[]);
+        tx.journal_outcomes(ids, &Outcome::Done)?;
+        let rule = r.rules.join(",");
+        for (action, dest) in flag_actions(&r.plan) {
+            tx.journal_record(&entry(at, r, &rule, action, Some(dest)), &Outcome::Done)?;
+        }
+        let pairs: Vec<Applied<'_>> = r
+            .rules
+            .iter()
+            .map(|rule| Applied {
+                uid: r.uid.get(),
+                rule,
+                message_id: r.message_id.as_deref(),
+            })
+            .collect();
+        tx.record_applied(at.account, at.mailbox, at.uid_validity, &pairs)?;
+    }
+    tx.commit()
+}
+
+fn entry<'e>(
+    at: Place<'e>,
+    r: &'e MessageResult,
+    rule: &'e str,
+    action: Action,
+    destination: Option<&'e str>,
+) -> NewJournalEntry<'e> {
+    NewJournalEntry {
+        account: at.account,
+        mailbox: at.mailbox,
+        uid_validity: at.uid_validity,
+        uid: r.uid.get(),
+        message_id: r.message_id.as_deref(),
+        rule,
+        action,
+        destination,
+    }
+}
+
+/// Copies and the terminal action: not safe to repeat, so journaled as intents first.
+fn risky_actions(plan: &Plan) -> Vec<(Action, Option<&str>)> {
+    let mut out: Vec<(Action, Option<&str>)> = plan
+        .copy
+        .iter()
+        .map(|m| (Action::Copy, Some(m.as_str())))
+        .collect();
+    if let Some(f) = &plan.final_action {
+        let action = match f.action {
+            FinalKind::Move => Action::Move,
+            FinalKind::Archive => Action::Archive,
+            FinalKind::Trash => Action::Trash,
+            FinalKind::Delete => Action::Delete,
+        };
+        out.push((action, f.mailbox.as_deref()));
+    }
+    out
+}
+
+/// Flag and label changes: harmless to repeat, journaled once done, one row per flag.
+fn flag_actions(plan: &Plan) -> Vec<(Action, &str)> {
+    let mut out = Vec::new();
+    for (action, list) in [
+        (Action::Flag, &plan.add_flags),
+        (Action::Unflag, &plan.remove_flags),
+        (Action::Label, &plan.add_labels),
+    ] {
+        out.extend(list.iter().map(|f| (action, f.as_str())));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::imap::uidset::Uid;
+
+    fn result(uid: u32, plan: Plan, error: Option<&str>) -> MessageResult {
+        MessageResult {
+            uid: Uid::new(uid).unwrap(),
+            message_id: Some(format!("<{uid}@x>")),
+            rules: vec!["r".into()],
+            plan,
+            warnings: vec![],
+            done: error.is_none(),
+            error: error.map(str::to_string),
+        }
+    }
+
+    /// Regression: the sweep command marked the intents of a part-failed plan `failed`, so
+    /// the next sweep copied again; they stay open for the reconciliation.
+    #[test]
+    fn a_failed_plan_leaves_its_intents_open_and_a_done_one_closes_them() {
+        let mut db = StateDb::open_in_memory().unwrap();
+        db.reset_mailbox("a", "INBOX", 7).unwrap();
+        let at = Place {
+            account: "a",
+            mailbox: "INBOX",
+            uid_validity: 7,
+        };
+        let plan = Plan {
+            copy: vec!["Accounting".into()],
+            add_flags: vec!["\\Flagged".into()],
+            ..Plan::default()
+        };
+        let batch = [result(1, plan.clone(), None), result(2, plan, Some("no"))];
+        let ids = intents(&mut db, at, &batch).unwrap();
+        assert_eq!((ids[&1].len(), ids[&2].len()), (1, 1));
+        results(&mut db, at, &batch, &ids).unwrap();
+        let open: Vec<u32> = db
+            .unfinished_intents("a")
+            .unwrap()
+            .iter()
+            .map(|e| e.uid)
+            .collect();
+        assert_eq!(open, vec![2]);
+        let applied = db.applied_rules("a", "INBOX", 7, &[1, 2]).unwrap();
+        assert_eq!(applied.keys().copied().collect::<Vec<_>>(), vec![1]);
+    }
+}
