@@ -33,18 +33,19 @@ impl Dovecot {
     }
 
     /// Like [`seed`](Self::seed), with flags (into `cur/`) and arrival times.
+    ///
+    /// Files are named as Dovecot's LDA names them, each with its own time and counter
+    /// ([`file_name`]): Dovecot's maildir code slows down badly (hundreds of milliseconds per
+    /// MOVE on a 10,000-message mailbox) on names that share one long prefix. The names'
+    /// times increase in the order given, so UIDs follow that order.
     pub fn seed_with(&self, user: &str, mailbox: &str, messages: &[SeedMessage]) -> io::Result<()> {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let dir = self.create_mailbox_dirs(user, mailbox)?;
         let pid = std::process::id();
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs();
         let (uid, gid) = self.mail_owner;
         for msg in messages {
             let n = SEQ.fetch_add(1, Ordering::Relaxed);
-            let base = format!("{now}.M{n}P{pid}.imapsort");
+            let base = file_name(next_name_time(), pid, n, msg.bytes.len());
             let tmp = dir.join("tmp").join(&base);
             std::fs::write(&tmp, &msg.bytes)?;
             std::os::unix::fs::chown(&tmp, Some(uid), Some(gid))?;
@@ -94,6 +95,34 @@ impl Dovecot {
     }
 }
 
+/// Microseconds between the name times of two seeded files: odd and not a divisor of a
+/// second, so the `M<usecs>` parts of consecutive names differ in every digit position.
+const NAME_STEP_US: u64 = 1_013;
+
+/// The time (microseconds since the epoch) for the next file name: now, but always past the
+/// previous name's, so names (and hence UIDs) follow the order of seeding within a process.
+fn next_name_time() -> u64 {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros() as u64;
+    let mut prev = LAST.load(Ordering::Relaxed);
+    loop {
+        let next = now.max(prev + NAME_STEP_US);
+        match LAST.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => prev = seen,
+        }
+    }
+}
+
+/// An LDA-style maildir base name, `<secs>.M<usecs>P<pid>Q<n>.<host>,S=<size>`.
+fn file_name(time_us: u64, pid: u32, n: u64, size: usize) -> String {
+    let (secs, usecs) = (time_us / 1_000_000, time_us % 1_000_000);
+    format!("{secs}.M{usecs}P{pid}Q{n}.imapsort,S={size}")
+}
+
 /// Maildir info letters for system flags, in ASCII order as the spec requires.
 fn maildir_info(flags: &[String]) -> io::Result<String> {
     let mut letters = Vec::new();
@@ -121,6 +150,30 @@ fn maildir_info(flags: &[String]) -> io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: every seeded file had the same `<secs>.M` prefix, which made each MOVE on
+    /// a 10,000-message mailbox cost about 0.3 s in Dovecot.
+    #[test]
+    fn seeded_names_have_distinct_increasing_times_and_counters() {
+        let names: Vec<(u64, u64, String)> = (0..2_000u64)
+            .map(|n| {
+                let t = next_name_time();
+                (t / 1_000_000, t % 1_000_000, file_name(t, 42, n, 10))
+            })
+            .collect();
+        for pair in names.windows(2) {
+            let ((s0, u0, a), (s1, u1, b)) = (&pair[0], &pair[1]);
+            assert!((s0, u0) < (s1, u1), "{a} then {b}");
+            assert_ne!(u0, u1, "{a} and {b} share their usecs");
+        }
+        let secs: std::collections::HashSet<u64> = names.iter().map(|(s, ..)| *s).collect();
+        assert!(secs.len() > 1, "all 2,000 names in one second");
+        let (s, u, name) = &names[0];
+        assert!(
+            name.starts_with(&format!("{s}.M{u}P42Q0.")) && name.ends_with(",S=10"),
+            "{name}"
+        );
+    }
 
     #[test]
     fn maildir_info_sorts_and_rejects_keywords() {
