@@ -274,7 +274,7 @@ fn main() {
     let accounts = env_num("IMAPSORT_BENCH_ACCOUNTS", 200).max(2);
     let started = Instant::now();
 
-    let mut users: Vec<(String, String)> = ["floor", "isort", "ifilter", "p0", "p1", "pf"]
+    let mut users: Vec<(String, String)> = ["floor", "isort", "ifilter", "p0", "p1"]
         .iter()
         .map(|u| ((*u).to_owned(), "pass".to_owned()))
         .collect();
@@ -499,7 +499,7 @@ fn sweep_tables(report: &mut String, rows: &[SweepRow]) {
 fn push_table(report: &mut String, bench: &Bench, samples: usize) {
     let d = &bench.d;
     let port = d.imap_port();
-    for u in ["p0", "p1", "pf"] {
+    for u in ["p0", "p1"] {
         remove_user(d, u);
         let mut s = raw::Raw::login(port, u).expect("login");
         s.cmd("CREATE Pushed").expect("create");
@@ -514,10 +514,10 @@ fn push_table(report: &mut String, bench: &Bench, samples: usize) {
     .expect("cfg");
     let daemon = push::start_imapsort(bench.bin, &cfg);
     std::thread::sleep(Duration::from_millis(1500));
-    let ours = push::measure(d, "p0", "pf", daemon, samples);
+    let ours = push::measure(d, "p0", daemon, samples);
     let lua = dir.join("push.lua");
     std::fs::write(&lua, push::imapfilter_lua(port, "p1")).expect("lua");
-    let theirs = push::measure(d, "p1", "pf", push::start_imapfilter(&lua, dir), samples);
+    let theirs = push::measure(d, "p1", push::start_imapfilter(&lua, dir), samples);
     let mut floor = ours.floor.clone();
     floor.extend(&theirs.floor);
     let (fm, fp) = push::median_p99(&floor);
@@ -527,7 +527,7 @@ fn push_table(report: &mut String, bench: &Bench, samples: usize) {
         report,
         "### 3. Push latency (APPEND's OK -> message in its destination; {samples} appends each)\n\n\
          | client | samples | median | p99 | median above the floor |\n|---|---|---|---|---|\n\
-         | bare IDLE client (Dovecot's floor: EXISTS received) | {} | {} | {} | |\n\
+         | bare IDLE client on the same INBOX (the floor: its EXISTS) | {} | {} | {} | |\n\
          | `imapsort run` | {} | {} | {} | {} |\n\
          | imapfilter `enter_idle()` loop | {} | {} | {} | {} |\n\n\
          Target: imapsort's median within 10 ms of the floor.\n",

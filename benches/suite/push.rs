@@ -1,12 +1,14 @@
 //! Push latency: APPEND on one connection -> the message lies in its destination mailbox.
 //!
-//! Per sample, two APPENDs go out back to back: one to the user a sorter watches (imapsort's
-//! daemon, or imapfilter's `enter_idle()` loop), one to a floor user where a bare IDLE client
-//! waits. The clock starts at each APPEND's tagged OK. The sorter's sample ends when the moved
-//! file appears in the destination maildir (polled every 0.5 ms on tmpfs: no IMAP session of
-//! ours adds load or delay); the floor's sample ends when the IDLE client reads `* n EXISTS`.
-//! Dovecot holds IDLE notifications back 500 ms, so the floor is about 500 ms; the sorter can
-//! only add to it (SEARCH, FETCH, MOVE).
+//! Per sample, one APPEND goes to the INBOX a sorter watches (imapsort's daemon, or
+//! imapfilter's `enter_idle()` loop), where a bare IDLE client of ours waits too. The clock
+//! starts at the APPEND's tagged OK. The sorter's sample ends when the moved file appears in the
+//! destination maildir (polled every 0.5 ms on tmpfs: no IMAP session of ours adds load or
+//! delay); the floor's sample ends when the bare IDLE client reads `* n EXISTS` for the same
+//! message. Dovecot holds IDLE notifications back (500 ms after the first change it sees), so
+//! the floor is up to 500 ms; the sorter can only add to it (SEARCH, FETCH, MOVE). Rounds are
+//! 600 ms apart after the move, so the move's own EXPUNGE notification has gone out before the
+//! next APPEND and cannot carry the next EXISTS early.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -93,19 +95,12 @@ fn wait_files(dir: &Path, count: usize, limit: Duration) -> Option<Instant> {
 }
 
 /// Measures `samples` pushes through `sorter` (already started, watching `user`), with the
-/// floor on `floor_user`. The sorter is stopped at the end.
-pub fn measure(
-    d: &Dovecot,
-    user: &str,
-    floor_user: &str,
-    mut sorter: Child,
-    samples: usize,
-) -> PushResult {
+/// floor measured on the same mailbox. The sorter is stopped at the end.
+pub fn measure(d: &Dovecot, user: &str, mut sorter: Child, samples: usize) -> PushResult {
     let port = d.imap_port();
     let dest = d.mailbox_dir(user, "Pushed");
     let mut to_sorter = Raw::login(port, user).expect("login");
-    let mut to_floor = Raw::login(port, floor_user).expect("login");
-    let floor_rx = idle_floor(port, floor_user);
+    let floor_rx = idle_floor(port, user);
     // Warm-up: the sorter is connected and idle once a first message has been moved.
     let mut n = 0;
     let mut in_dest = files_in(&dest);
@@ -132,8 +127,7 @@ pub fn measure(
     for _ in 0..samples {
         to_sorter.append("INBOX", &message(n)).expect("append");
         let t_sorter = Instant::now();
-        to_floor.append("INBOX", &message(n)).expect("append");
-        let t_floor = Instant::now();
+        let t_floor = t_sorter;
         n += 1;
         in_dest += 1;
         if let Ok(seen) = floor_rx.recv_timeout(Duration::from_secs(5)) {
@@ -146,8 +140,8 @@ pub fn measure(
                 in_dest = files_in(&dest);
             }
         }
-        // Let any notification of this round pass before the next.
-        std::thread::sleep(Duration::from_millis(30));
+        // Let the notifications of this round (the move's EXPUNGE) pass before the next.
+        std::thread::sleep(Duration::from_millis(600));
         while floor_rx.try_recv().is_ok() {}
     }
     let _ = sorter.kill();
