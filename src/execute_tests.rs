@@ -433,7 +433,8 @@ fn without_uidplus_the_message_stays_deleted_with_a_warning() {
 #[test]
 fn one_failing_destination_does_not_fail_the_others() {
     let mut fake = Fake {
-        fail_on: vec!["MOVE 2 Bad"],
+        // Moves to two mailboxes go as copies plus one shared expunge: the copy fails.
+        fail_on: vec!["COPY 2 Bad"],
         ..Fake::default()
     };
     let out = run_plans(
@@ -531,7 +532,16 @@ fn a_mailbox_that_cannot_be_created_fails_only_its_messages() {
             ),
         ],
     );
-    assert_eq!(fake.log, ["ENSURE Nope", "ENSURE Yes", "UID MOVE 2 Yes"]);
+    assert_eq!(
+        fake.log,
+        [
+            "ENSURE Nope",
+            "ENSURE Yes",
+            "UID COPY 2 Yes",
+            "UID STORE 2 +FLAGS.SILENT (\\Deleted)",
+            "UID EXPUNGE 2"
+        ]
+    );
     assert_eq!(errors(&out), [(1, false), (2, true)]);
 }
 
@@ -605,7 +615,7 @@ fn each_destination_is_ensured_once_per_session() {
 #[test]
 fn long_uid_sets_are_sent_in_several_commands() {
     let mut fake = Fake::default();
-    let plans: Vec<(u32, P)> = (1..=3000)
+    let plans: Vec<(u32, P)> = (1..=30_000)
         .filter(|n| n % 2 == 1)
         .map(|n| {
             (
@@ -619,7 +629,57 @@ fn long_uid_sets_are_sent_in_several_commands() {
         .collect();
     let out = run_plans(ALL_CAPS, &mut fake, plans);
     assert!(fake.log.len() > 1);
-    assert!(fake.log.iter().all(|c| c.len() < 1100));
-    assert_eq!(out.len(), 1500);
+    assert!(fake.log.iter().all(|c| c.len() < MAX_SET_CHARS + 100));
+    assert_eq!(out.len(), 15_000);
     assert!(out.iter().all(Outcome::done));
+}
+
+#[test]
+fn moves_to_several_mailboxes_share_one_expunge() {
+    let mut fake = Fake {
+        fail_on: vec!["COPY 3 B"],
+        ..Fake::default()
+    };
+    let mv = |m: &'static str| P {
+        fin: Some((FinalKind::Move, Some(m))),
+        ..P::default()
+    };
+    let out = run_plans(
+        ALL_CAPS,
+        &mut fake,
+        vec![(1, mv("A")), (2, mv("A")), (3, mv("B")), (5, mv("C"))],
+    );
+    // The failed copy keeps message 3 out of the expunge: it stays where it was.
+    assert_eq!(
+        fake.log,
+        [
+            "ENSURE A",
+            "UID COPY 1:2 A",
+            "ENSURE B",
+            "UID COPY 3 B",
+            "ENSURE C",
+            "UID COPY 5 C",
+            "UID STORE 1:2,5 +FLAGS.SILENT (\\Deleted)",
+            "UID EXPUNGE 1:2,5"
+        ]
+    );
+    assert_eq!(errors(&out), [(1, true), (2, true), (3, false), (5, true)]);
+}
+
+#[test]
+fn moves_on_gmail_stay_moves_even_to_several_mailboxes() {
+    let caps = ServerCaps {
+        gmail: true,
+        ..ALL_CAPS
+    };
+    let mut fake = Fake::default();
+    let mv = |m: &'static str| P {
+        fin: Some((FinalKind::Move, Some(m))),
+        ..P::default()
+    };
+    run_plans(caps, &mut fake, vec![(1, mv("A")), (2, mv("B"))]);
+    assert_eq!(
+        fake.log,
+        ["ENSURE A", "UID MOVE 1 A", "ENSURE B", "UID MOVE 2 B"]
+    );
 }
