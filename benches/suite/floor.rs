@@ -180,3 +180,88 @@ pub fn profile(port: u16, script: &[u8]) -> Vec<(String, usize, Duration)> {
     totals.sort_by(|a, b| b.2.cmp(&a.2));
     totals
 }
+
+/// The script with every `UID MOVE set mailbox` turned into `UID COPY set mailbox`, and one
+/// `UID STORE +FLAGS.SILENT (\Deleted)` plus one `UID EXPUNGE` over all moved UIDs before the
+/// end: what the same sweep would cost the server if moves shared one expunge of the source.
+pub fn batched_expunge(script: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(script);
+    let mut out = String::new();
+    let mut moved: Vec<u32> = Vec::new();
+    let mut tail = String::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.splitn(4, ' ').collect();
+        if words.len() == 4
+            && words[1].eq_ignore_ascii_case("UID")
+            && words[2].eq_ignore_ascii_case("MOVE")
+        {
+            let (set, mailbox) = words[3].split_once(' ').unwrap_or((words[3], ""));
+            moved.extend(parse_set(set));
+            out.push_str(&format!("{} UID COPY {set} {mailbox}\r\n", words[0]));
+        } else if line
+            .split_whitespace()
+            .nth(1)
+            .is_some_and(|w| w.eq_ignore_ascii_case("LOGOUT"))
+        {
+            tail.push_str(line);
+            tail.push_str("\r\n");
+        } else {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    moved.sort_unstable();
+    moved.dedup();
+    for (i, set) in compress(&moved, 7500).iter().enumerate() {
+        out.push_str(&format!(
+            "XS{i} UID STORE {set} +FLAGS.SILENT (\\Deleted)\r\nXE{i} UID EXPUNGE {set}\r\n"
+        ));
+    }
+    out.push_str(&tail);
+    out.into_bytes()
+}
+
+fn parse_set(set: &str) -> Vec<u32> {
+    let mut v = Vec::new();
+    for part in set.split(',') {
+        match part.split_once(':') {
+            Some((a, b)) => {
+                if let (Ok(a), Ok(b)) = (a.parse::<u32>(), b.parse::<u32>()) {
+                    v.extend(a.min(b)..=a.max(b));
+                }
+            }
+            None => v.extend(part.parse::<u32>().ok()),
+        }
+    }
+    v
+}
+
+/// Sorted UIDs as `a:b,c` sets of at most `max` characters each.
+fn compress(uids: &[u32], max: usize) -> Vec<String> {
+    let mut sets = Vec::new();
+    let mut cur = String::new();
+    let mut i = 0;
+    while i < uids.len() {
+        let mut j = i;
+        while j + 1 < uids.len() && uids[j + 1] == uids[j] + 1 {
+            j += 1;
+        }
+        let part = if j > i {
+            format!("{}:{}", uids[i], uids[j])
+        } else {
+            uids[i].to_string()
+        };
+        if !cur.is_empty() && cur.len() + part.len() + 1 > max {
+            sets.push(std::mem::take(&mut cur));
+        }
+        if !cur.is_empty() {
+            cur.push(',');
+        }
+        cur.push_str(&part);
+        i = j + 1;
+    }
+    if !cur.is_empty() {
+        sets.push(cur);
+    }
+    sets
+}

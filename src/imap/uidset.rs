@@ -44,7 +44,7 @@ pub struct UidSet {
 /// 7,500 leaves room for the tag, the command and a mailbox name. Fewer, longer commands matter:
 /// Dovecot pays a fixed cost per MOVE and per expunge (it rewrites the source mailbox's index),
 /// so 3,000 scattered UIDs moved in 14 commands of 1,000 characters took 535 ms, in 2 commands
-/// about 130 ms (benches/suite, docs/BENCHMARKS.md).
+/// 177-263 ms (benches/suite, docs/BENCHMARKS.md).
 pub const MAX_SET_CHARS: usize = 7500;
 
 impl UidSet {
