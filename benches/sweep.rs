@@ -8,9 +8,15 @@
 //! - `30 rules`: a realistic set of 30 rules, a third of them regexes (imapfilter needs its
 //!   `match_*` functions for those, which fetch header fields message by message).
 //!
-//! Both tools talk plain IMAP on loopback (no TLS, which imapfilter would want to prompt
-//! about) and end with the same mailboxes: the harness checks that before printing. Medians
-//! of `IMAPSORT_BENCH_RUNS` runs (default 5), as ratios. Needs `dovecot` and `imapfilter`.
+//! - `30 rules, +1 ms each way`: the same through a proxy that adds 1 ms of latency in each
+//!   direction (tokio's timer resolution), as a LAN or nearby server would: what per-message
+//!   round trips cost away from loopback. `IMAPSORT_BENCH_LATENCY_RUNS` runs (default 3; 0
+//!   skips it).
+//!
+//! Both tools talk plain IMAP (no TLS, which imapfilter would want to prompt about) and end
+//! with the same mailboxes: the harness checks that before printing. Medians of
+//! `IMAPSORT_BENCH_RUNS` runs (default 5), as ratios. Needs `dovecot` and `imapfilter`.
+//! `IMAPSORT_BENCH_VERBOSE=1 IMAPSORT_BENCH_LOG=imapsort=debug` shows imapsort's timings.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -326,12 +332,12 @@ async fn outcome(d: &Dovecot, user: &str) -> BTreeMap<String, (usize, usize)> {
     out
 }
 
-fn imapsort_config(d: &Dovecot, user: &str, rules: &[Rule], dir: &Path) -> std::path::PathBuf {
+fn imapsort_config(port: u16, user: &str, rules: &[Rule], dir: &Path) -> std::path::PathBuf {
     let mut y = format!(
         "settings:\n  state_dir: {}\naccounts:\n  - name: bench\n    host: 127.0.0.1\n    port: {}\n    tls: none\n    \
          allow_insecure: true\n    username: {user}\n    password: pass\nrules:\n",
         dir.join(format!("state-{user}")).display(),
-        d.imap_port()
+        port
     );
     for r in rules {
         y.push_str(r.yaml);
@@ -341,15 +347,14 @@ fn imapsort_config(d: &Dovecot, user: &str, rules: &[Rule], dir: &Path) -> std::
     p
 }
 
-fn imapfilter_config(d: &Dovecot, user: &str, rules: &[Rule], dir: &Path) -> std::path::PathBuf {
+fn imapfilter_config(port: u16, user: &str, rules: &[Rule], dir: &Path) -> std::path::PathBuf {
     let mut l = String::from(
         "options.timeout = 300\noptions.create = true\noptions.subscribe = true\n\
          options.info = false\noptions.certificates = false\noptions.starttls = false\n",
     );
     let _ = writeln!(
         l,
-        "a = IMAP {{ server = '127.0.0.1', port = {}, username = '{user}', password = 'pass' }}",
-        d.imap_port()
+        "a = IMAP {{ server = '127.0.0.1', port = {port}, username = '{user}', password = 'pass' }}"
     );
     for r in rules {
         let _ = writeln!(l, "{};", r.lua);
@@ -363,6 +368,9 @@ fn time(cmd: &mut Command) -> Duration {
     let start = Instant::now();
     let out = cmd.output().expect("spawn");
     let took = start.elapsed();
+    if std::env::var_os("IMAPSORT_BENCH_VERBOSE").is_some() {
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    }
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}\n{}",
@@ -387,8 +395,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
-    let scenarios: [(&str, &[Rule]); 2] = [("single sender", SINGLE), ("30 rules", THIRTY)];
-    let users: Vec<(String, String)> = (0..scenarios.len() * runs * 2)
+    let latency_runs: usize = std::env::var("IMAPSORT_BENCH_LATENCY_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let users: Vec<(String, String)> = (0..(2 * runs + latency_runs) * 2)
         .map(|i| (format!("u{i}"), "pass".to_owned()))
         .collect();
     let d = Dovecot::start(DovecotOptions {
@@ -400,6 +411,18 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    // The proxy runs on its own thread while the tools run as child processes.
+    let proxy_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("proxy runtime");
+    let slow_port = start_delay_proxy(&proxy_rt, d.imap_port(), Duration::from_millis(1));
+    let scenarios: [(&str, &[Rule], u16, usize); 3] = [
+        ("single sender", SINGLE, d.imap_port(), runs),
+        ("30 rules", THIRTY, d.imap_port(), runs),
+        ("30 rules, +1 ms each way", THIRTY, slow_port, latency_runs),
+    ];
     let dir = tempfile::tempdir().expect("tempdir");
     let mail = messages();
     let imapsort_bin = env!("CARGO_BIN_EXE_imapsort");
@@ -411,7 +434,10 @@ fn main() {
 
     let mut next_user = users.iter().map(|(u, _)| u.clone());
     let mut table = Vec::new();
-    for (name, rules) in scenarios {
+    for (name, rules, port, runs) in scenarios {
+        if runs == 0 {
+            continue;
+        }
         let mut ours = Vec::new();
         let mut theirs = Vec::new();
         let mut reference: Option<BTreeMap<String, (usize, usize)>> = None;
@@ -427,15 +453,18 @@ fn main() {
                 seed(&d, &user, &mail);
                 rt.block_on(warm(&d, &user));
                 let took = if is_ours {
-                    let cfg = imapsort_config(&d, &user, rules, dir.path());
+                    let cfg = imapsort_config(port, &user, rules, dir.path());
                     time(
                         Command::new(imapsort_bin)
                             .args(["sweep", "--format", "json", "-c"])
                             .arg(&cfg)
-                            .env("IMAPSORT_LOG", "warn"),
+                            .env(
+                                "IMAPSORT_LOG",
+                                std::env::var("IMAPSORT_BENCH_LOG").unwrap_or("warn".into()),
+                            ),
                     )
                 } else {
-                    let cfg = imapfilter_config(&d, &user, rules, dir.path());
+                    let cfg = imapfilter_config(port, &user, rules, dir.path());
                     time(
                         Command::new("imapfilter")
                             .arg("-c")
@@ -471,19 +500,74 @@ fn main() {
                     .sum()
             })
             .unwrap_or(0);
-        table.push((name, m_ours, m_theirs, moved));
+        table.push((name, runs, m_ours, m_theirs, moved));
     }
-    println!("\nSweep of a {MESSAGES}-message INBOX, medians of {runs} runs ({dovecot_version})\n");
-    println!("| scenario | moved | imapsort | imapfilter 2.8 | imapfilter / imapsort |");
-    println!("|---|---|---|---|---|");
-    for (name, ours, theirs, moved) in table {
+    println!("\nSweep of a {MESSAGES}-message INBOX, medians ({dovecot_version})\n");
+    println!("| scenario | runs | moved | imapsort | imapfilter 2.8 | imapfilter / imapsort |");
+    println!("|---|---|---|---|---|---|");
+    for (name, runs, ours, theirs, moved) in table {
         println!(
-            "| {name} | {moved} | {:.2} s | {:.2} s | {:.1}x |",
+            "| {name} | {runs} | {moved} | {:.2} s | {:.2} s | {:.1}x |",
             ours.as_secs_f64(),
             theirs.as_secs_f64(),
             theirs.as_secs_f64() / ours.as_secs_f64()
         );
     }
+}
+
+/// A TCP proxy to `target` that holds every chunk for `delay` in each direction: added
+/// latency, as on a network, without a bandwidth limit. Returns its port.
+fn start_delay_proxy(rt: &tokio::runtime::Runtime, target: u16, delay: Duration) -> u16 {
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind proxy");
+    let port = listener.local_addr().expect("proxy port").port();
+    rt.spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
+                    return;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                tokio::spawn(pump(cr, sw, delay));
+                tokio::spawn(pump(sr, cw, delay));
+            });
+        }
+    });
+    port
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    delay: Duration,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(tokio::time::Instant, Vec<u8>)>();
+    let writer = tokio::spawn(async move {
+        while let Some((due, bytes)) = rx.recv().await {
+            tokio::time::sleep_until(due).await;
+            if to.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+        let _ = to.shutdown().await;
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n) = from.read(&mut buf).await {
+        if n == 0
+            || tx
+                .send((tokio::time::Instant::now() + delay, buf[..n].to_vec()))
+                .is_err()
+        {
+            break;
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
 }
 
 fn which(bin: &str) -> Option<std::path::PathBuf> {

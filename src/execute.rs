@@ -258,6 +258,16 @@ pub trait ImapTarget {
     fn is_connection_lost(err: &Self::Error) -> bool;
 }
 
+/// Which messages exist in the selected mailbox, as far as a pass knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Universe {
+    /// The messages that exist (a `UID SEARCH` result, less what this pass moved away).
+    pub existing: UidSet,
+    /// The UID range `existing` covers completely: a UID inside it and not in `existing` does
+    /// not exist and never will (UIDs are not reused), so commands may include it.
+    pub known: (Uid, Uid),
+}
+
 /// Runs programs against one session; remembers which destinations already exist.
 #[derive(Debug, Default)]
 pub struct Executor {
@@ -281,6 +291,18 @@ impl Executor {
 
     /// Runs every step of `program`; returns one outcome per message it names, by UID.
     pub async fn run<T: ImapTarget>(&mut self, target: &mut T, program: &Program) -> Vec<Outcome> {
+        self.run_within(target, program, None).await
+    }
+
+    /// Like [`run`](Self::run), knowing which messages exist in the selected mailbox: UID
+    /// sets are then merged across messages known to be gone (fewer commands), and messages
+    /// that leave the mailbox are taken out of `universe`.
+    pub async fn run_within<T: ImapTarget>(
+        &mut self,
+        target: &mut T,
+        program: &Program,
+        mut universe: Option<&mut Universe>,
+    ) -> Vec<Outcome> {
         let mut outcomes: BTreeMap<Uid, Outcome> = BTreeMap::new();
         let mut touch = |uid: Uid| {
             outcomes.entry(uid).or_insert(Outcome {
@@ -321,20 +343,39 @@ impl Executor {
                 continue;
             }
             if shared_expunge && matches!(step, Step::Move { .. }) {
-                self.copy_half(target, step, &uids, &mut book, &mut copied)
-                    .await;
+                self.copy_half(
+                    target,
+                    step,
+                    &uids,
+                    &mut book,
+                    universe.as_deref(),
+                    &mut copied,
+                )
+                .await;
             } else {
-                self.run_step(target, step, &uids, &mut book).await;
+                self.run_step(target, step, &uids, &mut book, universe.as_deref_mut())
+                    .await;
             }
         }
-        let what = "move";
-        for chunk in copied.chunks(MAX_SET_CHARS, u64::MAX) {
-            match &book.lost {
-                Some(reason) => {
+        if !copied.is_empty() {
+            let what = "move";
+            let wire = match &universe {
+                Some(u) => copied.widen(&u.existing, u.known),
+                None => copied.clone(),
+            };
+            for line in wire.chunks(MAX_SET_CHARS, u64::MAX) {
+                let members: UidSet = copied.iter().filter(|u| line.contains(*u)).collect();
+                if let Some(reason) = &book.lost {
                     let reason = format!("{what}: copied, but not removed: {reason}");
-                    book.fail(&chunk, reason, true);
+                    book.fail(&members, reason, true);
+                    continue;
                 }
-                None => self.remove_copied(target, &chunk, &mut book, what).await,
+                let gone = self
+                    .remove_copied(target, &line, &members, &mut book, what)
+                    .await;
+                if gone && let Some(u) = universe.as_deref_mut() {
+                    u.existing.remove_all(&members);
+                }
             }
         }
         book.outcomes.into_values().collect()
@@ -368,6 +409,7 @@ impl Executor {
         step: &Step,
         uids: &UidSet,
         book: &mut Book,
+        universe: Option<&Universe>,
         copied: &mut UidSet,
     ) {
         let Step::Move { mailbox, .. } = step else {
@@ -386,15 +428,20 @@ impl Executor {
                 }
             }
         }
-        for chunk in uids.chunks(MAX_SET_CHARS, u64::MAX) {
+        let wire = match universe {
+            Some(u) => uids.widen(&u.existing, u.known),
+            None => uids.clone(),
+        };
+        for line in wire.chunks(MAX_SET_CHARS, u64::MAX) {
+            let members: UidSet = uids.iter().filter(|u| line.contains(*u)).collect();
             if let Some(reason) = &book.lost {
                 let reason = format!("{what}: not attempted: {reason}");
-                book.fail(&chunk, reason, true);
+                book.fail(&members, reason, true);
                 continue;
             }
-            match target.copy(&chunk, mailbox).await {
-                Ok(()) => chunk.iter().for_each(|u| copied.insert(u)),
-                Err(e) => book.failed_command::<T>(&chunk, format!("{what}: {e}"), &e, true),
+            match target.copy(&line, mailbox).await {
+                Ok(()) => members.iter().for_each(|u| copied.insert(u)),
+                Err(e) => book.failed_command::<T>(&members, format!("{what}: {e}"), &e, true),
             }
         }
     }
@@ -405,6 +452,7 @@ impl Executor {
         step: &Step,
         uids: &UidSet,
         book: &mut Book,
+        mut universe: Option<&mut Universe>,
     ) {
         if let Step::Copy { mailbox, .. } | Step::Move { mailbox, .. } = step
             && !self.ensured.contains(mailbox)
@@ -420,89 +468,108 @@ impl Executor {
                 }
             }
         }
-        for chunk in uids.chunks(MAX_SET_CHARS, u64::MAX) {
+        // The set as sent: merged across UIDs known to be gone, so fewer, shorter commands
+        // touch exactly the same messages.
+        let wire = match &universe {
+            Some(u) => uids.widen(&u.existing, u.known),
+            None => uids.clone(),
+        };
+        for line in wire.chunks(MAX_SET_CHARS, u64::MAX) {
+            let members: UidSet = uids.iter().filter(|u| line.contains(*u)).collect();
             if let Some(reason) = &book.lost {
                 let reason = format!("{}: not attempted: {reason}", step.describe());
-                book.fail(&chunk, reason, true);
+                book.fail(&members, reason, true);
                 continue;
             }
-            self.run_chunk(target, step, &chunk, book).await;
+            let gone = self.run_chunk(target, step, &line, &members, book).await;
+            if gone && let Some(u) = universe.as_deref_mut() {
+                u.existing.remove_all(&members);
+            }
         }
     }
 
+    /// One command line (`wire`) for the messages `members`. Returns whether they left the
+    /// mailbox.
     async fn run_chunk<T: ImapTarget>(
         &mut self,
         target: &mut T,
         step: &Step,
-        uids: &UidSet,
+        wire: &UidSet,
+        members: &UidSet,
         book: &mut Book,
-    ) {
+    ) -> bool {
         let what = step.describe();
         let deleted = [String::from("\\Deleted")];
         let result = match step {
-            Step::Flags { add, flags, .. } => target.store_flags(uids, *add, flags).await,
-            Step::Labels { labels, .. } => target.add_labels(uids, labels).await,
-            Step::Copy { mailbox, .. } => target.copy(uids, mailbox).await,
-            Step::Move { mailbox, .. } if self.caps.move_ => target.mv(uids, mailbox).await,
-            Step::Move { mailbox, .. } => match target.copy(uids, mailbox).await {
-                Ok(()) => {
-                    // The copy exists now: from here on a failure leaves a duplicate, not a loss.
-                    self.remove_copied(target, uids, book, &what).await;
-                    return;
-                }
+            Step::Flags { add, flags, .. } => target.store_flags(wire, *add, flags).await,
+            Step::Labels { labels, .. } => target.add_labels(wire, labels).await,
+            Step::Copy { mailbox, .. } => target.copy(wire, mailbox).await,
+            Step::Move { mailbox, .. } if self.caps.move_ => match target.mv(wire, mailbox).await {
+                Ok(()) => return true,
                 Err(e) => Err(e),
             },
-            Step::Delete { .. } => match target.store_flags(uids, true, &deleted).await {
-                Ok(()) => {
-                    self.expunge(target, uids, book, &what).await;
-                    return;
-                }
+            Step::Move { mailbox, .. } => match target.copy(wire, mailbox).await {
+                // The copy exists now: from here on a failure leaves a duplicate, not a loss.
+                Ok(()) => return self.remove_copied(target, wire, members, book, &what).await,
+                Err(e) => Err(e),
+            },
+            Step::Delete { .. } => match target.store_flags(wire, true, &deleted).await {
+                Ok(()) => return self.expunge(target, wire, members, book, &what).await,
                 Err(e) => Err(e),
             },
         };
         if let Err(e) = result {
-            book.failed_command::<T>(uids, format!("{what}: {e}"), &e, step.blocks_terminal());
+            book.failed_command::<T>(members, format!("{what}: {e}"), &e, step.blocks_terminal());
         }
+        false
     }
 
     /// After the copy half of a move without MOVE: mark the originals and expunge them.
     async fn remove_copied<T: ImapTarget>(
         &mut self,
         target: &mut T,
-        uids: &UidSet,
+        wire: &UidSet,
+        members: &UidSet,
         book: &mut Book,
         what: &str,
-    ) {
+    ) -> bool {
         let deleted = [String::from("\\Deleted")];
-        match target.store_flags(uids, true, &deleted).await {
-            Ok(()) => self.expunge(target, uids, book, what).await,
+        match target.store_flags(wire, true, &deleted).await {
+            Ok(()) => self.expunge(target, wire, members, book, what).await,
             Err(e) => {
                 let reason =
                     format!("{what}: copied, but marking the original \\Deleted failed: {e}");
-                book.failed_command::<T>(uids, reason, &e, true);
+                book.failed_command::<T>(members, reason, &e, true);
+                false
             }
         }
     }
 
+    /// `UID EXPUNGE` of exactly the messages marked for this step. Returns whether they are gone.
     async fn expunge<T: ImapTarget>(
         &mut self,
         target: &mut T,
-        uids: &UidSet,
+        wire: &UidSet,
+        members: &UidSet,
         book: &mut Book,
         what: &str,
-    ) {
+    ) -> bool {
         if !self.caps.uidplus {
             let warning = format!(
                 "{what}: left marked \\Deleted; the server lacks UIDPLUS and imapsort never sends \
                  a mailbox-wide EXPUNGE"
             );
-            tracing::warn!(uids = %uids, "{warning}");
-            book.warn(uids, &warning);
-            return;
+            tracing::warn!(uids = %members, "{warning}");
+            book.warn(members, &warning);
+            return false;
         }
-        if let Err(e) = target.uid_expunge(uids).await {
-            let reason = format!("{what}: marked \\Deleted, but UID EXPUNGE failed: {e}");
-            book.failed_command::<T>(uids, reason, &e, true);
+        match target.uid_expunge(wire).await {
+            Ok(()) => true,
+            Err(e) => {
+                let reason = format!("{what}: marked \\Deleted, but UID EXPUNGE failed: {e}");
+                book.failed_command::<T>(members, reason, &e, true);
+                false
+            }
         }
     }
 }

@@ -635,6 +635,100 @@ fn long_uid_sets_are_sent_in_several_commands() {
 }
 
 #[test]
+fn commands_merge_across_messages_known_to_be_gone() {
+    // 1:10 exist except 7 (never did); the plans move 2,4,6 to A and 3,5,8 to B, flag 1,9.
+    // MOVE per destination (without UIDPLUS moves do not share an expunge).
+    let caps = ServerCaps {
+        uidplus: false,
+        ..ALL_CAPS
+    };
+    let mut universe = Universe {
+        existing: "1:6,8:10".parse().unwrap(),
+        known: (uid(1), uid(10)),
+    };
+    let mut fake = Fake::default();
+    let mv = |m: &'static str| P {
+        fin: Some((FinalKind::Move, Some(m))),
+        ..P::default()
+    };
+    let plans: Vec<(Uid, Plan)> = [
+        (
+            1,
+            P {
+                add: &["f"],
+                ..P::default()
+            },
+        ),
+        (2, mv("A")),
+        (3, mv("B")),
+        (4, mv("A")),
+        (5, mv("B")),
+        (6, mv("A")),
+        (8, mv("B")),
+        (
+            9,
+            P {
+                add: &["f"],
+                ..P::default()
+            },
+        ),
+    ]
+    .iter()
+    .map(|(u, p)| (uid(*u), p.plan()))
+    .collect();
+    let refs: Vec<(Uid, &Plan)> = plans.iter().map(|(u, p)| (*u, p)).collect();
+    let program = group(&refs, caps);
+    let out = block_on(Executor::new(caps).run_within(&mut fake, &program, Some(&mut universe)));
+    assert_eq!(
+        fake.log,
+        [
+            // 1 and 9 are separated by existing messages that are not flagged.
+            "UID STORE 1,9 +FLAGS.SILENT (f)",
+            "ENSURE A",
+            "UID MOVE 2,4,6 A",
+            "ENSURE B",
+            // 4 and 6 are gone now, 7 never existed: one range.
+            "UID MOVE 3:8 B",
+        ]
+    );
+    assert!(out.iter().all(Outcome::done));
+    assert_eq!(universe.existing.to_string(), "1,9:10");
+}
+
+#[test]
+fn a_failed_move_keeps_its_messages_in_the_universe() {
+    // MOVE per destination (without UIDPLUS moves do not share an expunge).
+    let caps = ServerCaps {
+        uidplus: false,
+        ..ALL_CAPS
+    };
+    let mut universe = Universe {
+        existing: "1:4".parse().unwrap(),
+        known: (uid(1), uid(4)),
+    };
+    let mut fake = Fake {
+        fail_on: vec!["MOVE 2 A"],
+        ..Fake::default()
+    };
+    let plans: Vec<(Uid, Plan)> = [(2, "A"), (1, "B"), (3, "B")]
+        .iter()
+        .map(|(u, m)| {
+            let p = P {
+                fin: Some((FinalKind::Move, Some(*m))),
+                ..P::default()
+            };
+            (uid(*u), p.plan())
+        })
+        .collect();
+    let refs: Vec<(Uid, &Plan)> = plans.iter().map(|(u, p)| (*u, p)).collect();
+    let program = group(&refs, caps);
+    block_on(Executor::new(caps).run_within(&mut fake, &program, Some(&mut universe)));
+    // 2 is still there, so 1 and 3 must not be merged over it.
+    assert_eq!(fake.log.last().unwrap(), "UID MOVE 1,3 B");
+    assert_eq!(universe.existing.to_string(), "2,4");
+}
+
+#[test]
 fn moves_to_several_mailboxes_share_one_expunge() {
     let mut fake = Fake {
         fail_on: vec!["COPY 3 B"],

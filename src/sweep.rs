@@ -21,9 +21,9 @@ use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
 
-use crate::execute::{Executor, ImapTarget, Outcome, ServerCaps, group};
+use crate::execute::{Executor, ImapTarget, Outcome, ServerCaps, Universe, group};
 use crate::imap::fetch::{FETCH_CHUNK, FetchSpec};
-use crate::imap::search::{self, Query};
+use crate::imap::search;
 use crate::imap::uidset::{MAX_SET_CHARS, Uid, UidSet};
 use crate::imap::{ImapError, MailboxInfo, Session};
 use crate::rules::ast::Trigger;
@@ -134,6 +134,13 @@ pub trait SweepSink {
         HashMap::new()
     }
 
+    /// Like [`applied`](Self::applied), given each message's Message-ID too, so a sink can
+    /// check that what it recorded is about the same message. Defaults to `applied`.
+    fn applied_to(&mut self, messages: &[(Uid, Option<&str>)]) -> HashMap<Uid, HashSet<String>> {
+        let uids: Vec<Uid> = messages.iter().map(|(uid, _)| *uid).collect();
+        self.applied(&uids)
+    }
+
     /// Before a chunk's commands run (not in a dry run): the journal's intent.
     fn before_execute(&mut self, _planned: &[MessageResult]) {}
 
@@ -191,22 +198,46 @@ fn applicable_conditions<'r>(
         .collect()
 }
 
-/// The `UID SEARCH` criteria for a scope and a push-down query.
-fn criteria(scope: &Scope, query: &Query) -> Vec<String> {
-    let narrowing = if query.is_all() {
-        String::new()
-    } else {
-        format!(" {query}")
-    };
+/// The `UID SEARCH` criteria for a scope, ending in `keys` (`ALL`, `DELETED`, `UNDELETED ...`).
+fn criteria(scope: &Scope, keys: &str) -> Vec<String> {
     match scope {
-        Scope::All => vec![format!("UNDELETED{narrowing}")],
-        Scope::From(uid) => vec![format!("UID {uid}:* UNDELETED{narrowing}")],
+        Scope::All => vec![keys.to_owned()],
+        Scope::From(uid) => vec![format!("UID {uid}:* {keys}")],
         Scope::Uids(set) => set
             .chunks(MAX_SET_CHARS, u64::MAX)
             .into_iter()
-            .map(|c| format!("UID {c} UNDELETED{narrowing}"))
+            .map(|c| format!("UID {c} {keys}"))
             .collect(),
     }
+}
+
+/// The messages in scope (not `\Deleted`), and what is known about which messages exist.
+async fn in_scope(
+    session: &mut Session,
+    scope: &Scope,
+) -> Result<(UidSet, Option<Universe>), ImapError> {
+    let lowest = match scope {
+        Scope::All => Uid::new(1),
+        Scope::From(from) => Some(*from),
+        // Between explicit UIDs anything may exist: no universe.
+        Scope::Uids(_) => None,
+    };
+    let Some(lowest) = lowest else {
+        let undeleted = search_uids(session, &criteria(scope, "UNDELETED"), scope).await?;
+        return Ok((undeleted, None));
+    };
+    let existing = search_uids(session, &criteria(scope, "ALL"), scope).await?;
+    let Some((_, highest)) = existing.ranges().last() else {
+        return Ok((existing, None));
+    };
+    let deleted = search_uids(session, &criteria(scope, "DELETED"), scope).await?;
+    let mut undeleted = existing.clone();
+    undeleted.remove_all(&deleted);
+    let universe = Universe {
+        existing,
+        known: (lowest, highest),
+    };
+    Ok((undeleted, Some(universe)))
 }
 
 /// Runs one pass. Every matched message goes to `sink.message`, chunk by chunk. Generic over
@@ -220,6 +251,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
     sink: &mut S,
 ) -> Result<SweepSummary, SweepError> {
     let mailbox = opts.mailbox.to_owned();
+    let started = std::time::Instant::now();
     let info = session
         .select(opts.mailbox)
         .await
@@ -238,9 +270,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
     };
 
     // Everything in scope: counted as examined, and its highest UID reported.
-    let in_scope = search_uids(session, &criteria(&opts.scope, &Query::All), &opts.scope)
-        .await
-        .map_err(search_err)?;
+    let (in_scope, mut universe) = in_scope(session, &opts.scope).await.map_err(search_err)?;
     summary.examined = in_scope.len();
     summary.highest_uid = in_scope.ranges().last().map(|(_, hi)| hi);
     let candidates = if query.is_nothing() {
@@ -248,7 +278,8 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
     } else if query.is_all() {
         in_scope
     } else {
-        search_uids(session, &criteria(&opts.scope, &query), &opts.scope)
+        let keys = format!("UNDELETED {query}");
+        search_uids(session, &criteria(&opts.scope, &keys), &opts.scope)
             .await
             .map_err(search_err)?
     };
@@ -258,6 +289,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
         query = %query,
         examined = summary.examined,
         candidates = candidates.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
         "sweep search"
     );
     if candidates.is_empty() {
@@ -269,12 +301,13 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
     // Plans wait until EXEC_BATCH messages want changes (or the pass ends), so each
     // destination gets one command for many messages rather than one per fetch chunk.
     let mut pending: Vec<MessageResult> = Vec::new();
-    for chunk in candidates.chunks(MAX_SET_CHARS, FETCH_CHUNK) {
-        let items = match session.uid_fetch(&chunk.to_string(), spec.items()).await {
+    for chunk in candidates.chunks(usize::MAX, FETCH_CHUNK) {
+        let items = match fetch(session, &spec, &chunk, universe.as_ref()).await {
             Ok(items) => items,
             Err(source) => {
                 // What was decided so far is still carried out (or reported as failed).
-                flush(session, opts, executor, sink, &mut pending, &mut summary).await;
+                let u = universe.as_mut();
+                flush(session, opts, executor, sink, &mut pending, &mut summary, u).await;
                 return Err(SweepError::Fetch { mailbox, source });
             }
         };
@@ -285,8 +318,11 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
             .filter(|(uid, _)| chunk.contains(*uid))
             .collect();
         drop(items);
-        let uids: Vec<Uid> = views.iter().map(|(uid, _)| *uid).collect();
-        let applied = sink.applied(&uids);
+        let ids: Vec<(Uid, Option<&str>)> = views
+            .iter()
+            .map(|(uid, v)| (*uid, v.message_id()))
+            .collect();
+        let applied = sink.applied_to(&ids);
         for (uid, view) in &views {
             let ctx = EvalContext {
                 account: Some(opts.account),
@@ -322,11 +358,43 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
             });
         }
         if opts.dry_run || pending.iter().filter(|r| r.acted_on()).count() >= EXEC_BATCH {
-            flush(session, opts, executor, sink, &mut pending, &mut summary).await;
+            let u = universe.as_mut();
+            flush(session, opts, executor, sink, &mut pending, &mut summary, u).await;
         }
     }
-    flush(session, opts, executor, sink, &mut pending, &mut summary).await;
+    tracing::debug!(
+        account = opts.account,
+        mailbox = opts.mailbox,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "sweep fetched and evaluated"
+    );
+    let u = universe.as_mut();
+    flush(session, opts, executor, sink, &mut pending, &mut summary, u).await;
+    tracing::debug!(
+        account = opts.account,
+        mailbox = opts.mailbox,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "sweep done"
+    );
     Ok(summary)
+}
+
+/// `UID FETCH` of `chunk`, in as few command lines as the universe allows.
+async fn fetch(
+    session: &mut Session,
+    spec: &FetchSpec,
+    chunk: &UidSet,
+    universe: Option<&Universe>,
+) -> Result<Vec<crate::imap::FetchedItem>, ImapError> {
+    let wire = match universe {
+        Some(u) => chunk.widen(&u.existing, u.known),
+        None => chunk.clone(),
+    };
+    let mut items = Vec::new();
+    for line in wire.chunks(MAX_SET_CHARS, u64::MAX) {
+        items.extend(session.uid_fetch(&line.to_string(), spec.items()).await?);
+    }
+    Ok(items)
 }
 
 /// How many messages with changes wait before their commands are sent.
@@ -340,13 +408,22 @@ async fn flush<S: SweepSink + ?Sized>(
     sink: &mut S,
     pending: &mut Vec<MessageResult>,
     summary: &mut SweepSummary,
+    universe: Option<&mut Universe>,
 ) {
     let mut results = std::mem::take(pending);
     if !opts.dry_run && results.iter().any(MessageResult::acted_on) {
         sink.before_execute(&results);
         let plans: Vec<(Uid, &Plan)> = results.iter().map(|r| (r.uid, &r.plan)).collect();
         let program = group(&plans, executor.caps());
-        let outcomes = executor.run(session, &program).await;
+        let started = std::time::Instant::now();
+        let outcomes = executor.run_within(session, &program, universe).await;
+        tracing::debug!(
+            account = opts.account,
+            mailbox = opts.mailbox,
+            steps = program.steps.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "sweep executed"
+        );
         apply_outcomes(&mut results, outcomes);
     }
     for r in &results {
@@ -464,12 +541,14 @@ mod tests {
 
     #[test]
     fn search_criteria_per_scope() {
-        let q = Query::All;
-        assert_eq!(criteria(&Scope::All, &q), ["UNDELETED"]);
+        assert_eq!(criteria(&Scope::All, "ALL"), ["ALL"]);
         let from = Scope::From(Uid::new(42).unwrap());
-        assert_eq!(criteria(&from, &q), ["UID 42:* UNDELETED"]);
+        assert_eq!(criteria(&from, "DELETED"), ["UID 42:* DELETED"]);
         let set: UidSet = "1:3,9".parse().unwrap();
-        assert_eq!(criteria(&Scope::Uids(set), &q), ["UID 1:3,9 UNDELETED"]);
+        assert_eq!(
+            criteria(&Scope::Uids(set), "UNDELETED SEEN"),
+            ["UID 1:3,9 UNDELETED SEEN"]
+        );
     }
 
     #[test]

@@ -17,8 +17,8 @@ fn a_delivered_message_is_moved_by_the_running_daemon() {
         let Some(mut h) = harness() else { return };
         h.write_config(&h.default_config());
         h.start().await;
-        h.wait_until("a connection", Duration::from_secs(10), |s| {
-            get(&s.connections) >= 1
+        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
+            get(&s.mailboxes_selected) >= 1
         })
         .await;
         h.deliver("INBOX", &[mail(1, "hello", Some("dev.example.org"))]);
@@ -35,8 +35,8 @@ fn a_burst_of_500_messages_all_end_where_the_rules_say_and_none_twice() {
         let Some(mut h) = harness() else { return };
         h.write_config(&h.default_config());
         h.start().await;
-        h.wait_until("a connection", Duration::from_secs(10), |s| {
-            get(&s.connections) >= 1
+        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
+            get(&s.mailboxes_selected) >= 1
         })
         .await;
         let mut burst = Vec::new();
@@ -79,8 +79,8 @@ fn mail_arriving_while_stopped_is_handled_at_next_start_but_mail_from_before_the
             ],
         );
         h.start().await;
-        h.wait_until("a connection", Duration::from_secs(10), |s| {
-            get(&s.connections) >= 1
+        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
+            get(&s.mailboxes_selected) >= 1
         })
         .await;
         h.deliver("INBOX", &[mail(3, "new", Some("new.example"))]);
@@ -192,11 +192,9 @@ fn an_account_with_a_wrong_password_does_not_keep_the_other_from_sorting() {
         );
         h.write_config(&h.config(&accounts, RULES, ""));
         h.start().await;
-        h.wait_until(
-            "the good account's connection",
-            Duration::from_secs(10),
-            |s| get(&s.connections) >= 1,
-        )
+        h.wait_until("the good account's mailbox", Duration::from_secs(10), |s| {
+            get(&s.mailboxes_selected) >= 1
+        })
         .await;
         h.deliver("INBOX", &[mail(1, "hello", Some("dev.example.org"))]);
         h.wait_count("Lists/dev.example.org", 1, Duration::from_secs(20))
@@ -221,8 +219,8 @@ fn watched_mailboxes_beyond_max_connections_are_polled() {
         );
         h.write_config(&h.config(&account, RULES, ""));
         h.start().await;
-        h.wait_until("two connections", Duration::from_secs(10), |s| {
-            get(&s.connections) >= 2
+        h.wait_until("two selected mailboxes", Duration::from_secs(10), |s| {
+            get(&s.mailboxes_selected) >= 2
         })
         .await;
         h.deliver("Second", &[mail(2, "polled", Some("polled.example"))]);
@@ -247,8 +245,8 @@ fn a_server_without_idle_is_polled() {
         let account = h.account("test", "pass", "    poll_interval: 1s\n");
         h.write_config(&h.config(&account, RULES, ""));
         h.start().await;
-        h.wait_until("a connection", Duration::from_secs(10), |s| {
-            get(&s.connections) >= 1
+        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
+            get(&s.mailboxes_selected) >= 1
         })
         .await;
         h.deliver("INBOX", &[mail(1, "hello", Some("dev.example.org"))]);
@@ -259,21 +257,25 @@ fn a_server_without_idle_is_polled() {
 }
 
 #[test]
-fn the_binary_tells_systemd_ready_and_stopping_and_exits_0_on_sigterm() {
+fn the_binary_tells_systemd_ready_reloading_watchdog_stopping_and_exits_0_on_sigterm() {
     run_with_timeout(Duration::from_secs(60), async {
         let Some(h) = harness() else { return };
         h.write_config(&h.default_config());
         let socket_path = h.dir.path().join("notify.sock");
         let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
         socket.set_nonblocking(true).unwrap();
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_imapsort"))
-            .args(["run", "-c"])
-            .arg(&h.config_path)
-            .env("NOTIFY_SOCKET", &socket_path)
-            .env("IMAPSORT_LOG", "info")
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = KillOnDrop(
+            std::process::Command::new(env!("CARGO_BIN_EXE_imapsort"))
+                .args(["run", "-c"])
+                .arg(&h.config_path)
+                .env("NOTIFY_SOCKET", &socket_path)
+                .env("WATCHDOG_USEC", "1000000")
+                .env("IMAPSORT_LOG", "info")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
         let mut seen = String::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         while !seen.contains("READY=1") {
@@ -287,14 +289,32 @@ fn the_binary_tells_systemd_ready_and_stopping_and_exits_0_on_sigterm() {
         h.deliver("INBOX", &[mail(1, "hello", Some("dev.example.org"))]);
         h.wait_count("Lists/dev.example.org", 1, Duration::from_secs(20))
             .await;
+        // SIGHUP reloads, bracketed by RELOADING=1 and READY=1.
+        let hup = std::process::Command::new("kill")
+            .args(["-HUP", &child.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(hup.success());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !(seen.contains("RELOADING=1")
+            && seen.contains("WATCHDOG=1")
+            && seen.matches("READY=1").count() >= 2)
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no RELOADING=1, READY=1 after it, or WATCHDOG=1; got {seen:?}"
+            );
+            drain(&socket, &mut seen);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let kill = std::process::Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args(["-TERM", &child.0.id().to_string()])
             .status()
             .unwrap();
         assert!(kill.success());
         let stopping = std::time::Instant::now();
         let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
+            if let Some(status) = child.0.try_wait().unwrap() {
                 break status;
             }
             assert!(
@@ -337,5 +357,17 @@ fn drain(socket: &std::os::unix::net::UnixDatagram, into: &mut String) {
     while let Ok(n) = socket.recv(&mut buf) {
         into.push_str(&String::from_utf8_lossy(&buf[..n]));
         into.push('\n');
+    }
+}
+
+/// A child process that is killed if the test fails before it exits.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }

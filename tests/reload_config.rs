@@ -59,8 +59,8 @@ async fn running(h: &mut Harness) -> u64 {
     logs();
     h.write_config(&h.default_config());
     h.start().await;
-    h.wait_until("a connection", Duration::from_secs(10), |s| {
-        get(&s.connections) >= 1
+    h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
+        get(&s.mailboxes_selected) >= 1
     })
     .await;
     get(&h.stats().connections)
@@ -142,8 +142,8 @@ fn a_kubernetes_style_symlink_swap_is_picked_up() {
         std::os::unix::fs::symlink("v1", base.join("..data")).unwrap();
         std::os::unix::fs::symlink("..data/config.yaml", &h.config_path).unwrap();
         h.start().await;
-        h.wait_until("a connection", Duration::from_secs(10), |s| {
-            get(&s.connections) >= 1
+        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
+            get(&s.mailboxes_selected) >= 1
         })
         .await;
         let connections = get(&h.stats().connections);
@@ -161,8 +161,8 @@ fn the_reload_trigger_reloads_like_sighup() {
         h.write_config(&h.default_config());
         // No file watch: only the trigger can make the daemon see the change.
         h.start_with(|o| o.watch_file = false).await;
-        h.wait_until("a connection", Duration::from_secs(10), |s| {
-            get(&s.connections) >= 1
+        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
+            get(&s.mailboxes_selected) >= 1
         })
         .await;
         let connections = get(&h.stats().connections);
@@ -206,6 +206,12 @@ fn an_invalid_change_keeps_the_old_rules_and_logs_the_error_with_its_place() {
             parts.next().unwrap().parse::<u32>().is_ok(),
             "no column in {line:?}"
         );
+        // A file caught half-written (empty: no accounts) must not stop every account.
+        h.write_config("");
+        h.wait_until("the empty file's rejection", Duration::from_secs(10), |s| {
+            get(&s.reloads_rejected) >= 2
+        })
+        .await;
         // The old rules still sort.
         h.deliver("INBOX", &[mail(1, "hello", Some("dev.example.org"))]);
         h.wait_count("Lists/dev.example.org", 1, Duration::from_secs(20))
@@ -227,11 +233,9 @@ fn adding_an_account_starts_it_and_removing_it_stops_it() {
             h.account("other", "pass", "    watch: [Other]\n")
         );
         h.write_config(&h.config(&two, RULES, ""));
-        h.wait_until(
-            "the new account's connection",
-            Duration::from_secs(15),
-            |s| get(&s.connections) > connections,
-        )
+        h.wait_until("the new account's mailbox", Duration::from_secs(15), |s| {
+            get(&s.mailboxes_selected) >= 2
+        })
         .await;
         h.deliver("Other", &[mail(2, "to other", Some("other.example"))]);
         h.wait_count("Lists/other.example", 1, Duration::from_secs(20))

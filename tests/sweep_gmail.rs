@@ -50,40 +50,43 @@ fn gmail_labels_and_trash_to_the_special_use_mailbox() {
         S: * OK [UIDVALIDITY 7] ok
         S: * OK [UIDNEXT 3] ok
         S: A5 OK [READ-WRITE] selected
-        C: A6 UID SEARCH UNDELETED
+        C: A6 UID SEARCH ALL
         S: * SEARCH 1 2
         S: A6 OK done
-        C: A7 UID SEARCH UNDELETED OR FROM "x.test" FROM "y.test"
-        S: * SEARCH 1 2
+        C: A7 UID SEARCH DELETED
+        S: * SEARCH
         S: A7 OK done
-        C: A8 LIST "" ""
-        S: * LIST (\Noselect) "/" ""
+        C: A8 UID SEARCH UNDELETED OR FROM "x.test" FROM "y.test"
+        S: * SEARCH 1 2
         S: A8 OK done
-        C: A9 UID FETCH 1:2 (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (*
+        C: A9 LIST "" ""
+        S: * LIST (\Noselect) "/" ""
+        S: A9 OK done
+        C: A10 UID FETCH 1:2 (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (*
         S: * 1 FETCH (UID 1 FLAGS () RFC822.SIZE 100 INTERNALDATE "01-Mar-2026 10:00:00 +0000" BODY[HEADER.FIELDS (DATE FROM MESSAGE-ID)] {h1}S: )
         S: * 2 FETCH (UID 2 FLAGS (\Seen) RFC822.SIZE 100 INTERNALDATE "01-Mar-2026 10:00:00 +0000" BODY[HEADER.FIELDS (DATE FROM MESSAGE-ID)] {h2}S: )
-        S: A9 OK done
-        C: A10 UID STORE 1 +FLAGS.SILENT (\Flagged)
         S: A10 OK done
-        C: A11 UID STORE 1:2 +X-GM-LABELS.SILENT ("R&AOk-sum&AOk-s" "Work")
+        C: A11 UID STORE 1 +FLAGS.SILENT (\Flagged)
         S: A11 OK done
-        C: A12 LIST "" "[Gmail]"
-        S: * LIST (\HasChildren \Noselect) "/" "[Gmail]"
+        C: A12 UID STORE 1:2 +X-GM-LABELS.SILENT ("R&AOk-sum&AOk-s" "Work")
         S: A12 OK done
-        C: A13 CREATE "[Gmail]"
-        S: A13 NO [ALREADYEXISTS] Duplicate folder name
-        C: A14 SUBSCRIBE "[Gmail]"
-        S: A14 OK done
-        C: A15 LIST "" "[Gmail]/Trash"
-        S: * LIST (\HasNoChildren \Trash) "/" "[Gmail]/Trash"
+        C: A13 LIST "" "[Gmail]"
+        S: * LIST (\HasChildren \Noselect) "/" "[Gmail]"
+        S: A13 OK done
+        C: A14 CREATE "[Gmail]"
+        S: A14 NO [ALREADYEXISTS] Duplicate folder name
+        C: A15 SUBSCRIBE "[Gmail]"
         S: A15 OK done
-        C: A16 UID MOVE 2 "[Gmail]/Trash"
+        C: A16 LIST "" "[Gmail]/Trash"
+        S: * LIST (\HasNoChildren \Trash) "/" "[Gmail]/Trash"
+        S: A16 OK done
+        C: A17 UID MOVE 2 "[Gmail]/Trash"
         S: * OK [COPYUID 9 2 7] moved
         S: * 2 EXPUNGE
-        S: A16 OK done
-        C: A17 LOGOUT
-        S: * BYE bye
         S: A17 OK done
+        C: A18 LOGOUT
+        S: * BYE bye
+        S: A18 OK done
         "#
     );
     let rules = r#"

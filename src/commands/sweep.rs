@@ -291,11 +291,11 @@ impl SweepSink for Printer<'_> {
         self.state.selected(info);
     }
 
-    fn applied(
+    fn applied_to(
         &mut self,
-        uids: &[Uid],
+        messages: &[(Uid, Option<&str>)],
     ) -> std::collections::HashMap<Uid, std::collections::HashSet<String>> {
-        self.state.applied(uids)
+        self.state.applied(messages)
     }
 
     fn before_execute(&mut self, planned: &[MessageResult]) {
@@ -371,17 +371,34 @@ pub fn describe_plan(plan: &Plan) -> String {
     parts.join("; ")
 }
 
+/// `{"summary": {"examined": N, "matched": N, "moved": N, "errors": N}}`, keys in RULES.md's
+/// order.
+fn summary_json(s: &SweepSummary) -> String {
+    #[derive(Serialize)]
+    struct Counts {
+        examined: u64,
+        matched: u64,
+        moved: u64,
+        errors: u64,
+    }
+    #[derive(Serialize)]
+    struct Line {
+        summary: Counts,
+    }
+    serde_json::to_string(&Line {
+        summary: Counts {
+            examined: s.examined,
+            matched: s.matched,
+            moved: s.moved,
+            errors: s.errors,
+        },
+    })
+    .unwrap_or_default()
+}
+
 fn print_summary(out: &mut dyn Write, format: OutputFormat, dry_run: bool, s: &SweepSummary) {
     let line = match format {
-        OutputFormat::Json => serde_json::json!({
-            "summary": {
-                "examined": s.examined,
-                "matched": s.matched,
-                "moved": s.moved,
-                "errors": s.errors,
-            }
-        })
-        .to_string(),
+        OutputFormat::Json => summary_json(s),
         OutputFormat::Text => format!(
             "examined {}, matched {}, moved {}, errors {}{}",
             s.examined,
@@ -431,6 +448,21 @@ rules:
                 account.name
             );
         }
+    }
+
+    #[test]
+    fn summary_line_keys_in_documented_order() {
+        let s = SweepSummary {
+            examined: 10,
+            matched: 3,
+            moved: 2,
+            errors: 1,
+            highest_uid: None,
+        };
+        assert_eq!(
+            summary_json(&s),
+            r#"{"summary":{"examined":10,"matched":3,"moved":2,"errors":1}}"#
+        );
     }
 
     #[test]

@@ -23,8 +23,11 @@ pub mod backoff;
 pub mod heartbeat;
 pub mod notify;
 mod pass;
+mod poller;
+mod reconcile;
 pub mod reload;
 pub mod shutdown;
+mod sink;
 mod store;
 mod supervisor;
 mod systemd;
@@ -62,6 +65,9 @@ pub enum DaemonError {
 pub struct Stats {
     /// Successful logins, over all workers (a rules-only reload must not move it).
     pub connections: AtomicU64,
+    /// Mailboxes selected and reconciled with the state database (from then on, new mail in
+    /// them is handled whatever `first_start` says).
+    pub mailboxes_selected: AtomicU64,
     /// Connections that ended (lost, or closed at shutdown) or failed to come up.
     pub connection_failures: AtomicU64,
     /// Messages some rule acted on.

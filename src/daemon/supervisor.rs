@@ -334,6 +334,16 @@ impl Supervisor {
                 return;
             }
         };
+        if new.accounts.is_empty() {
+            // Also what a half-written file can look like: never stop every account for it.
+            tracing::error!(
+                file = %self.config_path.display(),
+                "the new configuration has no accounts (`imapsort run` needs at least one); still running on the old one"
+            );
+            Stats::bump(&self.shared.stats.reloads_rejected);
+            self.notifier.ready();
+            return;
+        }
         for w in &new.warnings {
             tracing::warn!("{w}");
         }

@@ -158,7 +158,7 @@ pub(crate) struct Worker {
 }
 
 /// Why serving a connection stopped.
-enum Served {
+pub(super) enum Served {
     /// Cancelled: log out and end.
     Cancelled,
     /// The connection is unusable (or a command failed in a way a new connection may fix).
@@ -208,12 +208,12 @@ pub(crate) async fn run(
 }
 
 impl Worker {
-    fn name(&self) -> &str {
+    pub(super) fn name(&self) -> &str {
         &self.account.name
     }
 
     /// The worker's mailbox label for logs.
-    fn label(&self) -> String {
+    pub(super) fn label(&self) -> String {
         self.kind.to_string()
     }
 
@@ -330,13 +330,13 @@ impl Worker {
         }
     }
 
-    fn first_done(&mut self) {
+    pub(super) fn first_done(&mut self) {
         if let Some(mut f) = self.first.take() {
             f.done();
         }
     }
 
-    fn live(&self) -> Arc<Live> {
+    pub(super) fn live(&self) -> Arc<Live> {
         self.shared.live.borrow().clone()
     }
 
@@ -356,6 +356,10 @@ impl Worker {
                 Err(e) => return e.into(),
             }
         };
+        // Set when a pass failed part-way: its intents are open and must be reconciled (by
+        // a SELECT) before the messages are handled again, or a copy made before the
+        // failure would be made twice.
+        let mut reconcile_first = false;
         loop {
             self.hb.beat();
             if self.token.is_cancelled() {
@@ -363,11 +367,26 @@ impl Worker {
             }
             let live = self.live();
             let ctx = self.pass_ctx(&live, mailbox);
+            if std::mem::take(&mut reconcile_first) {
+                let fresh = match pass::select(session, &ctx).await {
+                    Ok(fresh) => fresh,
+                    Err(e) => return e.into(),
+                };
+                // Failed attempts count on across the reselect (same numbering), so that a
+                // message that keeps failing is given up in the end.
+                let attempts = std::mem::take(&mut sel.attempts);
+                let same = fresh.uid_validity == sel.uid_validity;
+                sel = fresh;
+                if same {
+                    sel.attempts = attempts;
+                }
+            }
             // New mail: every round, whatever woke us (EXISTS is only a hint). The pass
             // SELECTs again, so mail that arrived before it is in its search.
             match pass::new_mail(session, &mut conn, &ctx, &mut sel).await {
                 Ok(outcome) => {
                     if outcome.failed > 0 {
+                        reconcile_first = true;
                         let d = retry.failed();
                         retry_at = Some(Instant::now() + d);
                         tracing::warn!(account = self.name(), mailbox, failed = outcome.failed, retry_in = ?d, "some messages could not be handled; retrying later");
@@ -384,6 +403,8 @@ impl Worker {
             }
             if Instant::now() >= next_sweep {
                 if pass::has_sweep_rules(&live.rules, &self.account, mailbox) {
+                    // A sweep can fail part-way too: reconcile before the next pass.
+                    reconcile_first = true;
                     if let Err(e) = pass::sweep(session, &mut conn, &ctx, &sel).await {
                         return e.into();
                     }
@@ -433,7 +454,7 @@ impl Worker {
         }
     }
 
-    async fn sleep_until(&self, until: Instant) {
+    pub(super) async fn sleep_until(&self, until: Instant) {
         let d = until.saturating_duration_since(Instant::now());
         tokio::select! {
             _ = self.token.cancelled() => {}
@@ -441,7 +462,7 @@ impl Worker {
         }
     }
 
-    fn pass_ctx<'a>(&'a self, live: &'a Live, mailbox: &'a str) -> pass::Ctx<'a> {
+    pub(super) fn pass_ctx<'a>(&'a self, live: &'a Live, mailbox: &'a str) -> pass::Ctx<'a> {
         pass::Ctx {
             account: &self.account,
             mailbox,
@@ -451,121 +472,6 @@ impl Worker {
             token: &self.token,
             grace: self.shared.batch_grace,
             hb: &self.hb,
-        }
-    }
-
-    /// Mailboxes the poller looks after now: the polled watched ones, plus those that only
-    /// sweep rules name (read from the live rules, so a reload can add one).
-    fn poller_mailboxes(&self, polled: &[String]) -> (Vec<String>, Vec<String>) {
-        let live = self.live();
-        let sweep_only: Vec<String> = pass::sweep_mailboxes(&live.rules, &self.account)
-            .into_iter()
-            .filter(|m| !self.account.watch.contains(m))
-            .collect();
-        (polled.to_vec(), sweep_only)
-    }
-
-    fn poller_has_work(&self) -> bool {
-        match &self.kind {
-            WorkerKind::Poller(polled) => {
-                let (p, s) = self.poller_mailboxes(polled);
-                !p.is_empty() || !s.is_empty()
-            }
-            WorkerKind::Idle(_) => true,
-        }
-    }
-
-    /// An idle poller waits for a reload that gives it work. Returns false when cancelled.
-    async fn wait_for_poller_work(&mut self) -> bool {
-        let mut live = self.shared.live.clone();
-        loop {
-            tokio::select! {
-                _ = self.token.cancelled() => return false,
-                changed = live.changed() => {
-                    if changed.is_err() {
-                        return false;
-                    }
-                    if self.poller_has_work() {
-                        return true;
-                    }
-                }
-                _ = sleep_beating(&self.hb, Duration::from_secs(3600), BEAT_EVERY) => {}
-            }
-        }
-    }
-
-    /// Poller: every `poll_interval`, STATUS each polled mailbox and catch up where UIDNEXT
-    /// moved; sweep the sweep-only mailboxes when due.
-    async fn serve_poller(&mut self, session: &mut Session, polled: &[String]) -> Served {
-        let mut conn = match pass::Conn::new(session, &self.account).await {
-            Ok(c) => c,
-            Err(e) => return Served::Lost(e),
-        };
-        let mut next_sweep = Instant::now();
-        loop {
-            self.hb.beat();
-            if self.token.is_cancelled() {
-                return Served::Cancelled;
-            }
-            let live = self.live();
-            let (polled, sweep_only) = self.poller_mailboxes(polled);
-            if polled.is_empty() && sweep_only.is_empty() {
-                return Served::NoWork;
-            }
-            for mailbox in &polled {
-                let ctx = self.pass_ctx(&live, mailbox);
-                match pass::poll(session, &mut conn, &ctx).await {
-                    Ok(()) => {}
-                    Err(PassError::Imap(e)) if !e.is_connection_fatal() => {
-                        tracing::warn!(account = self.name(), mailbox = %mailbox, error = %chain(&e), "cannot poll mailbox");
-                    }
-                    Err(e) => return e.into(),
-                }
-            }
-            if Instant::now() >= next_sweep {
-                for mailbox in polled.iter().chain(&sweep_only) {
-                    if !pass::has_sweep_rules(&live.rules, &self.account, mailbox) {
-                        continue;
-                    }
-                    if sweep_only.contains(mailbox) {
-                        // A destination no rule has filled yet (Newsletters before the first
-                        // newsletter) has nothing to sweep.
-                        match session.exists(mailbox).await {
-                            Ok(true) => {}
-                            Ok(false) => {
-                                tracing::debug!(account = self.name(), mailbox = %mailbox, "sweep skipped: the mailbox does not exist yet");
-                                continue;
-                            }
-                            Err(e) => return Served::Lost(e),
-                        }
-                    }
-                    let ctx = self.pass_ctx(&live, mailbox);
-                    let swept = match pass::select(session, &ctx).await {
-                        Ok(sel) => pass::sweep(session, &mut conn, &ctx, &sel).await,
-                        Err(e) => Err(e),
-                    };
-                    match swept {
-                        Ok(()) => Stats::bump(&self.shared.stats.sweeps),
-                        Err(PassError::Imap(e)) if !e.is_connection_fatal() => {
-                            tracing::warn!(account = self.name(), mailbox = %mailbox, error = %chain(&e), "cannot sweep mailbox");
-                        }
-                        Err(e) => return e.into(),
-                    }
-                }
-                next_sweep = Instant::now() + live.settings.sweep_interval;
-            }
-            let wake = if polled.is_empty() {
-                next_sweep
-            } else {
-                next_sweep.min(Instant::now() + self.account.poll_interval)
-            };
-            self.sleep_until(wake).await;
-            if self.token.is_cancelled() {
-                return Served::Cancelled;
-            }
-            if let Err(e) = session.noop().await {
-                return Served::Lost(e);
-            }
         }
     }
 }

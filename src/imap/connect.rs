@@ -223,6 +223,12 @@ async fn capability_raw(t: &mut Transport) -> Result<Vec<String>, ImapError> {
     Ok(super::session::capability_names(&untagged))
 }
 
+/// The most untagged responses one command may collect: far above a FETCH chunk (500), the
+/// EXPUNGE responses of one MOVE, or a LIST of every mailbox on a big server.
+const MAX_UNTAGGED: usize = 1_000_000;
+/// The most bytes one command may collect (500 partial bodies of 256 KiB are 125 MiB).
+const MAX_COMMAND_BYTES: u64 = 256 << 20;
+
 /// Read until the tagged response of `tag`; error on NO/BAD/EOF; return the untagged ones.
 pub(crate) async fn wait_tagged(
     t: &mut Transport,
@@ -230,7 +236,16 @@ pub(crate) async fn wait_tagged(
     command: &str,
 ) -> Result<Vec<Response<'static>>, ImapError> {
     let mut untagged = Vec::new();
+    let base = t.consumed();
     loop {
+        if untagged.len() > MAX_UNTAGGED || t.consumed() - base > MAX_COMMAND_BYTES {
+            // A server streaming untagged data without ever completing the command would
+            // otherwise grow this list until memory runs out.
+            return Err(ImapError::Protocol(format!(
+                "{command}: more than {MAX_UNTAGGED} responses or {} MiB without completion",
+                MAX_COMMAND_BYTES >> 20
+            )));
+        }
         let resp = t.read().await?;
         match resp {
             Response::Done {

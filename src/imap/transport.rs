@@ -18,6 +18,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
 /// Responses borrow nothing: each is copied out of the read buffer once parsed.
 pub type OwnedResponse = Response<'static>;
 
+/// The largest single response accepted. imapsort never asks for more than headers, a
+/// BODYSTRUCTURE and 256 KiB of a body per message, so anything near this is hostile or
+/// broken (`{4294967295}`, a line that never ends) and would otherwise be buffered whole.
+pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
+
 /// Bytes in, parsed responses out.
 pub struct Transport {
     /// The connection.
@@ -28,6 +33,12 @@ pub struct Transport {
     start: usize,
     /// Don't re-parse until at least this many unparsed bytes are there (imap-proto told us).
     need: usize,
+    /// Don't re-parse until a `\n` arrives at or after this offset of the unparsed data: a
+    /// response always ends with CRLF, so without a new line end it cannot be complete (this
+    /// keeps a long line from being re-parsed at every read, which is quadratic).
+    newline_from: usize,
+    /// Bytes of responses parsed so far (for per-command limits).
+    consumed: u64,
     /// For tags `A1`, `A2`, ...
     next_tag: u32,
     /// The longest wait for the next response (and for a write to complete).
@@ -43,6 +54,8 @@ impl Transport {
             buf: Vec::with_capacity(16 * 1024),
             start: 0,
             need: 0,
+            newline_from: 0,
+            consumed: 0,
             next_tag: 0,
             timeout,
             bye: None,
@@ -143,10 +156,24 @@ impl Transport {
         }
     }
 
+    /// Bytes of responses parsed since the connection opened.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
     fn parse_buffered(&mut self) -> Result<Option<OwnedResponse>, ImapError> {
         loop {
             let data = &self.buf[self.start..];
+            if data.len() > MAX_RESPONSE_BYTES {
+                return Err(too_large());
+            }
             if data.is_empty() || data.len() < self.need {
+                return Ok(None);
+            }
+            if self.newline_from > 0
+                && memchr::memchr(b'\n', &data[self.newline_from.min(data.len())..]).is_none()
+            {
+                self.newline_from = data.len();
                 return Ok(None);
             }
             match Response::parse(data) {
@@ -154,19 +181,27 @@ impl Transport {
                     let consumed = data.len() - rest.len();
                     let owned = resp.into_owned();
                     self.start += consumed;
+                    self.consumed += consumed as u64;
                     self.need = 0;
+                    self.newline_from = 0;
                     return Ok(Some(owned));
                 }
                 Err(nom::Err::Incomplete(needed)) => {
                     self.need = match needed {
-                        nom::Needed::Size(n) => data.len() + n.get(),
+                        nom::Needed::Size(n) => data.len().saturating_add(n.get()),
                         nom::Needed::Unknown => 0,
                     };
+                    if self.need > MAX_RESPONSE_BYTES {
+                        // An announced literal beyond the limit: refuse before reading it.
+                        return Err(too_large());
+                    }
+                    self.newline_from = data.len();
                     return Ok(None);
                 }
                 Err(_) => {
                     let Some(nl) = data.iter().position(|&b| b == b'\n') else {
                         // Wait for the whole line before judging it.
+                        self.newline_from = data.len();
                         return Ok(None);
                     };
                     let line = &data[..nl];
@@ -177,7 +212,9 @@ impl Transport {
                     if line.starts_with(b"* ") && !line.ends_with(b"}") {
                         tracing::debug!(line = %shown, "skipping an unparsable untagged response");
                         self.start += nl + 1;
+                        self.consumed += nl as u64 + 1;
                         self.need = 0;
+                        self.newline_from = 0;
                         continue;
                     }
                     return Err(ImapError::Protocol(shown));
@@ -195,6 +232,13 @@ impl Transport {
             _ => ImapError::Io(e),
         }
     }
+}
+
+fn too_large() -> ImapError {
+    ImapError::Protocol(format!(
+        "a server response larger than {} MiB (refused unread)",
+        MAX_RESPONSE_BYTES >> 20
+    ))
 }
 
 /// The upper-cased response code of a tagged/untagged status, including codes imap-proto does

@@ -128,6 +128,69 @@ impl UidSet {
             .filter_map(|&(a, b)| Some((Uid::new(a)?, Uid::new(b)?)))
     }
 
+    /// A set that names exactly the same *existing* messages as this one, in fewer ranges.
+    ///
+    /// `known` is the UID range whose existing messages `existing` lists completely (UIDs are
+    /// never reused, so a UID inside it that `existing` lacks will never exist). Two ranges of
+    /// this set merge when every UID between them is known not to exist, so `1:3,5` becomes
+    /// `1:5` once message 4 is known to be gone. A command over the result touches exactly the
+    /// messages of `self`: `result ∩ existing == self ∩ existing`.
+    pub fn widen(&self, existing: &UidSet, known: (Uid, Uid)) -> UidSet {
+        let (lo, hi) = (known.0.get(), known.1.get());
+        let mut out: Vec<(u32, u32)> = Vec::with_capacity(self.ranges.len());
+        for &(a, b) in &self.ranges {
+            if let Some(last) = out.last_mut() {
+                let (x, y) = (last.1 + 1, a - 1);
+                if lo <= x && y <= hi && !existing.intersects(x, y) {
+                    last.1 = b;
+                    continue;
+                }
+            }
+            out.push((a, b));
+        }
+        UidSet { ranges: out }
+    }
+
+    /// Whether some UID in `start..=end` is in the set.
+    fn intersects(&self, start: u32, end: u32) -> bool {
+        let i = self.ranges.partition_point(|&(_, e)| e < start);
+        self.ranges.get(i).is_some_and(|&(s, _)| s <= end)
+    }
+
+    /// Removes every UID of `other`.
+    pub fn remove_all(&mut self, other: &UidSet) {
+        let mut out = Vec::with_capacity(self.ranges.len());
+        let mut j = 0;
+        for &(a, b) in &self.ranges {
+            // u64: `end + 1` of a range ending at u32::MAX must not wrap.
+            let (mut start, b) = (u64::from(a), u64::from(b));
+            while other
+                .ranges
+                .get(j)
+                .is_some_and(|&(_, e)| u64::from(e) < start)
+            {
+                j += 1;
+            }
+            let mut k = j;
+            while start <= b {
+                match other.ranges.get(k) {
+                    Some(&(oa, ob)) if u64::from(oa) <= b => {
+                        if u64::from(oa) > start {
+                            out.push((start as u32, oa - 1));
+                        }
+                        start = start.max(u64::from(ob) + 1);
+                        k += 1;
+                    }
+                    _ => {
+                        out.push((start as u32, b as u32));
+                        break;
+                    }
+                }
+            }
+        }
+        self.ranges = out;
+    }
+
     /// Cuts the set into pieces whose printed form is at most `max_chars` long and that hold at
     /// most `max_uids` UIDs each, in ascending order. Together they hold exactly this set.
     pub fn chunks(&self, max_chars: usize, max_uids: u64) -> Vec<UidSet> {
@@ -319,6 +382,28 @@ mod tests {
     }
 
     #[test]
+    fn widen_merges_only_across_uids_known_to_be_gone() {
+        let existing: UidSet = "1:3,5,7,9:10,20".parse().unwrap();
+        let known = (Uid::new(1).unwrap(), Uid::new(20).unwrap());
+        let cases = [
+            // 4 never existed: 3 and 5 merge; 6 is gone too, 7 exists and is not targeted.
+            ("3,5", "3:5"),
+            ("3,5,9", "3:5,9"),
+            ("5,7,9:10,20", "5:20"),
+            ("1,20", "1,20"),
+            ("10,20", "10:20"),
+        ];
+        for (target, want) in cases {
+            let target: UidSet = target.parse().unwrap();
+            assert_eq!(target.widen(&existing, known).to_string(), want, "{target}");
+        }
+        // Outside the known range nothing is assumed gone.
+        let narrow = (Uid::new(1).unwrap(), Uid::new(9).unwrap());
+        let target: UidSet = "10,20".parse().unwrap();
+        assert_eq!(target.widen(&existing, narrow).to_string(), "10,20");
+    }
+
+    #[test]
     fn chunks_respect_the_uid_budget_inside_one_range() {
         let s: UidSet = "1:1000".parse().unwrap();
         let chunks: Vec<String> = s.chunks(1000, 300).iter().map(|c| c.to_string()).collect();
@@ -350,6 +435,49 @@ mod tests {
             for u in 1..5001u32 {
                 prop_assert_eq!(s.contains(Uid::new(u).unwrap()), sorted.binary_search(&u).is_ok());
             }
+        }
+
+        #[test]
+        fn widened_sets_touch_exactly_the_same_existing_messages(
+            existing in proptest::collection::vec(1u32..400, 0..300),
+            pick in proptest::collection::vec(any::<bool>(), 300),
+            lo in 1u32..50,
+            hi in 300u32..500,
+        ) {
+            // Everything in `known` not in `existing` is gone; outside it, anything may exist.
+            let existing = set(&existing);
+            let target: UidSet = existing
+                .iter()
+                .zip(pick.iter().cycle())
+                .filter(|(_, keep)| **keep)
+                .map(|(u, _)| u)
+                .collect();
+            let known = (Uid::new(lo).unwrap(), Uid::new(hi).unwrap());
+            let wide = target.widen(&existing, known);
+            for u in 1..600u32 {
+                let uid = Uid::new(u).unwrap();
+                let may_exist = existing.contains(uid) || u < lo || u > hi;
+                if may_exist {
+                    prop_assert_eq!(wide.contains(uid), target.contains(uid), "uid {}", u);
+                }
+            }
+            prop_assert!(target.iter().all(|u| wide.contains(u)));
+            prop_assert!(wide.ranges.len() <= target.ranges.len());
+        }
+
+        #[test]
+        fn remove_all_is_set_difference(
+            a in proptest::collection::vec(1u32..300, 0..200),
+            b in proptest::collection::vec(1u32..300, 0..200),
+        ) {
+            let (sa, sb) = (set(&a), set(&b));
+            let mut diff = sa.clone();
+            diff.remove_all(&sb);
+            let want: UidSet = sa.iter().filter(|u| !sb.contains(*u)).collect();
+            prop_assert_eq!(diff, want);
+            let mut top: UidSet = "4294967290:4294967295".parse().unwrap();
+            top.remove_all(&"4294967295".parse().unwrap());
+            prop_assert_eq!(top.to_string(), "4294967290:4294967294");
         }
 
         #[test]

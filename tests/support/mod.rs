@@ -4,11 +4,14 @@
 //! - `dovecot::start(opts)` / `start_default()`: a private Dovecot, or `None` (skipped loudly)
 //!   when it is not installed outside CI; `connect_opts`, `message`, `write_config`.
 //! - `peer::start(script)`: a scripted IMAP server speaking a C:/S: transcript.
+//! - `proxy::Proxy::start(target)`: a fault-injecting TCP proxy (cut after N bytes, stall,
+//!   delay, seeded random cuts, refusals) with a runtime handle.
 //! - `run_with_timeout(limit, async { .. })`: every socket test runs under a hard timeout.
 #![allow(dead_code)]
 
 pub mod dovecot;
 pub mod peer;
+pub mod proxy;
 
 use std::future::Future;
 use std::time::Duration;

@@ -88,21 +88,65 @@ impl StateLink {
         }
     }
 
-    pub(super) fn applied(&mut self, uids: &[Uid]) -> HashMap<Uid, HashSet<String>> {
+    /// The rules recorded as applied to each message — only where the record names the same
+    /// Message-ID. UIDs alone could mislead: two servers (a test server restarted, a restored
+    /// backup) can give the same account and mailbox the same UIDVALIDITY.
+    pub(super) fn applied(
+        &mut self,
+        messages: &[(Uid, Option<&str>)],
+    ) -> HashMap<Uid, HashSet<String>> {
         let (Some(db), Some(validity)) = (&self.db, self.validity) else {
             return HashMap::new();
         };
-        let raw: Vec<u32> = uids.iter().map(|u| u.get()).collect();
-        match db.applied_rules(&self.account, &self.mailbox, validity, &raw) {
-            Ok(map) => map
-                .into_iter()
-                .filter_map(|(u, rules)| Some((Uid::new(u)?, rules)))
-                .collect(),
+        let Some(path) = db.path().map(Path::to_path_buf) else {
+            return HashMap::new();
+        };
+        let raw: Vec<u32> = messages.iter().map(|(u, _)| u.get()).collect();
+        // Which rules: through the state API. Which message each record was about: read from
+        // the same file (the `applied` table of docs/state.md), as the API does not return it.
+        let rules = match db.applied_rules(&self.account, &self.mailbox, validity, &raw) {
+            Ok(map) => map,
             Err(e) => {
                 self.fail(&e);
-                HashMap::new()
+                return HashMap::new();
+            }
+        };
+        if rules.is_empty() {
+            return HashMap::new();
+        }
+        let recorded = match recorded_message_ids(
+            &path,
+            &self.account,
+            &self.mailbox,
+            validity,
+            &rules,
+        ) {
+            Ok(ids) => ids,
+            Err(e) => {
+                tracing::warn!(account = %self.account, mailbox = %self.mailbox, error = %e, "cannot read Message-IDs of applied rules; treating them as not applied");
+                return HashMap::new();
+            }
+        };
+        let mut out = HashMap::new();
+        for (uid, id) in messages {
+            let Some(names) = rules.get(&uid.get()) else {
+                continue;
+            };
+            let same: HashSet<String> = names
+                .iter()
+                .filter(|rule| {
+                    recorded
+                        .get(&(uid.get(), (*rule).clone()))
+                        .map(Option::as_deref)
+                        == Some(*id)
+                })
+                .cloned()
+                .collect();
+            if !same.is_empty() {
+                out.insert(*uid, same);
             }
         }
+        out
     }
 
     /// Intents for copies and terminal actions, before their commands are sent.
@@ -200,6 +244,36 @@ impl StateLink {
     }
 }
 
+/// (uid, rule) -> the Message-ID recorded with that applied pair.
+fn recorded_message_ids(
+    path: &Path,
+    account: &str,
+    mailbox: &str,
+    validity: u32,
+    rules: &HashMap<u32, HashSet<String>>,
+) -> rusqlite::Result<HashMap<(u32, String), Option<String>>> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT rule, message_id FROM applied \
+         WHERE account = ?1 AND mailbox = ?2 AND uid_validity = ?3 AND uid = ?4",
+    )?;
+    let mut out = HashMap::new();
+    for uid in rules.keys() {
+        let rows = stmt.query_map(rusqlite::params![account, mailbox, validity, uid], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+        })?;
+        for row in rows {
+            let (rule, id) = row?;
+            out.insert((*uid, rule), id);
+        }
+    }
+    Ok(out)
+}
+
 fn entry<'e>(
     account: &'e str,
     mailbox: &'e str,
@@ -251,4 +325,43 @@ fn flag_actions(plan: &Plan) -> Vec<(Action, &str)> {
         out.extend(list.iter().map(|f| (action, f.as_str())));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a second server (a restarted test server, a restored backup) can give the
+    /// same account and mailbox the same UIDVALIDITY; its UID 1 is another message, and rules
+    /// applied to the first server's UID 1 must not count as applied to it.
+    #[test]
+    fn applied_rules_count_only_for_the_same_message_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = Vec::new();
+        let mut link = StateLink::open(dir.path(), false, &mut sink);
+        assert!(sink.is_empty(), "{}", String::from_utf8_lossy(&sink));
+        link.start("acct", "INBOX");
+        link.selected(&MailboxInfo {
+            uid_validity: Some(7),
+            ..MailboxInfo::default()
+        });
+        let uid = Uid::new(1).unwrap();
+        let done = MessageResult {
+            uid,
+            message_id: Some("<a@x>".into()),
+            rules: vec!["r".into()],
+            plan: Plan::default(),
+            warnings: vec![],
+            done: false,
+            error: None,
+        };
+        link.message(&done);
+        link.flush();
+        let cases: [(Option<&str>, bool); 3] =
+            [(Some("<a@x>"), true), (Some("<b@x>"), false), (None, false)];
+        for (id, applied) in cases {
+            let got = link.applied(&[(uid, id)]);
+            assert_eq!(got.contains_key(&uid), applied, "{id:?}: {got:?}");
+        }
+    }
 }

@@ -1,0 +1,313 @@
+//! The daemon's [`SweepSink`]: what a pass asks of the state database (rules already applied),
+//! the journal (intents before risky commands, outcomes after), and the log (one line per
+//! message acted on).
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use super::Stats;
+use super::pass::Ctx;
+use crate::imap::MailboxInfo;
+use crate::imap::uidset::Uid;
+use crate::rules::{FinalKind, Plan};
+use crate::state::{Action, Applied, JournalId, NewJournalEntry, Outcome, StateError};
+use crate::sweep::{MessageResult, SweepSink};
+
+/// The pass's link to the state database, the journal and the logs.
+pub(crate) struct Sink<'c, 'a> {
+    ctx: &'c Ctx<'a>,
+    /// The UIDVALIDITY our UIDs belong to.
+    uid_validity: u32,
+    /// "new" or "sweep", for the log line.
+    trigger: &'static str,
+    /// Intents written for the chunk being executed, by UID.
+    intents: HashMap<u32, Vec<JournalId>>,
+    /// Results of the chunk, written in one transaction at the next chunk or the end.
+    pending: Vec<MessageResult>,
+    /// UIDs whose plan failed, ascending.
+    pub failed: BTreeSet<u32>,
+    /// The first state database error; the pass's results are then not trusted.
+    pub state_error: Option<StateError>,
+    /// The pass's own SELECT saw another UIDVALIDITY.
+    pub validity_changed: bool,
+}
+
+impl<'c, 'a> Sink<'c, 'a> {
+    pub fn new(ctx: &'c Ctx<'a>, uid_validity: u32, trigger: &'static str) -> Self {
+        Sink {
+            ctx,
+            uid_validity,
+            trigger,
+            intents: HashMap::new(),
+            pending: Vec::new(),
+            failed: BTreeSet::new(),
+            state_error: None,
+            validity_changed: false,
+        }
+    }
+
+    fn note(&mut self, r: Result<(), StateError>) {
+        if let Err(e) = r
+            && self.state_error.is_none()
+        {
+            tracing::error!(account = %self.ctx.account.name, mailbox = self.ctx.mailbox, error = %super::worker::chain(&e), "state database write failed");
+            self.state_error = Some(e);
+        }
+    }
+
+    /// Write the buffered results: journal outcomes, applied pairs, and one log line each.
+    pub fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let intents = std::mem::take(&mut self.intents);
+        let (account, mailbox, validity) =
+            (&self.ctx.account.name, self.ctx.mailbox, self.uid_validity);
+        let r = self.ctx.store.blocking(|db| {
+            let tx = db.batch()?;
+            for r in &pending {
+                let uid = r.uid.get();
+                let rule = r.rules.join(",");
+                let ids = intents.get(&uid).map(Vec::as_slice).unwrap_or(&[]);
+                if r.done || r.plan.is_empty() {
+                    tx.journal_outcomes(ids, &Outcome::Done)?;
+                    for (action, dest) in idempotent_actions(&r.plan) {
+                        let entry = journal_entry(
+                            account,
+                            mailbox,
+                            validity,
+                            r,
+                            &rule,
+                            action,
+                            Some(&dest),
+                        );
+                        tx.journal_record(&entry, &Outcome::Done)?;
+                    }
+                    let pairs: Vec<Applied<'_>> = r
+                        .rules
+                        .iter()
+                        .map(|rule| Applied {
+                            uid,
+                            rule,
+                            message_id: r.message_id.as_deref(),
+                        })
+                        .collect();
+                    tx.record_applied(account, mailbox, validity, &pairs)?;
+                }
+                // A plan that failed part-way leaves its intents open: a copy may have been
+                // made before a later step failed, and only the reconciliation at the next
+                // SELECT (Message-ID looked up in the destination) can tell. Marking them
+                // failed here made the retry copy again.
+            }
+            tx.commit()
+        });
+        self.note(r);
+        for r in &pending {
+            self.log(r);
+        }
+    }
+
+    fn log(&mut self, r: &MessageResult) {
+        let uid = r.uid.get();
+        let rule = r.rules.join(", ");
+        if let Some(error) = &r.error {
+            self.failed.insert(uid);
+            tracing::warn!(account = %self.ctx.account.name, mailbox = self.ctx.mailbox, uid, rule, error = %error, "could not carry out the plan");
+            return;
+        }
+        if r.plan.is_empty() {
+            tracing::debug!(account = %self.ctx.account.name, mailbox = self.ctx.mailbox, uid, rule, "matched; nothing left to do");
+            return;
+        }
+        Stats::bump(&self.ctx.stats.messages_acted);
+        let (action, destination) = summary(&r.plan);
+        tracing::info!(
+            account = %self.ctx.account.name,
+            mailbox = self.ctx.mailbox,
+            uid,
+            rule,
+            action,
+            destination = destination.unwrap_or(""),
+            trigger = self.trigger,
+            message_id = r.message_id.as_deref().unwrap_or(""),
+            "sorted"
+        );
+        for w in &r.warnings {
+            tracing::warn!(account = %self.ctx.account.name, mailbox = self.ctx.mailbox, uid, rule, "{w}");
+        }
+    }
+}
+
+impl SweepSink for Sink<'_, '_> {
+    fn selected(&mut self, info: &MailboxInfo) {
+        if info.uid_validity.unwrap_or(0) != self.uid_validity {
+            self.validity_changed = true;
+        }
+    }
+
+    fn applied(&mut self, uids: &[Uid]) -> HashMap<Uid, HashSet<String>> {
+        // A chunk was fetched: progress, for the watchdog, however long the whole pass takes.
+        self.ctx.hb.beat();
+        if self.validity_changed || self.state_error.is_some() {
+            return self.refuse_all(uids);
+        }
+        let raw: Vec<u32> = uids.iter().map(|u| u.get()).collect();
+        let (account, mailbox, validity) =
+            (&self.ctx.account.name, self.ctx.mailbox, self.uid_validity);
+        match self
+            .ctx
+            .store
+            .blocking(|db| db.applied_rules(account, mailbox, validity, &raw))
+        {
+            Ok(map) => map
+                .into_iter()
+                .filter_map(|(u, rules)| Uid::new(u).map(|u| (u, rules)))
+                .collect(),
+            Err(e) => {
+                self.note(Err(e));
+                self.refuse_all(uids)
+            }
+        }
+    }
+
+    fn before_execute(&mut self, planned: &[MessageResult]) {
+        // The previous chunk's results go to disk first.
+        self.flush();
+        let (account, mailbox, validity) =
+            (&self.ctx.account.name, self.ctx.mailbox, self.uid_validity);
+        let mut entries = Vec::new();
+        for r in planned {
+            let rule = r.rules.join(",");
+            for (action, dest) in risky_actions(&r.plan) {
+                entries.push((r.uid.get(), rule.clone(), action, dest, r));
+            }
+        }
+        if entries.is_empty() {
+            return;
+        }
+        let rows: Vec<NewJournalEntry<'_>> = entries
+            .iter()
+            .map(|(_, rule, action, dest, r)| {
+                journal_entry(
+                    account,
+                    mailbox,
+                    validity,
+                    r,
+                    rule,
+                    *action,
+                    dest.as_deref(),
+                )
+            })
+            .collect();
+        match self.ctx.store.blocking(|db| db.journal_intents(&rows)) {
+            Ok(ids) => {
+                for ((uid, ..), id) in entries.iter().zip(ids) {
+                    self.intents.entry(*uid).or_default().push(id);
+                }
+            }
+            Err(e) => self.note(Err(e)),
+        }
+    }
+
+    fn message(&mut self, result: &MessageResult) {
+        self.ctx.hb.beat();
+        self.pending.push(result.clone());
+    }
+}
+
+impl Sink<'_, '_> {
+    /// Make evaluation add nothing: every rule counts as applied (used when the state
+    /// database cannot say; the messages are then retried, not acted on twice).
+    fn refuse_all(&mut self, uids: &[Uid]) -> HashMap<Uid, HashSet<String>> {
+        let all: HashSet<String> = self.ctx.rules.rules().map(|r| r.name.clone()).collect();
+        for u in uids {
+            self.failed.insert(u.get());
+        }
+        uids.iter().map(|u| (*u, all.clone())).collect()
+    }
+}
+
+fn journal_entry<'e>(
+    account: &'e str,
+    mailbox: &'e str,
+    uid_validity: u32,
+    r: &'e MessageResult,
+    rule: &'e str,
+    action: Action,
+    destination: Option<&'e str>,
+) -> NewJournalEntry<'e> {
+    NewJournalEntry {
+        account,
+        mailbox,
+        uid_validity,
+        uid: r.uid.get(),
+        message_id: r.message_id.as_deref(),
+        rule,
+        action,
+        destination,
+    }
+}
+
+/// Copies and the terminal action: journaled as intents before they run.
+fn risky_actions(plan: &Plan) -> Vec<(Action, Option<String>)> {
+    let mut out: Vec<(Action, Option<String>)> = plan
+        .copy
+        .iter()
+        .map(|m| (Action::Copy, Some(m.clone())))
+        .collect();
+    if let Some(f) = &plan.final_action {
+        let action = match f.action {
+            FinalKind::Move => Action::Move,
+            FinalKind::Archive => Action::Archive,
+            FinalKind::Trash => Action::Trash,
+            FinalKind::Delete => Action::Delete,
+        };
+        out.push((action, f.mailbox.clone()));
+    }
+    out
+}
+
+/// Flag and label changes: repeating them is harmless, so they are journaled once done.
+fn idempotent_actions(plan: &Plan) -> Vec<(Action, String)> {
+    let mut out = Vec::new();
+    if !plan.add_flags.is_empty() {
+        out.push((Action::Flag, plan.add_flags.join(" ")));
+    }
+    if !plan.remove_flags.is_empty() {
+        out.push((Action::Unflag, plan.remove_flags.join(" ")));
+    }
+    if !plan.add_labels.is_empty() {
+        out.push((Action::Label, plan.add_labels.join(" ")));
+    }
+    out
+}
+
+/// The log line's `action` and `destination`: the terminal action if any, else the first
+/// kind of change.
+fn summary(plan: &Plan) -> (String, Option<&str>) {
+    let mut parts = Vec::new();
+    if !plan.add_flags.is_empty() {
+        parts.push(format!("flag {}", plan.add_flags.join(" ")));
+    }
+    if !plan.remove_flags.is_empty() {
+        parts.push(format!("unflag {}", plan.remove_flags.join(" ")));
+    }
+    if !plan.add_labels.is_empty() {
+        parts.push(format!("label {}", plan.add_labels.join(" ")));
+    }
+    for c in &plan.copy {
+        parts.push(format!("copy {c}"));
+    }
+    let mut destination = plan.copy.first().map(String::as_str);
+    if let Some(f) = &plan.final_action {
+        let kind = match f.action {
+            FinalKind::Move => "move",
+            FinalKind::Archive => "archive",
+            FinalKind::Trash => "trash",
+            FinalKind::Delete => "delete",
+        };
+        parts.push(kind.to_string());
+        destination = f.mailbox.as_deref();
+    }
+    (parts.join("; "), destination)
+}

@@ -1,0 +1,337 @@
+//! Crash safety: `imapsort run` (the real binary) is killed with SIGKILL at random moments —
+//! during the catch-up of a large backlog, during sweeps, and while new mail is pushed — at
+//! least 20 times, and restarted each time. Afterwards the invariants of
+//! tests/reliability_workload hold: every message exactly once where the rules say, each copy
+//! exactly once (a copy whose outcome a kill left unknown is reconciled on start by looking
+//! its Message-ID up in the destination, not repeated), flags as the rules say.
+//!
+//! Seeded: the seed is printed; `IMAPSORT_CRASH_SEED=N` replays the same kill schedule
+//! (the moments, not the exact instruction a kill lands on).
+
+mod support;
+#[path = "reliability_workload/mod.rs"]
+mod workload;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn write_config(dir: &Path, d: &imapsort::dovecot::Dovecot) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let text = format!(
+        "settings:\n  state_dir: {state}\n  sweep_interval: 2s\n  idle_refresh: 5s\naccounts:\n  - name: crash\n    host: localhost\n    port: {port}\n    tls: implicit\n    ca_file: {ca}\n    username: user\n    password: pass\n    first_start: all\n{rules}",
+        state = dir.join("state").display(),
+        port = d.imaps_port(),
+        ca = d.ca_pem_path().display(),
+        rules = workload::RULES,
+    );
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// Start `imapsort run`, its log appended to `log`.
+fn start(config: &Path, log: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_imapsort"))
+        .args(["run", "-c"])
+        .arg(config)
+        .env("IMAPSORT_LOG", "info")
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start imapsort run")
+}
+
+fn kill9(child: &mut Child) {
+    // std's kill is SIGKILL: no handler runs, nothing is flushed, the database is left as
+    // the last committed transaction made it.
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+}
+
+#[test]
+fn twenty_kills_during_sweeps_and_push_lose_and_repeat_nothing() {
+    let total = env_or("IMAPSORT_CRASH_MESSAGES", 2000);
+    let kills = env_or("IMAPSORT_CRASH_KILLS", 24);
+    let Some(d) = support::dovecot::start_default() else {
+        return;
+    };
+    let seed = workload::seed("IMAPSORT_CRASH_SEED");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &d);
+    let log = dir.path().join("imapsort.log");
+    let backlog = total * 3 / 4;
+    workload::deliver(&d, 0..backlog);
+
+    // An observer on its own runtime: after each kill, how much work was still pending.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut observer = rt.block_on(workload::observer(&d));
+    let stays = |n: usize| matches!(n % 10, 3 | 6 | 7 | 8);
+    let mut interrupted = 0;
+
+    let started = Instant::now();
+    let mut delivered = backlog;
+    for k in 0..kills {
+        let offset = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0) as usize;
+        let mut child = start(&config, &log);
+        // After the first third (the backlog's catch-up), push new mail while it runs.
+        if k >= kills / 3 && delivered < total {
+            std::thread::sleep(Duration::from_millis(100 + rng.u64(0..500)));
+            let n = (total - backlog).div_ceil(kills - kills / 3);
+            let to = (delivered + n).min(total);
+            workload::deliver(&d, delivered..to);
+            delivered = to;
+        }
+        // Kill in the middle of work: once it has started sorting (or after 4 s), after a
+        // random further moment.
+        let waiting = Instant::now();
+        while waiting.elapsed() < Duration::from_secs(4) {
+            let text = std::fs::read(&log).unwrap_or_default();
+            if String::from_utf8_lossy(&text[offset.min(text.len())..]).contains("sorted") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(rng.u64(0..250)));
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "imapsort run exited by itself ({status}) before kill {k}; log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        kill9(&mut child);
+        // Messages still in INBOX that the rules will move out: work the kill interrupted
+        // (or that had not started).
+        let inbox = rt
+            .block_on(observer.status("INBOX"))
+            .expect("status")
+            .messages
+            .unwrap_or(0) as usize;
+        let final_inbox = (0..delivered).filter(|n| stays(*n)).count();
+        if inbox > final_inbox {
+            interrupted += 1;
+        }
+    }
+    if delivered < total {
+        workload::deliver(&d, delivered..total);
+    }
+    eprintln!(
+        "{kills} kills in {:?}, {interrupted} with work pending; {total} messages",
+        started.elapsed()
+    );
+    drop(observer);
+    drop(rt);
+    assert!(
+        interrupted >= kills / 2,
+        "only {interrupted} of {kills} kills landed while work was pending"
+    );
+
+    // A last, undisturbed run settles everything.
+    let mut child = start(&config, &log);
+    let mut last = Vec::new();
+    support::run_with_timeout(Duration::from_secs(240), async {
+        let mut observer = workload::observer(&d).await;
+        let quiet = Instant::now();
+        while quiet.elapsed() < Duration::from_secs(180) {
+            let census = workload::census(&mut observer).await;
+            last = workload::violations(&census, total);
+            if last.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        eprintln!("settled after {:?}", quiet.elapsed());
+    });
+    // SIGTERM: a clean stop, exit 0.
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if Instant::now() > deadline {
+            kill9(&mut child);
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        last.is_empty(),
+        "{} violations after {kills} kills (seed {seed}), first ones:\n{}\n--- log tail ---\n{}",
+        last.len(),
+        last.iter().take(30).cloned().collect::<Vec<_>>().join("\n"),
+        text.lines().rev().take(40).collect::<Vec<_>>().join("\n")
+    );
+    assert!(!text.contains("panicked"), "a panic in the log");
+    let settled = text
+        .lines()
+        .filter(|l| l.contains("settled actions a restart interrupted"))
+        .count();
+    eprintln!("starts that settled interrupted actions: {settled}");
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "imapsort run did not exit 0 within 15 s of SIGTERM"
+    );
+}
+
+#[test]
+fn a_copy_whose_outcome_a_crash_left_unknown_is_looked_up_not_repeated() {
+    // The moment after `UID COPY` succeeded and before its outcome was written, reproduced
+    // exactly: the intents are in the journal, one copy was made (with the flags the plan
+    // set before it), the other was not. A start must settle both: the first by finding its
+    // Message-ID in the destination (no second copy), the second by copying once.
+    use imapsort::state::{Action, NewJournalEntry, StateDb};
+    let Some(d) = support::dovecot::start_default() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &d);
+    let log = dir.path().join("imapsort.log");
+    // s3 and s13: class 3 (invoice: \Flagged, one copy in Accounting).
+    d.seed_with(
+        "user",
+        "INBOX",
+        &[workload::message(3), workload::message(13)],
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let validity = rt.block_on(async {
+        let mut s = workload::observer(&d).await;
+        let info = s.select("INBOX").await.unwrap();
+        s.ensure_mailbox("Accounting").await.unwrap();
+        s.uid_store("1", "+FLAGS.SILENT (\\Flagged)").await.unwrap();
+        s.uid_copy("1", "Accounting").await.unwrap();
+        info.uid_validity.unwrap()
+    });
+    let mut db = StateDb::open(&dir.path().join("state")).unwrap();
+    for (uid, id) in [(1, "<s3@soak.test>"), (2, "<s13@soak.test>")] {
+        db.journal_intent(&NewJournalEntry {
+            account: "crash",
+            mailbox: "INBOX",
+            uid_validity: validity,
+            uid,
+            message_id: Some(id),
+            rule: "invoices",
+            action: Action::Copy,
+            destination: Some("Accounting"),
+        })
+        .unwrap();
+    }
+    drop(db);
+
+    let mut child = start(&config, &log);
+    let mut last = Vec::new();
+    rt.block_on(async {
+        let mut observer = workload::observer(&d).await;
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            let census = workload::census(&mut observer).await;
+            last = [3, 13]
+                .iter()
+                .flat_map(|n| {
+                    let (home, must, _, copy) = workload::expected(*n);
+                    let found = census.get(n).cloned().unwrap_or_default();
+                    let copies = found
+                        .iter()
+                        .filter(|(m, _)| Some(m.as_str()) == copy)
+                        .count();
+                    let original = found.iter().find(|(m, _)| *m == home);
+                    let flagged = original
+                        .is_some_and(|(_, f)| must.iter().all(|x| f.iter().any(|y| y == x)));
+                    (copies != 1 || !flagged).then(|| format!("s{n}: {found:?}"))
+                })
+                .collect();
+            if last.is_empty() {
+                // Stay a little: a late second copy would show now.
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                let census = workload::census(&mut observer).await;
+                let copies = census
+                    .values()
+                    .flatten()
+                    .filter(|(m, _)| m == "Accounting")
+                    .count();
+                if copies != 2 {
+                    last.push(format!("{copies} messages in Accounting, expected 2"));
+                }
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    kill9(&mut child);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(last.is_empty(), "{last:?}\n--- log ---\n{text}");
+    assert!(
+        text.contains("settled actions a restart interrupted"),
+        "the start did not reconcile:\n{text}"
+    );
+}
+
+#[test]
+#[ignore = "known bug: imapsort sweep does not reconcile open journal intents (docs/RELIABILITY.md, Known limits)"]
+fn a_copy_left_unknown_by_a_crashed_sweep_command_is_not_repeated_by_the_next_sweep() {
+    // As above, for the one-shot `imapsort sweep`: a copy ran, its outcome was never
+    // written. The next sweep must not copy again.
+    use imapsort::state::{Action, NewJournalEntry, StateDb};
+    let Some(d) = support::dovecot::start_default() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &d);
+    d.seed_with("user", "INBOX", &[workload::message(3)])
+        .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let validity = rt.block_on(async {
+        let mut s = workload::observer(&d).await;
+        let info = s.select("INBOX").await.unwrap();
+        s.ensure_mailbox("Accounting").await.unwrap();
+        s.uid_store("1", "+FLAGS.SILENT (\\Flagged)").await.unwrap();
+        s.uid_copy("1", "Accounting").await.unwrap();
+        info.uid_validity.unwrap()
+    });
+    let mut db = StateDb::open(&dir.path().join("state")).unwrap();
+    db.journal_intent(&NewJournalEntry {
+        account: "crash",
+        mailbox: "INBOX",
+        uid_validity: validity,
+        uid: 1,
+        message_id: Some("<s3@soak.test>"),
+        rule: "invoices",
+        action: Action::Copy,
+        destination: Some("Accounting"),
+    })
+    .unwrap();
+    drop(db);
+    let out = Command::new(env!("CARGO_BIN_EXE_imapsort"))
+        .args(["sweep", "-c"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let copies = rt.block_on(async {
+        let mut s = workload::observer(&d).await;
+        s.examine("Accounting").await.unwrap().exists
+    });
+    assert_eq!(copies, 1, "the sweep copied again");
+}
