@@ -15,13 +15,16 @@ use std::time::{Duration, Instant};
 
 use super::raw::read_logical;
 
+/// What one proxied connection's client sent.
+type Log = Arc<Mutex<Vec<u8>>>;
+
 /// Runs `client` against a recording proxy to `port`; returns what the busiest connection sent.
 pub fn capture(port: u16, client: impl FnOnce(u16)) -> Vec<u8> {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind proxy");
     let proxy_port = listener.local_addr().expect("addr").port();
     listener.set_nonblocking(true).expect("nonblocking");
     let stop = Arc::new(AtomicBool::new(false));
-    let recorded: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>> = Arc::default();
+    let recorded: Arc<Mutex<Vec<Log>>> = Arc::default();
     let acceptor = {
         let (stop, recorded) = (stop.clone(), recorded.clone());
         std::thread::spawn(move || {
@@ -177,7 +180,7 @@ pub fn profile(port: u16, script: &[u8]) -> Vec<(String, usize, Duration)> {
             None => totals.push((verb, 1, took)),
         }
     }
-    totals.sort_by(|a, b| b.2.cmp(&a.2));
+    totals.sort_by_key(|t| std::cmp::Reverse(t.2));
     totals
 }
 

@@ -96,7 +96,12 @@ pub fn outcome(d: &Dovecot, user: &str) -> Outcome {
             continue;
         }
         // ` "/" NAME` with NAME an atom or a quoted string.
-        let name = tail.trim().splitn(2, ' ').nth(1).unwrap_or_default().trim();
+        let name = tail
+            .trim()
+            .split_once(' ')
+            .map(|x| x.1)
+            .unwrap_or_default()
+            .trim();
         let name = name.trim_matches('"').to_owned();
         s.cmd(&format!("EXAMINE \"{name}\"")).expect("examine");
         let all = s.search("UNDELETED").expect("search").len();
