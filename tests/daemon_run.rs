@@ -332,24 +332,28 @@ fn the_binary_tells_systemd_ready_reloading_watchdog_stopping_and_exits_0_on_sig
 
 #[test]
 fn an_invalid_configuration_at_start_exits_78() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("config.yaml");
-    std::fs::write(
-        &path,
-        "accounts: []\nrules:\n  - name: x\n    when: { nonsense: 1 }\n    then: trash\n",
-    )
-    .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imapsort"))
-        .args(["run", "-c"])
-        .arg(&path)
-        .output()
+    run_with_timeout(Duration::from_secs(30), async {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yaml");
+        std::fs::write(
+            &path,
+            "accounts: []\nrules:\n  - name: x\n    when: { nonsense: 1 }\n    then: trash\n",
+        )
         .unwrap();
-    assert_eq!(out.status.code(), Some(78));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(&format!("{}:4:", path.display())),
-        "{stderr}"
-    );
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_imapsort"))
+            .args(["run", "-c"])
+            .arg(&path)
+            .kill_on_drop(true)
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(78));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("{}:4:", path.display())),
+            "{stderr}"
+        );
+    });
 }
 
 fn drain(socket: &std::os::unix::net::UnixDatagram, into: &mut String) {

@@ -1,10 +1,11 @@
 //! Secrets never leave imapsort: the `imapsort` binary runs at `IMAPSORT_LOG=trace` (text and
 //! JSON log formats) — `folders`, `sweep` (text and JSON output) and `status` — against the
-//! private Dovecot with every password source and both
-//! LOGIN and PLAIN, and with a wrong password; every byte it writes to stdout and stderr is
+//! private Dovecot with every password source and both LOGIN and PLAIN, and with a wrong
+//! password; every byte it writes to stdout and stderr is
 //! searched for the secret, its SASL encodings and its IMAP-quoted form. Also: a server that
 //! strips STARTTLS never sees a password, `tls: none` without `allow_insecure` never
-//! connects, and a certificate the system does not trust is refused before any password.
+//! connects, and a certificate the system does not trust (signed by an unknown CA, or a
+//! single self-signed one) is refused before any byte of the session is sent.
 //!
 //! Library-level versions of the TLS checks (wrong host name, wrong CA, plaintext, STARTTLS
 //! stripping) are in tests/imap_connect.rs and tests/imap_peer.rs.
@@ -445,4 +446,61 @@ fn config_errors_and_debug_output_never_hold_the_password() {
     let debug = format!("{loaded:?}");
     assert!(debug.contains("localhost"), "Debug shows the config");
     assert!(!debug.contains(SECRET), "{debug}");
+}
+
+#[test]
+fn a_self_signed_certificate_without_ca_file_is_refused_before_any_password() {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::Arc;
+    // A single self-signed certificate for localhost (what a home server often has).
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.pem().as_bytes())
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(signing_key.serialize_pem().as_bytes()).unwrap();
+    let server_config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+    let received = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let seen = received.clone();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+        while let Ok((tcp, _)) = listener.accept().await {
+            let Ok(mut tls) = acceptor.accept(tcp).await else {
+                continue;
+            };
+            let _ = tls.write_all(b"* OK ready\r\n").await;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = tls.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                seen.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), port, None, &format!("'{SECRET}'"), "");
+    let out = imapsort(&["folders", "-c", cfg.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(69), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(stderr.contains("certificate"), "{stderr}");
+    assert_no_leak("self-signed", &out, "user", SECRET);
+    assert!(
+        received.lock().unwrap().is_empty(),
+        "the client sent data over a connection it should have refused"
+    );
 }

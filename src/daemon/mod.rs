@@ -68,8 +68,10 @@ pub struct Stats {
     /// Mailboxes selected and reconciled with the state database (from then on, new mail in
     /// them is handled whatever `first_start` says).
     pub mailboxes_selected: AtomicU64,
-    /// Connections that ended (lost, or closed at shutdown) or failed to come up.
+    /// Connection attempts that failed (unreachable, refused login).
     pub connection_failures: AtomicU64,
+    /// Connections that came up and later ended (lost, or closed at shutdown).
+    pub connections_ended: AtomicU64,
     /// Messages some rule acted on.
     pub messages_acted: AtomicU64,
     /// Reloads that produced a valid configuration (changed or not).

@@ -246,20 +246,19 @@ impl Supervisor {
         let token = self.root.child_token();
         let tracker = TaskTracker::new();
         let cap = (account.max_connections.max(1)) as usize;
-        let mut kinds: Vec<WorkerKind> = account
-            .watch
-            .iter()
-            .take(cap)
-            .map(|m| WorkerKind::Idle(m.clone()))
-            .collect();
-        let polled: Vec<String> = account.watch.iter().skip(cap).cloned().collect();
+        // One worker per mailbox even if the list names one twice (`INBOX` and `inbox`):
+        // two workers on one mailbox would race for the same messages.
+        let mut watched: Vec<&String> = Vec::new();
+        for m in &account.watch {
+            if !watched.iter().any(|w| crate::rules::mailbox_eq(w, m)) {
+                watched.push(m);
+            }
+        }
+        let idle: Vec<String> = watched.iter().take(cap).map(|m| m.to_string()).collect();
+        let polled: Vec<String> = watched.iter().skip(cap).map(|m| m.to_string()).collect();
+        tracing::info!(account = %account.name, ?idle, ?polled, "starting account");
+        let mut kinds: Vec<WorkerKind> = idle.into_iter().map(WorkerKind::Idle).collect();
         kinds.push(WorkerKind::Poller(polled));
-        tracing::info!(
-            account = %account.name,
-            idle = ?account.watch.iter().take(cap).collect::<Vec<_>>(),
-            polled = ?account.watch.iter().skip(cap).collect::<Vec<_>>(),
-            "starting account"
-        );
         for kind in kinds {
             let first = self.pending_first.guard();
             let fut = supervise(

@@ -108,7 +108,7 @@ impl std::fmt::Display for WorkerExit {
 impl Stats {
     /// Connections up now (logins minus losses, never negative).
     pub(crate) fn connected(&self) -> u64 {
-        Stats::get(&self.connections).saturating_sub(Stats::get(&self.connection_failures))
+        Stats::get(&self.connections).saturating_sub(Stats::get(&self.connections_ended))
     }
 }
 
@@ -256,7 +256,7 @@ impl Worker {
                             self.serve_poller(&mut session, &polled).await
                         }
                     };
-                    Stats::bump(&self.shared.stats.connection_failures);
+                    Stats::bump(&self.shared.stats.connections_ended);
                     match served {
                         Served::Cancelled => {
                             let _ = tokio::time::timeout(LOGOUT_LIMIT, session.logout()).await;
