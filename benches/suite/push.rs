@@ -130,10 +130,19 @@ pub fn measure(d: &Dovecot, user: &str, mut sorter: Child, samples: usize) -> Pu
         let t_floor = t_sorter;
         n += 1;
         in_dest += 1;
-        if let Ok(seen) = floor_rx.recv_timeout(Duration::from_secs(5)) {
+        // The destination is watched on its own thread, so waiting for the floor's EXISTS
+        // cannot delay the sorter's sample.
+        let watcher = {
+            let dest = dest.clone();
+            std::thread::spawn(move || wait_files(&dest, in_dest, Duration::from_secs(30)))
+        };
+        // When the sorter's session is notified first and moves the message before the bare
+        // client's notification fires, Dovecot reports neither EXISTS nor EXPUNGE to it: no
+        // floor sample for that round.
+        if let Ok(seen) = floor_rx.recv_timeout(Duration::from_millis(1500)) {
             result.floor.push(seen.saturating_duration_since(t_floor));
         }
-        match wait_files(&dest, in_dest, Duration::from_secs(30)) {
+        match watcher.join().ok().flatten() {
             Some(at) => result.sorter.push(at - t_sorter),
             None => {
                 eprintln!("push: a message was not moved within 30 s");
