@@ -605,7 +605,7 @@ fn each_destination_is_ensured_once_per_session() {
 #[test]
 fn long_uid_sets_are_sent_in_several_commands() {
     let mut fake = Fake::default();
-    let plans: Vec<(u32, P)> = (1..=3000)
+    let plans: Vec<(u32, P)> = (1..=30_000)
         .filter(|n| n % 2 == 1)
         .map(|n| {
             (
@@ -619,8 +619,8 @@ fn long_uid_sets_are_sent_in_several_commands() {
         .collect();
     let out = run_plans(ALL_CAPS, &mut fake, plans);
     assert!(fake.log.len() > 1);
-    assert!(fake.log.iter().all(|c| c.len() < 1100));
-    assert_eq!(out.len(), 1500);
+    assert!(fake.log.iter().all(|c| c.len() < MAX_SET_CHARS + 100));
+    assert_eq!(out.len(), 15_000);
     assert!(out.iter().all(Outcome::done));
 }
 
