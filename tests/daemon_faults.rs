@@ -17,10 +17,7 @@ fn dovecot_restarted_under_a_running_daemon_reconnects_and_catches_up() {
         let Some(mut h) = harness() else { return };
         h.write_config(&h.default_config());
         h.start().await;
-        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
-            get(&s.mailboxes_selected) >= 1
-        })
-        .await;
+        h.wait_selected().await;
         let before = get(&h.stats().connections);
         tokio::task::block_in_place(|| h.dovecot.restart().expect("restart dovecot"));
         // Delivered while the daemon is still finding its way back.
@@ -47,10 +44,7 @@ fn a_connection_cut_mid_idle_is_rebuilt_and_mail_is_caught_up() {
         h.port = proxy.addr.port();
         h.write_config(&h.default_config());
         h.start().await;
-        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
-            get(&s.mailboxes_selected) >= 1
-        })
-        .await;
+        h.wait_selected().await;
         // Let the worker settle into IDLE, then cut it.
         tokio::time::sleep(Duration::from_millis(500)).await;
         proxy.cut_all().await;
@@ -187,10 +181,7 @@ fn a_message_whose_plan_keeps_failing_is_retried_then_given_up_without_blocking_
         let rules = format!("{rules}{}", harness::RULES);
         h.write_config(&h.config(&h.account("test", "pass", ""), &rules, ""));
         h.start().await;
-        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
-            get(&s.mailboxes_selected) >= 1
-        })
-        .await;
+        h.wait_selected().await;
         h.deliver("INBOX", &[mail(1, "labelme", None)]);
         h.deliver("INBOX", &[mail(2, "later", Some("dev.example.org"))]);
         // Later mail is sorted while the failing message is being retried.

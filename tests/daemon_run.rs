@@ -17,10 +17,7 @@ fn a_delivered_message_is_moved_by_the_running_daemon() {
         let Some(mut h) = harness() else { return };
         h.write_config(&h.default_config());
         h.start().await;
-        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
-            get(&s.mailboxes_selected) >= 1
-        })
-        .await;
+        h.wait_selected().await;
         h.deliver("INBOX", &[mail(1, "hello", Some("dev.example.org"))]);
         h.wait_count("Lists/dev.example.org", 1, Duration::from_secs(20))
             .await;
@@ -35,10 +32,7 @@ fn a_burst_of_500_messages_all_end_where_the_rules_say_and_none_twice() {
         let Some(mut h) = harness() else { return };
         h.write_config(&h.default_config());
         h.start().await;
-        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
-            get(&s.mailboxes_selected) >= 1
-        })
-        .await;
+        h.wait_selected().await;
         let mut burst = Vec::new();
         for n in 0..500 {
             burst.push(match n % 5 {
@@ -79,10 +73,7 @@ fn mail_arriving_while_stopped_is_handled_at_next_start_but_mail_from_before_the
             ],
         );
         h.start().await;
-        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
-            get(&s.mailboxes_selected) >= 1
-        })
-        .await;
+        h.wait_selected().await;
         h.deliver("INBOX", &[mail(3, "new", Some("new.example"))]);
         h.wait_count("Lists/new.example", 1, Duration::from_secs(20))
             .await;
@@ -245,10 +236,7 @@ fn a_server_without_idle_is_polled() {
         let account = h.account("test", "pass", "    poll_interval: 1s\n");
         h.write_config(&h.config(&account, RULES, ""));
         h.start().await;
-        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
-            get(&s.mailboxes_selected) >= 1
-        })
-        .await;
+        h.wait_selected().await;
         h.deliver("INBOX", &[mail(1, "hello", Some("dev.example.org"))]);
         h.wait_count("Lists/dev.example.org", 1, Duration::from_secs(20))
             .await;

@@ -59,10 +59,7 @@ async fn running(h: &mut Harness) -> u64 {
     logs();
     h.write_config(&h.default_config());
     h.start().await;
-    h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
-        get(&s.mailboxes_selected) >= 1
-    })
-    .await;
+    h.wait_selected().await;
     get(&h.stats().connections)
 }
 
@@ -142,10 +139,7 @@ fn a_kubernetes_style_symlink_swap_is_picked_up() {
         std::os::unix::fs::symlink("v1", base.join("..data")).unwrap();
         std::os::unix::fs::symlink("..data/config.yaml", &h.config_path).unwrap();
         h.start().await;
-        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
-            get(&s.mailboxes_selected) >= 1
-        })
-        .await;
+        h.wait_selected().await;
         let connections = get(&h.stats().connections);
         std::os::unix::fs::symlink("v2", base.join("..data_tmp")).unwrap();
         std::fs::rename(base.join("..data_tmp"), base.join("..data")).unwrap();
@@ -161,10 +155,7 @@ fn the_reload_trigger_reloads_like_sighup() {
         h.write_config(&h.default_config());
         // No file watch: only the trigger can make the daemon see the change.
         h.start_with(|o| o.watch_file = false).await;
-        h.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
-            get(&s.mailboxes_selected) >= 1
-        })
-        .await;
+        h.wait_selected().await;
         let connections = get(&h.stats().connections);
         h.write_config(&h.config(
             &h.account("test", "pass", ""),

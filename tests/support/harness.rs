@@ -201,6 +201,14 @@ impl Harness {
     }
 
     /// Wait until `cond` holds.
+    /// Wait until a worker has selected its mailbox: mail delivered after this counts as new.
+    pub async fn wait_selected(&self) {
+        self.wait_until("a selected mailbox", Duration::from_secs(10), |s| {
+            get(&s.mailboxes_selected) >= 1
+        })
+        .await;
+    }
+
     pub async fn wait_until(&self, what: &str, limit: Duration, cond: impl Fn(&Stats) -> bool) {
         let deadline = tokio::time::Instant::now() + limit;
         while !cond(self.stats()) {
