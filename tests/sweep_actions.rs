@@ -393,6 +393,29 @@ fn invalid_config_exits_78() {
 }
 
 #[test]
+fn an_unknown_account_option_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        "accounts:\n  - name: real\n    host: 127.0.0.1\n    username: u\n    password: p\n\
+         rules:\n  - name: r\n    when: true\n    then: trash\n",
+    )
+    .unwrap();
+    support::run_with_timeout(LIMIT, async {
+        let run =
+            sweep_util::sweep_with(&config, false, OutputFormat::Text, Some("other"), None).await;
+        assert_eq!(run.exit, Exit::Usage, "{}", run.stderr);
+        assert!(
+            run.stderr.contains("no account named \"other\""),
+            "{}",
+            run.stderr
+        );
+        assert!(run.stdout.is_empty());
+    });
+}
+
+#[test]
 fn mailbox_option_narrows_the_sweep() {
     let Some(d) = support::dovecot::start(DovecotOptions::default()) else {
         return;

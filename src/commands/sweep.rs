@@ -60,7 +60,7 @@ pub async fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
                     "imapsort: no account named {name:?} in {}",
                     path.display()
                 );
-                return Exit::Config;
+                return Exit::Usage;
             }
         },
         None => config.accounts.iter().collect(),
