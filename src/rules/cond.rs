@@ -6,6 +6,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::ast::{self, AddressField, AddressOp, ConditionKind, SystemFlag, TextMatcher, TextOp};
+use super::index::{GuardKey, Source};
 use super::matcher::{AddressMatch, RegexTarget, TextMatch};
 use super::template::Captures;
 use super::view::{
@@ -335,6 +336,61 @@ impl Cond {
                 }
             }
             _ => out.push_str(&self.desc),
+        }
+    }
+
+    /// Keys one of which the message must have for the condition to hold (see
+    /// [`RuleIndex`](super::index::RuleIndex)); false when there is no such set. Only
+    /// necessary, never sufficient: a message with a key still evaluates the condition.
+    pub(crate) fn guard(&self, out: &mut Vec<GuardKey>) -> bool {
+        match &self.kind {
+            Kind::Address(field, m) => {
+                let mut keys = Vec::new();
+                if m.keys(&mut keys).is_none() {
+                    return false;
+                }
+                out.extend(keys.into_iter().map(|(domain, key)| GuardKey {
+                    source: Source::Address(*field),
+                    domain,
+                    key,
+                }));
+                true
+            }
+            Kind::ListId(m) => {
+                let Some(needles) = m.is_needles() else {
+                    return false;
+                };
+                let source = if m.case_sensitive() {
+                    Source::ListIdText
+                } else {
+                    Source::ListIdLower
+                };
+                out.extend(needles.iter().map(|n| GuardKey {
+                    source,
+                    domain: false,
+                    key: n.clone(),
+                }));
+                true
+            }
+            // Every conjunct must hold: the first one with keys guards the whole.
+            Kind::All(cs) => cs.iter().any(|c| {
+                let mut keys = Vec::new();
+                let found = c.guard(&mut keys);
+                if found {
+                    out.append(&mut keys);
+                }
+                found
+            }),
+            // Some branch must hold: every branch needs keys, and any of them will do.
+            Kind::Any(cs) if !cs.is_empty() => {
+                let mut keys = Vec::new();
+                if !cs.iter().all(|c| c.guard(&mut keys)) {
+                    return false;
+                }
+                out.append(&mut keys);
+                true
+            }
+            _ => false,
         }
     }
 

@@ -44,6 +44,22 @@ impl FlagOps {
 impl RuleSet {
     /// Evaluate the rules against one message. Pure: the same inputs give the same result.
     pub fn evaluate(&self, view: &MessageView, ctx: &EvalContext<'_>) -> Evaluation {
+        self.evaluate_with(view, ctx, true)
+    }
+
+    /// [`evaluate`](Self::evaluate) trying every rule in full, without the index: what the
+    /// index must never change.
+    #[cfg(test)]
+    pub(crate) fn evaluate_plain(&self, view: &MessageView, ctx: &EvalContext<'_>) -> Evaluation {
+        self.evaluate_with(view, ctx, false)
+    }
+
+    fn evaluate_with(
+        &self,
+        view: &MessageView,
+        ctx: &EvalContext<'_>,
+        indexed: bool,
+    ) -> Evaluation {
         let now = ctx.now.as_nanosecond();
         let mut ev = Evaluation::default();
         let mut flags = FlagOps::default();
@@ -54,7 +70,8 @@ impl RuleSet {
             ));
         }
         let in_watch = ctx.watch.iter().any(|m| mailbox_eq(m, ctx.mailbox));
-        for (rule, compiled) in self.rules.iter().zip(&self.compiled) {
+        let mut candidates = self.index.start();
+        for (i, (rule, compiled)) in self.rules.iter().zip(&self.compiled).enumerate() {
             if let Some(t) = ctx.trigger
                 && !compiled.triggers.contains(&t)
             {
@@ -69,7 +86,10 @@ impl RuleSet {
                 Some(list) => list.iter().any(|m| mailbox_eq(m, ctx.mailbox)),
                 None => in_watch,
             };
-            if !mailbox_ok || !compiled.when.eval(view, now) {
+            if !mailbox_ok
+                || (indexed && !candidates.possible(i, view))
+                || !compiled.when.eval(view, now)
+            {
                 continue;
             }
             let mut because = String::new();

@@ -150,6 +150,19 @@ impl TextMatch {
         }
     }
 
+    /// The needles of an `is` matcher, in the form they are compared (a value matches when
+    /// its compared form equals one of them).
+    pub(crate) fn is_needles(&self) -> Option<&[Box<str>]> {
+        match &self.op {
+            Op::Is(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn case_sensitive(&self) -> bool {
+        self.case_sensitive
+    }
+
     /// Test one decoded value (not for `exists`, which the caller answers from presence).
     #[inline]
     pub(crate) fn test(&self, value: &Folded) -> bool {
@@ -251,6 +264,30 @@ impl AddressMatch {
                 Some(b) => all().any(|a| a.name.is_some()) == b,
                 None => all().any(|a| a.name.as_ref().is_some_and(|n| m.test(n))),
             },
+        }
+    }
+
+    /// The exact addresses (`false`) and domains (`true`) one of which an address must have
+    /// for this matcher to hold, when it is made of nothing else; `None` otherwise.
+    pub(crate) fn keys(&self, out: &mut Vec<(bool, Box<str>)>) -> Option<()> {
+        match self {
+            AddressMatch::Any(ms) if !ms.is_empty() => ms.iter().try_for_each(|m| m.keys(out)),
+            // `test_str` compares the needle with the lower-cased address, whatever the case
+            // flag.
+            AddressMatch::Address(m) => {
+                out.extend(m.is_needles()?.iter().map(|n| (false, n.clone())));
+                Some(())
+            }
+            // An empty domain never matches: it needs no key.
+            AddressMatch::Domain(ds) => {
+                out.extend(
+                    ds.iter()
+                        .filter(|d| !d.is_empty())
+                        .map(|d| (true, d.clone())),
+                );
+                Some(())
+            }
+            AddressMatch::Any(_) | AddressMatch::Name(_) => None,
         }
     }
 

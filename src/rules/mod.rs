@@ -11,6 +11,7 @@ pub mod ast;
 mod attachment;
 mod cond;
 mod eval;
+mod index;
 mod matcher;
 pub mod plan;
 mod template;
@@ -25,6 +26,7 @@ pub use view::{Attachment, MessageFacts, MessageView};
 
 use ast::{ActionKind, Trigger};
 use cond::{Cond, CondError};
+use index::RuleIndex;
 use template::Template;
 
 /// A compiled rule set: the rules as written plus their matchers, in file order.
@@ -34,6 +36,8 @@ pub struct RuleSet {
     rules: Vec<ast::Rule>,
     /// Parallel to `rules`.
     compiled: Vec<CompiledRule>,
+    /// Rules guarded by exact addresses, domains or List-Ids, found by lookup.
+    index: RuleIndex,
 }
 
 /// One rule, ready to evaluate.
@@ -206,7 +210,12 @@ impl RuleSet {
             });
         }
         if errors.is_empty() {
-            Ok(RuleSet { rules, compiled })
+            let index = RuleIndex::build(compiled.iter().map(|c| &c.when));
+            Ok(RuleSet {
+                rules,
+                compiled,
+                index,
+            })
         } else {
             Err(errors)
         }
