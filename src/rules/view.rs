@@ -129,8 +129,14 @@ pub struct MessageView {
     /// (hash of lower-case name, index into `headers`), sorted: lookup without hashing at
     /// evaluation time, since rules carry their names' hashes.
     index: Vec<(u64, u32)>,
+    /// A bit per header name present (bit `hash >> 57`): most header conditions name a
+    /// header the message lacks, and this answers them without touching `index`.
+    names: u128,
     /// Indices of the Subject instances (the most used header gets a direct slot).
     subject: Vec<u32>,
+    /// The first Subject's decoded value, kept in the view itself: the header rules read
+    /// most, reached without following two pointers (`subject`, then `headers`).
+    first_subject: OnceLock<Option<Folded>>,
     /// From, Sender, Reply-To, To, Cc, Bcc.
     pub(crate) addresses: [AddressList; 6],
     /// List-Id identifiers (inside `<>`, else the trimmed value), one per decodable instance.
@@ -157,6 +163,11 @@ pub struct MessageView {
 /// time.
 pub(crate) fn name_hash(lower_name: &str) -> u64 {
     name_hash_bytes(lower_name.as_bytes())
+}
+
+/// The bit of [`MessageView::names`] for a name hash.
+fn name_bit(hash: u64) -> u128 {
+    1 << (hash >> 57)
 }
 
 fn name_hash_bytes(name: &[u8]) -> u64 {
@@ -312,8 +323,9 @@ impl MessageView {
                 }
                 _ => {}
             }
-            view.index
-                .push((name_hash_bytes(&raw[name_start..name_end]), idx));
+            let hash = name_hash_bytes(&raw[name_start..name_end]);
+            view.names |= name_bit(hash);
+            view.index.push((hash, idx));
             view.headers.push(field);
         }
         view.index.sort_unstable();
@@ -385,7 +397,11 @@ impl MessageView {
         hash: u64,
         lower_name: &'n str,
     ) -> impl Iterator<Item = Option<&'a Folded>> + use<'a, 'n> {
-        let start = self.index.partition_point(|&(h, _)| h < hash);
+        let start = if self.names & name_bit(hash) == 0 {
+            self.index.len()
+        } else {
+            self.index.partition_point(|&(h, _)| h < hash)
+        };
         self.index[start..]
             .iter()
             .take_while(move |&&(h, _)| h == hash)
@@ -399,19 +415,26 @@ impl MessageView {
 
     /// Subject instances (`None`: undecodable).
     pub(crate) fn subjects(&self) -> impl Iterator<Item = Option<&Folded>> {
-        self.subject
-            .iter()
-            .map(|&i| self.value(&self.headers[i as usize]))
+        // `subject` itself is read only to decode the value, once.
+        let first = (!self.subject.is_empty()).then(|| {
+            self.first_subject
+                .get_or_init(|| self.decode(&self.headers[self.subject[0] as usize]))
+                .as_ref()
+        });
+        let rest = self.subject.get(1..).unwrap_or_default();
+        first
+            .into_iter()
+            .chain(rest.iter().map(|&i| self.value(&self.headers[i as usize])))
     }
 
     /// A header instance's decoded value, decoded on first use.
     fn value<'a>(&'a self, f: &'a HeaderField) -> Option<&'a Folded> {
-        f.value
-            .get_or_init(|| {
-                decode_unstructured(&self.raw[f.value_at.0 as usize..f.value_at.1 as usize])
-                    .map(Folded::new)
-            })
-            .as_ref()
+        f.value.get_or_init(|| self.decode(f)).as_ref()
+    }
+
+    fn decode(&self, f: &HeaderField) -> Option<Folded> {
+        decode_unstructured(&self.raw[f.value_at.0 as usize..f.value_at.1 as usize])
+            .map(Folded::new)
     }
 
     pub(crate) fn address_list(&self, slot: AddressSlot) -> &AddressList {

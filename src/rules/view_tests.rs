@@ -179,3 +179,30 @@ fn body_from_a_separately_fetched_message() {
     );
     assert_eq!(v.subjects().flatten().next().map(Folded::text), Some("s"));
 }
+
+#[test]
+fn header_lookup_sees_every_present_name_and_no_absent_one() {
+    // Enough names that several share a bit of the presence filter.
+    let names: Vec<String> = (0..200).map(|i| format!("X-H{i}")).collect();
+    let mut raw: String = names.iter().map(|n| format!("{n}: v-{n}\r\n")).collect();
+    raw.push_str("\r\n");
+    let v = view(&raw);
+    for n in &names {
+        assert_eq!(v.header_values(n), vec![format!("v-{n}")], "{n}");
+        assert_eq!(v.header_values(&n.to_uppercase()), vec![format!("v-{n}")]);
+    }
+    for i in 200..400 {
+        assert!(v.header_values(&format!("X-H{i}")).is_empty());
+    }
+}
+
+#[test]
+fn the_first_subject_slot_agrees_with_the_header_lookup() {
+    let v = view("Subject: =?utf-8?q?caf=C3=A9?=\r\nX: y\r\nSubject: second\r\n\r\n");
+    let direct = subject(&v);
+    assert_eq!(direct, vec![Some("café".into()), Some("second".into())]);
+    // Twice: the second read comes from the slot.
+    assert_eq!(subject(&v), direct);
+    assert_eq!(v.header_values("subject"), vec!["café", "second"]);
+    assert!(subject(&view("X: y\r\n\r\n")).is_empty());
+}
