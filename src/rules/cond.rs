@@ -8,6 +8,7 @@ use regex::Regex;
 use super::ast::{self, AddressField, AddressOp, ConditionKind, SystemFlag, TextMatcher, TextOp};
 use super::index::{GuardKey, Source};
 use super::matcher::{AddressMatch, RegexTarget, TextMatch};
+use super::subject_set::Memo;
 use super::template::Captures;
 use super::view::{
     AddressEntry, AddressSlot, FLAG_ANSWERED, FLAG_DRAFT, FLAG_FLAGGED, FLAG_SEEN, Folded,
@@ -29,7 +30,8 @@ enum Kind {
     Any(Vec<Cond>),
     Not(Box<Cond>),
     Address(AddressField, AddressMatch),
-    Subject(TextMatch),
+    /// With a regex: its slot in the rule set's [`SubjectSets`](super::subject_set), if any.
+    Subject(TextMatch, Option<u32>),
     Header {
         hash: u64,
         /// Lower-case name.
@@ -200,7 +202,7 @@ impl Cond {
                 (Kind::Address(*field, m), desc)
             }
             ConditionKind::Subject(m) => (
-                Kind::Subject(text(m, errors)),
+                Kind::Subject(text(m, errors), None),
                 format!("subject {}", describe_text(m)),
             ),
             ConditionKind::Header { name, matcher } => {
@@ -284,13 +286,23 @@ impl Cond {
 
     /// Does the condition hold for this message at `now` (nanoseconds since the epoch)?
     pub(crate) fn eval(&self, v: &MessageView, now: i128) -> bool {
+        self.eval_in(v, now, &Memo::none())
+    }
+
+    /// [`eval`](Self::eval), with Subject regexes answered by the message's `memo`.
+    pub(crate) fn eval_in(&self, v: &MessageView, now: i128, memo: &Memo<'_>) -> bool {
         match &self.kind {
             Kind::True => true,
-            Kind::All(cs) => cs.iter().all(|c| c.eval(v, now)),
-            Kind::Any(cs) => cs.iter().any(|c| c.eval(v, now)),
-            Kind::Not(c) => !c.eval(v, now),
+            Kind::All(cs) => cs.iter().all(|c| c.eval_in(v, now, memo)),
+            Kind::Any(cs) => cs.iter().any(|c| c.eval_in(v, now, memo)),
+            Kind::Not(c) => !c.eval_in(v, now, memo),
             Kind::Address(field, m) => eval_address(v, *field, m),
-            Kind::Subject(m) => {
+            Kind::Subject(m, slot) => {
+                if let Some(slot) = slot
+                    && let Some(hit) = memo.subject(*slot, v)
+                {
+                    return hit;
+                }
                 let mut subjects = v.subjects().peekable();
                 let present = subjects.peek().is_some();
                 m.test_any(present, subjects.flatten())
@@ -394,6 +406,34 @@ impl Cond {
         }
     }
 
+    /// Give every Subject regex of the tree a slot: its index in `out`, which gets the
+    /// pattern and its case flag.
+    pub(crate) fn assign_subject_slots(&mut self, out: &mut Vec<(String, bool)>) {
+        match &mut self.kind {
+            Kind::All(cs) | Kind::Any(cs) => {
+                cs.iter_mut().for_each(|c| c.assign_subject_slots(out))
+            }
+            Kind::Not(c) => c.assign_subject_slots(out),
+            Kind::Subject(m, slot) => {
+                if let Some(re) = m.regex() {
+                    *slot = Some(out.len() as u32);
+                    out.push((re.as_str().to_owned(), m.case_sensitive()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Undo [`assign_subject_slots`](Self::assign_subject_slots) (no set was built).
+    pub(crate) fn clear_subject_slots(&mut self) {
+        match &mut self.kind {
+            Kind::All(cs) | Kind::Any(cs) => cs.iter_mut().for_each(Cond::clear_subject_slots),
+            Kind::Not(c) => c.clear_subject_slots(),
+            Kind::Subject(_, slot) => *slot = None,
+            _ => {}
+        }
+    }
+
     fn has_any(&self) -> bool {
         match &self.kind {
             Kind::Any(_) => true,
@@ -436,7 +476,7 @@ impl Cond {
                 m.regexes(&mut rs);
                 out.extend(rs.into_iter().map(|(r, t)| RegexRef::Address(*field, t, r)));
             }
-            Kind::Subject(m) => out.extend(m.regex().map(RegexRef::Subject)),
+            Kind::Subject(m, _) => out.extend(m.regex().map(RegexRef::Subject)),
             Kind::Header { hash, name, m } => {
                 out.extend(m.regex().map(|r| RegexRef::Header(*hash, name, r)))
             }

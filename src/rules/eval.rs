@@ -1,6 +1,7 @@
 //! Evaluation: rules in order -> matched rules, one [`Plan`], warnings.
 
 use super::plan::{FinalAction, FinalKind, Plan};
+use super::subject_set::Memo;
 use super::template::{Captures, Template, Var};
 use super::view::{AddressSlot, MessageView};
 use super::{CompiledAction, CompiledRule, EvalContext, Evaluation, Match, RuleSet, mailbox_eq};
@@ -71,6 +72,7 @@ impl RuleSet {
         }
         let in_watch = ctx.watch.iter().any(|m| mailbox_eq(m, ctx.mailbox));
         let mut candidates = self.index.start();
+        let memo = Memo::new(self.subject_sets.as_ref().filter(|_| indexed));
         for (i, (rule, compiled)) in self.rules.iter().zip(&self.compiled).enumerate() {
             if let Some(t) = ctx.trigger
                 && !compiled.triggers.contains(&t)
@@ -88,7 +90,7 @@ impl RuleSet {
             };
             if !mailbox_ok
                 || (indexed && !candidates.possible(i, view))
-                || !compiled.when.eval(view, now)
+                || !compiled.when.eval_in(view, now, &memo)
             {
                 continue;
             }

@@ -1,5 +1,6 @@
-//! The index never changes an outcome: evaluation with it equals evaluation trying every rule,
-//! on table cases and on generated rule sets and messages.
+//! The index and the Subject regex set never change an outcome: evaluation with them equals
+//! evaluation trying every rule and every regex alone, on table cases and on generated rule
+//! sets and messages.
 
 use proptest::prelude::*;
 
@@ -261,6 +262,48 @@ fn indexed_evaluation_matches_plain_on_tricky_messages() {
     }
 }
 
+#[test]
+fn subject_regexes_share_one_set_with_per_rule_answers() {
+    let regex = |re: &str, case_sensitive: bool| {
+        c(ConditionKind::Subject(TextMatcher {
+            span: SP,
+            op: TextOp::Regex(re.into()),
+            case_sensitive,
+        }))
+    };
+    let rules = RuleSet::compile(vec![
+        flag_rule("invoice", regex("invoice #[0-9]+", false)),
+        flag_rule("Exact", regex("Invoice", true)),
+        flag_rule(
+            "not re",
+            c(ConditionKind::Not(Box::new(regex("^re:", false)))),
+        ),
+        flag_rule(
+            "second subject",
+            c(ConditionKind::All(vec![
+                regex("week", false),
+                regex("^x", false),
+            ])),
+        ),
+    ])
+    .expect("compiles");
+    assert!(rules.subject_sets.is_some());
+    let cases: Vec<(&str, &[&str])> = vec![
+        ("Subject: RE: INVOICE #12\r\n\r\n", &["invoice"]),
+        ("Subject: an Invoice\r\n\r\n", &["Exact", "not re"]),
+        (
+            "Subject: weekly\r\nSubject: X\r\n\r\n",
+            &["not re", "second subject"],
+        ),
+        ("X: no subject\r\n\r\n", &["not re"]),
+    ];
+    for (raw, want) in cases {
+        assert_eq!(both(&rules, &view(raw)), strs(want), "{raw:?}");
+    }
+    let one = RuleSet::compile(vec![flag_rule("one", regex("a", false))]).expect("compiles");
+    assert!(one.subject_sets.is_none(), "a single regex runs alone");
+}
+
 const ADDRS: &[&str] = &[
     "a@x.example",
     "b@corp.example",
@@ -279,6 +322,28 @@ const DOMAINS: &[&str] = &[
     "",
 ];
 const LISTS: &[&str] = &["rust.lists.example", "Tokio.Example", "other"];
+const SUBJECT_REGEXES: &[&str] = &[
+    "^re:",
+    "invoice #[0-9]+",
+    "(?-i)Invoice",
+    "ü",
+    r"\bweek\b",
+    "^$",
+    "a|b",
+    "[[:upper:]]{3}",
+    "ß",
+    "k",
+];
+const SUBJECTS: &[&str] = &[
+    "Re: Invoice #12",
+    "INVOICE #7",
+    "a weekly week",
+    "=?UTF-8?Q?Gr=C3=BC=C3=9Fe_=C3=9CBER?=",
+    "",
+    "KELVIN \u{212A}",
+    "STRASSE",
+    "xyz",
+];
 const FIELDS: &[AddressField] = &[
     AddressField::From,
     AddressField::Sender,
@@ -326,6 +391,13 @@ fn leaf() -> impl Strategy<Value = Condition> {
             c(ConditionKind::ListId(TextMatcher {
                 span: SP,
                 op: TextOp::Is(v),
+                case_sensitive: cs,
+            }))
+        }),
+        2 => (0..SUBJECT_REGEXES.len(), any::<bool>()).prop_map(|(i, cs)| {
+            c(ConditionKind::Subject(TextMatcher {
+                span: SP,
+                op: TextOp::Regex(SUBJECT_REGEXES[i].into()),
                 case_sensitive: cs,
             }))
         }),
@@ -384,13 +456,18 @@ fn message() -> impl Strategy<Value = String> {
         header("Cc", 2),
         header("Bcc", 2),
         prop::collection::vec(pick(LISTS), 0..3),
+        prop::collection::vec(0..SUBJECTS.len(), 0..3),
     )
-        .prop_map(|(from, sender, reply_to, to, cc, bcc, lists)| {
+        .prop_map(|(from, sender, reply_to, to, cc, bcc, lists, subjects)| {
             let lists: String = lists
                 .iter()
                 .map(|l| format!("List-Id: The list <{l}>\r\n"))
                 .collect();
-            format!("{from}{sender}{reply_to}{to}{cc}{bcc}{lists}Subject: s\r\n\r\nbody\r\n")
+            let subjects: String = subjects
+                .iter()
+                .map(|&i| format!("Subject: {}\r\n", SUBJECTS[i]))
+                .collect();
+            format!("{from}{sender}{reply_to}{to}{cc}{bcc}{lists}{subjects}\r\nbody\r\n")
         })
 }
 

@@ -14,6 +14,7 @@ mod eval;
 mod index;
 mod matcher;
 pub mod plan;
+mod subject_set;
 mod template;
 mod view;
 
@@ -27,6 +28,7 @@ pub use view::{Attachment, MessageFacts, MessageView};
 use ast::{ActionKind, Trigger};
 use cond::{Cond, CondError};
 use index::RuleIndex;
+use subject_set::SubjectSets;
 use template::Template;
 
 /// A compiled rule set: the rules as written plus their matchers, in file order.
@@ -38,6 +40,8 @@ pub struct RuleSet {
     compiled: Vec<CompiledRule>,
     /// Rules guarded by exact addresses, domains or List-Ids, found by lookup.
     index: RuleIndex,
+    /// Every Subject regex in one search per message, when there are several.
+    subject_sets: Option<SubjectSets>,
 }
 
 /// One rule, ready to evaluate.
@@ -211,10 +215,21 @@ impl RuleSet {
         }
         if errors.is_empty() {
             let index = RuleIndex::build(compiled.iter().map(|c| &c.when));
+            let mut patterns = Vec::new();
+            for c in &mut compiled {
+                c.when.assign_subject_slots(&mut patterns);
+            }
+            let subject_sets = SubjectSets::build(&patterns);
+            if subject_sets.is_none() {
+                compiled
+                    .iter_mut()
+                    .for_each(|c| c.when.clear_subject_slots());
+            }
             Ok(RuleSet {
                 rules,
                 compiled,
                 index,
+                subject_sets,
             })
         } else {
             Err(errors)
