@@ -71,9 +71,10 @@ impl RuleSet {
             ));
         }
         let in_watch = ctx.watch.iter().any(|m| mailbox_eq(m, ctx.mailbox));
-        let mut candidates = self.index.start();
+        let candidates = self.index.candidates(view, indexed);
         let memo = Memo::new(self.subject_sets.as_ref().filter(|_| indexed));
-        for (i, (rule, compiled)) in self.rules.iter().zip(&self.compiled).enumerate() {
+        for i in candidates {
+            let (rule, compiled) = (&self.rules[i], &self.compiled[i]);
             if let Some(t) = ctx.trigger
                 && !compiled.triggers.contains(&t)
             {
@@ -88,10 +89,7 @@ impl RuleSet {
                 Some(list) => list.iter().any(|m| mailbox_eq(m, ctx.mailbox)),
                 None => in_watch,
             };
-            if !mailbox_ok
-                || (indexed && !candidates.possible(i, view))
-                || !compiled.when.eval_in(view, now, &memo)
-            {
+            if !mailbox_ok || !compiled.when.eval_in(view, now, &memo) {
                 continue;
             }
             let mut because = String::new();

@@ -134,6 +134,10 @@ pub(crate) struct RuleIndex {
     tables: Vec<Table>,
     /// Per rule: a bit per source whose keys guard it; 0: unguarded, always evaluated.
     guards: Vec<u16>,
+    /// A bit per unguarded rule (words of 64).
+    unguarded: Vec<u64>,
+    /// Every source some rule is guarded by.
+    used: u16,
 }
 
 impl RuleIndex {
@@ -159,16 +163,35 @@ impl RuleIndex {
             }
             guards.push(mask);
         }
-        RuleIndex { tables, guards }
+        let mut unguarded = vec![0u64; guards.len().div_ceil(64)];
+        for (i, g) in guards.iter().enumerate() {
+            if *g == 0 {
+                unguarded[i / 64] |= 1 << (i % 64);
+            }
+        }
+        let used = guards.iter().fold(0, |a, g| a | g);
+        RuleIndex {
+            tables,
+            guards,
+            unguarded,
+            used,
+        }
     }
 
-    /// Evaluation state for one message.
-    pub(crate) fn start(&self) -> Candidates<'_> {
-        Candidates {
-            index: self,
-            done: 0,
-            bits: Bits::new(self.guards.len()),
+    /// The rules this message can match, in file order: every unguarded rule, and the
+    /// guarded ones whose keys the message has. `indexed: false`: every rule.
+    pub(crate) fn candidates(&self, v: &MessageView, indexed: bool) -> Candidates {
+        let n = self.guards.len();
+        let mut bits = Bits::new(n);
+        if indexed {
+            look_up(self, self.used, v, &mut bits);
+            for (w, u) in bits.words_mut().iter_mut().zip(&self.unguarded) {
+                *w |= u;
+            }
+        } else {
+            (0..n).for_each(|i| bits.set(i));
         }
+        Candidates { bits, word: 0 }
     }
 
     #[cfg(test)]
@@ -192,96 +215,87 @@ impl Bits {
         }
     }
 
-    fn words(&self) -> &[u64] {
+    fn words_mut(&mut self) -> &mut [u64] {
         match self {
-            Bits::Inline(w) => w,
-            Bits::Heap(w) => w,
+            Bits::Inline(w) => &mut w[..],
+            Bits::Heap(w) => &mut w[..],
         }
     }
 
     fn set(&mut self, i: usize) {
-        let w = match self {
-            Bits::Inline(w) => &mut w[..],
-            Bits::Heap(w) => &mut w[..],
-        };
-        w[i / 64] |= 1 << (i % 64);
-    }
-
-    fn get(&self, i: usize) -> bool {
-        self.words()[i / 64] & (1 << (i % 64)) != 0
+        self.words_mut()[i / 64] |= 1 << (i % 64);
     }
 }
 
-/// Which guarded rules one message can match, worked out source by source as rules need
-/// them. One bit set serves every source: a rule's bit is only set by the keys of its own
-/// sources, and it is read only once all of them were looked up.
-pub(crate) struct Candidates<'a> {
-    index: &'a RuleIndex,
-    /// Sources already looked up.
-    done: u16,
+/// The rules one message can match, taken in ascending order.
+pub(crate) struct Candidates {
     bits: Bits,
+    /// The word the next rule is looked for in.
+    word: usize,
 }
 
-impl Candidates<'_> {
-    /// False when rule `i` cannot match this message: none of its keys is there.
-    #[inline]
-    pub(crate) fn possible(&mut self, i: usize, v: &MessageView) -> bool {
-        let need = self.index.guards[i];
-        if need == 0 {
-            return true;
-        }
-        let missing = need & !self.done;
-        if missing != 0 {
-            self.look_up(missing, v);
-        }
-        self.bits.get(i)
-    }
+impl Iterator for Candidates {
+    type Item = usize;
 
-    fn look_up(&mut self, missing: u16, v: &MessageView) {
-        self.done |= missing;
-        let fields = [
-            AddressField::From,
-            AddressField::Sender,
-            AddressField::ReplyTo,
-            AddressField::To,
-            AddressField::Cc,
-            AddressField::Bcc,
-            AddressField::Recipient,
-        ];
-        for field in fields {
-            let id = Source::Address(field).id();
-            if missing & (1 << id) == 0 {
-                continue;
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        let words = self.bits.words_mut();
+        while let Some(w) = words.get_mut(self.word) {
+            if *w != 0 {
+                let bit = w.trailing_zeros() as usize;
+                *w &= *w - 1;
+                return Some(self.word * 64 + bit);
             }
-            let table = &self.index.tables[id];
-            let slots: &[AddressSlot] = match field {
-                // Several From headers make every from condition false.
-                AddressField::From if v.from_count() > 1 => &[],
-                AddressField::From => &[AddressSlot::From],
-                AddressField::Sender => &[AddressSlot::Sender],
-                AddressField::ReplyTo => &[AddressSlot::ReplyTo],
-                AddressField::To => &[AddressSlot::To],
-                AddressField::Cc => &[AddressSlot::Cc],
-                AddressField::Bcc => &[AddressSlot::Bcc],
-                AddressField::Recipient => &[AddressSlot::To, AddressSlot::Cc, AddressSlot::Bcc],
-            };
-            for &slot in slots {
-                for a in &v.address_list(slot).addrs {
-                    table.mark_address(a, &mut self.bits);
-                }
+            self.word += 1;
+        }
+        None
+    }
+}
+
+/// Mark the rules whose keys of `sources` the message has.
+fn look_up(index: &RuleIndex, sources: u16, v: &MessageView, bits: &mut Bits) {
+    let fields = [
+        AddressField::From,
+        AddressField::Sender,
+        AddressField::ReplyTo,
+        AddressField::To,
+        AddressField::Cc,
+        AddressField::Bcc,
+        AddressField::Recipient,
+    ];
+    for field in fields {
+        let id = Source::Address(field).id();
+        if sources & (1 << id) == 0 {
+            continue;
+        }
+        let table = &index.tables[id];
+        let slots: &[AddressSlot] = match field {
+            // Several From headers make every from condition false.
+            AddressField::From if v.from_count() > 1 => &[],
+            AddressField::From => &[AddressSlot::From],
+            AddressField::Sender => &[AddressSlot::Sender],
+            AddressField::ReplyTo => &[AddressSlot::ReplyTo],
+            AddressField::To => &[AddressSlot::To],
+            AddressField::Cc => &[AddressSlot::Cc],
+            AddressField::Bcc => &[AddressSlot::Bcc],
+            AddressField::Recipient => &[AddressSlot::To, AddressSlot::Cc, AddressSlot::Bcc],
+        };
+        for &slot in slots {
+            for a in &v.address_list(slot).addrs {
+                table.mark_address(a, bits);
             }
         }
-        let lower = Source::ListIdLower.id();
-        if missing & (1 << lower) != 0 {
-            for l in &v.list_ids {
-                Table::mark(&self.index.tables[lower].exact, l.lower(), &mut self.bits);
-            }
+    }
+    let lower = Source::ListIdLower.id();
+    if sources & (1 << lower) != 0 {
+        for l in &v.list_ids {
+            Table::mark(&index.tables[lower].exact, l.lower(), bits);
         }
-        let text = Source::ListIdText.id();
-        if missing & (1 << text) != 0 {
-            for l in &v.list_ids {
-                Table::mark(&self.index.tables[text].exact, l.text(), &mut self.bits);
-            }
+    }
+    let text = Source::ListIdText.id();
+    if sources & (1 << text) != 0 {
+        for l in &v.list_ids {
+            Table::mark(&index.tables[text].exact, l.text(), bits);
         }
     }
 }
