@@ -4,28 +4,25 @@ use super::plan::{FinalAction, FinalKind, Plan};
 use super::subject_set::Memo;
 use super::template::{Captures, Template, Var};
 use super::view::{AddressSlot, MessageView};
-use super::{CompiledAction, CompiledRule, EvalContext, Evaluation, Match, RuleSet, mailbox_eq};
+use super::{
+    CompiledAction, CompiledRule, EvalContext, Evaluation, FlagName, Match, RuleSet, mailbox_eq,
+};
 
 /// Flag changes in the order rules asked for them; a later change of the same flag wins.
 #[derive(Default)]
-struct FlagOps {
-    /// (lower-cased flag, spelling as written, add?)
-    ops: Vec<(String, String, bool)>,
+struct FlagOps<'r> {
+    /// (lower-cased flag, spelling as written, add?), borrowed from the compiled rules.
+    ops: Vec<(&'r str, &'r str, bool)>,
 }
 
-impl FlagOps {
-    fn set(&mut self, flag: &str, add: bool) {
-        let flag = flag.trim();
-        if flag.is_empty() {
-            return;
-        }
-        let lower = flag.to_lowercase();
-        match self.ops.iter_mut().find(|(l, _, _)| *l == lower) {
+impl<'r> FlagOps<'r> {
+    fn set(&mut self, flag: &'r FlagName, add: bool) {
+        match self.ops.iter_mut().find(|(l, _, _)| **l == *flag.lower) {
             Some(op) => {
-                op.1 = flag.to_owned();
+                op.1 = &flag.spelling;
                 op.2 = add;
             }
-            None => self.ops.push((lower, flag.to_owned(), add)),
+            None => self.ops.push((&flag.lower, &flag.spelling, add)),
         }
     }
 
@@ -34,8 +31,8 @@ impl FlagOps {
         for (lower, spelling, add) in self.ops {
             let has = view.flags_lower.iter().any(|f| **f == *lower);
             match (add, has) {
-                (true, false) => plan.add_flags.push(spelling),
-                (false, true) => plan.remove_flags.push(spelling),
+                (true, false) => plan.add_flags.push(spelling.to_owned()),
+                (false, true) => plan.remove_flags.push(spelling.to_owned()),
                 _ => {}
             }
         }
@@ -112,13 +109,13 @@ impl RuleSet {
 }
 
 /// Add one matched rule's actions to the plan.
-fn apply(
+fn apply<'r>(
     name: &str,
-    rule: &CompiledRule,
+    rule: &'r CompiledRule,
     view: &MessageView,
     ctx: &EvalContext<'_>,
     ev: &mut Evaluation,
-    flags: &mut FlagOps,
+    flags: &mut FlagOps<'r>,
 ) {
     let mut captures = Captures::new();
     if rule.uses_captures {

@@ -64,10 +64,34 @@ enum CompiledAction {
     Archive(Option<Template>),
     Trash,
     Delete,
-    Flag(Vec<String>),
-    Unflag(Vec<String>),
+    Flag(Vec<FlagName>),
+    Unflag(Vec<FlagName>),
     Label(Vec<String>),
     Stop,
+}
+
+/// A flag of a `flag`/`unflag` action, trimmed and folded once, at compile time.
+#[derive(Debug)]
+struct FlagName {
+    /// Lower case: flags compare case-insensitively.
+    lower: Box<str>,
+    /// As written (trimmed): what the plan asks the server for.
+    spelling: Box<str>,
+}
+
+impl FlagName {
+    /// Blank names are dropped: they change nothing.
+    fn list(flags: &[impl AsRef<str>]) -> Vec<FlagName> {
+        flags
+            .iter()
+            .map(|f| f.as_ref().trim())
+            .filter(|f| !f.is_empty())
+            .map(|f| FlagName {
+                lower: f.to_lowercase().into_boxed_str(),
+                spelling: f.into(),
+            })
+            .collect()
+    }
 }
 
 /// An error found while compiling a rule (an invalid regex, an unknown template variable).
@@ -175,10 +199,12 @@ impl RuleSet {
                     ActionKind::Archive(None) => Ok(CompiledAction::Archive(None)),
                     ActionKind::Trash => Ok(CompiledAction::Trash),
                     ActionKind::Delete => Ok(CompiledAction::Delete),
-                    ActionKind::Flag(f) => Ok(CompiledAction::Flag(f.clone())),
-                    ActionKind::Unflag(f) => Ok(CompiledAction::Unflag(f.clone())),
-                    ActionKind::MarkRead => Ok(CompiledAction::Flag(vec!["\\Seen".into()])),
-                    ActionKind::MarkUnread => Ok(CompiledAction::Unflag(vec!["\\Seen".into()])),
+                    ActionKind::Flag(f) => Ok(CompiledAction::Flag(FlagName::list(f))),
+                    ActionKind::Unflag(f) => Ok(CompiledAction::Unflag(FlagName::list(f))),
+                    ActionKind::MarkRead => Ok(CompiledAction::Flag(FlagName::list(&["\\Seen"]))),
+                    ActionKind::MarkUnread => {
+                        Ok(CompiledAction::Unflag(FlagName::list(&["\\Seen"])))
+                    }
                     ActionKind::Label(l) => Ok(CompiledAction::Label(l.clone())),
                     ActionKind::Stop => Ok(CompiledAction::Stop),
                 };
