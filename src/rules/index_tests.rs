@@ -480,3 +480,38 @@ proptest! {
         both(&rules, &view(&raw));
     }
 }
+
+#[test]
+fn more_than_64_subject_regexes_and_rules_still_agree() {
+    let rules: Vec<Rule> = (0..150)
+        .map(|i| {
+            flag_rule(
+                &format!("r{i}"),
+                if i % 2 == 0 {
+                    c(ConditionKind::Subject(TextMatcher {
+                        span: SP,
+                        op: TextOp::Regex(format!("^s{}$", i % 90)),
+                        case_sensitive: i % 3 == 0,
+                    }))
+                } else {
+                    addr(AddressField::From, is(&[&format!("a{}@x.example", i % 70)]))
+                },
+            )
+        })
+        .collect();
+    let rules = RuleSet::compile(rules).expect("compiles");
+    assert!(rules.subject_sets.is_some());
+    for (raw, want) in [
+        (
+            "Subject: s4\r\nFrom: a3@x.example\r\n\r\n",
+            vec!["r3", "r4", "r73", "r94", "r143"],
+        ),
+        (
+            "Subject: S88\r\nFrom: a69@x.example\r\n\r\n",
+            vec!["r69", "r88", "r139"],
+        ),
+        ("Subject: s89\r\n\r\n", vec![]),
+    ] {
+        assert_eq!(both(&rules, &view(raw)), strs(&want), "{raw:?}");
+    }
+}

@@ -49,12 +49,16 @@ impl SubjectSets {
         })
     }
 
-    fn matches(&self, v: &MessageView) -> Vec<bool> {
-        let mut bits = vec![false; self.slots];
+    fn matches(&self, v: &MessageView) -> SlotBits {
+        let mut bits = if self.slots <= 64 {
+            SlotBits::Small(0)
+        } else {
+            SlotBits::Large(vec![false; self.slots])
+        };
         for subject in v.subjects().flatten() {
             for (set, slots) in &self.sets {
                 for i in set.matches(subject.text()).iter() {
-                    bits[slots[i] as usize] = true;
+                    bits.set(slots[i]);
                 }
             }
         }
@@ -62,11 +66,33 @@ impl SubjectSets {
     }
 }
 
+/// A bit per slot; a plain word for up to 64 regexes.
+enum SlotBits {
+    Small(u64),
+    Large(Vec<bool>),
+}
+
+impl SlotBits {
+    fn set(&mut self, slot: u32) {
+        match self {
+            SlotBits::Small(w) => *w |= 1 << slot,
+            SlotBits::Large(v) => v[slot as usize] = true,
+        }
+    }
+
+    fn get(&self, slot: u32) -> bool {
+        match self {
+            SlotBits::Small(w) => w & (1 << slot) != 0,
+            SlotBits::Large(v) => v[slot as usize],
+        }
+    }
+}
+
 /// Per message: the subject searched once, when a rule first asks.
 pub(crate) struct Memo<'a> {
     sets: Option<&'a SubjectSets>,
     /// Per slot: some subject matched the pattern.
-    bits: OnceCell<Vec<bool>>,
+    bits: OnceCell<SlotBits>,
 }
 
 impl<'a> Memo<'a> {
@@ -89,6 +115,6 @@ impl<'a> Memo<'a> {
     #[inline]
     pub(crate) fn subject(&self, slot: u32, v: &MessageView) -> Option<bool> {
         let sets = self.sets?;
-        Some(self.bits.get_or_init(|| sets.matches(v))[slot as usize])
+        Some(self.bits.get_or_init(|| sets.matches(v)).get(slot))
     }
 }
