@@ -161,16 +161,12 @@ impl Template {
                     let value = lookup(v)
                         .filter(|s| !s.trim().is_empty())
                         .ok_or_else(|| v.name().to_owned())?;
-                    if *v == Var::Mailbox {
+                    let replaced = |c: char| c == '/' || Some(c) == delimiter || c.is_control();
+                    // Most values need no replacement: copy them whole.
+                    if *v == Var::Mailbox || !value.chars().any(replaced) {
                         out.push_str(&value);
                     } else {
-                        out.extend(value.chars().map(|c| {
-                            if c == '/' || Some(c) == delimiter || c.is_control() {
-                                '_'
-                            } else {
-                                c
-                            }
-                        }));
+                        out.extend(value.chars().map(|c| if replaced(c) { '_' } else { c }));
                     }
                 }
             }
