@@ -420,7 +420,12 @@ async fn flush<S: SweepSink + ?Sized>(
     if !opts.dry_run && results.iter().any(MessageResult::acted_on) {
         sink.before_execute(&results);
         let plans: Vec<(Uid, &Plan)> = results.iter().map(|r| (r.uid, &r.plan)).collect();
-        let program = group(&plans, executor.caps());
+        let mut program = group(&plans, executor.caps());
+        program.atomic = results
+            .iter()
+            .filter(|r| r.message_id.is_none())
+            .map(|r| r.uid)
+            .collect();
         let started = std::time::Instant::now();
         let outcomes = executor.run_within(session, &program, universe).await;
         tracing::debug!(
