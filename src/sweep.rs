@@ -8,12 +8,14 @@
 //! UID SEARCH [UID <scope>] UNDELETED <push-down>   candidates (a superset; see imap::search)
 //! per chunk of 500 candidates:
 //!   UID FETCH <chunk> (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (...)])
+//!     (the next chunk's FETCH is sent before this one is evaluated: pipelined)
 //!   RuleSet::evaluate each message (what the sink says was already applied adds nothing)
 //!   execute the chunk's plans (grouped commands), unless dry-run
 //!   hand every message's result to the sink
 //! ```
 //!
-//! Only one chunk of messages is held at a time, so memory stays flat however big the mailbox.
+//! At most two chunks of messages are held at a time (one evaluated, the next arriving), so
+//! memory stays flat however big the mailbox.
 //! Messages marked `\Deleted` are left alone: another client is about to expunge them, and a
 //! move without UIDPLUS leaves its originals marked so (sweeping them again would copy twice).
 
@@ -301,8 +303,14 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
     // Plans wait until EXEC_BATCH messages want changes (or the pass ends), so each
     // destination gets one command for many messages rather than one per fetch chunk.
     let mut pending: Vec<MessageResult> = Vec::new();
-    for chunk in candidates.chunks(usize::MAX, FETCH_CHUNK) {
-        let items = match fetch(session, &spec, &chunk, universe.as_ref()).await {
+    let chunks = candidates.chunks(usize::MAX, FETCH_CHUNK);
+    let mut next = match chunks.first() {
+        Some(first) => Some(send_fetch(session, &spec, first, universe.as_ref()).await),
+        None => None,
+    };
+    for (i, chunk) in chunks.iter().enumerate() {
+        let Some(current) = next.take() else { break };
+        let items = match answer(session, current).await {
             Ok(items) => items,
             Err(source) => {
                 // What was decided so far is still carried out (or reported as failed).
@@ -311,6 +319,11 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
                 return Err(SweepError::Fetch { mailbox, source });
             }
         };
+        // The next chunk's FETCH goes out now, so the server reads those messages while this
+        // chunk is evaluated (on loopback the two take about as long as each other).
+        if let Some(following) = chunks.get(i + 1) {
+            next = Some(send_fetch(session, &spec, following, universe.as_ref()).await);
+        }
         let views: Vec<_> = items
             .iter()
             .filter_map(|item| spec.view(item))
@@ -364,6 +377,12 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
             });
         }
         if opts.dry_run || pending.iter().filter(|r| r.acted_on()).count() >= EXEC_BATCH {
+            if !opts.dry_run
+                && let Some(sent) = next.take()
+            {
+                // No other command may go out while a FETCH is: take its answer first.
+                next = Some(Fetch::Answered(answer(session, sent).await));
+            }
             let u = universe.as_mut();
             flush(session, opts, executor, sink, &mut pending, &mut summary, u).await;
         }
@@ -385,22 +404,62 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
     Ok(summary)
 }
 
-/// `UID FETCH` of `chunk`, in as few command lines as the universe allows.
-async fn fetch(
+/// A chunk's `UID FETCH`: sent and not yet answered, or answered.
+enum Fetch {
+    /// The tags of its command lines, in the order sent.
+    Sent(Vec<String>),
+    /// What came back (or why nothing did).
+    Answered(Result<Vec<crate::imap::FetchedItem>, ImapError>),
+}
+
+/// Sends the `UID FETCH` of `chunk`, in as few command lines as the universe allows, without
+/// waiting for the answer.
+async fn send_fetch(
     session: &mut Session,
     spec: &FetchSpec,
     chunk: &UidSet,
     universe: Option<&Universe>,
-) -> Result<Vec<crate::imap::FetchedItem>, ImapError> {
+) -> Fetch {
     let wire = match universe {
         Some(u) => chunk.widen(&u.existing, u.known),
         None => chunk.clone(),
     };
-    let mut items = Vec::new();
+    let mut tags = Vec::new();
     for line in wire.chunks(MAX_SET_CHARS, u64::MAX) {
-        items.extend(session.uid_fetch(&line.to_string(), spec.items()).await?);
+        match session
+            .start_uid_fetch(&line.to_string(), spec.items())
+            .await
+        {
+            Ok(tag) => tags.push(tag),
+            // A failed write breaks the connection: the lines sent before need no answer.
+            Err(e) => return Fetch::Answered(Err(e)),
+        }
     }
-    Ok(items)
+    Fetch::Sent(tags)
+}
+
+/// The answer to a fetch: every line's, read in order even after one line's `NO`, so the
+/// connection stays in step.
+async fn answer(
+    session: &mut Session,
+    fetch: Fetch,
+) -> Result<Vec<crate::imap::FetchedItem>, ImapError> {
+    let tags = match fetch {
+        Fetch::Answered(result) => return result,
+        Fetch::Sent(tags) => tags,
+    };
+    let mut items = Vec::new();
+    let mut failed = None;
+    for tag in tags {
+        match session.finish_uid_fetch(&tag).await {
+            Ok(more) => items.extend(more),
+            Err(e) if e.is_connection_fatal() => return Err(e),
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    failed.map_or(Ok(items), Err)
 }
 
 /// How many messages with changes wait before their commands are sent.
