@@ -143,7 +143,8 @@ pub trait SweepSink {
         self.applied(&uids)
     }
 
-    /// Before a chunk's commands run (not in a dry run): the journal's intent.
+    /// Before their commands run (not in a dry run): the journal's intents for newly decided
+    /// plans, a fetch chunk at a time (several calls may precede one batch's commands).
     fn before_execute(&mut self, _planned: &[MessageResult]) {}
 
     /// Every matched message of a chunk, after its commands ran.
@@ -303,6 +304,8 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
     // Plans wait until EXEC_BATCH messages want changes (or the pass ends), so each
     // destination gets one command for many messages rather than one per fetch chunk.
     let mut pending: Vec<MessageResult> = Vec::new();
+    // How many of `pending` have their intents in the journal.
+    let mut journaled = 0;
     let chunks = candidates.chunks(usize::MAX, FETCH_CHUNK);
     let mut next = match chunks.first() {
         Some(first) => Some(send_fetch(session, &spec, first, universe.as_ref()).await),
@@ -376,6 +379,12 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
                 error: None,
             });
         }
+        // The journal's intents for this chunk's plans, while the next FETCH is out: writing
+        // them here overlaps the server's work instead of delaying the batch's commands.
+        if !opts.dry_run && pending.len() > journaled {
+            sink.before_execute(&pending[journaled..]);
+        }
+        journaled = pending.len();
         if opts.dry_run || pending.iter().filter(|r| r.acted_on()).count() >= EXEC_BATCH {
             if !opts.dry_run
                 && let Some(sent) = next.take()
@@ -385,6 +394,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
             }
             let u = universe.as_mut();
             flush(session, opts, executor, sink, &mut pending, &mut summary, u).await;
+            journaled = 0;
         }
     }
     tracing::debug!(
@@ -477,7 +487,7 @@ async fn flush<S: SweepSink + ?Sized>(
 ) {
     let mut results = std::mem::take(pending);
     if !opts.dry_run && results.iter().any(MessageResult::acted_on) {
-        sink.before_execute(&results);
+        // The intents are in the journal already (written chunk by chunk).
         let plans: Vec<(Uid, &Plan)> = results.iter().map(|r| (r.uid, &r.plan)).collect();
         let mut program = group(&plans, executor.caps());
         program.atomic = results
