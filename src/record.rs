@@ -59,25 +59,28 @@ pub fn results(
     intents: &Intents,
 ) -> Result<(), StateError> {
     let tx = db.batch()?;
+    // All pairs in one call: one UIDVALIDITY check for the batch rather than one per message.
+    let mut pairs: Vec<Applied<'_>> = Vec::new();
     for r in results {
         if r.error.is_some() {
             continue;
         }
         let ids = intents.get(&r.uid.get()).map(Vec::as_slice).unwrap_or(&[]);
         tx.journal_outcomes(ids, &Outcome::Done)?;
-        let rule = r.rules.join(",");
-        for (action, dest) in flag_actions(&r.plan) {
-            tx.journal_record(&entry(at, r, &rule, action, Some(dest)), &Outcome::Done)?;
+        let flags = flag_actions(&r.plan);
+        if !flags.is_empty() {
+            let rule = r.rules.join(",");
+            for (action, dest) in flags {
+                tx.journal_record(&entry(at, r, &rule, action, Some(dest)), &Outcome::Done)?;
+            }
         }
-        let pairs: Vec<Applied<'_>> = r
-            .rules
-            .iter()
-            .map(|rule| Applied {
-                uid: r.uid.get(),
-                rule,
-                message_id: r.message_id.as_deref(),
-            })
-            .collect();
+        pairs.extend(r.rules.iter().map(|rule| Applied {
+            uid: r.uid.get(),
+            rule,
+            message_id: r.message_id.as_deref(),
+        }));
+    }
+    if !pairs.is_empty() {
         tx.record_applied(at.account, at.mailbox, at.uid_validity, &pairs)?;
     }
     tx.commit()

@@ -779,11 +779,8 @@ impl StateTx<'_> {
     fn check_validity(&self, account: &str, mailbox: &str, given: u32) -> Result<(), StateError> {
         let stored: Option<Option<u32>> = self
             .tx
-            .query_row(
-                "SELECT uid_validity FROM mailbox WHERE account = ?1 AND mailbox = ?2",
-                params![account, mailbox],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT uid_validity FROM mailbox WHERE account = ?1 AND mailbox = ?2")?
+            .query_row(params![account, mailbox], |r| r.get(0))
             .optional()?;
         match stored.flatten() {
             Some(stored) if stored != given => Err(StateError::UidValidityMismatch {
