@@ -11,6 +11,10 @@ use crate::rules::{FinalKind, Plan};
 use crate::state::{Action, Applied, JournalId, NewJournalEntry, Outcome, StateDb, StateError};
 use crate::sweep::MessageResult;
 
+/// How many results a sink buffers before writing them in one transaction: a sweep hands
+/// over a whole pass's results at its end, and holding 100,000 copies would cost ~40 MB.
+pub const RESULTS_BATCH: usize = 5_000;
+
 /// Journal intents written for a batch, by UID, to finish with [`results`].
 pub type Intents = HashMap<u32, Vec<JournalId>>;
 
