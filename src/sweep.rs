@@ -31,6 +31,10 @@ use crate::imap::{ImapError, MailboxInfo, Session};
 use crate::rules::ast::Trigger;
 use crate::rules::{EvalContext, FinalKind, Plan, RuleSet};
 
+#[path = "sweep/waiting.rs"]
+mod waiting;
+use waiting::Waiting;
+
 /// Which messages of the mailbox a pass looks at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -301,11 +305,9 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
 
     let spec = FetchSpec::new(&rules.needs());
     let delimiter = session.delimiter().await.ok().flatten();
-    // Plans wait until EXEC_BATCH messages want changes (or the pass ends), so each
+    // Plans wait until the pass ends (or EXEC_BATCH messages want changes), so each
     // destination gets one command for many messages rather than one per fetch chunk.
-    let mut pending: Vec<MessageResult> = Vec::new();
-    // How many of `pending` have their intents in the journal.
-    let mut journaled = 0;
+    let mut pending = Waiting::default();
     let chunks = candidates.chunks(usize::MAX, FETCH_CHUNK);
     let mut next = match chunks.first() {
         Some(first) => Some(send_fetch(session, &spec, first, universe.as_ref()).await),
@@ -339,6 +341,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
             .map(|(uid, v)| (*uid, v.message_id()))
             .collect();
         let applied = sink.applied_to(&ids);
+        let mut decided: Vec<MessageResult> = Vec::new();
         for (uid, view) in &views {
             let ctx = EvalContext {
                 account: Some(opts.account),
@@ -369,7 +372,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
                     "{w}"
                 );
             }
-            pending.push(MessageResult {
+            decided.push(MessageResult {
                 uid: *uid,
                 message_id: view.message_id().map(str::to_owned),
                 rules: ev.matched.into_iter().map(|m| m.rule).collect(),
@@ -381,11 +384,11 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
         }
         // The journal's intents for this chunk's plans, while the next FETCH is out: writing
         // them here overlaps the server's work instead of delaying the batch's commands.
-        if !opts.dry_run && pending.len() > journaled {
-            sink.before_execute(&pending[journaled..]);
+        if !opts.dry_run && !decided.is_empty() {
+            sink.before_execute(&decided);
         }
-        journaled = pending.len();
-        if opts.dry_run || pending.iter().filter(|r| r.acted_on()).count() >= EXEC_BATCH {
+        decided.into_iter().for_each(|r| pending.push(r));
+        if opts.dry_run || pending.acted_on() >= EXEC_BATCH {
             if !opts.dry_run
                 && let Some(sent) = next.take()
             {
@@ -394,7 +397,6 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
             }
             let u = universe.as_mut();
             flush(session, opts, executor, sink, &mut pending, &mut summary, u).await;
-            journaled = 0;
         }
     }
     tracing::debug!(
@@ -472,8 +474,11 @@ async fn answer(
     failed.map_or(Ok(items), Err)
 }
 
-/// How many messages with changes wait before their commands are sent.
-pub const EXEC_BATCH: usize = 10_000;
+/// How many messages with changes may wait before their commands are sent: a pass of a
+/// mailbox up to this size is carried out at its end, in one command per destination (and
+/// line); beyond it, in batches of this many, so memory stays bounded (about 100 bytes per
+/// waiting message, see [`waiting`]).
+pub const EXEC_BATCH: usize = 250_000;
 
 /// Carries out the pending plans (unless dry-run) and hands every result to the sink.
 async fn flush<S: SweepSink + ?Sized>(
@@ -481,22 +486,18 @@ async fn flush<S: SweepSink + ?Sized>(
     opts: &SweepOptions<'_>,
     executor: &mut Executor,
     sink: &mut S,
-    pending: &mut Vec<MessageResult>,
+    pending: &mut Waiting,
     summary: &mut SweepSummary,
     universe: Option<&mut Universe>,
 ) {
-    let mut results = std::mem::take(pending);
-    if !opts.dry_run && results.iter().any(MessageResult::acted_on) {
+    let waiting = std::mem::take(pending);
+    let mut outcomes = None;
+    if !opts.dry_run && waiting.acted_on() > 0 {
         // The intents are in the journal already (written chunk by chunk).
-        let plans: Vec<(Uid, &Plan)> = results.iter().map(|r| (r.uid, &r.plan)).collect();
-        let mut program = group(&plans, executor.caps());
-        program.atomic = results
-            .iter()
-            .filter(|r| r.message_id.is_none())
-            .map(|r| r.uid)
-            .collect();
+        let mut program = group(&waiting.plans(), executor.caps());
+        program.atomic = waiting.without_message_id();
         let started = std::time::Instant::now();
-        let outcomes = executor.run_within(session, &program, universe).await;
+        let outcomes_of_run = executor.run_within(session, &program, universe).await;
         tracing::debug!(
             account = opts.account,
             mailbox = opts.mailbox,
@@ -504,31 +505,37 @@ async fn flush<S: SweepSink + ?Sized>(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "sweep executed"
         );
-        apply_outcomes(&mut results, outcomes);
+        outcomes = Some(by_uid(outcomes_of_run));
     }
-    for r in &results {
+    for mut r in waiting.into_results() {
+        if let Some(outcomes) = &outcomes {
+            let uid = r.uid;
+            apply_outcome(&mut r, outcomes.get(&uid));
+        }
         summary.matched += 1;
         if r.error.is_some() {
             summary.errors += 1;
         } else if r.leaves() && (r.done || opts.dry_run) {
             summary.moved += 1;
         }
-        sink.message(r);
+        sink.message(&r);
     }
 }
 
-/// Copies each outcome into its result; a result without commands is done when not failed.
-fn apply_outcomes(results: &mut [MessageResult], outcomes: Vec<Outcome>) {
-    let by_uid: HashMap<Uid, Outcome> = outcomes.into_iter().map(|o| (o.uid, o)).collect();
-    for r in results.iter_mut() {
-        match by_uid.get(&r.uid) {
-            Some(o) => {
-                r.done = o.done();
-                r.error = o.error.clone();
-                r.warnings.extend(o.warnings.iter().cloned());
-            }
-            None => r.done = !r.plan.is_empty(),
+/// The outcomes of a run, by UID.
+fn by_uid(outcomes: Vec<Outcome>) -> HashMap<Uid, Outcome> {
+    outcomes.into_iter().map(|o| (o.uid, o)).collect()
+}
+
+/// Copies a message's outcome into its result; one without commands is done when not failed.
+fn apply_outcome(r: &mut MessageResult, outcome: Option<&Outcome>) {
+    match outcome {
+        Some(o) => {
+            r.done = o.done();
+            r.error = o.error.clone();
+            r.warnings.extend(o.warnings.iter().cloned());
         }
+        None => r.done = !r.plan.is_empty(),
     }
 }
 

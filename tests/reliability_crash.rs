@@ -609,3 +609,26 @@ fn another_message_with_the_same_message_id_is_not_taken_for_the_copy() {
     sweep(&config);
     assert_eq!(filed_and_inbox(&d, &rt), (2, 0), "(Filed, INBOX)");
 }
+
+#[test]
+fn a_sweep_over_many_fetch_chunks_closes_every_intent_it_opens() {
+    // Intents are journaled chunk by chunk (500 messages) and carried out at the end of the
+    // pass: every one must end `done`, none left for reconcile.
+    let Some(d) = support::dovecot::start_default() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with(dir.path(), &d, COPY_AND_MOVE);
+    let messages: Vec<_> = (0..1_200).map(|n| workload::message(n * 10 + 3)).collect();
+    d.seed_with("user", "INBOX", &messages).unwrap();
+    sweep(&config);
+    let db = imapsort::state::StateDb::open(&dir.path().join("state")).unwrap();
+    let open = db.unfinished_intents("crash").unwrap();
+    assert!(open.is_empty(), "{} intents left open", open.len());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert_eq!(
+        counts(&d, &rt),
+        (1_200, 1_200, 0),
+        "(Accounting, Filed, INBOX)"
+    );
+}
