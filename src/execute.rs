@@ -219,6 +219,15 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Every step ran.
+    fn ran(uid: Uid) -> Outcome {
+        Outcome {
+            uid,
+            error: None,
+            warnings: Vec::new(),
+        }
+    }
+
     pub fn done(&self) -> bool {
         self.error.is_none()
     }
@@ -301,34 +310,34 @@ impl Executor {
 
     /// Runs every step of `program`; returns one outcome per message it names, by UID.
     pub async fn run<T: ImapTarget>(&mut self, target: &mut T, program: &Program) -> Vec<Outcome> {
-        self.run_within(target, program, None).await
+        let mut all: BTreeMap<Uid, Outcome> = BTreeMap::new();
+        let named = program
+            .steps
+            .iter()
+            .flat_map(|s| s.uids().iter())
+            .chain(program.refused.iter().map(|(uid, _)| *uid));
+        for uid in named {
+            all.entry(uid).or_insert_with(|| Outcome::ran(uid));
+        }
+        for o in self.run_within(target, program, None).await {
+            all.insert(o.uid, o);
+        }
+        all.into_values().collect()
     }
 
     /// Like [`run`](Self::run), knowing which messages exist in the selected mailbox: UID
     /// sets are then merged across messages known to be gone (fewer commands), and messages
-    /// that leave the mailbox are taken out of `universe`.
+    /// that leave the mailbox are taken out of `universe`. Returns outcomes only for messages
+    /// with an error or a warning (by UID): every other message the program names ran every
+    /// step. (A sweep of 100,000 messages would otherwise build 100,000 of them.)
     pub async fn run_within<T: ImapTarget>(
         &mut self,
         target: &mut T,
         program: &Program,
         mut universe: Option<&mut Universe>,
     ) -> Vec<Outcome> {
-        let mut outcomes: BTreeMap<Uid, Outcome> = BTreeMap::new();
-        let mut touch = |uid: Uid| {
-            outcomes.entry(uid).or_insert(Outcome {
-                uid,
-                error: None,
-                warnings: Vec::new(),
-            });
-        };
-        for step in &program.steps {
-            step.uids().iter().for_each(&mut touch);
-        }
-        for &(uid, _) in &program.refused {
-            touch(uid);
-        }
         let mut book = Book {
-            outcomes,
+            outcomes: BTreeMap::new(),
             blocked: UidSet::new(),
             lost: None,
         };
@@ -594,6 +603,7 @@ impl Executor {
 
 /// The running record of a program: per-message outcomes and what may no longer run.
 struct Book {
+    /// Messages with an error or a warning; the others ran every step.
     outcomes: BTreeMap<Uid, Outcome>,
     /// Messages whose terminal step must not run (an earlier step failed).
     blocked: UidSet,
@@ -603,9 +613,11 @@ struct Book {
 
 impl Book {
     fn fail_one(&mut self, uid: Uid, reason: String, block: bool) {
-        if let Some(o) = self.outcomes.get_mut(&uid)
-            && o.error.is_none()
-        {
+        let o = self
+            .outcomes
+            .entry(uid)
+            .or_insert_with(|| Outcome::ran(uid));
+        if o.error.is_none() {
             o.error = Some(reason);
         }
         if block {
@@ -635,9 +647,11 @@ impl Book {
 
     fn warn(&mut self, uids: &UidSet, warning: &str) {
         for uid in uids.iter() {
-            if let Some(o) = self.outcomes.get_mut(&uid) {
-                o.warnings.push(warning.to_owned());
-            }
+            let o = self
+                .outcomes
+                .entry(uid)
+                .or_insert_with(|| Outcome::ran(uid));
+            o.warnings.push(warning.to_owned());
         }
     }
 }
