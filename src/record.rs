@@ -65,12 +65,13 @@ pub fn results(
     let tx = db.batch()?;
     // All pairs in one call: one UIDVALIDITY check for the batch rather than one per message.
     let mut pairs: Vec<Applied<'_>> = Vec::new();
+    // The intents carried out, closed together (runs of consecutive ids, one statement each).
+    let mut done: Vec<JournalId> = Vec::new();
     for r in results {
         if r.error.is_some() {
             continue;
         }
-        let ids = intents.get(&r.uid.get()).map(Vec::as_slice).unwrap_or(&[]);
-        tx.journal_outcomes(ids, &Outcome::Done)?;
+        done.extend_from_slice(intents.get(&r.uid.get()).map(Vec::as_slice).unwrap_or(&[]));
         let flags = flag_actions(&r.plan);
         if !flags.is_empty() {
             let rule = r.rules.join(",");
@@ -84,6 +85,7 @@ pub fn results(
             message_id: r.message_id.as_deref(),
         }));
     }
+    tx.journal_outcomes(&done, &Outcome::Done)?;
     if !pairs.is_empty() {
         tx.record_applied(at.account, at.mailbox, at.uid_validity, &pairs)?;
     }
