@@ -380,7 +380,7 @@ impl StateDb {
                 Value::Integer(uid_validity.into()),
             ];
             values.extend(chunk.iter().map(|&u| Value::Integer(u.into())));
-            let mut stmt = self.conn.prepare(&sql)?;
+            let mut stmt = self.conn.prepare_cached(&sql)?;
             let rows = stmt.query_map(rusqlite::params_from_iter(values), |r| {
                 Ok((
                     r.get::<_, u32>(0)?,
