@@ -308,6 +308,8 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
     // Plans wait until the pass ends (or EXEC_BATCH messages want changes), so each
     // destination gets one command for many messages rather than one per fetch chunk.
     let mut pending = Waiting::default();
+    // Decided, but their intents not yet in the journal.
+    let mut decided: Vec<MessageResult> = Vec::new();
     let chunks = candidates.chunks(usize::MAX, FETCH_CHUNK);
     let mut next = match chunks.first() {
         Some(first) => Some(send_fetch(session, &spec, first, universe.as_ref()).await),
@@ -320,7 +322,16 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
             Err(source) => {
                 // What was decided so far is still carried out (or reported as failed).
                 let u = universe.as_mut();
-                flush(session, opts, executor, sink, &mut pending, &mut summary, u).await;
+                flush(
+                    session,
+                    opts,
+                    executor,
+                    sink,
+                    (&mut decided, &mut pending),
+                    &mut summary,
+                    u,
+                )
+                .await;
                 return Err(SweepError::Fetch { mailbox, source });
             }
         };
@@ -341,7 +352,6 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
             .map(|(uid, v)| (*uid, v.message_id()))
             .collect();
         let applied = sink.applied_to(&ids);
-        let mut decided: Vec<MessageResult> = Vec::new();
         for (uid, view) in &views {
             let ctx = EvalContext {
                 account: Some(opts.account),
@@ -382,13 +392,13 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
                 error: None,
             });
         }
-        // The journal's intents for this chunk's plans, while the next FETCH is out: writing
-        // them here overlaps the server's work instead of delaying the batch's commands.
-        if !opts.dry_run && !decided.is_empty() {
-            sink.before_execute(&decided);
+        // The journal's intents, a few thousand at a time while the next FETCH is out: this
+        // overlaps the server's work instead of delaying the batch's commands, without a
+        // transaction (an fsync) per chunk.
+        if decided.len() >= JOURNAL_BATCH {
+            journal(opts, sink, &mut decided, &mut pending);
         }
-        decided.into_iter().for_each(|r| pending.push(r));
-        if opts.dry_run || pending.acted_on() >= EXEC_BATCH {
+        if opts.dry_run || pending.acted_on() + decided.len() >= EXEC_BATCH {
             if !opts.dry_run
                 && let Some(sent) = next.take()
             {
@@ -396,7 +406,16 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
                 next = Some(Fetch::Answered(answer(session, sent).await));
             }
             let u = universe.as_mut();
-            flush(session, opts, executor, sink, &mut pending, &mut summary, u).await;
+            flush(
+                session,
+                opts,
+                executor,
+                sink,
+                (&mut decided, &mut pending),
+                &mut summary,
+                u,
+            )
+            .await;
         }
     }
     tracing::debug!(
@@ -406,7 +425,16 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
         "sweep fetched and evaluated"
     );
     let u = universe.as_mut();
-    flush(session, opts, executor, sink, &mut pending, &mut summary, u).await;
+    flush(
+        session,
+        opts,
+        executor,
+        sink,
+        (&mut decided, &mut pending),
+        &mut summary,
+        u,
+    )
+    .await;
     tracing::debug!(
         account = opts.account,
         mailbox = opts.mailbox,
@@ -480,16 +508,34 @@ async fn answer(
 /// waiting message, see [`waiting`]).
 pub const EXEC_BATCH: usize = 250_000;
 
-/// Carries out the pending plans (unless dry-run) and hands every result to the sink.
+/// How many decided messages wait before their intents are journaled (one transaction).
+const JOURNAL_BATCH: usize = 5_000;
+
+/// Journals the intents of `decided` (unless a dry run) and moves them to the waiting batch.
+fn journal<S: SweepSink + ?Sized>(
+    opts: &SweepOptions<'_>,
+    sink: &mut S,
+    decided: &mut Vec<MessageResult>,
+    pending: &mut Waiting,
+) {
+    if !opts.dry_run && !decided.is_empty() {
+        sink.before_execute(decided);
+    }
+    decided.drain(..).for_each(|r| pending.push(r));
+}
+
+/// Carries out the pending plans (unless dry-run), their intents journaled first, and hands
+/// every result to the sink.
 async fn flush<S: SweepSink + ?Sized>(
     session: &mut Session,
     opts: &SweepOptions<'_>,
     executor: &mut Executor,
     sink: &mut S,
-    pending: &mut Waiting,
+    (decided, pending): (&mut Vec<MessageResult>, &mut Waiting),
     summary: &mut SweepSummary,
     universe: Option<&mut Universe>,
 ) {
+    journal(opts, sink, decided, pending);
     let waiting = std::mem::take(pending);
     let mut outcomes = None;
     if !opts.dry_run && waiting.acted_on() > 0 {
