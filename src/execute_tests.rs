@@ -433,7 +433,8 @@ fn without_uidplus_the_message_stays_deleted_with_a_warning() {
 #[test]
 fn one_failing_destination_does_not_fail_the_others() {
     let mut fake = Fake {
-        fail_on: vec!["MOVE 2 Bad"],
+        // Moves to two mailboxes go as copies plus one shared expunge: the copy fails.
+        fail_on: vec!["COPY 2 Bad"],
         ..Fake::default()
     };
     let out = run_plans(
@@ -531,7 +532,16 @@ fn a_mailbox_that_cannot_be_created_fails_only_its_messages() {
             ),
         ],
     );
-    assert_eq!(fake.log, ["ENSURE Nope", "ENSURE Yes", "UID MOVE 2 Yes"]);
+    assert_eq!(
+        fake.log,
+        [
+            "ENSURE Nope",
+            "ENSURE Yes",
+            "UID COPY 2 Yes",
+            "UID STORE 2 +FLAGS.SILENT (\\Deleted)",
+            "UID EXPUNGE 2"
+        ]
+    );
     assert_eq!(errors(&out), [(1, false), (2, true)]);
 }
 
@@ -627,7 +637,11 @@ fn long_uid_sets_are_sent_in_several_commands() {
 #[test]
 fn commands_merge_across_messages_known_to_be_gone() {
     // 1:10 exist except 7 (never did); the plans move 2,4,6 to A and 3,5,8 to B, flag 1,9.
-    let caps = ALL_CAPS;
+    // MOVE per destination (without UIDPLUS moves do not share an expunge).
+    let caps = ServerCaps {
+        uidplus: false,
+        ..ALL_CAPS
+    };
     let mut universe = Universe {
         existing: "1:6,8:10".parse().unwrap(),
         known: (uid(1), uid(10)),
@@ -683,7 +697,11 @@ fn commands_merge_across_messages_known_to_be_gone() {
 
 #[test]
 fn a_failed_move_keeps_its_messages_in_the_universe() {
-    let caps = ALL_CAPS;
+    // MOVE per destination (without UIDPLUS moves do not share an expunge).
+    let caps = ServerCaps {
+        uidplus: false,
+        ..ALL_CAPS
+    };
     let mut universe = Universe {
         existing: "1:4".parse().unwrap(),
         known: (uid(1), uid(4)),
@@ -708,4 +726,84 @@ fn a_failed_move_keeps_its_messages_in_the_universe() {
     // 2 is still there, so 1 and 3 must not be merged over it.
     assert_eq!(fake.log.last().unwrap(), "UID MOVE 1,3 B");
     assert_eq!(universe.existing.to_string(), "2,4");
+}
+
+#[test]
+fn moves_to_several_mailboxes_share_one_expunge() {
+    let mut fake = Fake {
+        fail_on: vec!["COPY 3 B"],
+        ..Fake::default()
+    };
+    let mv = |m: &'static str| P {
+        fin: Some((FinalKind::Move, Some(m))),
+        ..P::default()
+    };
+    let out = run_plans(
+        ALL_CAPS,
+        &mut fake,
+        vec![(1, mv("A")), (2, mv("A")), (3, mv("B")), (5, mv("C"))],
+    );
+    // The failed copy keeps message 3 out of the expunge: it stays where it was.
+    assert_eq!(
+        fake.log,
+        [
+            "ENSURE A",
+            "UID COPY 1:2 A",
+            "ENSURE B",
+            "UID COPY 3 B",
+            "ENSURE C",
+            "UID COPY 5 C",
+            "UID STORE 1:2,5 +FLAGS.SILENT (\\Deleted)",
+            "UID EXPUNGE 1:2,5"
+        ]
+    );
+    assert_eq!(errors(&out), [(1, true), (2, true), (3, false), (5, true)]);
+}
+
+#[test]
+fn moves_on_gmail_stay_moves_even_to_several_mailboxes() {
+    let caps = ServerCaps {
+        gmail: true,
+        ..ALL_CAPS
+    };
+    let mut fake = Fake::default();
+    let mv = |m: &'static str| P {
+        fin: Some((FinalKind::Move, Some(m))),
+        ..P::default()
+    };
+    run_plans(caps, &mut fake, vec![(1, mv("A")), (2, mv("B"))]);
+    assert_eq!(
+        fake.log,
+        ["ENSURE A", "UID MOVE 1 A", "ENSURE B", "UID MOVE 2 B"]
+    );
+}
+
+#[test]
+fn messages_without_a_message_id_move_atomically_even_when_moves_share_an_expunge() {
+    let mv = |m: &'static str| P {
+        fin: Some((FinalKind::Move, Some(m))),
+        ..P::default()
+    };
+    let plans: Vec<(Uid, Plan)> = [(1, mv("A")), (2, mv("A")), (3, mv("B"))]
+        .iter()
+        .map(|(u, p)| (uid(*u), p.plan()))
+        .collect();
+    let refs: Vec<(Uid, &Plan)> = plans.iter().map(|(u, p)| (*u, p)).collect();
+    let mut program = group(&refs, ALL_CAPS);
+    program.atomic = "2".parse().unwrap();
+    let mut fake = Fake::default();
+    let out = block_on(Executor::new(ALL_CAPS).run(&mut fake, &program));
+    assert_eq!(
+        fake.log,
+        [
+            "ENSURE A",
+            "UID MOVE 2 A",
+            "UID COPY 1 A",
+            "ENSURE B",
+            "UID COPY 3 B",
+            "UID STORE 1,3 +FLAGS.SILENT (\\Deleted)",
+            "UID EXPUNGE 1,3"
+        ]
+    );
+    assert_eq!(errors(&out), [(1, true), (2, true), (3, true)]);
 }

@@ -11,6 +11,10 @@ use crate::rules::{FinalKind, Plan};
 use crate::state::{Action, Applied, JournalId, NewJournalEntry, Outcome, StateDb, StateError};
 use crate::sweep::MessageResult;
 
+/// How many results a sink buffers before writing them in one transaction: a sweep hands
+/// over a whole pass's results at its end, and holding 100,000 copies would cost ~40 MB.
+pub const RESULTS_BATCH: usize = 5_000;
+
 /// Journal intents written for a batch, by UID, to finish with [`results`].
 pub type Intents = HashMap<u32, Vec<JournalId>>;
 
@@ -59,25 +63,30 @@ pub fn results(
     intents: &Intents,
 ) -> Result<(), StateError> {
     let tx = db.batch()?;
+    // All pairs in one call: one UIDVALIDITY check for the batch rather than one per message.
+    let mut pairs: Vec<Applied<'_>> = Vec::new();
+    // The intents carried out, closed together (runs of consecutive ids, one statement each).
+    let mut done: Vec<JournalId> = Vec::new();
     for r in results {
         if r.error.is_some() {
             continue;
         }
-        let ids = intents.get(&r.uid.get()).map(Vec::as_slice).unwrap_or(&[]);
-        tx.journal_outcomes(ids, &Outcome::Done)?;
-        let rule = r.rules.join(",");
-        for (action, dest) in flag_actions(&r.plan) {
-            tx.journal_record(&entry(at, r, &rule, action, Some(dest)), &Outcome::Done)?;
+        done.extend_from_slice(intents.get(&r.uid.get()).map(Vec::as_slice).unwrap_or(&[]));
+        let flags = flag_actions(&r.plan);
+        if !flags.is_empty() {
+            let rule = r.rules.join(",");
+            for (action, dest) in flags {
+                tx.journal_record(&entry(at, r, &rule, action, Some(dest)), &Outcome::Done)?;
+            }
         }
-        let pairs: Vec<Applied<'_>> = r
-            .rules
-            .iter()
-            .map(|rule| Applied {
-                uid: r.uid.get(),
-                rule,
-                message_id: r.message_id.as_deref(),
-            })
-            .collect();
+        pairs.extend(r.rules.iter().map(|rule| Applied {
+            uid: r.uid.get(),
+            rule,
+            message_id: r.message_id.as_deref(),
+        }));
+    }
+    tx.journal_outcomes(&done, &Outcome::Done)?;
+    if !pairs.is_empty() {
         tx.record_applied(at.account, at.mailbox, at.uid_validity, &pairs)?;
     }
     tx.commit()

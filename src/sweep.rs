@@ -8,12 +8,14 @@
 //! UID SEARCH [UID <scope>] UNDELETED <push-down>   candidates (a superset; see imap::search)
 //! per chunk of 500 candidates:
 //!   UID FETCH <chunk> (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (...)])
+//!     (the next chunk's FETCH is sent before this one is evaluated: pipelined)
 //!   RuleSet::evaluate each message (what the sink says was already applied adds nothing)
 //!   execute the chunk's plans (grouped commands), unless dry-run
 //!   hand every message's result to the sink
 //! ```
 //!
-//! Only one chunk of messages is held at a time, so memory stays flat however big the mailbox.
+//! At most two chunks of messages are held at a time (one evaluated, the next arriving), so
+//! memory stays flat however big the mailbox.
 //! Messages marked `\Deleted` are left alone: another client is about to expunge them, and a
 //! move without UIDPLUS leaves its originals marked so (sweeping them again would copy twice).
 
@@ -28,6 +30,10 @@ use crate::imap::uidset::{MAX_SET_CHARS, Uid, UidSet};
 use crate::imap::{ImapError, MailboxInfo, Session};
 use crate::rules::ast::Trigger;
 use crate::rules::{EvalContext, FinalKind, Plan, RuleSet};
+
+#[path = "sweep/waiting.rs"]
+mod waiting;
+use waiting::Waiting;
 
 /// Which messages of the mailbox a pass looks at.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,7 +147,8 @@ pub trait SweepSink {
         self.applied(&uids)
     }
 
-    /// Before a chunk's commands run (not in a dry run): the journal's intent.
+    /// Before their commands run (not in a dry run): the journal's intents for newly decided
+    /// plans, a fetch chunk at a time (several calls may precede one batch's commands).
     fn before_execute(&mut self, _planned: &[MessageResult]) {}
 
     /// Every matched message of a chunk, after its commands ran.
@@ -298,19 +305,41 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
 
     let spec = FetchSpec::new(&rules.needs());
     let delimiter = session.delimiter().await.ok().flatten();
-    // Plans wait until EXEC_BATCH messages want changes (or the pass ends), so each
+    // Plans wait until the pass ends (or EXEC_BATCH messages want changes), so each
     // destination gets one command for many messages rather than one per fetch chunk.
-    let mut pending: Vec<MessageResult> = Vec::new();
-    for chunk in candidates.chunks(usize::MAX, FETCH_CHUNK) {
-        let items = match fetch(session, &spec, &chunk, universe.as_ref()).await {
+    let mut pending = Waiting::default();
+    // Decided, but their intents not yet in the journal.
+    let mut decided: Vec<MessageResult> = Vec::new();
+    let chunks = candidates.chunks(usize::MAX, FETCH_CHUNK);
+    let mut next = match chunks.first() {
+        Some(first) => Some(send_fetch(session, &spec, first, universe.as_ref()).await),
+        None => None,
+    };
+    for (i, chunk) in chunks.iter().enumerate() {
+        let Some(current) = next.take() else { break };
+        let items = match answer(session, current).await {
             Ok(items) => items,
             Err(source) => {
                 // What was decided so far is still carried out (or reported as failed).
                 let u = universe.as_mut();
-                flush(session, opts, executor, sink, &mut pending, &mut summary, u).await;
+                flush(
+                    session,
+                    opts,
+                    executor,
+                    sink,
+                    (&mut decided, &mut pending),
+                    &mut summary,
+                    u,
+                )
+                .await;
                 return Err(SweepError::Fetch { mailbox, source });
             }
         };
+        // The next chunk's FETCH goes out now, so the server reads those messages while this
+        // chunk is evaluated (on loopback the two take about as long as each other).
+        if let Some(following) = chunks.get(i + 1) {
+            next = Some(send_fetch(session, &spec, following, universe.as_ref()).await);
+        }
         let views: Vec<_> = items
             .iter()
             .filter_map(|item| spec.view(item))
@@ -353,7 +382,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
                     "{w}"
                 );
             }
-            pending.push(MessageResult {
+            decided.push(MessageResult {
                 uid: *uid,
                 message_id: view.message_id().map(str::to_owned),
                 rules: ev.matched.into_iter().map(|m| m.rule).collect(),
@@ -363,9 +392,30 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
                 error: None,
             });
         }
-        if opts.dry_run || pending.iter().filter(|r| r.acted_on()).count() >= EXEC_BATCH {
+        // The journal's intents, a few thousand at a time while the next FETCH is out: this
+        // overlaps the server's work instead of delaying the batch's commands, without a
+        // transaction (an fsync) per chunk.
+        if decided.len() >= JOURNAL_BATCH {
+            journal(opts, sink, &mut decided, &mut pending);
+        }
+        if opts.dry_run || pending.acted_on() + decided.len() >= EXEC_BATCH {
+            if !opts.dry_run
+                && let Some(sent) = next.take()
+            {
+                // No other command may go out while a FETCH is: take its answer first.
+                next = Some(Fetch::Answered(answer(session, sent).await));
+            }
             let u = universe.as_mut();
-            flush(session, opts, executor, sink, &mut pending, &mut summary, u).await;
+            flush(
+                session,
+                opts,
+                executor,
+                sink,
+                (&mut decided, &mut pending),
+                &mut summary,
+                u,
+            )
+            .await;
         }
     }
     tracing::debug!(
@@ -375,7 +425,16 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
         "sweep fetched and evaluated"
     );
     let u = universe.as_mut();
-    flush(session, opts, executor, sink, &mut pending, &mut summary, u).await;
+    flush(
+        session,
+        opts,
+        executor,
+        sink,
+        (&mut decided, &mut pending),
+        &mut summary,
+        u,
+    )
+    .await;
     tracing::debug!(
         account = opts.account,
         mailbox = opts.mailbox,
@@ -385,44 +444,106 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
     Ok(summary)
 }
 
-/// `UID FETCH` of `chunk`, in as few command lines as the universe allows.
-async fn fetch(
+/// A chunk's `UID FETCH`: sent and not yet answered, or answered.
+enum Fetch {
+    /// The tags of its command lines, in the order sent.
+    Sent(Vec<String>),
+    /// What came back (or why nothing did).
+    Answered(Result<Vec<crate::imap::FetchedItem>, ImapError>),
+}
+
+/// Sends the `UID FETCH` of `chunk`, in as few command lines as the universe allows, without
+/// waiting for the answer.
+async fn send_fetch(
     session: &mut Session,
     spec: &FetchSpec,
     chunk: &UidSet,
     universe: Option<&Universe>,
-) -> Result<Vec<crate::imap::FetchedItem>, ImapError> {
+) -> Fetch {
     let wire = match universe {
         Some(u) => chunk.widen(&u.existing, u.known),
         None => chunk.clone(),
     };
-    let mut items = Vec::new();
+    let mut tags = Vec::new();
     for line in wire.chunks(MAX_SET_CHARS, u64::MAX) {
-        items.extend(session.uid_fetch(&line.to_string(), spec.items()).await?);
+        match session
+            .start_uid_fetch(&line.to_string(), spec.items())
+            .await
+        {
+            Ok(tag) => tags.push(tag),
+            // A failed write breaks the connection: the lines sent before need no answer.
+            Err(e) => return Fetch::Answered(Err(e)),
+        }
     }
-    Ok(items)
+    Fetch::Sent(tags)
 }
 
-/// How many messages with changes wait before their commands are sent.
-pub const EXEC_BATCH: usize = 10_000;
+/// The answer to a fetch: every line's, read in order even after one line's `NO`, so the
+/// connection stays in step.
+async fn answer(
+    session: &mut Session,
+    fetch: Fetch,
+) -> Result<Vec<crate::imap::FetchedItem>, ImapError> {
+    let tags = match fetch {
+        Fetch::Answered(result) => return result,
+        Fetch::Sent(tags) => tags,
+    };
+    let mut items = Vec::new();
+    let mut failed = None;
+    for tag in tags {
+        match session.finish_uid_fetch(&tag).await {
+            Ok(more) => items.extend(more),
+            Err(e) if e.is_connection_fatal() => return Err(e),
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    failed.map_or(Ok(items), Err)
+}
 
-/// Carries out the pending plans (unless dry-run) and hands every result to the sink.
+/// How many messages with changes may wait before their commands are sent: a pass of a
+/// mailbox up to this size is carried out at its end, in one command per destination (and
+/// line); beyond it, in batches of this many, so memory stays bounded (about 100 bytes per
+/// waiting message, see [`waiting`]).
+pub const EXEC_BATCH: usize = 250_000;
+
+/// How many decided messages wait before their intents are journaled (one transaction).
+const JOURNAL_BATCH: usize = 5_000;
+
+/// Journals the intents of `decided` (unless a dry run) and moves them to the waiting batch.
+fn journal<S: SweepSink + ?Sized>(
+    opts: &SweepOptions<'_>,
+    sink: &mut S,
+    decided: &mut Vec<MessageResult>,
+    pending: &mut Waiting,
+) {
+    if !opts.dry_run && !decided.is_empty() {
+        sink.before_execute(decided);
+    }
+    decided.drain(..).for_each(|r| pending.push(r));
+}
+
+/// Carries out the pending plans (unless dry-run), their intents journaled first, and hands
+/// every result to the sink.
 async fn flush<S: SweepSink + ?Sized>(
     session: &mut Session,
     opts: &SweepOptions<'_>,
     executor: &mut Executor,
     sink: &mut S,
-    pending: &mut Vec<MessageResult>,
+    (decided, pending): (&mut Vec<MessageResult>, &mut Waiting),
     summary: &mut SweepSummary,
     universe: Option<&mut Universe>,
 ) {
-    let mut results = std::mem::take(pending);
-    if !opts.dry_run && results.iter().any(MessageResult::acted_on) {
-        sink.before_execute(&results);
-        let plans: Vec<(Uid, &Plan)> = results.iter().map(|r| (r.uid, &r.plan)).collect();
-        let program = group(&plans, executor.caps());
+    journal(opts, sink, decided, pending);
+    let waiting = std::mem::take(pending);
+    let mut outcomes = None;
+    if !opts.dry_run && waiting.acted_on() > 0 {
+        // The intents are in the journal already (written chunk by chunk).
+        let mut program = group(&waiting.plans(), executor.caps());
+        program.atomic = waiting.without_message_id();
         let started = std::time::Instant::now();
-        let outcomes = executor.run_within(session, &program, universe).await;
+        let outcomes_of_run = executor.run_within(session, &program, universe).await;
         tracing::debug!(
             account = opts.account,
             mailbox = opts.mailbox,
@@ -430,31 +551,37 @@ async fn flush<S: SweepSink + ?Sized>(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "sweep executed"
         );
-        apply_outcomes(&mut results, outcomes);
+        outcomes = Some(by_uid(outcomes_of_run));
     }
-    for r in &results {
+    for mut r in waiting.into_results() {
+        if let Some(outcomes) = &outcomes {
+            let uid = r.uid;
+            apply_outcome(&mut r, outcomes.get(&uid));
+        }
         summary.matched += 1;
         if r.error.is_some() {
             summary.errors += 1;
         } else if r.leaves() && (r.done || opts.dry_run) {
             summary.moved += 1;
         }
-        sink.message(r);
+        sink.message(&r);
     }
 }
 
-/// Copies each outcome into its result; a result without commands is done when not failed.
-fn apply_outcomes(results: &mut [MessageResult], outcomes: Vec<Outcome>) {
-    let by_uid: HashMap<Uid, Outcome> = outcomes.into_iter().map(|o| (o.uid, o)).collect();
-    for r in results.iter_mut() {
-        match by_uid.get(&r.uid) {
-            Some(o) => {
-                r.done = o.done();
-                r.error = o.error.clone();
-                r.warnings.extend(o.warnings.iter().cloned());
-            }
-            None => r.done = !r.plan.is_empty(),
+/// The outcomes of a run, by UID.
+fn by_uid(outcomes: Vec<Outcome>) -> HashMap<Uid, Outcome> {
+    outcomes.into_iter().map(|o| (o.uid, o)).collect()
+}
+
+/// Copies a message's outcome into its result; one without commands is done when not failed.
+fn apply_outcome(r: &mut MessageResult, outcome: Option<&Outcome>) {
+    match outcome {
+        Some(o) => {
+            r.done = o.done();
+            r.error = o.error.clone();
+            r.warnings.extend(o.warnings.iter().cloned());
         }
+        None => r.done = !r.plan.is_empty(),
     }
 }
 

@@ -112,6 +112,41 @@ fn no_to_store_fetch_and_search_are_errors() {
 }
 
 #[test]
+fn pipelined_fetches_are_answered_in_order_and_a_no_keeps_the_session_in_step() {
+    support::run_with_timeout(LIMIT, async {
+        let (mut s, p) = session(
+            r#"
+            C: A4 UID FETCH 1:2 (UID FLAGS)
+            S: * 1 FETCH (UID 1 FLAGS (\Seen))
+            S: A4 NO [SERVERBUG] fetch failed halfway
+            C: A5 UID FETCH 3:4 (UID FLAGS)
+            S: * 3 FETCH (UID 3 FLAGS ())
+            S: * 4 FETCH (UID 4 FLAGS (\Flagged))
+            S: A5 OK done
+            C: A6 UID SEARCH ALL
+            S: * SEARCH 1 3 4
+            S: A6 OK done
+            "#,
+        )
+        .await;
+        // Both commands go out before either answer is read.
+        let first = s.start_uid_fetch("1:2", "(UID FLAGS)").await.unwrap();
+        let second = s.start_uid_fetch("3:4", "(UID FLAGS)").await.unwrap();
+        let e = s.finish_uid_fetch(&first).await.unwrap_err();
+        assert!(matches!(e, ImapError::No { .. }), "{e:?}");
+        let items = s.finish_uid_fetch(&second).await.unwrap();
+        let uids: Vec<u32> = items.iter().filter_map(|i| i.uid()).collect();
+        assert_eq!(
+            uids,
+            [3, 4],
+            "the second answer holds only its own messages"
+        );
+        assert_eq!(s.uid_search("ALL").await.unwrap(), vec![1, 3, 4]);
+        finish(p).await;
+    });
+}
+
+#[test]
 fn bye_mid_command_is_a_transient_connection_loss() {
     support::run_with_timeout(LIMIT, async {
         let (mut s, p) = session(

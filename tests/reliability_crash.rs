@@ -494,3 +494,141 @@ fn the_daemon_ignores_applied_records_of_another_message_under_the_same_uidvalid
         "(Accounting, Filed, INBOX)\n--- log ---\n{text}"
     );
 }
+
+/// One rule that only moves: moves to several mailboxes share one expunge, so a crash can
+/// fall between a move's `UID COPY` and the removal of its original.
+const MOVE_ONLY: &str = r#"rules:
+  - name: file invoices
+    when: { subject: { contains: invoice } }
+    then: { move: Filed }
+"#;
+
+/// The moment after a move's `UID COPY` and before its original was removed, reproduced
+/// exactly: the copy is in Filed (with `extra` beside it), the original in INBOX, the move's
+/// intent open. Returns the config.
+fn interrupted_move(
+    dir: &Path,
+    d: &imapsort::dovecot::Dovecot,
+    rt: &tokio::runtime::Runtime,
+    copied: bool,
+    extra: &[imapsort::dovecot::SeedMessage],
+) -> PathBuf {
+    use imapsort::state::{Action, NewJournalEntry, StateDb};
+    let config = write_config_with(dir, d, MOVE_ONLY);
+    d.seed_with("user", "INBOX", &[workload::message(3)])
+        .unwrap();
+    if !extra.is_empty() {
+        d.seed_with("user", "Filed", extra).unwrap();
+    }
+    let validity = rt.block_on(async {
+        let mut s = workload::observer(d).await;
+        let info = s.select("INBOX").await.unwrap();
+        s.ensure_mailbox("Filed").await.unwrap();
+        if copied {
+            s.uid_copy("1", "Filed").await.unwrap();
+        }
+        info.uid_validity.unwrap()
+    });
+    let mut db = StateDb::open(&dir.join("state")).unwrap();
+    db.journal_intent(&NewJournalEntry {
+        account: "crash",
+        mailbox: "INBOX",
+        uid_validity: validity,
+        uid: 1,
+        message_id: Some("<s3@soak.test>"),
+        rule: "file invoices",
+        action: Action::Move,
+        destination: Some("Filed"),
+    })
+    .unwrap();
+    config
+}
+
+/// (messages in Filed, in INBOX).
+fn filed_and_inbox(d: &imapsort::dovecot::Dovecot, rt: &tokio::runtime::Runtime) -> (u32, u32) {
+    rt.block_on(async {
+        let mut s = workload::observer(d).await;
+        let f = s.examine("Filed").await.unwrap().exists;
+        let i = s.examine("INBOX").await.unwrap().exists;
+        (f, i)
+    })
+}
+
+fn sweep(config: &Path) -> std::process::Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_imapsort"))
+        .args(["sweep", "-c"])
+        .arg(config)
+        .env("IMAPSORT_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    out
+}
+
+#[test]
+fn a_move_interrupted_after_its_copy_is_finished_not_copied_again() {
+    let Some(d) = support::dovecot::start_default() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = interrupted_move(dir.path(), &d, &rt, true, &[]);
+    let out = sweep(&config);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(filed_and_inbox(&d, &rt), (1, 0), "(Filed, INBOX)\n{log}");
+    assert!(log.contains("finishing moves"), "{log}");
+}
+
+#[test]
+fn a_move_interrupted_before_its_copy_is_carried_out_once() {
+    let Some(d) = support::dovecot::start_default() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = interrupted_move(dir.path(), &d, &rt, false, &[]);
+    sweep(&config);
+    assert_eq!(filed_and_inbox(&d, &rt), (1, 0), "(Filed, INBOX)");
+}
+
+#[test]
+fn another_message_with_the_same_message_id_is_not_taken_for_the_copy() {
+    // Filed already holds a different message under the same Message-ID (a resent or edited
+    // copy): its size differs, so the move is not taken as done, and the original is moved
+    // rather than expunged on the strength of someone else's message.
+    let Some(d) = support::dovecot::start_default() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut impostor = workload::message(3);
+    impostor
+        .bytes
+        .extend_from_slice(b"\r\nA longer body: this is another message.\r\n");
+    let config = interrupted_move(dir.path(), &d, &rt, false, &[impostor]);
+    sweep(&config);
+    assert_eq!(filed_and_inbox(&d, &rt), (2, 0), "(Filed, INBOX)");
+}
+
+#[test]
+fn a_sweep_over_many_fetch_chunks_closes_every_intent_it_opens() {
+    // Intents are journaled chunk by chunk (500 messages) and carried out at the end of the
+    // pass: every one must end `done`, none left for reconcile.
+    let Some(d) = support::dovecot::start_default() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config_with(dir.path(), &d, COPY_AND_MOVE);
+    let messages: Vec<_> = (0..1_200).map(|n| workload::message(n * 10 + 3)).collect();
+    d.seed_with("user", "INBOX", &messages).unwrap();
+    sweep(&config);
+    let db = imapsort::state::StateDb::open(&dir.path().join("state")).unwrap();
+    let open = db.unfinished_intents("crash").unwrap();
+    assert!(open.is_empty(), "{} intents left open", open.len());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    assert_eq!(
+        counts(&d, &rt),
+        (1_200, 1_200, 0),
+        "(Accounting, Filed, INBOX)"
+    );
+}

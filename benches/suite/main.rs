@@ -129,10 +129,33 @@ impl Bench {
         let _ = std::fs::remove_dir_all(&state);
         let cfg = self.dir.path().join(format!("{tag}.yaml"));
         std::fs::write(&cfg, ruleset::imapsort_yaml(port, user, &state, rules)).expect("config");
-        let mut c = Command::new(self.bin);
+        // IMAPSORT_BENCH_PERF=DIR: every timed imapsort sweep runs under `perf record`
+        // (call graphs, DIR/<tag>.perf), for finding where imapsort's own time goes.
+        let mut c = match std::env::var_os("IMAPSORT_BENCH_PERF") {
+            Some(dir) if tag != "capture" => {
+                let mut c = Command::new("perf");
+                c.args(["record", "-q", "-F", "2000", "-g", "-o"])
+                    .arg(Path::new(&dir).join(format!("{tag}.perf")))
+                    .arg("--")
+                    .arg(self.bin);
+                c
+            }
+            _ => match std::env::var_os("IMAPSORT_BENCH_LOG") {
+                // IMAPSORT_BENCH_LOG=FILTER: timed runs log at that level (e.g.
+                // `imapsort=debug` for the per-phase timings) to target/bench-imapsort.log.
+                Some(_) if tag != "capture" => {
+                    let mut c = Command::new("sh");
+                    c.args(["-c", "exec \"$0\" \"$@\" 2>>target/bench-imapsort.log"])
+                        .arg(self.bin);
+                    c
+                }
+                _ => Command::new(self.bin),
+            },
+        };
+        let log = std::env::var("IMAPSORT_BENCH_LOG").unwrap_or_else(|_| "warn".into());
         c.args(["sweep", "--format", "json", "-c"])
             .arg(&cfg)
-            .env("IMAPSORT_LOG", "warn");
+            .env("IMAPSORT_LOG", log);
         c
     }
 

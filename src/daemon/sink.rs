@@ -61,17 +61,21 @@ impl<'c, 'a> Sink<'c, 'a> {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
-        let intents = std::mem::take(&mut self.intents);
         let at = Place {
             account: &self.ctx.account.name,
             mailbox: self.ctx.mailbox,
             uid_validity: self.uid_validity,
         };
+        let intents = &self.intents;
         let r = self
             .ctx
             .store
-            .blocking(|db| record::results(db, at, &pending, &intents));
+            .blocking(|db| record::results(db, at, &pending, intents));
         self.note(r);
+        // Intents of messages decided but not yet carried out stay for their results.
+        for r in &pending {
+            self.intents.remove(&r.uid.get());
+        }
         for r in &pending {
             self.log(r);
         }
@@ -164,6 +168,9 @@ impl SweepSink for Sink<'_, '_> {
     fn message(&mut self, result: &MessageResult) {
         self.ctx.hb.beat();
         self.pending.push(result.clone());
+        if self.pending.len() >= record::RESULTS_BATCH {
+            self.flush();
+        }
     }
 }
 

@@ -112,6 +112,22 @@ pub(crate) fn capability_names(responses: &[OwnedResponse]) -> Vec<String> {
 }
 
 /// The label of a command for errors: its name, never its arguments (LOGIN has a password).
+/// The FETCH responses that carry a UID (others, e.g. unsolicited flag updates without one,
+/// cannot be matched to a message).
+fn fetched_items(responses: Vec<OwnedResponse>) -> Vec<FetchedItem> {
+    let mut out = Vec::new();
+    for r in responses {
+        if let Response::Fetch(seq, attributes) = r
+            && attributes
+                .iter()
+                .any(|a| matches!(a, AttributeValue::Uid(_)))
+        {
+            out.push(FetchedItem { seq, attributes });
+        }
+    }
+    out
+}
+
 fn command_label(command: &str) -> String {
     let mut words = command.split_whitespace();
     let first = words.next().unwrap_or("").to_ascii_uppercase();
@@ -364,17 +380,36 @@ impl Session {
         let responses = self
             .run_command(&format!("UID FETCH {uid_set} {items}"))
             .await?;
-        let mut out = Vec::new();
-        for r in responses {
-            if let Response::Fetch(seq, attributes) = r
-                && attributes
-                    .iter()
-                    .any(|a| matches!(a, AttributeValue::Uid(_)))
-            {
-                out.push(FetchedItem { seq, attributes });
-            }
+        Ok(fetched_items(responses))
+    }
+
+    /// Sends `UID FETCH <set> <items>` without waiting for the answer (pipelining: the server
+    /// reads the next messages while the client works on the last ones). Returns the tag to
+    /// hand to [`finish_uid_fetch`](Self::finish_uid_fetch). Every fetch started must be
+    /// finished, in the order started, before any other command is sent.
+    pub async fn start_uid_fetch(
+        &mut self,
+        uid_set: &str,
+        items: &str,
+    ) -> Result<String, ImapError> {
+        self.ensure_usable()?;
+        let sent = self
+            .transport
+            .send(&format!("UID FETCH {uid_set} {items}"))
+            .await;
+        sent.map_err(|e| self.poison(e))
+    }
+
+    /// The answer to a fetch [`start_uid_fetch`](Self::start_uid_fetch) sent: as
+    /// [`uid_fetch`](Self::uid_fetch) returns it.
+    pub async fn finish_uid_fetch(&mut self, tag: &str) -> Result<Vec<FetchedItem>, ImapError> {
+        self.ensure_usable()?;
+        let responses = wait_tagged(&mut self.transport, tag, "UID FETCH").await;
+        let responses = responses.map_err(|e| self.poison(e))?;
+        for r in &responses {
+            self.note_unsolicited(r);
         }
-        Ok(out)
+        Ok(fetched_items(responses))
     }
 
     /// `UID STORE <set> <query>`, e.g. `+FLAGS.SILENT (\Seen)`. A NO is an error.

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 /// The changes the rules want for one message, carried out in field order: flags, labels,
 /// copies, then the final (terminal) action. Lists hold only real changes.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct Plan {
     pub add_flags: Vec<String>,
     pub remove_flags: Vec<String>,
@@ -27,7 +27,7 @@ impl Plan {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct FinalAction {
     pub action: FinalKind,
     /// The destination (UTF-8, `/`-separated); `None` for `delete`.

@@ -265,6 +265,31 @@ pub(super) fn set_outcome(
     Ok(())
 }
 
+/// Records how the intents with ids `first..=last` ended; every id of the range must exist.
+pub(super) fn set_outcomes(
+    conn: &Connection,
+    now: i64,
+    (first, last): (i64, i64),
+    outcome: &Outcome,
+) -> Result<(), StateError> {
+    let mut stmt = conn.prepare_cached(
+        "UPDATE journal SET outcome = ?3, reason = ?4, finished_at = ?5 \
+         WHERE id BETWEEN ?1 AND ?2",
+    )?;
+    let finished = (*outcome != Outcome::Intent).then_some(now);
+    let n = stmt.execute(params![
+        first,
+        last,
+        outcome.as_str(),
+        outcome.reason(),
+        finished
+    ])?;
+    if i64::try_from(n).ok() != Some(last - first + 1) {
+        return Err(StateError::NoSuchJournalEntry(first));
+    }
+    Ok(())
+}
+
 /// Collects rows, turning a corrupt row into an error.
 pub(super) fn collect(
     rows: impl Iterator<Item = rusqlite::Result<Result<JournalEntry, StateError>>>,

@@ -324,6 +324,32 @@ fn intents_stay_unfinished_until_an_outcome_is_recorded() {
 }
 
 #[test]
+fn outcomes_of_runs_of_consecutive_intents_close_exactly_those() {
+    let mut db = db();
+    let ids = db
+        .journal_intents(
+            &(1..=6)
+                .map(|u| entry(u, Action::Move, Some("X")))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    // 1..3 a run, 5 alone, 6 with 5: two runs and nothing else.
+    let chosen = [ids[2], ids[0], ids[1], ids[5], ids[4]];
+    db.journal_outcomes(&chosen, &Outcome::Done).unwrap();
+    let open: Vec<u32> = db
+        .unfinished_intents(A)
+        .unwrap()
+        .iter()
+        .map(|e| e.uid)
+        .collect();
+    assert_eq!(open, [4]);
+    // A range reaching past the last row is an error, not a silent partial update.
+    let past = [JournalId(ids[5].0 + 1), JournalId(ids[5].0 + 2)];
+    let err = db.journal_outcomes(&past, &Outcome::Done).unwrap_err();
+    assert!(matches!(err, StateError::NoSuchJournalEntry(_)), "{err:?}");
+}
+
+#[test]
 fn a_dropped_batch_writes_nothing_and_a_committed_one_everything() {
     let mut db = db();
     {

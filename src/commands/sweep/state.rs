@@ -68,6 +68,9 @@ impl StateLink {
     /// A new mailbox pass begins.
     pub(super) fn start(&mut self, account: &str, mailbox: &str) {
         self.flush();
+        // Intents left without a result are the journal's to settle; their UIDs mean
+        // nothing in the next mailbox.
+        self.intents.clear();
         self.account = account.to_owned();
         self.mailbox = mailbox.to_owned();
         self.validity = None;
@@ -176,26 +179,31 @@ impl StateLink {
     pub(super) fn message(&mut self, r: &MessageResult) {
         if !self.dry_run && self.db.is_some() && self.validity.is_some() {
             self.pending.push(r.clone());
+            if self.pending.len() >= record::RESULTS_BATCH {
+                self.flush();
+            }
         }
     }
 
     /// Writes the buffered results in one transaction: outcomes, flag changes, applied pairs.
+    /// Intents of messages without a result yet (decided, not yet carried out) stay.
     pub(super) fn flush(&mut self) {
-        let pending = std::mem::take(&mut self.pending);
-        let intents = std::mem::take(&mut self.intents);
-        if pending.is_empty() {
+        if self.pending.is_empty() {
             return;
         }
-        let (Some(db), Some(uid_validity)) = (&mut self.db, self.validity) else {
-            return;
-        };
-        let at = Place {
-            account: &self.account,
-            mailbox: &self.mailbox,
-            uid_validity,
-        };
-        if let Err(e) = record::results(db, at, &pending, &intents) {
-            self.fail(&e);
+        let pending = std::mem::take(&mut self.pending);
+        if let (Some(db), Some(uid_validity)) = (&mut self.db, self.validity) {
+            let at = Place {
+                account: &self.account,
+                mailbox: &self.mailbox,
+                uid_validity,
+            };
+            if let Err(e) = record::results(db, at, &pending, &self.intents) {
+                self.fail(&e);
+            }
+        }
+        for r in &pending {
+            self.intents.remove(&r.uid.get());
         }
     }
 

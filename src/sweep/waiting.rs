@@ -1,0 +1,171 @@
+//! Decided messages waiting for their batch's commands, held compactly.
+//!
+//! A sweep carries out a whole pass's plans at once, so each destination gets one command (one
+//! `UID COPY` per destination and one shared expunge) instead of one per 10,000 messages:
+//! at 100,000 messages that was 13.2 s against 10.2 s. Holding 100,000 full
+//! [`MessageResult`]s would cost ~40 MB, so what repeats is stored once: the plans (a few
+//! dozen distinct ones in a realistic rule set) and the lists of matched rule names. A waiting
+//! message costs about 100 bytes, most of it its Message-ID.
+
+use std::collections::HashMap;
+
+use super::MessageResult;
+use crate::imap::uidset::{Uid, UidSet};
+use crate::rules::Plan;
+
+/// The waiting messages of one batch, in the order they were decided.
+#[derive(Debug, Default)]
+pub(super) struct Waiting {
+    /// One per message.
+    entries: Vec<Entry>,
+    /// Distinct plans; entries refer to them by index.
+    plans: Vec<Plan>,
+    /// Plan -> its index in `plans`.
+    plan_index: HashMap<Plan, u32>,
+    /// Distinct lists of matched rule names; entries refer to them by index.
+    rule_lists: Vec<Vec<String>>,
+    /// Rule list -> its index in `rule_lists`.
+    rules_index: HashMap<Vec<String>, u32>,
+    /// How many entries have a plan that changes something.
+    acted_on: usize,
+}
+
+/// One waiting message.
+#[derive(Debug)]
+struct Entry {
+    uid: Uid,
+    /// As written, angle brackets included.
+    message_id: Option<Box<str>>,
+    /// Index into `Waiting::rule_lists`.
+    rules: u32,
+    /// Index into `Waiting::plans`.
+    plan: u32,
+    /// Evaluation warnings (rare, so boxed and usually absent).
+    warnings: Option<Box<[String]>>,
+}
+
+impl Waiting {
+    /// How many of them want a change on the server.
+    pub fn acted_on(&self) -> usize {
+        self.acted_on
+    }
+
+    /// Adds a decided message (not yet carried out: `done` false, no error).
+    pub fn push(&mut self, r: MessageResult) {
+        if r.acted_on() {
+            self.acted_on += 1;
+        }
+        let plan = intern(&mut self.plans, &mut self.plan_index, r.plan);
+        let rules = intern(&mut self.rule_lists, &mut self.rules_index, r.rules);
+        self.entries.push(Entry {
+            uid: r.uid,
+            message_id: r.message_id.map(String::into_boxed_str),
+            rules,
+            plan,
+            warnings: (!r.warnings.is_empty()).then(|| r.warnings.into_boxed_slice()),
+        });
+    }
+
+    /// Every waiting message's UID and plan, for grouping into commands.
+    pub fn plans(&self) -> Vec<(Uid, &Plan)> {
+        self.entries
+            .iter()
+            .map(|e| (e.uid, &self.plans[e.plan as usize]))
+            .collect()
+    }
+
+    /// The messages without a Message-ID (they must move atomically, see
+    /// `execute::Program::atomic`).
+    pub fn without_message_id(&self) -> UidSet {
+        self.entries
+            .iter()
+            .filter(|e| e.message_id.is_none())
+            .map(|e| e.uid)
+            .collect()
+    }
+
+    /// Takes the messages out as full results, one at a time, in the order they were added.
+    pub fn into_results(self) -> impl Iterator<Item = MessageResult> {
+        let Waiting {
+            entries,
+            plans,
+            rule_lists,
+            ..
+        } = self;
+        entries.into_iter().map(move |e| MessageResult {
+            uid: e.uid,
+            message_id: e.message_id.map(String::from),
+            rules: rule_lists[e.rules as usize].clone(),
+            plan: plans[e.plan as usize].clone(),
+            warnings: e.warnings.map(Vec::from).unwrap_or_default(),
+            done: false,
+            error: None,
+        })
+    }
+}
+
+/// The index of `value` in `values`, added when new.
+fn intern<T: Clone + Eq + std::hash::Hash>(
+    values: &mut Vec<T>,
+    index: &mut HashMap<T, u32>,
+    value: T,
+) -> u32 {
+    if let Some(&i) = index.get(&value) {
+        return i;
+    }
+    let i = u32::try_from(values.len()).unwrap_or(u32::MAX);
+    values.push(value.clone());
+    index.insert(value, i);
+    i
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{FinalAction, FinalKind};
+
+    fn result(uid: u32, id: Option<&str>, rules: &[&str], dest: Option<&str>) -> MessageResult {
+        MessageResult {
+            uid: Uid::new(uid).unwrap(),
+            message_id: id.map(str::to_owned),
+            rules: rules.iter().map(|r| r.to_string()).collect(),
+            plan: Plan {
+                final_action: dest.map(|d| FinalAction {
+                    action: FinalKind::Move,
+                    mailbox: Some(d.to_owned()),
+                }),
+                ..Plan::default()
+            },
+            warnings: if uid == 3 {
+                vec!["a warning".to_owned()]
+            } else {
+                Vec::new()
+            },
+            done: false,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn results_come_back_as_they_went_in_with_repeats_stored_once() {
+        let given = vec![
+            result(1, Some("<a@x>"), &["lists"], Some("Lists/a")),
+            result(2, None, &["lists"], Some("Lists/a")),
+            result(3, Some("<c@x>"), &["flag", "lists"], Some("Lists/b")),
+            result(4, Some("<d@x>"), &["nothing"], None),
+            result(5, Some("<e@x>"), &["lists"], Some("Lists/a")),
+        ];
+        let mut w = Waiting::default();
+        for r in given.clone() {
+            w.push(r);
+        }
+        assert_eq!((w.entries.len(), w.acted_on()), (5, 4));
+        assert_eq!(w.plans.len(), 3, "three distinct plans");
+        assert_eq!(w.rule_lists.len(), 3, "three distinct rule lists");
+        assert_eq!(w.without_message_id().to_string(), "2");
+        let plans: Vec<u32> = w.plans().iter().map(|(u, _)| u.get()).collect();
+        assert_eq!(plans, [1, 2, 3, 4, 5]);
+        let back: Vec<MessageResult> = w.into_results().collect();
+        assert_eq!(back, given);
+    }
+}
