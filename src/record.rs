@@ -5,8 +5,6 @@
 //! before a later step failed, and only [`crate::reconcile`] (Message-ID looked up in the
 //! destination) can tell.
 
-use std::collections::HashMap;
-
 use crate::rules::{FinalKind, Plan};
 use crate::state::{Action, Applied, JournalId, NewJournalEntry, Outcome, StateDb, StateError};
 use crate::sweep::MessageResult;
@@ -15,8 +13,56 @@ use crate::sweep::MessageResult;
 /// over a whole pass's results at its end, and holding 100,000 copies would cost ~40 MB.
 pub const RESULTS_BATCH: usize = 5_000;
 
-/// Journal intents written for a batch, by UID, to finish with [`results`].
-pub type Intents = HashMap<u32, Vec<JournalId>>;
+/// Journal intents written and not yet finished, by UID, to finish with [`results`]. Kept as
+/// a sorted list of (UID, id) pairs, 16 bytes each: a sweep holds the intents of a whole pass
+/// (a map of vectors cost ~80 bytes per message).
+#[derive(Clone, Debug, Default)]
+pub struct Intents {
+    /// Sorted by UID (stable: a message's intents keep their order).
+    rows: Vec<(u32, JournalId)>,
+}
+
+impl Intents {
+    pub fn new() -> Intents {
+        Intents::default()
+    }
+
+    /// Adds the intents of another batch.
+    pub fn extend(&mut self, other: Intents) {
+        let sorted = match (self.rows.last(), other.rows.first()) {
+            (Some(last), Some(first)) => last.0 <= first.0,
+            _ => true,
+        };
+        self.rows.extend(other.rows);
+        if !sorted {
+            self.rows.sort_by_key(|r| r.0);
+        }
+    }
+
+    /// The intents of the message `uid`.
+    pub fn of(&self, uid: u32) -> impl Iterator<Item = JournalId> + '_ {
+        let start = self.rows.partition_point(|r| r.0 < uid);
+        self.rows[start..]
+            .iter()
+            .take_while(move |r| r.0 == uid)
+            .map(|r| r.1)
+    }
+
+    /// Forgets the intents of `uids` (their results are written).
+    pub fn forget(&mut self, uids: impl IntoIterator<Item = u32>) {
+        let gone: std::collections::HashSet<u32> = uids.into_iter().collect();
+        self.rows.retain(|r| !gone.contains(&r.0));
+    }
+
+    /// Forgets every intent.
+    pub fn clear(&mut self) {
+        self.rows.clear();
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+}
 
 /// Which account, mailbox and UIDVALIDITY the rows are about.
 #[derive(Clone, Copy, Debug)]
@@ -48,9 +94,8 @@ pub fn intents(
     if rows.is_empty() {
         return Ok(out);
     }
-    for (uid, id) in uids.into_iter().zip(db.journal_intents(&rows)?) {
-        out.entry(uid).or_default().push(id);
-    }
+    out.rows = uids.into_iter().zip(db.journal_intents(&rows)?).collect();
+    out.rows.sort_by_key(|r| r.0);
     Ok(out)
 }
 
@@ -71,7 +116,7 @@ pub fn results(
         if r.error.is_some() {
             continue;
         }
-        done.extend_from_slice(intents.get(&r.uid.get()).map(Vec::as_slice).unwrap_or(&[]));
+        done.extend(intents.of(r.uid.get()));
         let flags = flag_actions(&r.plan);
         if !flags.is_empty() {
             let rule = r.rules.join(",");
@@ -178,7 +223,7 @@ mod tests {
         };
         let batch = [result(1, plan.clone(), None), result(2, plan, Some("no"))];
         let ids = intents(&mut db, at, &batch).unwrap();
-        assert_eq!((ids[&1].len(), ids[&2].len()), (1, 1));
+        assert_eq!((ids.of(1).count(), ids.of(2).count()), (1, 1));
         results(&mut db, at, &batch, &ids).unwrap();
         let open: Vec<u32> = db
             .unfinished_intents("a")
@@ -189,5 +234,25 @@ mod tests {
         assert_eq!(open, vec![2]);
         let applied = db.applied_rules("a", "INBOX", 7, &[1, 2]).unwrap();
         assert_eq!(applied.keys().copied().collect::<Vec<_>>(), vec![1]);
+    }
+
+    #[test]
+    fn intents_are_found_by_uid_in_order_and_forgotten_by_uid() {
+        let batch = |rows: &[(u32, i64)]| Intents {
+            rows: rows.iter().map(|&(u, id)| (u, JournalId(id))).collect(),
+        };
+        let mut all = batch(&[(5, 50), (7, 70), (7, 71)]);
+        // A later batch with lower UIDs (another pass over the same mailbox) still sorts in.
+        all.extend(batch(&[(2, 20), (9, 90)]));
+        let of = |i: &Intents, uid| i.of(uid).map(|id| id.0).collect::<Vec<_>>();
+        assert_eq!(of(&all, 7), [70, 71]);
+        assert_eq!(of(&all, 2), [20]);
+        assert!(of(&all, 6).is_empty());
+        all.forget([7, 2]);
+        assert_eq!(of(&all, 7), Vec::<i64>::new());
+        assert_eq!(of(&all, 5), [50]);
+        assert_eq!(of(&all, 9), [90]);
+        all.clear();
+        assert!(all.is_empty());
     }
 }

@@ -73,9 +73,7 @@ impl<'c, 'a> Sink<'c, 'a> {
             .blocking(|db| record::results(db, at, &pending, intents));
         self.note(r);
         // Intents of messages decided but not yet carried out stay for their results.
-        for r in &pending {
-            self.intents.remove(&r.uid.get());
-        }
+        self.intents.forget(pending.iter().map(|r| r.uid.get()));
         for r in &pending {
             self.log(r);
         }

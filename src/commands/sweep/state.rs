@@ -202,9 +202,7 @@ impl StateLink {
                 self.fail(&e);
             }
         }
-        for r in &pending {
-            self.intents.remove(&r.uid.get());
-        }
+        self.intents.forget(pending.iter().map(|r| r.uid.get()));
     }
 
     fn fail(&mut self, e: &StateError) {
