@@ -307,9 +307,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
     let delimiter = session.delimiter().await.ok().flatten();
     // Plans wait until the pass ends (or EXEC_BATCH messages want changes), so each
     // destination gets one command for many messages rather than one per fetch chunk.
-    let mut pending = Waiting::default();
-    // Decided, but their intents not yet in the journal.
-    let mut decided: Vec<MessageResult> = Vec::new();
+    let mut held = Held::default();
     let chunks = candidates.chunks(usize::MAX, FETCH_CHUNK);
     let mut next = match chunks.first() {
         Some(first) => Some(send_fetch(session, &spec, first, universe.as_ref()).await),
@@ -322,16 +320,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
             Err(source) => {
                 // What was decided so far is still carried out (or reported as failed).
                 let u = universe.as_mut();
-                flush(
-                    session,
-                    opts,
-                    executor,
-                    sink,
-                    (&mut decided, &mut pending),
-                    &mut summary,
-                    u,
-                )
-                .await;
+                flush(session, opts, executor, sink, &mut held, &mut summary, u).await;
                 return Err(SweepError::Fetch { mailbox, source });
             }
         };
@@ -382,7 +371,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
                     "{w}"
                 );
             }
-            decided.push(MessageResult {
+            held.unjournaled.push(MessageResult {
                 uid: *uid,
                 message_id: view.message_id().map(str::to_owned),
                 rules: ev.matched.into_iter().map(|m| m.rule).collect(),
@@ -395,10 +384,10 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
         // The journal's intents, a few thousand at a time while the next FETCH is out: this
         // overlaps the server's work instead of delaying the batch's commands, without a
         // transaction (an fsync) per chunk.
-        if decided.len() >= JOURNAL_BATCH {
-            journal(opts, sink, &mut decided, &mut pending);
+        if held.unjournaled.len() >= JOURNAL_BATCH {
+            held.journal(opts, sink);
         }
-        if opts.dry_run || pending.acted_on() + decided.len() >= EXEC_BATCH {
+        if opts.dry_run || held.waiting.acted_on() + held.unjournaled.len() >= EXEC_BATCH {
             if !opts.dry_run
                 && let Some(sent) = next.take()
             {
@@ -406,16 +395,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
                 next = Some(Fetch::Answered(answer(session, sent).await));
             }
             let u = universe.as_mut();
-            flush(
-                session,
-                opts,
-                executor,
-                sink,
-                (&mut decided, &mut pending),
-                &mut summary,
-                u,
-            )
-            .await;
+            flush(session, opts, executor, sink, &mut held, &mut summary, u).await;
         }
     }
     tracing::debug!(
@@ -425,16 +405,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
         "sweep fetched and evaluated"
     );
     let u = universe.as_mut();
-    flush(
-        session,
-        opts,
-        executor,
-        sink,
-        (&mut decided, &mut pending),
-        &mut summary,
-        u,
-    )
-    .await;
+    flush(session, opts, executor, sink, &mut held, &mut summary, u).await;
     tracing::debug!(
         account = opts.account,
         mailbox = opts.mailbox,
@@ -511,17 +482,24 @@ pub const EXEC_BATCH: usize = 250_000;
 /// How many decided messages wait before their intents are journaled (one transaction).
 const JOURNAL_BATCH: usize = 5_000;
 
-/// Journals the intents of `decided` (unless a dry run) and moves them to the waiting batch.
-fn journal<S: SweepSink + ?Sized>(
-    opts: &SweepOptions<'_>,
-    sink: &mut S,
-    decided: &mut Vec<MessageResult>,
-    pending: &mut Waiting,
-) {
-    if !opts.dry_run && !decided.is_empty() {
-        sink.before_execute(decided);
+/// What a pass has decided and not yet carried out.
+#[derive(Default)]
+struct Held {
+    /// Decided, but their intents not yet in the journal.
+    unjournaled: Vec<MessageResult>,
+    /// Journaled, waiting for the batch's commands.
+    waiting: Waiting,
+}
+
+impl Held {
+    /// Journals the intents of the unjournaled messages (unless a dry run); they then wait.
+    fn journal<S: SweepSink + ?Sized>(&mut self, opts: &SweepOptions<'_>, sink: &mut S) {
+        if !opts.dry_run && !self.unjournaled.is_empty() {
+            sink.before_execute(&self.unjournaled);
+        }
+        let waiting = &mut self.waiting;
+        self.unjournaled.drain(..).for_each(|r| waiting.push(r));
     }
-    decided.drain(..).for_each(|r| pending.push(r));
 }
 
 /// Carries out the pending plans (unless dry-run), their intents journaled first, and hands
@@ -531,12 +509,12 @@ async fn flush<S: SweepSink + ?Sized>(
     opts: &SweepOptions<'_>,
     executor: &mut Executor,
     sink: &mut S,
-    (decided, pending): (&mut Vec<MessageResult>, &mut Waiting),
+    held: &mut Held,
     summary: &mut SweepSummary,
     universe: Option<&mut Universe>,
 ) {
-    journal(opts, sink, decided, pending);
-    let waiting = std::mem::take(pending);
+    held.journal(opts, sink);
+    let waiting = std::mem::take(&mut held.waiting);
     let mut outcomes = None;
     if !opts.dry_run && waiting.acted_on() > 0 {
         // The intents are in the journal already (written chunk by chunk).
