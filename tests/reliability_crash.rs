@@ -497,6 +497,19 @@ fn the_daemon_ignores_applied_records_of_another_message_under_the_same_uidvalid
 
 /// One rule that only moves: moves to several mailboxes share one expunge, so a crash can
 /// fall between a move's `UID COPY` and the removal of its original.
+/// A private Dovecot, a scratch directory and a runtime; `None` where Dovecot is missing
+/// (never in CI, which installs it).
+fn setup() -> Option<(
+    imapsort::dovecot::Dovecot,
+    tempfile::TempDir,
+    tokio::runtime::Runtime,
+)> {
+    let d = support::dovecot::start_default()?;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    Some((d, dir, rt))
+}
+
 const MOVE_ONLY: &str = r#"rules:
   - name: file invoices
     when: { subject: { contains: invoice } }
@@ -567,11 +580,9 @@ fn sweep(config: &Path) -> std::process::Output {
 
 #[test]
 fn a_move_interrupted_after_its_copy_is_finished_not_copied_again() {
-    let Some(d) = support::dovecot::start_default() else {
+    let Some((d, dir, rt)) = setup() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
     let config = interrupted_move(dir.path(), &d, &rt, true, &[]);
     let out = sweep(&config);
     let log = String::from_utf8_lossy(&out.stderr);
@@ -581,11 +592,9 @@ fn a_move_interrupted_after_its_copy_is_finished_not_copied_again() {
 
 #[test]
 fn a_move_interrupted_before_its_copy_is_carried_out_once() {
-    let Some(d) = support::dovecot::start_default() else {
+    let Some((d, dir, rt)) = setup() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
     let config = interrupted_move(dir.path(), &d, &rt, false, &[]);
     sweep(&config);
     assert_eq!(filed_and_inbox(&d, &rt), (1, 0), "(Filed, INBOX)");
@@ -596,11 +605,9 @@ fn another_message_with_the_same_message_id_is_not_taken_for_the_copy() {
     // Filed already holds a different message under the same Message-ID (a resent or edited
     // copy): its size differs, so the move is not taken as done, and the original is moved
     // rather than expunged on the strength of someone else's message.
-    let Some(d) = support::dovecot::start_default() else {
+    let Some((d, dir, rt)) = setup() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
     let mut impostor = workload::message(3);
     impostor
         .bytes
@@ -614,10 +621,9 @@ fn another_message_with_the_same_message_id_is_not_taken_for_the_copy() {
 fn a_sweep_over_many_fetch_chunks_closes_every_intent_it_opens() {
     // Intents are journaled chunk by chunk (500 messages) and carried out at the end of the
     // pass: every one must end `done`, none left for reconcile.
-    let Some(d) = support::dovecot::start_default() else {
+    let Some((d, dir, rt)) = setup() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
     let config = write_config_with(dir.path(), &d, COPY_AND_MOVE);
     let messages: Vec<_> = (0..1_200).map(|n| workload::message(n * 10 + 3)).collect();
     d.seed_with("user", "INBOX", &messages).unwrap();
@@ -625,7 +631,6 @@ fn a_sweep_over_many_fetch_chunks_closes_every_intent_it_opens() {
     let db = imapsort::state::StateDb::open(&dir.path().join("state")).unwrap();
     let open = db.unfinished_intents("crash").unwrap();
     assert!(open.is_empty(), "{} intents left open", open.len());
-    let rt = tokio::runtime::Runtime::new().unwrap();
     assert_eq!(
         counts(&d, &rt),
         (1_200, 1_200, 0),
