@@ -65,9 +65,15 @@ pub fn measure(yaml: &str, dir: &Path, mail: &[Message]) -> EngineResult {
         .iter()
         .filter(|v| !rules.evaluate(v, &ctx).matched.is_empty())
         .count();
+    // IMAPSORT_BENCH_ENGINE_PASSES=N: exactly N passes over the views instead of 2 s, so an
+    // instruction count (callgrind) is reproducible.
+    let passes: Option<u64> = std::env::var("IMAPSORT_BENCH_ENGINE_PASSES")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    let total = views.len() as u64;
     let start = Instant::now();
     let mut n = 0u64;
-    while start.elapsed() < Duration::from_secs(2) {
+    while passes.map_or(start.elapsed() < Duration::from_secs(2), |p| n < p * total) {
         for v in &views {
             black_box(rules.evaluate(black_box(v), &ctx));
         }
