@@ -29,7 +29,7 @@ use crate::imap::{ImapError, MailboxInfo, Session};
 use crate::rules::RuleSet;
 use crate::rules::ast::Trigger;
 use crate::state::StateError;
-use crate::sweep::{Scope, SweepOptions, server_caps, sweep_mailbox};
+use crate::sweep::{Scope, SweepOptions, SweepSummary, server_caps, sweep_mailbox};
 
 /// Why a pass stopped.
 #[derive(Debug, thiserror::Error)]
@@ -201,28 +201,40 @@ async fn with_grace<T>(
         .map_err(|_| PassError::Cancelled)
 }
 
-/// `new` rules over the mail that arrived since `last_uid`; advances `last_uid`.
-pub(crate) async fn new_mail(
+/// What one pass left: its summary (or the IMAP error that ended it), the UIDs whose plans
+/// failed, and whether the pass saw the mailbox renumbered.
+struct PassResult {
+    summary: Result<SweepSummary, PassError>,
+    failed: BTreeSet<u32>,
+    validity_changed: bool,
+}
+
+/// One pass of the rules of `trigger` over `scope`, with the daemon's sink; its results are
+/// written (and the heartbeat beaten) before it returns. A state database error ends it.
+async fn run_pass(
     session: &mut Session,
     conn: &mut Conn,
     ctx: &Ctx<'_>,
-    sel: &mut Selected,
-) -> Result<NewOutcome, PassError> {
-    let Some(from) = Uid::new(sel.last_uid.saturating_add(1)) else {
-        return Ok(NewOutcome::default());
-    };
+    uid_validity: u32,
+    trigger: Trigger,
+    scope: Scope,
+) -> Result<PassResult, PassError> {
     let opts = SweepOptions {
         account: &ctx.account.name,
         mailbox: ctx.mailbox,
         watch: &ctx.account.watch,
-        trigger: Some(Trigger::New),
+        trigger: Some(trigger),
         trash: &conn.trash,
         archive: &conn.archive,
         now: jiff::Timestamp::now(),
-        scope: Scope::From(from),
+        scope,
         dry_run: false,
     };
-    let mut sink = super::sink::Sink::new(ctx, sel.uid_validity, "new");
+    let label = match trigger {
+        Trigger::New => "new",
+        Trigger::Sweep => "sweep",
+    };
+    let mut sink = super::sink::Sink::new(ctx, uid_validity, label);
     let result = with_grace(
         ctx.token,
         ctx.grace,
@@ -234,20 +246,49 @@ pub(crate) async fn new_mail(
     if let Some(e) = sink.state_error.take() {
         return Err(PassError::State(e));
     }
-    if sink.validity_changed {
+    let summary = result.and_then(|r| {
+        r.map_err(|e| match e {
+            crate::sweep::SweepError::Select { source, .. }
+            | crate::sweep::SweepError::Search { source, .. }
+            | crate::sweep::SweepError::Fetch { source, .. } => PassError::Imap(source),
+        })
+    });
+    Ok(PassResult {
+        summary,
+        failed: std::mem::take(&mut sink.failed),
+        validity_changed: sink.validity_changed,
+    })
+}
+
+/// `new` rules over the mail that arrived since `last_uid`; advances `last_uid`.
+pub(crate) async fn new_mail(
+    session: &mut Session,
+    conn: &mut Conn,
+    ctx: &Ctx<'_>,
+    sel: &mut Selected,
+) -> Result<NewOutcome, PassError> {
+    let Some(from) = Uid::new(sel.last_uid.saturating_add(1)) else {
+        return Ok(NewOutcome::default());
+    };
+    let pass = run_pass(
+        session,
+        conn,
+        ctx,
+        sel.uid_validity,
+        Trigger::New,
+        Scope::From(from),
+    )
+    .await?;
+    if pass.validity_changed {
         // Renumbered between our SELECT and the pass's: nothing advances; reselect.
         return Err(PassError::Imap(ImapError::ConnectionLost(Some(
             "UIDVALIDITY changed during a pass".into(),
         ))));
     }
-    let summary = result?.map_err(|e| match e {
-        crate::sweep::SweepError::Select { source, .. }
-        | crate::sweep::SweepError::Search { source, .. }
-        | crate::sweep::SweepError::Fetch { source, .. } => PassError::Imap(source),
-    })?;
+    let summary = pass.summary?;
     let mut failed = 0;
     let mut blocking = None;
-    for &uid in &sink.failed {
+    for &uid in &pass.failed {
         let n = sel.attempts.entry(uid).or_insert(0);
         *n += 1;
         if *n < GIVE_UP_AFTER {
@@ -294,34 +335,16 @@ pub(crate) async fn sweep(
     ctx: &Ctx<'_>,
     sel: &Selected,
 ) -> Result<(), PassError> {
-    let opts = SweepOptions {
-        account: &ctx.account.name,
-        mailbox: ctx.mailbox,
-        watch: &ctx.account.watch,
-        trigger: Some(Trigger::Sweep),
-        trash: &conn.trash,
-        archive: &conn.archive,
-        now: jiff::Timestamp::now(),
-        scope: Scope::All,
-        dry_run: false,
-    };
-    let mut sink = super::sink::Sink::new(ctx, sel.uid_validity, "sweep");
-    let result = with_grace(
-        ctx.token,
-        ctx.grace,
-        sweep_mailbox(session, ctx.rules, &opts, &mut conn.executor, &mut sink),
+    let summary = run_pass(
+        session,
+        conn,
+        ctx,
+        sel.uid_validity,
+        Trigger::Sweep,
+        Scope::All,
     )
-    .await;
-    sink.flush();
-    ctx.hb.beat();
-    if let Some(e) = sink.state_error.take() {
-        return Err(PassError::State(e));
-    }
-    let summary = result?.map_err(|e| match e {
-        crate::sweep::SweepError::Select { source, .. }
-        | crate::sweep::SweepError::Search { source, .. }
-        | crate::sweep::SweepError::Fetch { source, .. } => PassError::Imap(source),
-    })?;
+    .await?
+    .summary?;
     tracing::debug!(
         account = %ctx.account.name,
         mailbox = ctx.mailbox,
