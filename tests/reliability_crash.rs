@@ -42,6 +42,27 @@ fn write_config_with(dir: &Path, d: &imapsort::dovecot::Dovecot, rules: &str) ->
     path
 }
 
+/// Writes an open intent into the state database under `dir`, as a crash right after its
+/// command left it: (UID, Message-ID, rule, action, destination) in INBOX of account "crash".
+fn open_intent(
+    dir: &Path,
+    validity: u32,
+    (uid, message_id, rule, action, destination): (u32, &str, &str, imapsort::state::Action, &str),
+) {
+    let mut db = imapsort::state::StateDb::open(&dir.join("state")).unwrap();
+    db.journal_intent(&imapsort::state::NewJournalEntry {
+        account: "crash",
+        mailbox: "INBOX",
+        uid_validity: validity,
+        uid,
+        message_id: Some(message_id),
+        rule,
+        action,
+        destination: Some(destination),
+    })
+    .unwrap();
+}
+
 /// Start `imapsort run`, its log appended to `log`.
 fn start(config: &Path, log: &Path) -> Child {
     let log = std::fs::OpenOptions::new()
@@ -206,7 +227,7 @@ fn a_copy_whose_outcome_a_crash_left_unknown_is_looked_up_not_repeated() {
     // exactly: the intents are in the journal, one copy was made (with the flags the plan
     // set before it), the other was not. A start must settle both: the first by finding its
     // Message-ID in the destination (no second copy), the second by copying once.
-    use imapsort::state::{Action, NewJournalEntry, StateDb};
+    use imapsort::state::Action;
     let Some(d) = support::dovecot::start_default() else {
         return;
     };
@@ -229,21 +250,10 @@ fn a_copy_whose_outcome_a_crash_left_unknown_is_looked_up_not_repeated() {
         s.uid_copy("1", "Accounting").await.unwrap();
         info.uid_validity.unwrap()
     });
-    let mut db = StateDb::open(&dir.path().join("state")).unwrap();
     for (uid, id) in [(1, "<s3@soak.test>"), (2, "<s13@soak.test>")] {
-        db.journal_intent(&NewJournalEntry {
-            account: "crash",
-            mailbox: "INBOX",
-            uid_validity: validity,
-            uid,
-            message_id: Some(id),
-            rule: "invoices",
-            action: Action::Copy,
-            destination: Some("Accounting"),
-        })
-        .unwrap();
+        let intent = (uid, id, "invoices", Action::Copy, "Accounting");
+        open_intent(dir.path(), validity, intent);
     }
-    drop(db);
 
     let mut child = start(&config, &log);
     let mut last = Vec::new();
@@ -294,11 +304,10 @@ fn a_copy_whose_outcome_a_crash_left_unknown_is_looked_up_not_repeated() {
 }
 
 #[test]
-
 fn a_copy_left_unknown_by_a_crashed_sweep_command_is_not_repeated_by_the_next_sweep() {
     // As above, for the one-shot `imapsort sweep`: a copy ran, its outcome was never
     // written. The next sweep must not copy again.
-    use imapsort::state::{Action, NewJournalEntry, StateDb};
+    use imapsort::state::Action;
     let Some(d) = support::dovecot::start_default() else {
         return;
     };
@@ -315,19 +324,8 @@ fn a_copy_left_unknown_by_a_crashed_sweep_command_is_not_repeated_by_the_next_sw
         s.uid_copy("1", "Accounting").await.unwrap();
         info.uid_validity.unwrap()
     });
-    let mut db = StateDb::open(&dir.path().join("state")).unwrap();
-    db.journal_intent(&NewJournalEntry {
-        account: "crash",
-        mailbox: "INBOX",
-        uid_validity: validity,
-        uid: 1,
-        message_id: Some("<s3@soak.test>"),
-        rule: "invoices",
-        action: Action::Copy,
-        destination: Some("Accounting"),
-    })
-    .unwrap();
-    drop(db);
+    let intent = (1, "<s3@soak.test>", "invoices", Action::Copy, "Accounting");
+    open_intent(dir.path(), validity, intent);
     let out = Command::new(env!("CARGO_BIN_EXE_imapsort"))
         .args(["sweep", "-c"])
         .arg(&config)
@@ -356,7 +354,7 @@ fn interrupted_between_copy_and_move(
     d: &imapsort::dovecot::Dovecot,
     rt: &tokio::runtime::Runtime,
 ) -> PathBuf {
-    use imapsort::state::{Action, NewJournalEntry, StateDb};
+    use imapsort::state::Action;
     let config = write_config_with(dir, d, COPY_AND_MOVE);
     d.seed_with("user", "INBOX", &[workload::message(3)])
         .unwrap();
@@ -368,19 +366,12 @@ fn interrupted_between_copy_and_move(
         s.uid_copy("1", "Accounting").await.unwrap();
         info.uid_validity.unwrap()
     });
-    let mut db = StateDb::open(&dir.join("state")).unwrap();
     for (action, dest) in [(Action::Copy, "Accounting"), (Action::Move, "Filed")] {
-        db.journal_intent(&NewJournalEntry {
-            account: "crash",
-            mailbox: "INBOX",
-            uid_validity: validity,
-            uid: 1,
-            message_id: Some("<s3@soak.test>"),
-            rule: "file invoices",
-            action,
-            destination: Some(dest),
-        })
-        .unwrap();
+        open_intent(
+            dir,
+            validity,
+            (1, "<s3@soak.test>", "file invoices", action, dest),
+        );
     }
     config
 }
@@ -526,7 +517,7 @@ fn interrupted_move(
     copied: bool,
     extra: &[imapsort::dovecot::SeedMessage],
 ) -> PathBuf {
-    use imapsort::state::{Action, NewJournalEntry, StateDb};
+    use imapsort::state::Action;
     let config = write_config_with(dir, d, MOVE_ONLY);
     d.seed_with("user", "INBOX", &[workload::message(3)])
         .unwrap();
@@ -542,18 +533,8 @@ fn interrupted_move(
         }
         info.uid_validity.unwrap()
     });
-    let mut db = StateDb::open(&dir.join("state")).unwrap();
-    db.journal_intent(&NewJournalEntry {
-        account: "crash",
-        mailbox: "INBOX",
-        uid_validity: validity,
-        uid: 1,
-        message_id: Some("<s3@soak.test>"),
-        rule: "file invoices",
-        action: Action::Move,
-        destination: Some("Filed"),
-    })
-    .unwrap();
+    let intent = (1, "<s3@soak.test>", "file invoices", Action::Move, "Filed");
+    open_intent(dir, validity, intent);
     config
 }
 
