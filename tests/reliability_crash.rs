@@ -13,7 +13,7 @@ mod support;
 mod workload;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -70,17 +70,7 @@ fn start(config: &Path, log: &Path) -> Child {
         .append(true)
         .open(log)
         .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_imapsort"))
-        .args(["run", "-c"])
-        .arg(config)
-        .env("IMAPSORT_LOG", "info")
-        .env_remove("JOURNAL_STREAM")
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start imapsort run")
+    support::spawn_run(config, log)
 }
 
 fn kill9(child: &mut Child) {

@@ -7,7 +7,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use imapsort::dovecot::{Dovecot, DovecotOptions, SeedMessage};
@@ -128,18 +128,7 @@ fn log_lines(log: &Path, words: &[&str]) -> Vec<String> {
 }
 
 fn start(config: &Path, log: &Path) -> Child {
-    let log = std::fs::File::create(log).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_imapsort"))
-        .args(["run", "-c"])
-        .arg(config)
-        .env("IMAPSORT_LOG", "info")
-        .env_remove("JOURNAL_STREAM")
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("imapsort run")
+    support::spawn_run(config, std::fs::File::create(log).unwrap())
 }
 
 #[test]

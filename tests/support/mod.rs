@@ -7,6 +7,7 @@
 //! - `proxy::Proxy::start(target)`: a fault-injecting TCP proxy (cut after N bytes, stall,
 //!   delay, seeded random cuts, refusals) with a runtime handle.
 //! - `run_with_timeout(limit, async { .. })`: every socket test runs under a hard timeout.
+//! - `spawn_run(config, log)`: the real `imapsort run` binary, its log lines (info) into `log`.
 #![allow(dead_code)]
 
 pub mod dovecot;
@@ -28,4 +29,19 @@ pub fn run_with_timeout<F: Future<Output = ()>>(limit: Duration, body: F) {
             panic!("test exceeded its hard timeout of {limit:?}");
         }
     });
+}
+
+/// Starts the real `imapsort run -c config`, outside systemd, logging at `info` into `log`.
+pub fn spawn_run(config: &std::path::Path, log: std::fs::File) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_imapsort"))
+        .args(["run", "-c"])
+        .arg(config)
+        .env("IMAPSORT_LOG", "info")
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start imapsort run")
 }
