@@ -10,7 +10,9 @@
 //!   UID FETCH <chunk> (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (...)])
 //!     (the next chunk's FETCH is sent before this one is evaluated: pipelined)
 //!   RuleSet::evaluate each message (what the sink says was already applied adds nothing)
-//!   execute the chunk's plans (grouped commands), unless dry-run
+//!   every 5,000 decided messages: their intents to the journal (sink.before_execute)
+//! at the end of the pass (or every EXEC_BATCH changed messages), unless dry-run:
+//!   carry out the plans (grouped commands, see crate::execute)
 //!   hand every message's result to the sink
 //! ```
 //!
@@ -148,7 +150,7 @@ pub trait SweepSink {
     }
 
     /// Before their commands run (not in a dry run): the journal's intents for newly decided
-    /// plans, a fetch chunk at a time (several calls may precede one batch's commands).
+    /// plans, a few thousand at a time (several calls may precede one batch's commands).
     fn before_execute(&mut self, _planned: &[MessageResult]) {}
 
     /// Every matched message of a chunk, after its commands ran.
@@ -475,7 +477,7 @@ async fn answer(
 
 /// How many messages with changes may wait before their commands are sent: a pass of a
 /// mailbox up to this size is carried out at its end, in one command per destination (and
-/// line); beyond it, in batches of this many, so memory stays bounded (about 100 bytes per
+/// line); beyond it, in batches of this many, so memory stays bounded (about 125 bytes per
 /// waiting message, see [`waiting`]).
 pub const EXEC_BATCH: usize = 250_000;
 
@@ -515,13 +517,12 @@ async fn flush<S: SweepSink + ?Sized>(
 ) {
     held.journal(opts, sink);
     let waiting = std::mem::take(&mut held.waiting);
-    let mut outcomes = None;
+    let mut outcomes: Option<HashMap<Uid, Outcome>> = None;
     if !opts.dry_run && waiting.acted_on() > 0 {
-        // The intents are in the journal already (written chunk by chunk).
         let mut program = group(&waiting.plans(), executor.caps());
         program.atomic = waiting.without_message_id();
         let started = std::time::Instant::now();
-        let outcomes_of_run = executor.run_within(session, &program, universe).await;
+        let run = executor.run_within(session, &program, universe).await;
         tracing::debug!(
             account = opts.account,
             mailbox = opts.mailbox,
@@ -529,12 +530,12 @@ async fn flush<S: SweepSink + ?Sized>(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "sweep executed"
         );
-        outcomes = Some(by_uid(outcomes_of_run));
+        outcomes = Some(run.into_iter().map(|o| (o.uid, o)).collect());
     }
     for mut r in waiting.into_results() {
-        if let Some(outcomes) = &outcomes {
+        if let Some(outcomes) = &mut outcomes {
             let uid = r.uid;
-            apply_outcome(&mut r, outcomes.get(&uid));
+            apply_outcome(&mut r, outcomes.remove(&uid));
         }
         summary.matched += 1;
         if r.error.is_some() {
@@ -546,18 +547,14 @@ async fn flush<S: SweepSink + ?Sized>(
     }
 }
 
-/// The outcomes of a run, by UID.
-fn by_uid(outcomes: Vec<Outcome>) -> HashMap<Uid, Outcome> {
-    outcomes.into_iter().map(|o| (o.uid, o)).collect()
-}
-
-/// Copies a message's outcome into its result; one without commands is done when not failed.
-fn apply_outcome(r: &mut MessageResult, outcome: Option<&Outcome>) {
+/// Moves a message's outcome into its result; a message without one (the executor reports
+/// only errors and warnings) ran every step.
+fn apply_outcome(r: &mut MessageResult, outcome: Option<Outcome>) {
     match outcome {
         Some(o) => {
             r.done = o.done();
-            r.error = o.error.clone();
-            r.warnings.extend(o.warnings.iter().cloned());
+            r.error = o.error;
+            r.warnings.extend(o.warnings);
         }
         None => r.done = !r.plan.is_empty(),
     }
