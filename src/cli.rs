@@ -58,8 +58,6 @@ pub enum Command {
     Folders(FoldersArgs),
     /// Show what the state database knows: last handled UIDs, errors, recent actions.
     Status(StatusArgs),
-    /// Start a private Dovecot on loopback, seed it and run the daemon against it, until Ctrl-C.
-    Demo(DemoArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the man page (roff).
@@ -136,13 +134,6 @@ pub struct StatusArgs {
     pub config: ConfigArg,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
-}
-
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Rules to run [default: rules.example.yaml beside the binary's source, else built in].
-    #[arg(long, value_name = "FILE")]
-    pub rules: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -33,7 +33,6 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod daemon;
-pub mod dovecot;
 pub mod execute;
 pub mod exit;
 pub mod imap;

@@ -8,7 +8,7 @@ mod support;
 use std::time::{Duration, SystemTime};
 
 use harness::{RULES, get, harness, harness_with, mail};
-use imapsort::dovecot::SeedMessage;
+use imapsort_testkit::dovecot::SeedMessage;
 use support::run_with_timeout;
 
 #[test]
@@ -226,7 +226,7 @@ fn watched_mailboxes_beyond_max_connections_are_polled() {
 #[test]
 fn a_server_without_idle_is_polled() {
     run_with_timeout(Duration::from_secs(60), async {
-        let opts = imapsort::dovecot::DovecotOptions {
+        let opts = imapsort_testkit::dovecot::DovecotOptions {
             disable_caps: vec!["IDLE".into()],
             ..Default::default()
         };

@@ -6,8 +6,8 @@ mod support;
 use std::time::Duration;
 
 use imapsort::config::{AuthMechanism, TlsMode};
-use imapsort::dovecot::DovecotOptions;
 use imapsort::imap::{ImapError, connect};
+use imapsort_testkit::dovecot::DovecotOptions;
 use secrecy::SecretString;
 
 const LIMIT: Duration = Duration::from_secs(60);

@@ -4,7 +4,7 @@ mod support;
 
 use std::process::Command;
 
-use imapsort::dovecot::{DovecotOptions, SeedMessage};
+use imapsort_testkit::dovecot::{DovecotOptions, SeedMessage};
 
 fn imapsort() -> Command {
     Command::new(env!("CARGO_BIN_EXE_imapsort"))

@@ -5,9 +5,9 @@ mod support;
 
 use std::time::Duration;
 
-use imapsort::dovecot::{Dovecot, DovecotOptions};
 use imapsort::imap::mailbox::{SpecialUse, resolve_special};
 use imapsort::imap::{ImapError, Session, connect};
+use imapsort_testkit::dovecot::{Dovecot, DovecotOptions};
 use secrecy::SecretString;
 
 const LIMIT: Duration = Duration::from_secs(60);

@@ -119,7 +119,7 @@ fn idle_wakes_on_new_mail_times_out_and_cancels() {
 
 #[test]
 fn seeded_flags_and_dates_are_what_the_server_reports() {
-    use imapsort::dovecot::SeedMessage;
+    use imapsort_testkit::dovecot::SeedMessage;
     let Some(d) = support::dovecot::start_default() else {
         return;
     };
@@ -195,8 +195,8 @@ fn restart_drops_connections_with_a_transient_error_and_mail_survives() {
 
 #[test]
 fn disabled_move_capability_and_quota_refusals() {
-    use imapsort::dovecot::DovecotOptions;
     use imapsort::imap::ImapError;
+    use imapsort_testkit::dovecot::DovecotOptions;
     let Some(d) = support::dovecot::start(DovecotOptions {
         disable_caps: vec!["MOVE".into()],
         quota_kib: Some(4),

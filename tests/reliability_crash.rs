@@ -23,11 +23,11 @@ fn env_or(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-fn write_config(dir: &Path, d: &imapsort::dovecot::Dovecot) -> PathBuf {
+fn write_config(dir: &Path, d: &imapsort_testkit::dovecot::Dovecot) -> PathBuf {
     write_config_with(dir, d, workload::RULES)
 }
 
-fn write_config_with(dir: &Path, d: &imapsort::dovecot::Dovecot, rules: &str) -> PathBuf {
+fn write_config_with(dir: &Path, d: &imapsort_testkit::dovecot::Dovecot, rules: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let text = format!(
         "settings:\n  state_dir: {state}\n  sweep_interval: 2s\n  idle_refresh: 5s\naccounts:\n  - name: crash\n    host: localhost\n    port: {port}\n    tls: implicit\n    ca_file: {ca}\n    username: user\n    password: pass\n    first_start: all\n{rules}",
@@ -341,7 +341,7 @@ const COPY_AND_MOVE: &str = r#"rules:
 /// was made, both intents are open, the message is still in INBOX. Returns the config.
 fn interrupted_between_copy_and_move(
     dir: &Path,
-    d: &imapsort::dovecot::Dovecot,
+    d: &imapsort_testkit::dovecot::Dovecot,
     rt: &tokio::runtime::Runtime,
 ) -> PathBuf {
     use imapsort::state::Action;
@@ -367,7 +367,7 @@ fn interrupted_between_copy_and_move(
 }
 
 /// (messages in Accounting, in Filed, in INBOX).
-fn counts(d: &imapsort::dovecot::Dovecot, rt: &tokio::runtime::Runtime) -> (u32, u32, u32) {
+fn counts(d: &imapsort_testkit::dovecot::Dovecot, rt: &tokio::runtime::Runtime) -> (u32, u32, u32) {
     rt.block_on(async {
         let mut s = workload::observer(d).await;
         let a = s.examine("Accounting").await.unwrap().exists;
@@ -481,7 +481,7 @@ fn the_daemon_ignores_applied_records_of_another_message_under_the_same_uidvalid
 /// A private Dovecot, a scratch directory and a runtime; `None` where Dovecot is missing
 /// (never in CI, which installs it).
 fn setup() -> Option<(
-    imapsort::dovecot::Dovecot,
+    imapsort_testkit::dovecot::Dovecot,
     tempfile::TempDir,
     tokio::runtime::Runtime,
 )> {
@@ -502,10 +502,10 @@ const MOVE_ONLY: &str = r#"rules:
 /// intent open. Returns the config.
 fn interrupted_move(
     dir: &Path,
-    d: &imapsort::dovecot::Dovecot,
+    d: &imapsort_testkit::dovecot::Dovecot,
     rt: &tokio::runtime::Runtime,
     copied: bool,
-    extra: &[imapsort::dovecot::SeedMessage],
+    extra: &[imapsort_testkit::dovecot::SeedMessage],
 ) -> PathBuf {
     use imapsort::state::Action;
     let config = write_config_with(dir, d, MOVE_ONLY);
@@ -529,7 +529,10 @@ fn interrupted_move(
 }
 
 /// (messages in Filed, in INBOX).
-fn filed_and_inbox(d: &imapsort::dovecot::Dovecot, rt: &tokio::runtime::Runtime) -> (u32, u32) {
+fn filed_and_inbox(
+    d: &imapsort_testkit::dovecot::Dovecot,
+    rt: &tokio::runtime::Runtime,
+) -> (u32, u32) {
     rt.block_on(async {
         let mut s = workload::observer(d).await;
         let f = s.examine("Filed").await.unwrap().exists;

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use imapsort::dovecot::DovecotOptions;
+use imapsort_testkit::dovecot::DovecotOptions;
 
 const MEMORY_KIB: u64 = 1024 * 1024;
 const LIMIT: Duration = Duration::from_secs(120);

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use imapsort::dovecot::{Dovecot, DovecotOptions, SeedMessage};
 use imapsort::imap::{Session, connect};
+use imapsort_testkit::dovecot::{Dovecot, DovecotOptions, SeedMessage};
 use secrecy::SecretString;
 
 const RULES: &str = r#"rules:

@@ -30,7 +30,7 @@ fn env_or(name: &str, default: usize) -> usize {
 /// ciphertext), INBOX is watched, sweeps every 3 s, existing mail is handled at first start.
 fn write_config(
     dir: &std::path::Path,
-    d: &imapsort::dovecot::Dovecot,
+    d: &imapsort_testkit::dovecot::Dovecot,
     port: u16,
 ) -> std::path::PathBuf {
     let text = format!(

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use imapsort::dovecot::{Dovecot, DovecotOptions};
+use imapsort_testkit::dovecot::{Dovecot, DovecotOptions};
 
 /// Distinctive secrets: never a substring of anything else the program prints.
 const SECRET: &str = "Zq7-sekret-V9xw-4417";
@@ -454,12 +454,11 @@ fn a_self_signed_certificate_without_ca_file_is_refused_before_any_password() {
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     use std::sync::Arc;
     // A single self-signed certificate for localhost (what a home server often has).
-    let rcgen::CertifiedKey { cert, signing_key } =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.pem().as_bytes())
+    let (cert, key) = imapsort_testkit::dovecot::make_self_signed(&["localhost"]).unwrap();
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes())
         .collect::<Result<_, _>>()
         .unwrap();
-    let key = PrivateKeyDer::from_pem_slice(signing_key.serialize_pem().as_bytes()).unwrap();
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
     let server_config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))

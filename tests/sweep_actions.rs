@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use imapsort::cli::OutputFormat;
-use imapsort::dovecot::{Dovecot, DovecotOptions, SeedMessage};
 use imapsort::exit::Exit;
+use imapsort_testkit::dovecot::{Dovecot, DovecotOptions, SeedMessage};
 use sweep_util::{contents, eml, mailbox_names, observer, sweep, write_config};
 
 const LIMIT: Duration = Duration::from_secs(120);

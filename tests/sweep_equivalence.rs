@@ -11,11 +11,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
 use imapsort::cli::OutputFormat;
-use imapsort::dovecot::{DovecotOptions, SeedMessage};
 use imapsort::execute::Executor;
 use imapsort::exit::Exit;
 use imapsort::rules::{EvalContext, MessageFacts, MessageView, Plan};
 use imapsort::sweep::{MessageResult, Scope, SweepOptions, SweepSink, server_caps, sweep_mailbox};
+use imapsort_testkit::dovecot::{DovecotOptions, SeedMessage};
 use sweep_util::{contents, observer, write_config};
 
 const LIMIT: Duration = Duration::from_secs(600);
@@ -433,7 +433,7 @@ fn offline_plans(
 
 /// The library sweep in a dry run at `now`: Message-ID -> (rules, plan) of messages acted on.
 async fn dry_run(
-    d: &imapsort::dovecot::Dovecot,
+    d: &imapsort_testkit::dovecot::Dovecot,
     rules: &imapsort::rules::RuleSet,
     now: jiff::Timestamp,
 ) -> Plans {

@@ -22,9 +22,6 @@ _imapsort() {
             imapsort,completions)
                 cmd="imapsort__subcmd__completions"
                 ;;
-            imapsort,demo)
-                cmd="imapsort__subcmd__demo"
-                ;;
             imapsort,folders)
                 cmd="imapsort__subcmd__folders"
                 ;;
@@ -51,9 +48,6 @@ _imapsort() {
                 ;;
             imapsort__subcmd__help,completions)
                 cmd="imapsort__subcmd__help__subcmd__completions"
-                ;;
-            imapsort__subcmd__help,demo)
-                cmd="imapsort__subcmd__help__subcmd__demo"
                 ;;
             imapsort__subcmd__help,folders)
                 cmd="imapsort__subcmd__help__subcmd__folders"
@@ -83,7 +77,7 @@ _imapsort() {
 
     case "${cmd}" in
         imapsort)
-            opts="-h -V --log-format --help --version check test sweep run folders status demo completions man help"
+            opts="-h -V --log-format --help --version check test sweep run folders status completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -144,28 +138,6 @@ _imapsort() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        imapsort__subcmd__demo)
-            opts="-h --rules --log-format --help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --rules)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --log-format)
-                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         imapsort__subcmd__folders)
             opts="-c -h --config --account --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -197,7 +169,7 @@ _imapsort() {
             return 0
             ;;
         imapsort__subcmd__help)
-            opts="check test sweep run folders status demo completions man help"
+            opts="check test sweep run folders status completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -225,20 +197,6 @@ _imapsort() {
             return 0
             ;;
         imapsort__subcmd__help__subcmd__completions)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
-        imapsort__subcmd__help__subcmd__demo)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

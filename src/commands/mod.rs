@@ -3,7 +3,6 @@
 
 pub mod check;
 pub mod completions;
-pub mod demo;
 pub mod folders;
 pub mod man;
 pub mod run;

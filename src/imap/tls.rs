@@ -78,7 +78,7 @@ mod tests {
     #[test]
     fn generated_ca_is_accepted() {
         let dir = tempfile::tempdir().unwrap();
-        let (ca, _, _) = crate::dovecot::make_ca_and_leaf(&["localhost"]).unwrap();
+        let (ca, _, _) = imapsort_testkit::dovecot::make_ca_and_leaf(&["localhost"]).unwrap();
         let path = dir.path().join("ca.pem");
         std::fs::write(&path, ca).unwrap();
         client_config(Some(&path)).unwrap();

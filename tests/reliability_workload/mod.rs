@@ -18,8 +18,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use imapsort::dovecot::{Dovecot, SeedMessage};
 use imapsort::imap::{Session, connect};
+use imapsort_testkit::dovecot::{Dovecot, SeedMessage};
 use secrecy::SecretString;
 
 /// The rule set: moves, copies, flags, trash, and an age-based sweep rule.

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use imapsort::config::{AuthMechanism, TlsMode};
-use imapsort::dovecot::{Dovecot, DovecotOptions};
 use imapsort::imap::ConnectOptions;
+use imapsort_testkit::dovecot::{Dovecot, DovecotOptions};
 
 /// `Some(dovecot)` when Dovecot is installed; `None` (after an eprintln) when it is not and we
 /// are not in CI; a panic in CI.
@@ -54,7 +54,7 @@ pub fn message(n: usize, subject: &str) -> Vec<u8> {
 
 /// A path for a CA file that trusts nothing we run.
 pub fn unrelated_ca(dir: &std::path::Path) -> PathBuf {
-    let (ca, _, _) = imapsort::dovecot::make_ca_and_leaf(&["localhost"]).unwrap();
+    let (ca, _, _) = imapsort_testkit::dovecot::make_ca_and_leaf(&["localhost"]).unwrap();
     let p = dir.join("other-ca.pem");
     std::fs::write(&p, ca).unwrap();
     p

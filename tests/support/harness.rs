@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use imapsort::daemon::{self, DaemonError, Options, Stats};
-use imapsort::dovecot::Dovecot;
 use imapsort::imap::{ConnectOptions, Session};
+use imapsort_testkit::dovecot::Dovecot;
 use secrecy::SecretString;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -39,11 +39,11 @@ pub struct Harness {
 
 /// Start Dovecot; `None` when it is not installed outside CI (the test then skips loudly).
 pub fn harness() -> Option<Harness> {
-    harness_with(imapsort::dovecot::DovecotOptions::default())
+    harness_with(imapsort_testkit::dovecot::DovecotOptions::default())
 }
 
 /// [`harness`] with a differently configured server.
-pub fn harness_with(opts: imapsort::dovecot::DovecotOptions) -> Option<Harness> {
+pub fn harness_with(opts: imapsort_testkit::dovecot::DovecotOptions) -> Option<Harness> {
     let dovecot = crate::support::dovecot::start(opts)?;
     let dir = tempfile::tempdir().unwrap();
     let config_path = dir.path().join("config.yaml");

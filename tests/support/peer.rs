@@ -43,7 +43,7 @@ pub async fn start_with(script: impl FnOnce(u16) -> String) -> Peer {
 /// Serve one connection over TLS with a certificate for `names`; returns the CA PEM path's
 /// contents too (so the client can trust it).
 pub async fn start_tls(script: &str, names: &[&str]) -> (Peer, String) {
-    let (ca, cert, key) = imapsort::dovecot::make_ca_and_leaf(names).unwrap();
+    let (ca, cert, key) = imapsort_testkit::dovecot::make_ca_and_leaf(names).unwrap();
     let acceptor = tls_acceptor(&cert, &key);
     (start_inner(script.to_string(), Some(acceptor)).await, ca)
 }

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use imapsort::cli::{ConfigArg, OutputFormat, SweepArgs};
-use imapsort::dovecot::Dovecot;
 use imapsort::exit::Exit;
 use imapsort::imap::{Session, connect};
+use imapsort_testkit::dovecot::Dovecot;
 use secrecy::SecretString;
 
 /// Writes a config for account `test` on `d` (implicit TLS, trusting its CA) plus `rules`

@@ -1,4 +1,4 @@
-//! A private Dovecot on loopback: for integration tests, benchmarks and `imapsort demo`.
+//! A private Dovecot on loopback, for integration tests, benchmarks and the demo.
 //!
 //! [`Dovecot::start`] writes a complete `dovecot.conf` into a fresh directory on tmpfs
 //! (`/dev/shm` when it exists), makes a throwaway CA and a leaf certificate for `localhost` /
@@ -21,7 +21,7 @@
 //! $ cat /dev/shm/isdXXXX/dovecot.log                  # the server's log
 //! ```
 //!
-//! `imapsort demo` starts one the same way. Install Dovecot with
+//! The demo (`scripts/demo`, crates/demo) starts one the same way. Install Dovecot with
 //! `apt-get install -y --no-install-recommends dovecot-core dovecot-imapd`.
 
 use std::fmt::Write as _;
@@ -33,14 +33,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::imap::mailbox::mutf7_encode;
+use crate::mutf7;
 
 mod certs;
 mod conf;
 mod seed;
 
-pub use certs::make_ca_and_leaf;
 use certs::write_certificates;
+pub use certs::{make_ca_and_leaf, make_self_signed};
 pub use seed::SeedMessage;
 
 /// Where Debian installs the binary; `PATH` is searched too.
@@ -55,8 +55,14 @@ pub struct DovecotOptions {
     pub separator: char,
     /// Capabilities to leave out of the post-login list (e.g. `"MOVE"`) to exercise fallbacks.
     pub disable_caps: Vec<String>,
-    /// Appended verbatim to `dovecot.conf`.
+    /// Appended verbatim to `dovecot.conf` (settings and blocks of any kind).
     pub extra_conf: String,
+    /// `passdb { … }` blocks written verbatim *before* the passwd-file one, such as Dovecot's
+    /// `oauth2` passdb (DESIGN.md has the recipe). When set, the passwd-file passdb is limited
+    /// to `mechanisms = plain login`, so other mechanisms are answered by these blocks alone.
+    pub extra_passdb: String,
+    /// SASL mechanisms offered besides `plain login` (e.g. `xoauth2`, `oauthbearer`).
+    pub extra_mechanisms: Vec<String>,
     /// A storage quota in KiB per user (quota + imap_quota plugins), to provoke NO [OVERQUOTA].
     pub quota_kib: Option<u64>,
 }
@@ -68,6 +74,8 @@ impl Default for DovecotOptions {
             separator: '/',
             disable_caps: Vec::new(),
             extra_conf: String::new(),
+            extra_passdb: String::new(),
+            extra_mechanisms: Vec::new(),
             quota_kib: None,
         }
     }
@@ -197,7 +205,7 @@ impl Dovecot {
         if mailbox.eq_ignore_ascii_case("INBOX") {
             return root;
         }
-        let parts: Vec<String> = mailbox.split('/').map(mutf7_encode).collect();
+        let parts: Vec<String> = mailbox.split('/').map(mutf7::encode).collect();
         if self.opts.separator == '/' {
             parts.iter().fold(root, |p, c| p.join(c))
         } else {

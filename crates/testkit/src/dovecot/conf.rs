@@ -65,7 +65,10 @@ impl Dovecot {
             ""
         };
         let mut c = String::new();
-        let _ = writeln!(c, "# Written by imapsort's private-Dovecot launcher.");
+        let _ = writeln!(
+            c,
+            "# Written by imapsort-testkit's private-Dovecot launcher."
+        );
         let _ = writeln!(c, "instance_name = {name}");
         let _ = writeln!(c, "base_dir = {d}/run");
         let _ = writeln!(c, "state_dir = {d}/state");
@@ -77,7 +80,12 @@ impl Dovecot {
         let _ = writeln!(c, "ssl_cert = <{d}/cert.pem");
         let _ = writeln!(c, "ssl_key = <{d}/key.pem");
         let _ = writeln!(c, "disable_plaintext_auth = no");
-        let _ = writeln!(c, "auth_mechanisms = plain login");
+        let mut mechanisms = String::from("plain login");
+        for m in &self.opts.extra_mechanisms {
+            mechanisms.push(' ');
+            mechanisms.push_str(m);
+        }
+        let _ = writeln!(c, "auth_mechanisms = {mechanisms}");
         let _ = writeln!(c, "auth_failure_delay = 0");
         let _ = writeln!(c, "mail_location = maildir:~/Maildir{layout}");
         let _ = writeln!(c, "first_valid_uid = {uid}\nlast_valid_uid = {uid}");
@@ -90,10 +98,14 @@ impl Dovecot {
             let _ = writeln!(c, "default_internal_user = {me}");
             let _ = writeln!(c, "default_login_user = {me}");
         }
-        let _ = writeln!(
-            c,
-            "passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN {d}/passwd\n}}"
-        );
+        // Passdbs are asked in order: the extra ones (say oauth2) first, for their mechanisms.
+        let mut passwd_file = format!("  driver = passwd-file\n  args = scheme=PLAIN {d}/passwd\n");
+        if !self.opts.extra_passdb.is_empty() {
+            c.push_str(self.opts.extra_passdb.trim_end());
+            c.push('\n');
+            passwd_file.push_str("  mechanisms = plain login\n");
+        }
+        let _ = writeln!(c, "passdb {{\n{passwd_file}}}");
         let _ = writeln!(
             c,
             "userdb {{\n  driver = static\n  args = uid={uid} gid={gid} home={d}/home/%u\n}}"
@@ -152,5 +164,54 @@ impl Dovecot {
         c.push_str(&self.opts.extra_conf);
         c.push('\n');
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Dovecot, DovecotOptions, make_dir};
+    use std::path::PathBuf;
+
+    /// A handle that was never launched, to look at the configuration it would write.
+    fn unlaunched(opts: DovecotOptions) -> Dovecot {
+        Dovecot {
+            child: None,
+            dir: make_dir().unwrap(),
+            imap_port: 1143,
+            imaps_port: 1993,
+            mail_owner: (8, 8),
+            opts,
+            binary: PathBuf::from("/usr/sbin/dovecot"),
+        }
+    }
+
+    #[test]
+    fn by_default_one_passwd_file_passdb_answers_plain_and_login() {
+        let text = unlaunched(DovecotOptions::default()).config_text();
+        assert!(text.contains("auth_mechanisms = plain login\n"), "{text}");
+        assert_eq!(text.matches("passdb {").count(), 1, "{text}");
+        assert!(!text.contains("mechanisms = plain login\n  "), "{text}");
+    }
+
+    #[test]
+    fn extra_passdbs_come_first_and_leave_plain_login_to_the_passwd_file() {
+        let oauth2 = "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = /x/oauth2.conf\n}\n";
+        let text = unlaunched(DovecotOptions {
+            extra_passdb: oauth2.into(),
+            extra_mechanisms: vec!["xoauth2".into(), "oauthbearer".into()],
+            extra_conf: "mail_debug = yes\n".into(),
+            ..DovecotOptions::default()
+        })
+        .config_text();
+        assert!(
+            text.contains("auth_mechanisms = plain login xoauth2 oauthbearer\n"),
+            "{text}"
+        );
+        let extra = text.find("driver = oauth2").unwrap();
+        let passwd = text.find("driver = passwd-file").unwrap();
+        assert!(extra < passwd, "{text}");
+        let passwd_block = &text[passwd..text[passwd..].find('}').unwrap() + passwd];
+        assert!(passwd_block.contains("mechanisms = plain login"), "{text}");
+        assert!(text.ends_with("mail_debug = yes\n\n"), "{text}");
     }
 }

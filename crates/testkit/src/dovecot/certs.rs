@@ -52,6 +52,14 @@ pub fn make_ca_and_leaf(names: &[&str]) -> Result<(String, String, String), rcge
     Ok((ca_cert.pem(), leaf_cert.pem(), leaf_key.serialize_pem()))
 }
 
+/// A single self-signed certificate for `names`, as many home servers have. Returns (certificate
+/// PEM, key PEM). It is its own CA, so a client verifying properly refuses it.
+pub fn make_self_signed(names: &[&str]) -> Result<(String, String), rcgen::Error> {
+    let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    let rcgen::CertifiedKey { cert, signing_key } = rcgen::generate_simple_self_signed(names)?;
+    Ok((cert.pem(), signing_key.serialize_pem()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
