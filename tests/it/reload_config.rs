@@ -3,50 +3,11 @@
 //! reconnecting; an invalid one is logged with its place and changes nothing; accounts added
 //! and removed start and stop.
 
-#[path = "support/harness.rs"]
-mod harness;
-mod support;
-
 use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use harness::{Harness, RULES, get, harness, mail, write_private};
-use support::run_with_timeout;
-
-/// Every log line of this test binary (tests run in parallel; each looks for its own file).
-fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let writer = Capture(buf.clone());
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .finish();
-        let _ = tracing::subscriber::set_global_default(subscriber);
-        buf
-    })
-}
-
-#[derive(Clone)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        std::io::stderr().write_all(b)?;
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn log_text() -> String {
-    String::from_utf8_lossy(&logs().lock().unwrap()).into_owned()
-}
+use crate::support::harness::{Harness, RULES, get, harness, mail, write_private};
+use crate::support::run_with_timeout_logged;
 
 const URGENT: &str = r#"
   - name: urgent
@@ -56,7 +17,6 @@ const URGENT: &str = r#"
 
 /// Start a daemon on the default rules and wait for its connection.
 async fn running(h: &mut Harness) -> u64 {
-    logs();
     h.write_config(&h.default_config());
     h.start().await;
     h.wait_selected().await;
@@ -81,7 +41,7 @@ async fn urgent_mail_is_sorted_without_reconnecting(h: &mut Harness, connections
 
 #[test]
 fn editing_the_file_in_place_applies_to_the_next_message_without_reconnecting() {
-    run_with_timeout(Duration::from_secs(60), async {
+    run_with_timeout_logged(Duration::from_secs(60), |_logs| async move {
         let Some(mut h) = harness() else { return };
         let connections = running(&mut h).await;
         let text = h.config(
@@ -103,7 +63,7 @@ fn editing_the_file_in_place_applies_to_the_next_message_without_reconnecting() 
 
 #[test]
 fn replacing_the_file_by_rename_is_picked_up() {
-    run_with_timeout(Duration::from_secs(60), async {
+    run_with_timeout_logged(Duration::from_secs(60), |_logs| async move {
         let Some(mut h) = harness() else { return };
         let connections = running(&mut h).await;
         let text = h.config(
@@ -120,8 +80,7 @@ fn replacing_the_file_by_rename_is_picked_up() {
 
 #[test]
 fn a_kubernetes_style_symlink_swap_is_picked_up() {
-    run_with_timeout(Duration::from_secs(60), async {
-        logs();
+    run_with_timeout_logged(Duration::from_secs(60), |_logs| async move {
         let Some(mut h) = harness() else { return };
         // config.yaml -> ..data/config.yaml, ..data -> v1 (what a ConfigMap volume looks like).
         let base = h.dir.path().to_path_buf();
@@ -149,8 +108,7 @@ fn a_kubernetes_style_symlink_swap_is_picked_up() {
 
 #[test]
 fn the_reload_trigger_reloads_like_sighup() {
-    run_with_timeout(Duration::from_secs(60), async {
-        logs();
+    run_with_timeout_logged(Duration::from_secs(60), |_logs| async move {
         let Some(mut h) = harness() else { return };
         h.write_config(&h.default_config());
         // No file watch: only the trigger can make the daemon see the change.
@@ -169,7 +127,7 @@ fn the_reload_trigger_reloads_like_sighup() {
 
 #[test]
 fn an_invalid_change_keeps_the_old_rules_and_logs_the_error_with_its_place() {
-    run_with_timeout(Duration::from_secs(60), async {
+    run_with_timeout_logged(Duration::from_secs(60), |logs| async move {
         let Some(mut h) = harness() else { return };
         running(&mut h).await;
         let broken = RULES.replace(
@@ -182,7 +140,8 @@ fn an_invalid_change_keeps_the_old_rules_and_logs_the_error_with_its_place() {
         })
         .await;
         let place = format!("{}:", h.config_path.display());
-        let line = log_text()
+        let line = logs
+            .text()
             .lines()
             .find(|l| l.contains(&place) && l.contains("bogus_key"))
             .map(str::to_string)
@@ -214,7 +173,7 @@ fn an_invalid_change_keeps_the_old_rules_and_logs_the_error_with_its_place() {
 
 #[test]
 fn adding_an_account_starts_it_and_removing_it_stops_it() {
-    run_with_timeout(Duration::from_secs(90), async {
+    run_with_timeout_logged(Duration::from_secs(90), |_logs| async move {
         let Some(mut h) = harness() else { return };
         let connections = running(&mut h).await;
         h.deliver("Other", &[mail(1, "plain", None)]);

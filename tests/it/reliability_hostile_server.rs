@@ -5,10 +5,8 @@
 //! of step) and must not buffer without bound: the server counts the bytes the client let it
 //! send, and that stays far below what the server tried to send.
 //!
-//! The simple NO/BYE/stall/garbage transcripts live in tests/imap_peer.rs; these are the
+//! The simple NO/BYE/stall/garbage transcripts live in tests/it/imap_peer.rs; these are the
 //! cases a line-by-line transcript cannot express.
-
-mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +17,8 @@ use imapsort::imap::{ConnectOptions, ImapError, Session, connect};
 use secrecy::SecretString;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
+
+use crate::support;
 
 const LIMIT: Duration = Duration::from_secs(60);
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(3);

@@ -1,20 +1,18 @@
 //! Crash safety: `imapsort run` (the real binary) is killed with SIGKILL at random moments —
 //! during the catch-up of a large backlog, during sweeps, and while new mail is pushed — at
 //! least 20 times, and restarted each time. Afterwards the invariants of
-//! tests/reliability_workload hold: every message exactly once where the rules say, each copy
+//! tests/it/support/workload.rs hold: every message exactly once where the rules say, each copy
 //! exactly once (a copy whose outcome a kill left unknown is reconciled on start by looking
 //! its Message-ID up in the destination, not repeated), flags as the rules say.
 //!
 //! Seeded: the seed is printed; `IMAPSORT_CRASH_SEED=N` replays the same kill schedule
 //! (the moments, not the exact instruction a kill lands on).
 
-mod support;
-#[path = "reliability_workload/mod.rs"]
-mod workload;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+
+use crate::support::{self, workload};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)

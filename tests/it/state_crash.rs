@@ -2,7 +2,7 @@
 //! SIGKILL would): committed batches survive whole, the batch in flight leaves no trace, and
 //! an intent written before the "command" is there for reconciliation.
 //!
-//! The dying side is this test binary re-run as a child (`--exact crash_child`) with the
+//! The dying side is this test binary re-run as a child (`--exact state_crash::crash_child`) with the
 //! state directory in its environment.
 
 use std::process::Command;
@@ -73,7 +73,9 @@ fn crash_child() {
 fn a_crash_keeps_committed_batches_and_the_intent_and_drops_the_open_batch() {
     let dir = tempfile::tempdir().unwrap();
     let status = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+        .arg("--exact")
+        .arg(crate::support::child_test(module_path!(), "crash_child"))
+        .args(["--nocapture", "--test-threads=1"])
         .env(CHILD_DIR, dir.path())
         .stderr(std::process::Stdio::null())
         .status()

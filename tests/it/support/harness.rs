@@ -1,5 +1,3 @@
-#![allow(dead_code)] // Each test file uses a different part.
-
 //! Running the real daemon in-process against a private Dovecot: configuration files, start
 //! and stop, delivering mail, and looking at where it ended up.
 

@@ -1,15 +1,12 @@
 //! The daemon against a private Dovecot: push sorting, bursts, restarts of the daemon,
 //! `first_start`, sweeps, and an account with a wrong password beside a good one.
 
-#[path = "support/harness.rs"]
-mod harness;
-mod support;
-
 use std::time::{Duration, SystemTime};
 
-use harness::{RULES, get, harness, harness_with, mail};
 use imapsort_testkit::dovecot::SeedMessage;
-use support::run_with_timeout;
+
+use crate::support::harness::{RULES, get, harness, harness_with, mail};
+use crate::support::run_with_timeout;
 
 #[test]
 fn a_delivered_message_is_moved_by_the_running_daemon() {

@@ -1,10 +1,10 @@
 //! `imapsort folders` end to end: the binary against a seeded private Dovecot.
 
-mod support;
-
 use std::process::Command;
 
 use imapsort_testkit::dovecot::{DovecotOptions, SeedMessage};
+
+use crate::support;
 
 fn imapsort() -> Command {
     Command::new(env!("CARGO_BIN_EXE_imapsort"))

@@ -1,10 +1,6 @@
-//! The malformed-mail corpus: the small cases are `.eml` files beside this one; the large ones
-//! are generated here (megabytes are not worth committing). Each case has a name (used as the
-//! file name when written out) and its bytes.
-//!
-//! Included by tests with `#[path = "malformed/gen.rs"] mod gen;`.
-#![allow(dead_code)]
-
+//! The malformed-mail corpus: the small cases are the `.eml` files in tests/malformed/ (the
+//! fuzz targets read them too); the large ones are generated here (megabytes are not worth
+//! committing). Each case has a name (used as the file name when written out) and its bytes.
 use std::path::{Path, PathBuf};
 
 /// One corpus message.
@@ -37,7 +33,7 @@ pub fn committed() -> Vec<Case> {
 
 /// The realistic rule set every corpus test evaluates (every condition and action kind).
 pub fn rules_yaml() -> &'static str {
-    include_str!("rules.yaml")
+    include_str!("../../malformed/rules.yaml")
 }
 
 const HEAD: &str =

@@ -3,10 +3,7 @@
 //! truncated base64, 8-bit junk in headers) through the rules engine in-process and through
 //! the `imapsort test` binary: every message parses and evaluates, without a panic, within a
 //! time bound, and the binary exits 0 with sane JSON under a memory limit. (The same corpus
-//! through a real sweep against Dovecot is in tests/reliability_malformed_sweep.rs.)
-
-#[path = "malformed/gen.rs"]
-mod corpus;
+//! through a real sweep against Dovecot is in tests/it/reliability_malformed_sweep.rs.)
 
 use std::path::Path;
 use std::sync::Arc;
@@ -14,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use imapsort::rules::ast::Trigger;
 use imapsort::rules::{EvalContext, MessageFacts, MessageView, RuleSet};
+
+use crate::support::corpus;
 
 /// Per message, for parse + evaluation under both triggers, in a debug build on a shared
 /// machine; a real problem (quadratic blow-up, a loop) overshoots it by orders of magnitude.

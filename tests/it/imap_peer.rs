@@ -2,8 +2,6 @@
 //! exact C:/S: transcripts: NO on STORE/FETCH/SEARCH, BYE mid-command, drops, stalls, garbage,
 //! STARTTLS stripping, OAuth SASL strings, host-name verification.
 
-mod support;
-
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -11,8 +9,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use imapsort::config::{AuthMechanism, TlsMode};
 use imapsort::imap::{ConnectOptions, IdleOutcome, ImapError, Session, connect};
 use secrecy::SecretString;
-use support::peer;
 use tokio_util::sync::CancellationToken;
+
+use crate::support;
+use crate::support::peer;
 
 const LIMIT: Duration = Duration::from_secs(20);
 

@@ -1,7 +1,5 @@
 //! Helpers shared by the sweep tests: a config file for the private Dovecot, running the
 //! `sweep` command in-process, and looking at mailboxes over an independent connection.
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

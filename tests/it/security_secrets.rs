@@ -8,9 +8,7 @@
 //! single self-signed one) is refused before any byte of the session is sent.
 //!
 //! Library-level versions of the TLS checks (wrong host name, wrong CA, plaintext, STARTTLS
-//! stripping) are in tests/imap_connect.rs and tests/imap_peer.rs.
-
-mod support;
+//! stripping) are in tests/it/imap_connect.rs and tests/it/imap_peer.rs.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -23,6 +21,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use imapsort_testkit::dovecot::{Dovecot, DovecotOptions};
+
+use crate::support;
 
 /// Distinctive secrets: never a substring of anything else the program prints.
 const SECRET: &str = "Zq7-sekret-V9xw-4417";

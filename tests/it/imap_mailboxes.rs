@@ -1,14 +1,14 @@
 //! Mailbox names against the private Dovecot with both hierarchy separators: non-ASCII names
 //! through CREATE and LIST, ensure_mailbox (parents, subscriptions, races), SPECIAL-USE.
 
-mod support;
-
 use std::time::Duration;
 
 use imapsort::imap::mailbox::{SpecialUse, resolve_special};
 use imapsort::imap::{ImapError, Session, connect};
 use imapsort_testkit::dovecot::{Dovecot, DovecotOptions};
 use secrecy::SecretString;
+
+use crate::support;
 
 const LIMIT: Duration = Duration::from_secs(60);
 

@@ -3,10 +3,6 @@
 //! time): the same plans in a dry run (so the SEARCH push-down and the partial FETCH lose
 //! nothing), and the same mailboxes and flags after the real run.
 
-mod support;
-#[path = "sweep_util/mod.rs"]
-mod sweep_util;
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, SystemTime};
 
@@ -16,7 +12,9 @@ use imapsort::exit::Exit;
 use imapsort::rules::{EvalContext, MessageFacts, MessageView, Plan};
 use imapsort::sweep::{MessageResult, Scope, SweepOptions, SweepSink, server_caps, sweep_mailbox};
 use imapsort_testkit::dovecot::{DovecotOptions, SeedMessage};
-use sweep_util::{contents, observer, write_config};
+
+use crate::support::sweep_util::{contents, observer, write_config};
+use crate::support::{self, sweep_util};
 
 const LIMIT: Duration = Duration::from_secs(600);
 const MESSAGES: usize = 10_000;

@@ -2,22 +2,20 @@
 //! 1,000 present at start and 1,000 delivered while it runs — through the fault-injecting
 //! proxy, which injects at least 200 faults (cuts at random byte offsets with FIN or RST,
 //! cuts of every connection, refused connections, stalls, delays). Then a quiet period, and
-//! the invariants of tests/reliability_workload are checked with an independent connection:
+//! the invariants of tests/it/support/workload.rs are checked with an independent connection:
 //! every message exactly once where the rules say, copies exactly once, flags as the rules
 //! say, nothing left behind, nothing duplicated.
 //!
 //! Seeded: the seed is printed; `IMAPSORT_SOAK_SEED=N` replays the same fault schedule.
 //! `IMAPSORT_SOAK_MESSAGES` and `IMAPSORT_SOAK_FAULTS` make it longer.
 
-mod support;
-#[path = "reliability_workload/mod.rs"]
-mod workload;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use imapsort::daemon::{self, BackoffPolicy, Options, Stats};
-use support::proxy::{Direction, Fault, Proxy};
+
+use crate::support::proxy::{Direction, Fault, Proxy};
+use crate::support::{self, workload};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)

@@ -3,15 +3,13 @@
 //! bound), bounded memory (`ulimit -v`), exit 0, one JSON line per message acted on and a
 //! summary that counts every message; then a second sweep finds nothing left to do twice.
 
-#[path = "malformed/gen.rs"]
-mod corpus;
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use imapsort_testkit::dovecot::DovecotOptions;
+
+use crate::support::{self, corpus};
 
 const MEMORY_KIB: u64 = 1024 * 1024;
 const LIMIT: Duration = Duration::from_secs(120);

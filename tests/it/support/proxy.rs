@@ -14,8 +14,6 @@
 //! [`Proxy::cut_all`] drops every open connection at once. The handle counts accepted and open
 //! connections and the faults that actually fired.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,15 +1,12 @@
 //! The daemon when things break: the server restarts, a connection is cut mid-IDLE, a
 //! mailbox is renumbered (UIDVALIDITY), and shutdown lands in the middle of a large batch.
 
-#[path = "support/harness.rs"]
-mod harness;
-mod support;
-
 use std::time::Duration;
 
-use harness::{get, harness, mail};
-use support::proxy;
-use support::run_with_timeout;
+use crate::support::harness;
+use crate::support::harness::{get, harness, mail};
+use crate::support::proxy;
+use crate::support::run_with_timeout;
 
 #[test]
 fn dovecot_restarted_under_a_running_daemon_reconnects_and_catches_up() {

@@ -2,15 +2,13 @@
 //! `UID STORE +X-GM-LABELS`, `trash` goes to the SPECIAL-USE `\Trash` mailbox
 //! (`[Gmail]/Trash`), flags and labels go before the move, and the push-down query is sent.
 
-mod support;
-#[path = "sweep_util/mod.rs"]
-mod sweep_util;
-
 use std::time::Duration;
 
 use imapsort::cli::OutputFormat;
 use imapsort::exit::Exit;
-use support::peer;
+
+use crate::support::peer;
+use crate::support::{self, sweep_util};
 
 const CAPS: &str = "IMAP4rev1 X-GM-EXT-1 MOVE UIDPLUS SPECIAL-USE LIST-EXTENDED";
 

@@ -2,17 +2,15 @@
 //! mailboxes, non-ASCII names, both hierarchy delimiters, MOVE and the COPY fallback (with and
 //! without UIDPLUS), dry runs. Results are checked over an independent connection.
 
-mod support;
-#[path = "sweep_util/mod.rs"]
-mod sweep_util;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use imapsort::cli::OutputFormat;
 use imapsort::exit::Exit;
 use imapsort_testkit::dovecot::{Dovecot, DovecotOptions, SeedMessage};
-use sweep_util::{contents, eml, mailbox_names, observer, sweep, write_config};
+
+use crate::support::sweep_util::{contents, eml, mailbox_names, observer, sweep, write_config};
+use crate::support::{self, sweep_util};
 
 const LIMIT: Duration = Duration::from_secs(120);
 

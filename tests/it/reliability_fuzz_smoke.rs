@@ -3,15 +3,14 @@
 //! real configuration go through `MessageView::parse` -> `RuleSet::evaluate` and
 //! `config::load_str` without a panic; an invalid configuration always says why.
 
-#[path = "malformed/gen.rs"]
-mod corpus;
-
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
 use imapsort::rules::ast::Trigger;
 use imapsort::rules::{EvalContext, MessageFacts, MessageView, RuleSet};
 use proptest::prelude::*;
+
+use crate::support::corpus;
 
 static RULES: LazyLock<Arc<RuleSet>> = LazyLock::new(|| {
     imapsort::config::load_str(corpus::rules_yaml(), Path::new("rules.yaml"))
@@ -50,7 +49,7 @@ accounts:
 }
 
 /// Small messages to mutate: the committed corpus (the big generated ones are covered by
-/// tests/reliability_malformed.rs; mutating megabytes here would only be slow).
+/// tests/it/reliability_malformed.rs; mutating megabytes here would only be slow).
 static BASES: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
     let mut v: Vec<Vec<u8>> = corpus::committed().into_iter().map(|c| c.bytes).collect();
     v.push(corpus::nested_multiparts(40).bytes);

@@ -13,8 +13,6 @@
 //! | 6 | from `@noise.example` | stays in INBOX, `\Seen` |
 //! | 7, 8 | plain | stays in INBOX, none of the rules' flags |
 //! | 9 | `\Seen`, arrived 400 days ago | archived by the sweep rule |
-#![allow(dead_code)]
-
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 

@@ -4,8 +4,6 @@
 //! retried later (with backoff) and succeeds once the trouble is gone, and the other
 //! mailboxes keep being served meanwhile.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -13,6 +11,8 @@ use std::time::{Duration, Instant};
 use imapsort::imap::{Session, connect};
 use imapsort_testkit::dovecot::{Dovecot, DovecotOptions, SeedMessage};
 use secrecy::SecretString;
+
+use crate::support;
 
 const RULES: &str = r#"rules:
   - name: invoices

@@ -1,7 +1,7 @@
 //! `daemon::notify` against a real Unix datagram socket standing in for systemd.
 //!
 //! The environment is process-global, so the notifying side runs in a child process (this
-//! test binary re-run with `--exact child_sends_notifications`) whose environment is set at
+//! test binary re-run with `--exact systemd_notify::child_sends_notifications`) whose environment is set at
 //! spawn: no `set_var`, and no race with other tests.
 
 use std::os::unix::net::UnixDatagram;
@@ -31,7 +31,7 @@ fn run_child(envs: &[(&str, &str)]) -> String {
     let mut cmd = Command::new(exe);
     cmd.args([
         "--exact",
-        "child_sends_notifications",
+        &crate::support::child_test(module_path!(), "child_sends_notifications"),
         "--nocapture",
         "--test-threads=1",
     ])

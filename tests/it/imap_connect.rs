@@ -1,14 +1,14 @@
 //! Connecting and logging in against the private Dovecot: every TLS mode, LOGIN and PLAIN,
 //! certificate verification, refusals.
 
-mod support;
-
 use std::time::Duration;
 
 use imapsort::config::{AuthMechanism, TlsMode};
 use imapsort::imap::{ImapError, connect};
 use imapsort_testkit::dovecot::DovecotOptions;
 use secrecy::SecretString;
+
+use crate::support;
 
 const LIMIT: Duration = Duration::from_secs(60);
 

@@ -1,13 +1,13 @@
 //! The session against a real private Dovecot: select, search, fetch, store, copy, move,
 //! expunge, list, status, IDLE.
 
-mod support;
-
 use std::time::Duration;
 
 use imapsort::imap::{IdleOutcome, connect};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
+
+use crate::support;
 
 const LIMIT: Duration = Duration::from_secs(60);
 

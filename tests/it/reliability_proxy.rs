@@ -1,16 +1,16 @@
-//! The fault-injecting proxy of tests/support/proxy.rs, tested on its own against a loopback
+//! The fault-injecting proxy of tests/it/support/proxy.rs, tested on its own against a loopback
 //! echo server: it forwards faithfully, and each fault does exactly what it says.
-
-mod support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use support::proxy::{Direction, Fault, Proxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::support;
+use crate::support::proxy::{Direction, Fault, Proxy};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
