@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use crate::support::harness;
 use crate::support::harness::{get, harness, mail};
 use crate::support::proxy;
-use crate::support::run_with_timeout;
+use crate::support::{self, harness};
+use crate::support::{run_with_timeout, run_with_timeout_logged};
 
 #[test]
 fn dovecot_restarted_under_a_running_daemon_reconnects_and_catches_up() {
@@ -34,7 +34,9 @@ fn dovecot_restarted_under_a_running_daemon_reconnects_and_catches_up() {
 
 #[test]
 fn a_connection_cut_mid_idle_is_rebuilt_and_mail_is_caught_up() {
-    run_with_timeout(Duration::from_secs(60), async {
+    // The session layer says when the server has accepted IDLE ("idling", at trace).
+    let filter = "info,imapsort::imap::idle=trace";
+    run_with_timeout_logged(Duration::from_secs(60), filter, |logs| async move {
         let Some(mut h) = harness() else { return };
         let server: std::net::SocketAddr = ([127, 0, 0, 1], h.dovecot.imaps_port()).into();
         let proxy = proxy::Proxy::start(server).await;
@@ -42,8 +44,11 @@ fn a_connection_cut_mid_idle_is_rebuilt_and_mail_is_caught_up() {
         h.write_config(&h.default_config());
         h.start().await;
         h.wait_selected().await;
-        // Let the worker settle into IDLE, then cut it.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Once the worker is in IDLE, cut it.
+        logs.wait_for("the worker in IDLE", Duration::from_secs(10), |t| {
+            t.contains("idling")
+        })
+        .await;
         proxy.cut_all().await;
         h.deliver(
             "INBOX",
@@ -113,6 +118,7 @@ fn shutdown_during_a_large_batch_then_restart_finishes_with_nothing_lost_or_dupl
         let mut delay = Duration::from_millis(50);
         for _ in 0..40 {
             h.start_with(|o| o.batch_grace = Duration::ZERO).await;
+            // The sleep is the scenario: the daemon works for `delay`, then is stopped.
             tokio::time::sleep(delay).await;
             let took = h.stop().await;
             assert!(took < Duration::from_secs(5), "shutdown took {took:?}");
@@ -132,37 +138,33 @@ fn shutdown_during_a_large_batch_then_restart_finishes_with_nothing_lost_or_dupl
             delay += Duration::from_millis(60);
         }
         assert!(interrupted > 0, "no stop landed inside the batch");
-        // One more run settles whatever the last stop left.
+        // One more run settles whatever the last stop left; once everything is filed, stop
+        // it, so that the counts below are final.
         h.start().await;
         h.wait_count("Lists/bulk.example", N, Duration::from_secs(90))
             .await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(h.count("INBOX").await, 0);
-        assert_eq!(
-            h.count("Backup").await,
-            N,
-            "a copy was made twice or not at all"
-        );
         h.stop().await;
+        let (moved, left, copies) = settled_counts(&h).await;
+        assert_eq!((moved, left), (N, 0));
+        assert_eq!(copies, N, "a copy was made twice or not at all");
     });
 }
 
 /// (in Lists, in INBOX, in Backup) once the server has finished what an abandoned connection
-/// left it doing: two equal readings in a row.
+/// left it doing: no session of the user is left (a session ends after its last command).
 async fn settled_counts(h: &harness::Harness) -> (u32, u32, u32) {
-    let mut last = None;
-    loop {
-        let now = (
-            h.count("Lists/bulk.example").await,
-            h.count("INBOX").await,
-            h.count("Backup").await,
-        );
-        if last == Some(now) {
-            return now;
-        }
-        last = Some(now);
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let d = &h.dovecot;
+    support::eventually(
+        "the abandoned sessions to end",
+        Duration::from_secs(30),
+        || d.sessions("user").expect("doveadm who") == 0,
+    )
+    .await;
+    (
+        h.count("Lists/bulk.example").await,
+        h.count("INBOX").await,
+        h.count("Backup").await,
+    )
 }
 
 #[test]

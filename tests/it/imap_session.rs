@@ -84,7 +84,19 @@ fn idle_wakes_on_new_mail_times_out_and_cancels() {
     let Some(d) = support::dovecot::start_default() else {
         return;
     };
-    support::run_with_timeout(LIMIT, async {
+    // "idling" (trace) says the server has accepted IDLE: cancel and deliver only then, so
+    // each really happens during IDLE.
+    let filter = "imapsort::imap::idle=trace";
+    support::run_with_timeout_logged(LIMIT, filter, |logs| async move {
+        let idling = |n: usize| {
+            let logs = logs.clone();
+            async move {
+                logs.wait_for("IDLE accepted", Duration::from_secs(10), |t| {
+                    t.matches("idling").count() >= n
+                })
+                .await
+            }
+        };
         let mut s = connect(&support::dovecot::connect_opts(&d, "user"), &pass())
             .await
             .unwrap();
@@ -94,22 +106,17 @@ fn idle_wakes_on_new_mail_times_out_and_cancels() {
         let out = s.idle(Duration::from_millis(300), &cancel).await.unwrap();
         assert_eq!(out, IdleOutcome::Timeout);
 
-        let c2 = cancel.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            c2.cancel();
+        let (out, ()) = tokio::join!(s.idle(Duration::from_secs(30), &cancel), async {
+            idling(2).await;
+            cancel.cancel();
         });
-        let out = s.idle(Duration::from_secs(30), &cancel).await.unwrap();
-        assert_eq!(out, IdleOutcome::Cancelled);
+        assert_eq!(out.unwrap(), IdleOutcome::Cancelled);
 
         let cancel = CancellationToken::new();
-        let seed_dir = d.maildir("user");
-        let _ = seed_dir;
         let msg = support::dovecot::message(1, "new");
-        let d_ref = &d;
         let (out, ()) = tokio::join!(s.idle(Duration::from_secs(20), &cancel), async {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            d_ref.seed("user", "INBOX", &[msg]).unwrap();
+            idling(3).await;
+            d.seed("user", "INBOX", &[msg]).unwrap();
         });
         assert_eq!(out.unwrap(), IdleOutcome::NewData);
         // The session is still usable after IDLE.

@@ -106,6 +106,7 @@ fn twenty_kills_during_sweeps_and_push_lose_and_repeat_nothing() {
         let mut child = start(&config, &log);
         // After the first third (the backlog's catch-up), push new mail while it runs.
         if k >= kills / 3 && delivered < total {
+            // A random moment of the run (the scenario), then new mail arrives.
             std::thread::sleep(Duration::from_millis(100 + rng.u64(0..500)));
             let n = (total - backlog).div_ceil(kills - kills / 3);
             let to = (delivered + n).min(total);
@@ -122,6 +123,7 @@ fn twenty_kills_during_sweeps_and_push_lose_and_repeat_nothing() {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+        // The sleep is the scenario: the kill lands at a random moment of the work.
         std::thread::sleep(Duration::from_millis(rng.u64(0..250)));
         if let Some(status) = child.try_wait().unwrap() {
             panic!(
@@ -266,8 +268,13 @@ fn a_copy_whose_outcome_a_crash_left_unknown_is_looked_up_not_repeated() {
                 })
                 .collect();
             if last.is_empty() {
-                // Stay a little: a late second copy would show now.
-                tokio::time::sleep(Duration::from_secs(3)).await;
+                // Until both intents are settled a second copy could still come; after
+                // that, nothing copies these messages again.
+                let state_dir = dir.path().join("state");
+                support::eventually("the intents settled", Duration::from_secs(30), || {
+                    support::state::open_intents(&state_dir, "crash") == 0
+                })
+                .await;
                 let census = workload::census(&mut observer).await;
                 let copies = census
                     .values()
@@ -385,14 +392,14 @@ fn a_rule_that_copies_and_moves_interrupted_between_the_two_does_not_copy_again_
     let config = interrupted_between_copy_and_move(dir.path(), &d, &rt);
     let log = dir.path().join("imapsort.log");
     let mut child = start(&config, &log);
+    // Filed, and both intents settled: from then on nothing copies the message again.
+    let state_dir = dir.path().join("state");
     let started = Instant::now();
-    let mut last = counts(&d, &rt);
-    while started.elapsed() < Duration::from_secs(60) && last.1 == 0 {
+    while started.elapsed() < Duration::from_secs(60)
+        && (counts(&d, &rt).1 == 0 || support::state::open_intents(&state_dir, "crash") > 0)
+    {
         std::thread::sleep(Duration::from_millis(300));
-        last = counts(&d, &rt);
     }
-    // Stay a little: a late second copy would show now.
-    std::thread::sleep(Duration::from_secs(3));
     let last = counts(&d, &rt);
     kill9(&mut child);
     let text = std::fs::read_to_string(&log).unwrap_or_default();

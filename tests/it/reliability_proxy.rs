@@ -15,11 +15,12 @@ use crate::support::proxy::{Direction, Fault, Proxy};
 const LIMIT: Duration = Duration::from_secs(30);
 
 /// An echo server that counts the bytes it received per connection (into `received`, the
-/// sum) and its connections.
+/// sum), its connections, and the connections it has seen end.
 struct Echo {
     addr: SocketAddr,
     received: Arc<AtomicU64>,
     connections: Arc<AtomicU64>,
+    ended: Arc<AtomicU64>,
 }
 
 async fn echo() -> Echo {
@@ -27,24 +28,26 @@ async fn echo() -> Echo {
     let addr = listener.local_addr().unwrap();
     let received = Arc::new(AtomicU64::new(0));
     let connections = Arc::new(AtomicU64::new(0));
-    let (r, c) = (received.clone(), connections.clone());
+    let ended = Arc::new(AtomicU64::new(0));
+    let (r, c, e) = (received.clone(), connections.clone(), ended.clone());
     tokio::spawn(async move {
         while let Ok((mut s, _)) = listener.accept().await {
             c.fetch_add(1, Ordering::SeqCst);
-            let r = r.clone();
+            let (r, e) = (r.clone(), e.clone());
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 8192];
                 loop {
                     match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
+                        Ok(0) | Err(_) => break,
                         Ok(n) => {
                             r.fetch_add(n as u64, Ordering::SeqCst);
                             if s.write_all(&buf[..n]).await.is_err() {
-                                return;
+                                break;
                             }
                         }
                     }
                 }
+                e.fetch_add(1, Ordering::SeqCst);
             });
         }
     });
@@ -52,6 +55,7 @@ async fn echo() -> Echo {
         addr,
         received,
         connections,
+        ended,
     }
 }
 
@@ -179,8 +183,8 @@ fn stall_holds_data_until_cleared_then_delivers_it() {
         let e = echo().await;
         let p = Proxy::start(e.addr).await;
         let mut s = TcpStream::connect(p.addr).await.unwrap();
+        // Armed before any byte flows: each pump looks at the fault before forwarding.
         p.set_fault(Fault::Stall(Direction::ToClient));
-        tokio::time::sleep(Duration::from_millis(50)).await;
         let got = exchange(&mut s, b"hello", Duration::from_millis(400)).await;
         assert!(got.is_empty(), "a stalled direction delivered {got:?}");
         assert_eq!(
@@ -254,7 +258,12 @@ async fn random_cut_point(seed: u64) -> (usize, u64) {
             _ => break,
         }
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // The cut closed the server side too: once the echo server has seen its connection end,
+    // it has counted every byte the proxy passed on.
+    support::eventually("the echo connection to end", Duration::from_secs(5), || {
+        e.ended.load(Ordering::SeqCst) == 1
+    })
+    .await;
     assert_eq!(p.fired(), 1, "exactly one cut");
     (got.len(), e.received.load(Ordering::SeqCst))
 }
@@ -302,8 +311,11 @@ fn inject_hits_open_connections_only_and_cut_all_drops_them() {
         p.cut_all().await;
         assert!(ends_within(&mut old, Duration::from_secs(5)).await);
         assert!(ends_within(&mut new, Duration::from_secs(5)).await);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(p.open(), 0);
+        // The proxy counts a connection closed after both of its sockets are.
+        support::eventually("no open connection", Duration::from_secs(5), || {
+            p.open() == 0
+        })
+        .await;
         p.clear();
         let mut again = TcpStream::connect(p.addr).await.unwrap();
         assert_eq!(

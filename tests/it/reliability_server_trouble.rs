@@ -149,9 +149,17 @@ fn quota_deleted_mailboxes_and_uncreatable_destinations_are_logged_left_and_retr
     let mut child = start(&config, &log);
     let long_list = "x".repeat(300);
 
+    let state_dir = dir.path().join("state");
     support::run_with_timeout(Duration::from_secs(300), async {
         let mut s = observer(&d).await;
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Mail delivered once the daemon knows both mailboxes is new to it.
+        wait_for!(
+            "the daemon to select INBOX and Work",
+            Duration::from_secs(30),
+            ["INBOX", "Work"]
+                .iter()
+                .all(|m| support::state::knows(&state_dir, "trouble", m))
+        );
 
         // 1. Over quota: the copy is refused; the message stays, Work is still served.
         d.seed_with("user", "INBOX", &[mail(1, "invoice 1", "", 20 * 1024)])
@@ -188,7 +196,20 @@ fn quota_deleted_mailboxes_and_uncreatable_destinations_are_logged_left_and_retr
             Duration::from_secs(60),
             contents(&mut s, "Accounting").await.len() == 1
         );
-        tokio::time::sleep(Duration::from_secs(4)).await;
+        // Once the rule is recorded as applied it is never carried out again; any second
+        // copy would have been made before that.
+        s.examine("INBOX").await.unwrap();
+        let invoice = s
+            .uid_search("HEADER Message-ID <t1@trouble.test>")
+            .await
+            .unwrap();
+        assert_eq!(invoice.len(), 1, "{invoice:?}");
+        wait_for!(
+            "the copy recorded as done",
+            Duration::from_secs(30),
+            support::state::applied(&state_dir, "trouble", "INBOX", invoice[0])
+                .contains("invoices")
+        );
         assert_eq!(
             contents(&mut s, "Accounting").await.len(),
             1,

@@ -44,7 +44,8 @@ fn write_config(
     path
 }
 
-/// One fault from the schedule; returns a description for the log.
+/// One fault from the schedule; returns a description for the log. The sleeps are the
+/// scenario: how long a fault lasts before it is lifted.
 async fn inject_one(proxy: &Proxy) -> &'static str {
     let r = proxy.random(100);
     let short = || Duration::from_millis(100 + proxy.random(400));
@@ -150,6 +151,7 @@ fn two_thousand_messages_under_two_hundred_faults_end_where_the_rules_say() {
             }
             *kinds.entry(inject_one(&proxy).await).or_default() += 1;
             injected += 1;
+            // The scenario's pace: faults and deliveries spread over the run.
             tokio::time::sleep(Duration::from_millis(20 + proxy.random(100))).await;
         }
         proxy.clear();
@@ -201,8 +203,14 @@ fn two_thousand_messages_under_two_hundred_faults_end_where_the_rules_say() {
             Stats::get(&stats.connections) >= 20,
             "the faults did not force reconnections"
         );
-        // A final look after the quiet period: still exactly right (no late duplicates).
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        // A final look once the server has no session left (each ends after its last
+        // command): still exactly right, no late duplicates.
+        let _ = observer.logout().await;
+        support::eventually("every session to end", Duration::from_secs(15), || {
+            d.sessions("user").expect("doveadm who") == 0
+        })
+        .await;
+        let mut observer = workload::observer(&d).await;
         let census = workload::census(&mut observer).await;
         let late = workload::violations(&census, total);
         assert!(late.is_empty(), "after the daemon stopped: {late:?}");

@@ -189,6 +189,38 @@ impl Dovecot {
         std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
     }
 
+    /// How many IMAP sessions of `user` the server has now (`doveadm who`). A session ends
+    /// only after the server has finished the command it was running, so 0 means no client
+    /// that went away is still changing mail.
+    pub fn sessions(&self, user: &str) -> io::Result<usize> {
+        let doveadm = self
+            .binary
+            .parent()
+            .map(|d| d.join("doveadm"))
+            .filter(|p| p.is_file())
+            .or_else(|| find_in_path("doveadm"))
+            .unwrap_or_else(|| PathBuf::from("/usr/bin/doveadm"));
+        let out = Command::new(doveadm)
+            .arg("-c")
+            .arg(self.dir.path().join("dovecot.conf"))
+            .args(["who", "-1", user])
+            .stdin(Stdio::null())
+            .output()?;
+        if !out.status.success() {
+            return Err(io::Error::other(format!(
+                "doveadm who failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        // A header line, then one line per session.
+        let text = String::from_utf8_lossy(&out.stdout);
+        Ok(text
+            .lines()
+            .skip(1)
+            .filter(|l| !l.trim().is_empty())
+            .count())
+    }
+
     /// The hierarchy separator the server uses.
     pub fn separator(&self) -> char {
         self.opts.separator
@@ -298,8 +330,21 @@ impl Dovecot {
         })
     }
 
-    /// One plaintext LOGIN (or just the greeting when there are no users).
+    /// The readiness check: a LOGIN of the first user (or just the greeting without users).
     fn try_login(&self) -> io::Result<bool> {
+        match self.opts.users.first() {
+            Some((user, pass)) => self.login(user, pass),
+            None => self.login_as(None),
+        }
+    }
+
+    /// One plaintext LOGIN and LOGOUT, as a client of our own; whether the server said OK.
+    /// Tests use it as a marker in the server's log (a login made after some other client's).
+    pub fn login(&self, user: &str, pass: &str) -> io::Result<bool> {
+        self.login_as(Some((user, pass)))
+    }
+
+    fn login_as(&self, who: Option<(&str, &str)>) -> io::Result<bool> {
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.imap_port));
         let stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500))?;
         stream.set_read_timeout(Some(Duration::from_secs(2)))?;
@@ -309,7 +354,7 @@ impl Dovecot {
         if !line.starts_with("* OK") {
             return Ok(false);
         }
-        let Some((user, pass)) = self.opts.users.first() else {
+        let Some((user, pass)) = who else {
             return Ok(true);
         };
         let mut w = stream;
@@ -367,9 +412,13 @@ fn find_binary() -> Option<PathBuf> {
             return Some(PathBuf::from(p));
         }
     }
+    find_in_path("dovecot")
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
-        .map(|d| d.join("dovecot"))
+        .map(|d| d.join(name))
         .find(|p| p.is_file())
 }
 

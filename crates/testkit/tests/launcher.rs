@@ -99,3 +99,38 @@ fn seeded_mail_in_a_non_ascii_mailbox_survives_a_restart_on_the_same_ports() {
     );
     assert!(said.contains("(MESSAGES 1)"), "{said}\n{}", d.log());
 }
+
+/// Polls `cond` every 20 ms for up to 10 s.
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sessions_counts_a_logged_in_client_until_it_leaves() {
+    let Some(d) = start(DovecotOptions::default()) else {
+        return;
+    };
+    assert_eq!(d.sessions("user").unwrap(), 0);
+    let stream = TcpStream::connect(("127.0.0.1", d.imap_port())).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    writer.write_all(b"a1 LOGIN user pass\r\n").unwrap();
+    while !line.starts_with("a1 ") {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+    }
+    assert!(line.starts_with("a1 OK"), "{line}");
+    eventually("one session", || d.sessions("user").unwrap() == 1);
+    assert_eq!(d.sessions("nobody").unwrap(), 0);
+    drop((reader, writer));
+    eventually("no session", || d.sessions("user").unwrap() == 0);
+}

@@ -8,12 +8,14 @@
 //! - `peer::start(script)`: a scripted IMAP server speaking a C:/S: transcript.
 //! - `proxy::Proxy::start(target)`: a fault-injecting TCP proxy (cut after N bytes, stall,
 //!   delay, seeded random cuts, refusals) with a runtime handle.
+//! - `state`: the daemon's state database read from the side (what a test awaits).
 //! - `sweep_util`: the sweep command in-process, mailbox contents over a second connection.
 //! - `workload`: the soak and crash tests' messages and the invariants checked after them.
 //! - `corpus`: the malformed-mail corpus (committed cases in tests/malformed/, large ones made
 //!   here).
 //! - `run_with_timeout(limit, async { .. })`: every socket test runs under a hard timeout;
-//!   `run_with_timeout_logged` also hands the body what the code under test logged.
+//!   `run_with_timeout_logged` also hands the body what the code under test logged;
+//!   `eventually(what, limit, cond)` awaits a condition (tests await, never sleep to sync).
 //! - `spawn_run(config, log)`: the real `imapsort run` binary, its log lines (info) into `log`.
 //! - `child_test(module_path!(), "name")`: the name to re-run one test of this binary as a child.
 
@@ -22,13 +24,14 @@ pub mod dovecot;
 pub mod harness;
 pub mod peer;
 pub mod proxy;
+pub mod state;
 pub mod sweep_util;
 pub mod workload;
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// Run an async test body on a fresh runtime under a hard timeout (every socket test has one).
@@ -53,13 +56,18 @@ fn block_on_with_timeout<F: Future<Output = ()>>(
     });
 }
 
-/// What the code under test logged (`info` and above, text format), as a test reads it.
+/// What the code under test logged (text format), as a test reads it.
 #[derive(Clone, Default)]
 pub struct Logs(Arc<Mutex<Vec<u8>>>);
 
 impl Logs {
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Wait until `cond` holds for the text logged so far; panics after `limit`.
+    pub async fn wait_for(&self, what: &str, limit: Duration, cond: impl Fn(&str) -> bool) {
+        eventually(what, limit, || cond(&self.text())).await;
     }
 }
 
@@ -81,21 +89,23 @@ thread_local! {
         const { RefCell::new(None) };
 }
 
-/// [`run_with_timeout`], and every event logged on the runtime's threads goes to the [`Logs`]
-/// handed to `body`. The subscriber is each thread's default, never the process's: tests in
-/// this binary run side by side and must not see each other's lines.
-pub fn run_with_timeout_logged<F, Fut>(limit: Duration, body: F)
+/// [`run_with_timeout`], and every event that `filter` (`IMAPSORT_LOG` syntax: `info`,
+/// `info,imapsort::imap::idle=trace`) lets through on the runtime's threads goes to the
+/// [`Logs`] handed to `body`. The subscriber is each thread's default, never the process's:
+/// tests in this binary run side by side and must not see each other's lines.
+pub fn run_with_timeout_logged<F, Fut>(limit: Duration, filter: &str, body: F)
 where
     F: FnOnce(Logs) -> Fut,
     Fut: Future<Output = ()>,
 {
+    keep_callsites_asking_every_dispatcher();
     let logs = Logs::default();
     let writer = logs.clone();
     let dispatch = tracing::Dispatch::new(
         tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
             .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
             .finish(),
     );
     let on_start = dispatch.clone();
@@ -111,6 +121,28 @@ where
         .expect("tokio runtime");
     let _here = tracing::dispatcher::set_default(&dispatch);
     block_on_with_timeout(&rt, limit, body(logs));
+}
+
+/// tracing-core decides once per callsite whether anyone listens. While a single dispatcher is
+/// registered it asks only the default of the thread that logs there first, and that can be
+/// another test's thread, with no subscriber: the callsite would stay silent for every test.
+/// A second registered dispatcher, alive as long as the process, makes it ask every
+/// registered one, so each test's own dispatcher is heard.
+fn keep_callsites_asking_every_dispatcher() {
+    static ANCHOR: OnceLock<tracing::Dispatch> = OnceLock::new();
+    ANCHOR.get_or_init(|| tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default()));
+}
+
+/// Poll `cond` every 20 ms until it holds; panics naming `what` after `limit`.
+pub async fn eventually(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The name under which `cargo test` knows test `name` of the module `module` (pass
