@@ -20,6 +20,7 @@ pub struct MailGen {
     n: usize,
 }
 
+/// People who write to you; mail from them stays in the INBOX (the boss's gets flagged).
 const PEOPLE: &[(&str, &str)] = &[
     ("Alice Martin", "alice@friends.example"),
     ("Bob Okafor", "bob@friends.example"),
@@ -33,54 +34,113 @@ const PERSONAL: &[&str] = &[
     "Re: the plan for next week",
     "Quick question",
     "Call me when you can",
+    "Notes from today's meeting",
+    "Re: Re: holiday dates",
+    "Can you review my draft?",
+    "Dinner at ours on Saturday",
+    "Fwd: the quarterly numbers",
 ];
-/// (list name, List-Id, a topic).
-const LISTS: &[(&str, &str, &str)] = &[
-    ("announce", "announce.example.org", "Release 2.0 is out"),
+/// People who post to mailing lists.
+const POSTERS: &[(&str, &str)] = &[
+    ("Ana Lima", "ana@lima.example"),
+    ("Kenji Sato", "kenji@sato.example"),
+    ("Priya Nair", "priya@nair.example"),
+    ("Tom Berg", "tom@berg.example"),
+    ("Lena Vogel", "lena@vogel.example"),
+];
+/// (List-Id, topics). The example rules file each under `Lists/<List-Id>`, announcements
+/// under `Lists/announce/<year>`.
+const LISTS: &[(&str, &[&str])] = &[
+    (
+        "announce.example.org",
+        &[
+            "Release 2.0 is out",
+            "Security update 1.9.3",
+            "Call for talks",
+        ],
+    ),
     (
         "rust-users",
-        "rust-users",
-        "Borrow checker and async closures",
+        &[
+            "Borrow checker and async closures",
+            "Which error crate in 2026?",
+            "Re: trait objects vs generics",
+            "Slow compile times on CI",
+        ],
     ),
     (
         "debian-devel",
-        "debian-devel",
-        "Proposal: new init defaults",
+        &[
+            "Proposal: new init defaults",
+            "Re: usrmerge follow-up",
+            "Bug squashing party in Lyon",
+        ],
     ),
-    ("postgres", "pgsql-general", "Vacuum on big tables"),
+    (
+        "pgsql-general",
+        &[
+            "Vacuum on big tables",
+            "Re: logical replication lag",
+            "Index not used with LIKE",
+        ],
+    ),
 ];
-const NEWSLETTERS: &[(&str, &str, &str)] = &[
+/// Senders of newsletters (List-Unsubscribe, no List-Id), with their issues.
+const NEWSLETTERS: &[(&str, &str, &[&str])] = &[
     (
         "Weekly Tech Digest",
         "digest@news.example",
-        "This week: 10 things about IMAP",
+        &[
+            "This week: 10 things about IMAP",
+            "Is email dead? No.",
+            "The state of Rust",
+        ],
     ),
     (
         "Garden Club",
         "hello@garden.example",
-        "Spring planting guide",
+        &[
+            "Spring planting guide",
+            "Tomatoes: the full story",
+            "Our autumn fair",
+        ],
     ),
     (
         "Travel Deals",
         "deals@travel.example",
-        "Last-minute flights to Lisbon",
+        &[
+            "Last-minute flights to Lisbon",
+            "48 hours in Kyoto",
+            "Trains across the Alps",
+        ],
     ),
 ];
-const BOTS: &[(&str, &str, &str)] = &[
+/// Machines that send notifications.
+const BOTS: &[(&str, &str, &[&str])] = &[
     (
         "GitHub",
         "notifications@github.com",
-        "[imapsort] CI passed on main",
+        &[
+            "[imapsort] CI passed on main",
+            "[imapsort] New issue: IDLE drops",
+            "[imapsort] PR #42 merged",
+        ],
     ),
     (
         "Monitoring",
         "noreply@monitor.example",
-        "ALERT resolved: disk usage",
+        &[
+            "ALERT resolved: disk usage",
+            "ALERT: certificate expires in 14 days",
+        ],
     ),
     (
         "Calendar",
         "no-reply@calendar.example",
-        "Reminder: standup at 09:30",
+        &[
+            "Reminder: standup at 09:30",
+            "Invitation: planning, Thursday",
+        ],
     ),
 ];
 
@@ -107,18 +167,19 @@ impl MailGen {
                 (name, addr, self.pick(PERSONAL).to_string())
             }
             3..=5 => {
-                let (list, id, topic) = self.pick(LISTS);
-                extra.push_str(&format!("List-Id: {list} <{id}>\r\nPrecedence: list\r\n"));
-                let (name, addr) = self.pick(PEOPLE);
-                (name, addr, format!("[{list}] {topic}"))
+                let (id, topics) = self.pick(LISTS);
+                let tag = id.split('.').next().unwrap_or(id);
+                extra.push_str(&format!("List-Id: {tag} <{id}>\r\nPrecedence: list\r\n"));
+                let (name, addr) = self.pick(POSTERS);
+                (name, addr, format!("[{tag}] {}", self.pick(topics)))
             }
             6 | 7 => {
-                let (name, addr, subject) = self.pick(NEWSLETTERS);
+                let (name, addr, issues) = self.pick(NEWSLETTERS);
                 let domain = addr.split('@').nth(1).unwrap_or("news.example");
                 extra.push_str(&format!(
                     "List-Unsubscribe: <mailto:unsubscribe@{domain}>\r\n"
                 ));
-                (name, addr, subject.to_string())
+                (name, addr, self.pick(issues).to_string())
             }
             8 => {
                 let number = 1000 + self.rng.u32(0..9000);
@@ -129,9 +190,9 @@ impl MailGen {
                 )
             }
             _ => {
-                let (name, addr, subject) = self.pick(BOTS);
+                let (name, addr, subjects) = self.pick(BOTS);
                 extra.push_str("Auto-Submitted: auto-generated\r\n");
-                (name, addr, subject.to_string())
+                (name, addr, self.pick(subjects).to_string())
             }
         };
         let message_id = format!("<demo.{n}.{:08x}@imapsort.example>", self.rng.u32(..));
