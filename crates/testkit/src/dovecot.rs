@@ -262,7 +262,7 @@ impl Dovecot {
         let mut last_err = None;
         for _attempt in 0..5 {
             if !keep_ports {
-                let (a, b) = (free_port()?, free_port()?);
+                let [a, b] = free_ports()?;
                 self.imap_port = a;
                 self.imaps_port = b;
             }
@@ -287,7 +287,10 @@ impl Dovecot {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     self.terminate();
-                    let clash = self.log().contains("Address already in use");
+                    // Another process took a port between our pick and Dovecot's bind (the
+                    // message is in the log or on stderr, both in the error).
+                    let clash = matches!(&e, DovecotError::NotReady { log, .. }
+                        if log.contains("Address already in use"));
                     last_err = Some(e);
                     if !clash || keep_ports {
                         // A restart on fixed ports may need the old socket to go away.
@@ -464,9 +467,13 @@ fn current_user_name() -> Option<String> {
     std::env::var("USER").ok().filter(|u| !u.is_empty())
 }
 
-fn free_port() -> io::Result<u16> {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(l.local_addr()?.port())
+/// Two free loopback ports, distinct: both are held while the second is picked (a port
+/// let go is often the very next one the kernel hands out, and Dovecot refuses a config with
+/// the same listener twice).
+fn free_ports() -> io::Result<[u16; 2]> {
+    let a = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let b = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok([a.local_addr()?.port(), b.local_addr()?.port()])
 }
 
 fn write_passwd(dir: &Path, users: &[(String, String)]) -> Result<(), DovecotError> {
@@ -487,4 +494,19 @@ fn write_passwd(dir: &Path, users: &[(String, String)]) -> Result<(), DovecotErr
 
 fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::free_ports;
+
+    /// Regression: the two ports were picked one after the other, each let go at once, and
+    /// the kernel sometimes handed out the same one twice ("duplicate listener").
+    #[test]
+    fn the_two_ports_always_differ() {
+        for _ in 0..500 {
+            let [a, b] = free_ports().unwrap();
+            assert_ne!(a, b);
+        }
+    }
 }
