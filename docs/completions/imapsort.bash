@@ -31,6 +31,9 @@ _imapsort() {
             imapsort,help)
                 cmd="imapsort__subcmd__help"
                 ;;
+            imapsort,login)
+                cmd="imapsort__subcmd__login"
+                ;;
             imapsort,man)
                 cmd="imapsort__subcmd__man"
                 ;;
@@ -61,6 +64,9 @@ _imapsort() {
             imapsort__subcmd__help,help)
                 cmd="imapsort__subcmd__help__subcmd__help"
                 ;;
+            imapsort__subcmd__help,login)
+                cmd="imapsort__subcmd__help__subcmd__login"
+                ;;
             imapsort__subcmd__help,man)
                 cmd="imapsort__subcmd__help__subcmd__man"
                 ;;
@@ -83,7 +89,7 @@ _imapsort() {
 
     case "${cmd}" in
         imapsort)
-            opts="-h -V --log-format --help --version check test sweep run folders status demo completions man help"
+            opts="-h -V --log-format --help --version check test sweep run folders status login demo completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -197,7 +203,7 @@ _imapsort() {
             return 0
             ;;
         imapsort__subcmd__help)
-            opts="check test sweep run folders status demo completions man help"
+            opts="check test sweep run folders status login demo completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -280,6 +286,20 @@ _imapsort() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        imapsort__subcmd__help__subcmd__login)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         imapsort__subcmd__help__subcmd__man)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -343,6 +363,36 @@ _imapsort() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        imapsort__subcmd__login)
+            opts="-c -h --config --method --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --method)
+                    COMPREPLY=($(compgen -W "device browser" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
