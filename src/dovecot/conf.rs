@@ -77,7 +77,11 @@ impl Dovecot {
         let _ = writeln!(c, "ssl_cert = <{d}/cert.pem");
         let _ = writeln!(c, "ssl_key = <{d}/key.pem");
         let _ = writeln!(c, "disable_plaintext_auth = no");
-        let _ = writeln!(c, "auth_mechanisms = plain login");
+        if self.opts.oauth2_introspection_url.is_some() {
+            let _ = writeln!(c, "auth_mechanisms = plain login xoauth2 oauthbearer");
+        } else {
+            let _ = writeln!(c, "auth_mechanisms = plain login");
+        }
         let _ = writeln!(c, "auth_failure_delay = 0");
         let _ = writeln!(c, "mail_location = maildir:~/Maildir{layout}");
         let _ = writeln!(c, "first_valid_uid = {uid}\nlast_valid_uid = {uid}");
@@ -90,10 +94,22 @@ impl Dovecot {
             let _ = writeln!(c, "default_internal_user = {me}");
             let _ = writeln!(c, "default_login_user = {me}");
         }
-        let _ = writeln!(
-            c,
-            "passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN {d}/passwd\n}}"
-        );
+        if self.opts.oauth2_introspection_url.is_some() {
+            // First, and only for the token mechanisms; the passwd-file below for passwords.
+            let _ = writeln!(
+                c,
+                "passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {d}/oauth2.conf\n}}"
+            );
+            let _ = writeln!(
+                c,
+                "passdb {{\n  driver = passwd-file\n  mechanisms = plain login\n  args = scheme=PLAIN {d}/passwd\n}}"
+            );
+        } else {
+            let _ = writeln!(
+                c,
+                "passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN {d}/passwd\n}}"
+            );
+        }
         let _ = writeln!(
             c,
             "userdb {{\n  driver = static\n  args = uid={uid} gid={gid} home={d}/home/%u\n}}"
@@ -152,5 +168,14 @@ impl Dovecot {
         c.push_str(&self.opts.extra_conf);
         c.push('\n');
         c
+    }
+
+    /// The oauth2 passdb's settings file, when tokens are checked: every login asks the
+    /// introspection endpoint (no auth cache), so an expired or revoked token is refused.
+    pub(super) fn oauth2_conf_text(&self) -> Option<String> {
+        let url = self.opts.oauth2_introspection_url.as_deref()?;
+        Some(format!(
+            "introspection_mode = post\nintrospection_url = {url}\nusername_attribute = username\nactive_attribute = active\nactive_value = true\nforce_introspection = yes\n"
+        ))
     }
 }
