@@ -146,6 +146,7 @@ pub fn run_with(
         rotates: None,
         client_id: oauth.client_id.clone(),
         token_url: oauth.token_url.clone(),
+        needs_login: None,
     };
     // Under the refresh lock, so a daemon refreshing the old sign-in cannot write over this one.
     let saved =

@@ -31,6 +31,9 @@ pub struct Tokens {
     /// The client and endpoint the sign-in was made for: a token of another client is useless.
     pub client_id: String,
     pub token_url: String,
+    /// Set when the endpoint refused the refresh token (`invalid_grant`): why. Every process
+    /// then knows without sending it again; `imapsort login` writes a new file without it.
+    pub needs_login: Option<String>,
 }
 
 impl std::fmt::Debug for Tokens {
@@ -48,6 +51,7 @@ impl std::fmt::Debug for Tokens {
             .field("rotates", &self.rotates)
             .field("client_id", &self.client_id)
             .field("token_url", &self.token_url)
+            .field("needs_login", &self.needs_login)
             .finish()
     }
 }
@@ -63,6 +67,8 @@ struct OnDisk {
     /// Unix seconds.
     expires_at: Option<u64>,
     rotates: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    needs_login: Option<String>,
 }
 
 /// Which version of the file is on disk: changes whenever a new file is renamed into place.
@@ -111,6 +117,7 @@ pub fn load(path: &Path) -> Result<Option<Tokens>, OAuthError> {
         rotates: disk.rotates,
         client_id: disk.client_id,
         token_url: disk.token_url,
+        needs_login: disk.needs_login,
     }))
 }
 
@@ -139,6 +146,7 @@ pub fn save(path: &Path, tokens: &Tokens) -> Result<(), OAuthError> {
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
             .map(|d| d.as_secs()),
         rotates: tokens.rotates,
+        needs_login: tokens.needs_login.clone(),
     };
     let mut text = serde_json::to_string_pretty(&disk).map_err(|e| OAuthError::Store {
         path: path.to_path_buf(),
@@ -211,6 +219,7 @@ mod tests {
             rotates: Some(true),
             client_id: "cid".into(),
             token_url: "https://t.example/token".into(),
+            needs_login: None,
         }
     }
 

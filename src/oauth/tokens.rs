@@ -210,6 +210,9 @@ impl Job {
                 "the stored sign-in was made for another client_id or token_url".into(),
             ));
         }
+        if let Some(why) = &tokens.needs_login {
+            return Err(self.login_needed(slot, why.clone()));
+        }
         let now = SystemTime::now();
         if let Some(access) = &tokens.access_token
             && valid(tokens.expires_at, now)
@@ -267,13 +270,17 @@ impl Job {
             Ok(r) => r,
             Err((error, description)) => {
                 if error == "invalid_grant" {
-                    return Err(self.login_needed(
-                        slot,
-                        format!(
-                            "the refresh token was refused: invalid_grant{}",
-                            description.map(|d| format!(", {d}")).unwrap_or_default()
-                        ),
-                    ));
+                    let why = format!(
+                        "the refresh token was refused: invalid_grant{}",
+                        description.map(|d| format!(", {d}")).unwrap_or_default()
+                    );
+                    // Written down, so no process sends the dead token again.
+                    tokens.needs_login = Some(why.clone());
+                    tokens.access_token = None;
+                    if let Err(e) = store::save(path, &tokens) {
+                        tracing::warn!(account = %self.account, error = %e, "could not note the refused sign-in in the token file");
+                    }
+                    return Err(self.login_needed(slot, why));
                 }
                 // An error reply consumed nothing.
                 slot.spent.retain(|d| *d != digest);
