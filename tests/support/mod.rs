@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod dovecot;
+pub mod login;
 pub mod oauth_server;
 pub mod peer;
 pub mod proxy;
