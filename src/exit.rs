@@ -14,6 +14,10 @@ pub enum Exit {
     Unavailable = 69,
     /// EX_SOFTWARE: an internal error.
     Software = 70,
+    /// EX_TEMPFAIL: try again later (a sign-in code expired; a mailbox held by another process).
+    TempFail = 75,
+    /// EX_NOPERM: permission denied (the user refused the sign-in).
+    NoPerm = 77,
     /// EX_CONFIG: the configuration is invalid.
     Config = 78,
 }

@@ -14,6 +14,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Check(args) => commands::check::run(args, out),
         Command::Status(args) => commands::status::run(args, out),
+        Command::Login(args) => commands::login::run(args, out),
         Command::Completions(args) => commands::completions::run(args, out),
         Command::Folders(args) => commands::folders::run(args, out),
         Command::Man => commands::man::run(out),

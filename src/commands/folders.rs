@@ -217,7 +217,9 @@ mod tests {
             allow_insecure: false,
             ca_file: None,
             username: "u".into(),
-            password: crate::config::SecretSource::Literal("x".into()),
+            credentials: crate::config::Credentials::Secret(crate::config::SecretSource::Literal(
+                "x".into(),
+            )),
             auth: crate::config::AuthMechanism::Login,
             watch: vec!["INBOX".into()],
             max_connections: 4,

@@ -4,6 +4,7 @@
 pub mod check;
 pub mod completions;
 pub mod folders;
+pub mod login;
 pub mod man;
 pub mod run;
 pub mod status;

@@ -12,6 +12,7 @@ pub(crate) mod conditions;
 mod diag;
 pub(crate) mod lint;
 pub mod node;
+pub mod oauth2;
 pub(crate) mod read;
 pub(crate) mod rules;
 pub mod secret;
@@ -20,7 +21,10 @@ pub mod types;
 pub mod units;
 
 pub use diag::{Diagnostic, Severity};
-pub use types::{Account, AuthMechanism, Config, FirstStart, SecretSource, Settings, TlsMode};
+pub use types::{
+    Account, AuthMechanism, Config, Credentials, FirstStart, OAuth2, Provider, SecretSource,
+    Settings, TlsMode,
+};
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -167,7 +171,11 @@ fn load_with(
     let get = |k: &str| top.as_ref().and_then(|f| f.get(k));
 
     let settings = settings::settings(&mut d, get("settings"), &config_dir, env);
-    let facts = accounts::FileFacts { mode, config_dir };
+    let facts = accounts::FileFacts {
+        mode,
+        config_dir,
+        state_dir: settings.state_dir.clone(),
+    };
     let (accounts, account_names) = accounts::accounts(&mut d, get("accounts"), &facts);
     let rules = rules::rules(&mut d, get("rules"), &account_names);
     lint::move_loops(&mut d, &rules, &accounts);

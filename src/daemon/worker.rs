@@ -34,6 +34,8 @@ use crate::rules::RuleSet;
 
 /// How often a waiting worker beats.
 pub(crate) const BEAT_EVERY: Duration = Duration::from_secs(5);
+/// How often a worker waiting for `imapsort login` looks at the token file (one `stat`).
+const LOGIN_CHECK_EVERY: Duration = Duration::from_secs(2);
 /// LOGOUT at shutdown gets this long before the connection is simply dropped.
 const LOGOUT_LIMIT: Duration = Duration::from_secs(2);
 
@@ -217,6 +219,30 @@ impl Worker {
         self.kind.to_string()
     }
 
+    /// An `auth: oauth2` account must sign in again (`imapsort login`): say so once per
+    /// account, stop trying the token endpoint, and go on when the token file changes. False
+    /// when cancelled.
+    async fn wait_for_login(&mut self, error: &ImapError) -> bool {
+        let Some(oauth) = error.login_needed() else {
+            return true;
+        };
+        if let crate::oauth::OAuthError::LoginNeeded { first: true, .. } = oauth {
+            tracing::error!(account = self.name(), error = %oauth, "stopped until the account signs in again");
+        } else {
+            tracing::debug!(account = self.name(), worker = %self.label(), "waiting for imapsort login");
+        }
+        self.last_error = Some(chain(error));
+        self.announce = true;
+        while !crate::oauth::login_changed(oauth) {
+            tokio::select! {
+                _ = self.token.cancelled() => return false,
+                _ = sleep_beating(&self.hb, LOGIN_CHECK_EVERY, BEAT_EVERY) => {}
+            }
+        }
+        tracing::info!(account = self.name(), worker = %self.label(), "the token file changed; connecting");
+        true
+    }
+
     async fn run(&mut self) -> WorkerExit {
         loop {
             if self.token.is_cancelled() {
@@ -294,6 +320,14 @@ impl Worker {
                             let _ = tokio::time::timeout(LOGOUT_LIMIT, session.logout()).await;
                             delay
                         }
+                    }
+                }
+                Err(error) if error.login_needed().is_some() => {
+                    Stats::bump(&self.shared.stats.connection_failures);
+                    self.first_done();
+                    match self.wait_for_login(&error).await {
+                        true => continue,
+                        false => return WorkerExit::Cancelled,
                     }
                 }
                 Err(error) => {

@@ -26,7 +26,7 @@ use super::auth::{self, Astring};
 use super::session::Session;
 use super::transport::{Io, Transport, response_code};
 use super::{ImapError, tls};
-use crate::config::{Account, AuthMechanism, TlsMode};
+use crate::config::{Account, AuthMechanism, Credentials, TlsMode};
 
 /// Everything needed to reach and log in to one account's server.
 #[derive(Clone, Debug)]
@@ -72,9 +72,25 @@ impl ConnectOptions {
     }
 }
 
-/// Resolve the account's secret (off the async threads: it may run a command) and connect.
+/// Get the account's credentials and connect: the password source resolved (off the async
+/// threads: it may run a command), or for `auth: oauth2` an access token from the token cache,
+/// refreshed once when the server refuses it.
 pub async fn connect_account(account: &Account, config_dir: &Path) -> Result<Session, ImapError> {
-    let source = account.password.clone();
+    let opts = ConnectOptions::from_account(account);
+    let source = match &account.credentials {
+        Credentials::Secret(source) => source.clone(),
+        Credentials::OAuth2(_) => {
+            let token = crate::oauth::access_token(account, config_dir).await?;
+            return match connect(&opts, &token.secret).await {
+                Err(ImapError::Auth { .. }) if !token.fresh => {
+                    tracing::debug!(account = %account.name, "the server refused the access token; refreshing it once");
+                    let token = crate::oauth::refused(account, config_dir, &token).await?;
+                    connect(&opts, &token.secret).await
+                }
+                other => other,
+            };
+        }
+    };
     let dir = config_dir.to_path_buf();
     let name = account.name.clone();
     let secret = tokio::task::spawn_blocking(move || source.resolve(&dir))
@@ -84,7 +100,7 @@ pub async fn connect_account(account: &Account, config_dir: &Path) -> Result<Ses
             account: name,
             source,
         })?;
-    connect(&ConnectOptions::from_account(account), &secret).await
+    connect(&opts, &secret).await
 }
 
 /// Connect, secure, greet and authenticate. `secret` is the password or OAuth access token.

@@ -52,6 +52,9 @@ pub enum ImapError {
         #[source]
         source: crate::config::secret::SecretError,
     },
+    /// An `auth: oauth2` account's access token could not be had.
+    #[error(transparent)]
+    OAuth(#[from] crate::oauth::OAuthError),
     /// The server answered NO to a command.
     #[error("server said NO to {command}: {text}")]
     No {
@@ -96,6 +99,7 @@ impl ImapError {
             | ImapError::Io(_)
             | ImapError::ConnectionLost(_)
             | ImapError::Timeout(..) => true,
+            ImapError::OAuth(e) => e.is_transient(),
             // [UNAVAILABLE] / [INUSE] (RFC 5530) are the server telling us to come back later.
             ImapError::No { code, .. } => {
                 matches!(code.as_deref(), Some("UNAVAILABLE" | "INUSE" | "LIMIT"))
@@ -115,6 +119,14 @@ impl ImapError {
                 | ImapError::Protocol(_)
                 | ImapError::Tls { .. }
         )
+    }
+
+    /// The OAuth 2.0 error that says the account must sign in again (`imapsort login`).
+    pub fn login_needed(&self) -> Option<&crate::oauth::OAuthError> {
+        match self {
+            ImapError::OAuth(e @ crate::oauth::OAuthError::LoginNeeded { .. }) => Some(e),
+            _ => None,
+        }
     }
 
     /// The response code of a NO, upper-cased (`TRYCREATE`, `ALREADYEXISTS` ...).

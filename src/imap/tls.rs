@@ -12,7 +12,7 @@ use rustls_pki_types::pem::PemObject;
 use super::ImapError;
 
 /// The system's roots, loaded once per process (reading /etc/ssl/certs takes a while).
-fn system_roots() -> &'static [CertificateDer<'static>] {
+pub(crate) fn system_roots() -> &'static [CertificateDer<'static>] {
     static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
     ROOTS.get_or_init(|| {
         let result = rustls_native_certs::load_native_certs();
@@ -31,17 +31,7 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
     if let Some(path) = ca_file {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-            .map_err(|e| ImapError::TlsConfig(format!("ca_file {}: {e}", path.display())))?
-            .collect::<Result<_, _>>()
-            .map_err(|e| ImapError::TlsConfig(format!("ca_file {}: {e}", path.display())))?;
-        if certs.is_empty() {
-            return Err(ImapError::TlsConfig(format!(
-                "ca_file {} holds no certificate",
-                path.display()
-            )));
-        }
-        for cert in certs {
+        for cert in ca_file_certs(path)? {
             roots
                 .add(cert)
                 .map_err(|e| ImapError::TlsConfig(format!("ca_file {}: {e}", path.display())))?;
@@ -54,6 +44,21 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// The certificates of a `ca_file` (PEM); an error when it holds none.
+pub(crate) fn ca_file_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ImapError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| ImapError::TlsConfig(format!("ca_file {}: {e}", path.display())))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| ImapError::TlsConfig(format!("ca_file {}: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(ImapError::TlsConfig(format!(
+            "ca_file {} holds no certificate",
+            path.display()
+        )));
+    }
+    Ok(certs)
 }
 
 #[cfg(test)]

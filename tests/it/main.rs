@@ -37,6 +37,10 @@ mod daemon_faults;
 mod daemon_run;
 mod reload_config;
 
+// OAuth 2.0: `imapsort login`, and tokens checked by Dovecot's oauth2 passdb.
+mod oauth_daemon;
+mod oauth_login;
+
 // The state database and `status`.
 mod state_crash;
 mod state_status_cli;

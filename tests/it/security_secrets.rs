@@ -259,7 +259,12 @@ fn an_untrusted_certificate_is_refused_before_any_password() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    // The launcher's own readiness login is in the log already.
+    // The launcher's own readiness login: Dovecot may write its log line a moment after the
+    // login succeeded, so wait for it before counting.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !d.log().contains("Login: user=") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let logins_before = d.log().matches("Login: user=").count();
     // No ca_file: the private CA is not a system root.
     let cfg = config(dir.path(), d.imaps_port(), None, &format!("'{SECRET}'"), "");

@@ -65,6 +65,10 @@ pub struct DovecotOptions {
     pub extra_mechanisms: Vec<String>,
     /// A storage quota in KiB per user (quota + imap_quota plugins), to provoke NO [OVERQUOTA].
     pub quota_kib: Option<u64>,
+    /// Check XOAUTH2 / OAUTHBEARER tokens with Dovecot's oauth2 passdb, which POSTs each token
+    /// to this RFC 7662 introspection URL (`http://127.0.0.1:PORT/introspect`) and takes the
+    /// user from its `username`. Passwords keep working (PLAIN, LOGIN) for the same users.
+    pub oauth2_introspection_url: Option<String>,
 }
 
 impl Default for DovecotOptions {
@@ -77,6 +81,7 @@ impl Default for DovecotOptions {
             extra_passdb: String::new(),
             extra_mechanisms: Vec::new(),
             quota_kib: None,
+            oauth2_introspection_url: None,
         }
     }
 }
@@ -268,6 +273,11 @@ impl Dovecot {
             }
             let conf = self.config_text();
             std::fs::write(self.dir.path().join("dovecot.conf"), conf)?;
+            if let Some(oauth2) = self.oauth2_conf_text() {
+                let path = self.dir.path().join("oauth2.conf");
+                std::fs::write(&path, oauth2)?;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+            }
             let _ = std::fs::remove_file(self.dir.path().join("dovecot.log"));
             let child = Command::new(&self.binary)
                 // Its own process group, so stopping reaches the imap processes directly

@@ -22,6 +22,8 @@
 pub mod corpus;
 pub mod dovecot;
 pub mod harness;
+pub mod login;
+pub mod oauth_server;
 pub mod peer;
 pub mod proxy;
 pub mod state;

@@ -81,6 +81,9 @@ impl Dovecot {
         let _ = writeln!(c, "ssl_key = <{d}/key.pem");
         let _ = writeln!(c, "disable_plaintext_auth = no");
         let mut mechanisms = String::from("plain login");
+        if self.opts.oauth2_introspection_url.is_some() {
+            mechanisms.push_str(" xoauth2 oauthbearer");
+        }
         for m in &self.opts.extra_mechanisms {
             mechanisms.push(' ');
             mechanisms.push_str(m);
@@ -100,9 +103,18 @@ impl Dovecot {
         }
         // Passdbs are asked in order: the extra ones (say oauth2) first, for their mechanisms.
         let mut passwd_file = format!("  driver = passwd-file\n  args = scheme=PLAIN {d}/passwd\n");
+        if self.opts.oauth2_introspection_url.is_some() {
+            // Tokens first, and only for the token mechanisms (DESIGN.md's recipe).
+            let _ = writeln!(
+                c,
+                "passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {d}/oauth2.conf\n}}"
+            );
+        }
         if !self.opts.extra_passdb.is_empty() {
             c.push_str(self.opts.extra_passdb.trim_end());
             c.push('\n');
+        }
+        if !self.opts.extra_passdb.is_empty() || self.opts.oauth2_introspection_url.is_some() {
             passwd_file.push_str("  mechanisms = plain login\n");
         }
         let _ = writeln!(c, "passdb {{\n{passwd_file}}}");
@@ -164,6 +176,15 @@ impl Dovecot {
         c.push_str(&self.opts.extra_conf);
         c.push('\n');
         c
+    }
+
+    /// The oauth2 passdb's settings file, when tokens are checked: every login asks the
+    /// introspection endpoint (no auth cache), so an expired or revoked token is refused.
+    pub(super) fn oauth2_conf_text(&self) -> Option<String> {
+        let url = self.opts.oauth2_introspection_url.as_deref()?;
+        Some(format!(
+            "introspection_mode = post\nintrospection_url = {url}\nusername_attribute = username\nactive_attribute = active\nactive_value = true\nforce_introspection = yes\n"
+        ))
     }
 }
 
