@@ -14,6 +14,7 @@
 //!           uid_expunge, list/status/create/subscribe/ensure_mailbox, noop, logout
 //! idle      Session::idle(timeout, cancel) -> NewData | Timeout | Cancelled
 //! mailbox   names (delimiter, modified UTF-7), SPECIAL-USE, MailboxEntry
+//! response  reading to a command's tagged status, response codes, capabilities
 //! item      FetchedItem: one FETCH response with accessors (header, body, flags, size, ...)
 //! error     ImapError with is_transient()
 //! ```
@@ -26,6 +27,7 @@ pub mod idle;
 pub mod item;
 pub mod mailbox;
 pub mod mailboxes;
+mod response;
 pub mod search;
 pub mod session;
 pub mod tls;

@@ -6,12 +6,12 @@
 
 use std::collections::HashSet;
 
-use async_imap::imap_proto::{AttributeValue, Capability, MailboxDatum, Response, ResponseCode};
+use async_imap::imap_proto::{AttributeValue, MailboxDatum, Response, ResponseCode};
 
 use super::ImapError;
-use super::connect::wait_tagged;
 use super::item::FetchedItem;
 use super::mailbox;
+use super::response::{capability_names, wait_tagged};
 use super::transport::{OwnedResponse, Transport};
 
 /// How many unsolicited responses are kept for [`Session::take_unsolicited`] (oldest dropped).
@@ -85,33 +85,6 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// Names of the capabilities in CAPABILITY responses and `[CAPABILITY ...]` codes, upper-cased.
-pub(crate) fn capability_names(responses: &[OwnedResponse]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut add = |caps: &[Capability<'_>]| {
-        for c in caps {
-            out.push(match c {
-                Capability::Imap4rev1 => "IMAP4REV1".to_string(),
-                Capability::Auth(m) => format!("AUTH={}", m.to_ascii_uppercase()),
-                Capability::Atom(a) => a.to_ascii_uppercase(),
-            });
-        }
-    };
-    for r in responses {
-        match r {
-            Response::Capabilities(caps) => add(caps),
-            Response::Data { outcome, .. } | Response::Done { outcome, .. } => {
-                if let Some(ResponseCode::Capabilities(caps)) = &outcome.code {
-                    add(caps);
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// The label of a command for errors: its name, never its arguments (LOGIN has a password).
 /// The FETCH responses that carry a UID (others, e.g. unsolicited flag updates without one,
 /// cannot be matched to a message).
 fn fetched_items(responses: Vec<OwnedResponse>) -> Vec<FetchedItem> {
@@ -128,6 +101,7 @@ fn fetched_items(responses: Vec<OwnedResponse>) -> Vec<FetchedItem> {
     out
 }
 
+/// The label of a command for errors: its name, never its arguments (LOGIN has a password).
 fn command_label(command: &str) -> String {
     let mut words = command.split_whitespace();
     let first = words.next().unwrap_or("").to_ascii_uppercase();
