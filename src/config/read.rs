@@ -147,6 +147,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
+/// Whether every key of the raw map made it into `f` (none unknown or duplicated).
+pub(crate) fn all_keys_known(node: &Node, f: &Fields<'_>) -> bool {
+    matches!(&node.value, Value::Map(e) if e.len() == f.entries.len())
+}
+
 /// `found` where text is expected: a float would lose its spelling (2024.10 -> 2024.1), so
 /// it is refused with a hint rather than turned into text.
 pub(crate) fn found_for_text(node: &Node) -> String {
