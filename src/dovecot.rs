@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::imap::mailbox::mutf7_encode;
+use crate::imap::name::mutf7_encode;
 
 mod certs;
 mod conf;

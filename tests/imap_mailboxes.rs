@@ -6,8 +6,8 @@ mod support;
 use std::time::Duration;
 
 use imapsort::dovecot::{Dovecot, DovecotOptions};
-use imapsort::imap::mailbox::{SpecialUse, resolve_special};
 use imapsort::imap::{ImapError, Session, connect};
+use imapsort::imap::{SpecialUse, resolve_special};
 use secrecy::SecretString;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -74,7 +74,7 @@ fn check_separator(sep: char) {
             }
             assert!(listed.contains(&name), "{name} missing from {listed:?}");
             // Parents were created too.
-            for parent in imapsort::imap::mailbox::parents(name) {
+            for parent in imapsort::imap::name::parents(name) {
                 assert!(listed.contains(&parent.as_str()), "{parent} missing");
             }
         }

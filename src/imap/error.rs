@@ -71,10 +71,10 @@ pub enum ImapError {
     Unsupported(&'static str),
     /// A mailbox name that cannot be put on the wire.
     #[error(transparent)]
-    Name(#[from] super::mailbox::NameError),
+    Name(#[from] super::name::NameError),
     /// A mailbox name from the server that is not modified UTF-7.
     #[error(transparent)]
-    Utf7(#[from] super::mailbox::Utf7Error),
+    Utf7(#[from] super::name::Utf7Error),
     /// An argument with CR/LF or NUL, which would inject a command.
     #[error("invalid argument for {0}: contains CR, LF or NUL")]
     InvalidArgument(&'static str),

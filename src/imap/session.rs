@@ -10,7 +10,7 @@ use async_imap::imap_proto::{AttributeValue, MailboxDatum, Response, ResponseCod
 
 use super::ImapError;
 use super::item::FetchedItem;
-use super::mailbox;
+use super::name;
 use super::response::{capability_names, wait_tagged};
 use super::transport::{OwnedResponse, Transport};
 
@@ -283,7 +283,7 @@ impl Session {
             return Ok("INBOX".into());
         }
         let delim = self.delimiter().await?;
-        let wire = mailbox::to_wire(name, delim)?;
+        let wire = name::to_wire(name, delim)?;
         super::auth::quote(&wire).ok_or(ImapError::InvalidArgument("mailbox name"))
     }
 
@@ -425,7 +425,7 @@ impl Session {
         }
         let mut quoted = Vec::with_capacity(labels.len());
         for l in labels {
-            let wire = mailbox::mutf7_encode(l);
+            let wire = name::mutf7_encode(l);
             quoted.push(super::auth::quote(&wire).ok_or(ImapError::InvalidArgument("label"))?);
         }
         self.run_command(&format!(

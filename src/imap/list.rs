@@ -1,10 +1,11 @@
-//! Mailbox management on a session: LIST (with SPECIAL-USE), STATUS, CREATE, SUBSCRIBE, and
-//! `ensure_mailbox` (parents first, subscribed, tolerant of creation races).
+//! Mailbox commands on a session: LIST (with SPECIAL-USE, RFC 6154), STATUS, CREATE, SUBSCRIBE,
+//! `exists` and `ensure_mailbox` (parents first, subscribed, tolerant of creation races); and
+//! what LIST tells: [`MailboxEntry`], [`SpecialUse`], [`resolve_special`].
 
 use async_imap::imap_proto::{MailboxDatum, NameAttribute, Response, StatusAttribute};
 
 use super::ImapError;
-use super::mailbox::{self, MailboxEntry, SpecialUse};
+use super::name;
 use super::session::{MailboxStatus, Session};
 
 impl Session {
@@ -25,7 +26,7 @@ impl Session {
             let delimiter = l.delimiter.as_deref().and_then(|d| d.chars().next());
             let wire = l.name.to_string();
             let name = if wire.is_ascii() {
-                mailbox::from_wire(&wire, delimiter).unwrap_or_else(|e| {
+                name::from_wire(&wire, delimiter).unwrap_or_else(|e| {
                     tracing::warn!(account = %self.account(), mailbox = %wire, error = %e, "mailbox name is not modified UTF-7; using it as sent");
                     wire.clone()
                 })
@@ -105,10 +106,10 @@ impl Session {
         }
         let delim = self.delimiter().await?;
         // Validate the whole name before creating any parent.
-        mailbox::to_wire(mailbox, delim)?;
+        name::to_wire(mailbox, delim)?;
         let mut created = false;
         let mut chain = if delim.is_some() {
-            mailbox::parents(mailbox)
+            name::parents(mailbox)
         } else {
             Vec::new()
         };
@@ -149,6 +150,90 @@ impl Session {
     }
 }
 
+/// The SPECIAL-USE attributes of RFC 6154.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SpecialUse {
+    All,
+    Archive,
+    Drafts,
+    Flagged,
+    Junk,
+    Sent,
+    Trash,
+}
+
+impl SpecialUse {
+    /// From a LIST attribute such as `\Trash` (case-insensitive).
+    pub fn from_attribute(attr: &str) -> Option<SpecialUse> {
+        let a = attr.strip_prefix('\\')?.to_ascii_lowercase();
+        Some(match a.as_str() {
+            "all" => SpecialUse::All,
+            "archive" => SpecialUse::Archive,
+            "drafts" => SpecialUse::Drafts,
+            "flagged" => SpecialUse::Flagged,
+            "junk" => SpecialUse::Junk,
+            "sent" => SpecialUse::Sent,
+            "trash" => SpecialUse::Trash,
+            _ => return None,
+        })
+    }
+
+    /// The attribute as written on the wire.
+    pub fn as_attribute(self) -> &'static str {
+        match self {
+            SpecialUse::All => "\\All",
+            SpecialUse::Archive => "\\Archive",
+            SpecialUse::Drafts => "\\Drafts",
+            SpecialUse::Flagged => "\\Flagged",
+            SpecialUse::Junk => "\\Junk",
+            SpecialUse::Sent => "\\Sent",
+            SpecialUse::Trash => "\\Trash",
+        }
+    }
+}
+
+/// One mailbox from LIST.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MailboxEntry {
+    /// Decoded UTF-8, `/`-separated: the form users write in the config.
+    pub name: String,
+    /// Exactly what the server sent, for commands.
+    pub wire_name: String,
+    /// The server's hierarchy delimiter for this mailbox (`None`: flat).
+    pub delimiter: Option<char>,
+    /// The SPECIAL-USE attribute, if any.
+    pub special_use: Option<SpecialUse>,
+    /// All attributes as sent (`\HasChildren`, `\Noselect`, `\Trash` ...).
+    pub attributes: Vec<String>,
+}
+
+impl MailboxEntry {
+    /// `\Noselect` / `\NonExistent` mailboxes cannot be selected or counted.
+    pub fn is_selectable(&self) -> bool {
+        !self.attributes.iter().any(|a| {
+            a.eq_ignore_ascii_case("\\Noselect") || a.eq_ignore_ascii_case("\\NonExistent")
+        })
+    }
+}
+
+/// The mailbox `trash` / `archive` resolve to (RULES.md): the account's setting, else the
+/// mailbox with that SPECIAL-USE, else the plain default name.
+pub fn resolve_special(
+    configured: Option<&str>,
+    entries: &[MailboxEntry],
+    use_: SpecialUse,
+    fallback: &str,
+) -> String {
+    if let Some(c) = configured {
+        return c.to_string();
+    }
+    entries
+        .iter()
+        .find(|e| e.special_use == Some(use_))
+        .map(|e| e.name.clone())
+        .unwrap_or_else(|| fallback.to_string())
+}
+
 fn is_already_exists(e: &ImapError) -> bool {
     match e {
         ImapError::No { code, text, .. } => {
@@ -174,5 +259,27 @@ fn attribute_name(a: &NameAttribute<'_>) -> String {
         NameAttribute::Trash => "\\Trash".into(),
         NameAttribute::Extension(x) => x.to_string(),
         _ => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_use_resolution_prefers_config_then_attribute_then_default() {
+        let entries = vec![MailboxEntry {
+            name: "Deleted Items".into(),
+            wire_name: "Deleted Items".into(),
+            delimiter: Some('/'),
+            special_use: Some(SpecialUse::Trash),
+            attributes: vec!["\\Trash".into()],
+        }];
+        let t = SpecialUse::Trash;
+        assert_eq!(resolve_special(Some("Bin"), &entries, t, "Trash"), "Bin");
+        assert_eq!(resolve_special(None, &entries, t, "Trash"), "Deleted Items");
+        assert_eq!(resolve_special(None, &[], t, "Trash"), "Trash");
+        let a = SpecialUse::Archive;
+        assert_eq!(resolve_special(None, &entries, a, "Archive"), "Archive");
     }
 }
