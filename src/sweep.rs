@@ -331,12 +331,8 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
         if let Some(following) = chunks.get(i + 1) {
             next = Some(send_fetch(session, &spec, following, universe.as_ref()).await);
         }
-        let views: Vec<_> = items
-            .iter()
-            .filter_map(|item| spec.view(item))
-            // Unsolicited FETCH responses for other messages may be mixed in.
-            .filter(|(uid, _)| chunk.contains(*uid))
-            .collect();
+        // Unsolicited FETCH responses for other messages may be mixed in.
+        let views = spec.views(&items, chunk);
         drop(items);
         let ids: Vec<(Uid, Option<&str>)> = views
             .iter()

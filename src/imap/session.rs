@@ -6,10 +6,10 @@
 
 use std::collections::HashSet;
 
-use async_imap::imap_proto::{AttributeValue, MailboxDatum, Response, ResponseCode};
+use async_imap::imap_proto::{MailboxDatum, Response, ResponseCode};
 
 use super::ImapError;
-use super::item::FetchedItem;
+use super::item::{FetchedItem, merge_by_uid};
 use super::name;
 use super::response::{capability_names, wait_tagged};
 use super::transport::{OwnedResponse, Transport};
@@ -83,22 +83,6 @@ impl std::fmt::Debug for Session {
             .field("selected", &self.selected)
             .finish_non_exhaustive()
     }
-}
-
-/// The FETCH responses that carry a UID (others, e.g. unsolicited flag updates without one,
-/// cannot be matched to a message).
-fn fetched_items(responses: Vec<OwnedResponse>) -> Vec<FetchedItem> {
-    let mut out = Vec::new();
-    for r in responses {
-        if let Response::Fetch(seq, attributes) = r
-            && attributes
-                .iter()
-                .any(|a| matches!(a, AttributeValue::Uid(_)))
-        {
-            out.push(FetchedItem { seq, attributes });
-        }
-    }
-    out
 }
 
 /// The label of a command for errors: its name, never its arguments (LOGIN has a password).
@@ -343,8 +327,9 @@ impl Session {
         Ok(uids)
     }
 
-    /// `UID FETCH <set> <items>`: one item per message that has a UID (unsolicited flag
-    /// updates of other messages may be among them: match by UID). Nothing sets `\Seen` here
+    /// `UID FETCH <set> <items>`: one item per message, its responses merged by UID (see
+    /// [`merge_by_uid`]; unsolicited flag updates of other messages may be among them: match
+    /// by UID, and check that an item holds what was asked for). Nothing sets `\Seen` here
     /// unless `items` says `BODY[...]` instead of `BODY.PEEK[...]`.
     pub async fn uid_fetch(
         &mut self,
@@ -354,7 +339,7 @@ impl Session {
         let responses = self
             .run_command(&format!("UID FETCH {uid_set} {items}"))
             .await?;
-        Ok(fetched_items(responses))
+        Ok(merge_by_uid(responses))
     }
 
     /// Sends `UID FETCH <set> <items>` without waiting for the answer (pipelining: the server
@@ -383,7 +368,7 @@ impl Session {
         for r in &responses {
             self.note_unsolicited(r);
         }
-        Ok(fetched_items(responses))
+        Ok(merge_by_uid(responses))
     }
 
     /// `UID STORE <set> <query>`, e.g. `+FLAGS.SILENT (\Seen)`. A NO is an error.
