@@ -666,3 +666,42 @@ fn fetch_answers_are_merged_by_uid() {
         finish(p).await;
     });
 }
+
+/// `exists` reads LIST's answer for the exact name: wildcard matches of other mailboxes do not
+/// count, `*` goes out as `%` (one level), and names are compared after decoding.
+#[test]
+fn exists_compares_the_listed_names_exactly() {
+    support::run_with_timeout(LIMIT, async {
+        let (mut s, p) = session(
+            r#"
+            C: A4 LIST "" ""
+            S: * LIST (\Noselect) "." ""
+            S: A4 OK done
+            C: A5 LIST "" "Lists.%"
+            S: * LIST (\HasNoChildren) "." "Lists.rust"
+            S: * LIST (\HasNoChildren) "." "Lists.go"
+            S: A5 OK done
+            C: A6 LIST "" "Lists.%"
+            S: * LIST (\HasNoChildren) "." "Lists.rust"
+            S: * LIST (\HasNoChildren) "." "Lists.*"
+            S: A6 OK done
+            C: A7 LIST "" "B&APw-ro"
+            S: * LIST (\HasChildren) "." "B&APw-ro"
+            S: A7 OK done
+            C: A8 LIST "" "Gone"
+            S: * LIST (\NonExistent) "." "Gone"
+            S: A8 OK done
+            C: A9 LIST "" INBOX
+            S: * LIST (\HasNoChildren) "." "Inbox"
+            S: A9 OK done
+            "#,
+        )
+        .await;
+        assert!(!s.exists("Lists/*").await.unwrap(), "only other names");
+        assert!(s.exists("Lists/*").await.unwrap(), "the name itself");
+        assert!(s.exists("Büro").await.unwrap());
+        assert!(!s.exists("Gone").await.unwrap());
+        assert!(s.exists("inbox").await.unwrap());
+        finish(p).await;
+    });
+}

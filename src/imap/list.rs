@@ -25,18 +25,7 @@ impl Session {
             };
             let delimiter = l.delimiter.as_deref().and_then(|d| d.chars().next());
             let wire = l.name.to_string();
-            let name = if wire.is_ascii() {
-                name::from_wire(&wire, delimiter).unwrap_or_else(|e| {
-                    tracing::warn!(account = %self.account(), mailbox = %wire, error = %e, "mailbox name is not modified UTF-7; using it as sent");
-                    wire.clone()
-                })
-            } else {
-                // A UTF8=ACCEPT server sends UTF-8 as is.
-                match delimiter {
-                    Some(d) if d != '/' => wire.split(d).collect::<Vec<_>>().join("/"),
-                    _ => wire.clone(),
-                }
-            };
+            let name = decode_name(&wire, delimiter, self.account());
             let attributes: Vec<String> = l.name_attributes.iter().map(attribute_name).collect();
             let special_use = attributes
                 .iter()
@@ -138,15 +127,57 @@ impl Session {
         Ok(created)
     }
 
-    /// Whether a mailbox exists (`LIST "" <name>`).
+    /// Whether a mailbox exists and can hold messages (not `\Noselect` / `\NonExistent`).
+    ///
+    /// The name is a LIST pattern on the wire, where `*` and `%` are wildcards (RFC 3501
+    /// §6.3.8) that a mailbox name may hold too. So the answer is read for the exact name,
+    /// decoded as [`list`](Self::list) decodes it; `*` is sent as `%` (which stays within one
+    /// level), so a name with wildcards lists its siblings at most, not the whole tree.
     pub async fn exists(&mut self, mailbox: &str) -> Result<bool, ImapError> {
-        let arg = self.wire_arg(mailbox).await?;
-        let responses = self.run_command(&format!("LIST \"\" {arg}")).await?;
+        let inbox = mailbox.eq_ignore_ascii_case("INBOX");
+        let pattern = if inbox {
+            "INBOX".to_owned()
+        } else {
+            let delim = self.delimiter().await?;
+            let wire = name::to_wire(mailbox, delim)?.replace('*', "%");
+            super::auth::quote(&wire).ok_or(ImapError::InvalidArgument("mailbox name"))?
+        };
+        let responses = self.run_command(&format!("LIST \"\" {pattern}")).await?;
+        let account = self.account().to_owned();
         Ok(responses.iter().any(|r| {
-            matches!(r, Response::MailboxData(MailboxDatum::List(l))
-                if !l.name_attributes.iter().any(|a| matches!(a, NameAttribute::NoSelect)
-                    || matches!(a, NameAttribute::Extension(x) if x.eq_ignore_ascii_case("\\NonExistent"))))
+            let Response::MailboxData(MailboxDatum::List(l)) = r else {
+                return false;
+            };
+            let selectable = !l.name_attributes.iter().any(|a| {
+                matches!(a, NameAttribute::NoSelect)
+                    || matches!(a, NameAttribute::Extension(x) if x.eq_ignore_ascii_case("\\NonExistent"))
+            });
+            let delimiter = l.delimiter.as_deref().and_then(|d| d.chars().next());
+            let listed = decode_name(&l.name, delimiter, &account);
+            let same = if inbox {
+                listed.eq_ignore_ascii_case("INBOX")
+            } else {
+                listed == mailbox
+            };
+            same && selectable
         }))
+    }
+}
+
+/// A name as LIST sent it, in the config form: modified UTF-7 decoded (a UTF8=ACCEPT server
+/// sends UTF-8 as it is), the server's delimiter turned into `/`. A name that is not valid
+/// modified UTF-7 is used as sent, with a warning.
+fn decode_name(wire: &str, delimiter: Option<char>, account: &str) -> String {
+    if wire.is_ascii() {
+        name::from_wire(wire, delimiter).unwrap_or_else(|e| {
+            tracing::warn!(account, mailbox = %wire, error = %e, "mailbox name is not modified UTF-7; using it as sent");
+            wire.to_owned()
+        })
+    } else {
+        match delimiter {
+            Some(d) if d != '/' => wire.split(d).collect::<Vec<_>>().join("/"),
+            _ => wire.to_owned(),
+        }
     }
 }
 
