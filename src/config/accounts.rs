@@ -51,12 +51,16 @@ pub(crate) fn valid_account_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-/// What the loader knows about the file itself, for warnings about secrets.
-pub(crate) struct FileFacts {
+/// What the loader knows about the file itself: for warnings about secrets, and to resolve
+/// the paths written in it.
+pub(crate) struct FileFacts<'e> {
     /// The file's permission bits; `None` when not read from a file (`load_str`).
     pub mode: Option<u32>,
-    /// Where relative `file:` paths are resolved (without `$CREDENTIALS_DIRECTORY`).
+    /// Where relative paths are resolved: `ca_file`, and `file:` passwords (without
+    /// `$CREDENTIALS_DIRECTORY`).
     pub config_dir: PathBuf,
+    /// The environment (`$HOME` for `~/` paths), injected for tests.
+    pub env: &'e dyn Fn(&str) -> Option<std::ffi::OsString>,
 }
 
 /// Read `accounts:` (absent or `null`: none). Accounts with errors are left out; the second
@@ -65,7 +69,7 @@ pub(crate) struct FileFacts {
 pub(crate) fn accounts(
     d: &mut Diags,
     node: Option<&Node>,
-    facts: &FileFacts,
+    facts: &FileFacts<'_>,
 ) -> (Vec<Account>, Vec<String>) {
     let Some(node) = node.filter(|n| n.value != Value::Null) else {
         return (Vec::new(), Vec::new());
@@ -130,7 +134,7 @@ fn account_name(item: &Node) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn account(d: &mut Diags, node: &Node, facts: &FileFacts) -> Option<Account> {
+fn account(d: &mut Diags, node: &Node, facts: &FileFacts<'_>) -> Option<Account> {
     let kind = MapKind {
         noun: "key",
         context: " in an account",
@@ -193,7 +197,7 @@ fn account(d: &mut Diags, node: &Node, facts: &FileFacts) -> Option<Account> {
     let ca_file = f
         .get_some("ca_file")
         .and_then(|n| read::text(d, n, "ca_file"))
-        .map(PathBuf::from);
+        .map(|s| super::settings::expand_path(&s, &facts.config_dir, facts.env));
     let auth = match f.get("auth") {
         Some(n) => read::choice(d, n, "auth", AUTH_MECHANISMS),
         None => Some(AuthMechanism::Login),
@@ -241,7 +245,7 @@ fn account(d: &mut Diags, node: &Node, facts: &FileFacts) -> Option<Account> {
 
 /// `password:` as a literal string or a map with exactly one of `command`, `env`, `file`.
 /// Messages never quote a literal value.
-fn password(d: &mut Diags, node: &Node, facts: &FileFacts) -> Option<SecretSource> {
+fn password(d: &mut Diags, node: &Node, facts: &FileFacts<'_>) -> Option<SecretSource> {
     let source = password_source(d, node)?;
     match &source {
         SecretSource::Literal(_) => {

@@ -169,7 +169,11 @@ fn load_with(
     let get = |k: &str| top.as_ref().and_then(|f| f.get(k));
 
     let settings = settings::settings(&mut d, get("settings"), &config_dir, env);
-    let facts = accounts::FileFacts { mode, config_dir };
+    let facts = accounts::FileFacts {
+        mode,
+        config_dir,
+        env,
+    };
     let (accounts, account_names) = accounts::accounts(&mut d, get("accounts"), &facts);
     let rules = rules::rules(&mut d, get("rules"), &account_names);
     lint::move_loops(&mut d, &rules, &accounts);
