@@ -637,6 +637,10 @@ impl ImapTarget for Session {
     fn is_connection_lost(err: &ImapError) -> bool {
         err.is_connection_fatal()
     }
+
+    fn is_missing_mailbox(err: &ImapError) -> bool {
+        err.is_missing_mailbox()
+    }
 }
 
 #[cfg(test)]

@@ -117,6 +117,36 @@ impl ImapError {
         )
     }
 
+    /// Whether a COPY or MOVE was refused because the destination mailbox does not exist:
+    /// `[TRYCREATE]` (RFC 3501 §6.4.7), `[NONEXISTENT]` (RFC 5530), or a NO to COPY/MOVE without
+    /// a code whose text says so (servers that predate the codes).
+    pub fn is_missing_mailbox(&self) -> bool {
+        let ImapError::No {
+            command,
+            text,
+            code,
+        } = self
+        else {
+            return false;
+        };
+        if matches!(code.as_deref(), Some("TRYCREATE" | "NONEXISTENT")) {
+            return true;
+        }
+        let to_mailbox = matches!(command.as_str(), "UID COPY" | "UID MOVE" | "COPY" | "MOVE");
+        let text = text.to_ascii_lowercase();
+        to_mailbox
+            && code.is_none()
+            && [
+                "doesn't exist",
+                "does not exist",
+                "no such mailbox",
+                "mailbox not found",
+                "unknown mailbox",
+            ]
+            .iter()
+            .any(|s| text.contains(s))
+    }
+
     /// The response code of a NO, upper-cased (`TRYCREATE`, `ALREADYEXISTS` ...).
     pub fn no_code(&self) -> Option<&str> {
         match self {
@@ -161,6 +191,33 @@ mod tests {
             (ImapError::Insecure, false),
         ] {
             assert_eq!(err.is_transient(), transient, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn missing_mailbox_classification() {
+        let no = |command: &str, code: Option<&str>, text: &str| ImapError::No {
+            command: command.into(),
+            text: text.into(),
+            code: code.map(String::from),
+        };
+        for (err, missing) in [
+            (
+                no("UID MOVE", Some("TRYCREATE"), "Mailbox doesn't exist: X"),
+                true,
+            ),
+            (no("UID COPY", Some("NONEXISTENT"), "No such folder"), true),
+            (no("UID COPY", None, "Mailbox does not exist"), true),
+            (no("UID MOVE", None, "No such mailbox"), true),
+            (
+                no("UID COPY", Some("OVERQUOTA"), "Mailbox does not exist?"),
+                false,
+            ),
+            (no("UID COPY", None, "Quota exceeded"), false),
+            (no("UID STORE", None, "Mailbox doesn't exist"), false),
+            (ImapError::ConnectionLost(None), false),
+        ] {
+            assert_eq!(err.is_missing_mailbox(), missing, "{err:?}");
         }
     }
 
