@@ -187,13 +187,26 @@ async fn tls_handshake(
     let name = ServerName::try_from(opts.host.clone())
         .map_err(|_| ImapError::TlsConfig(format!("invalid server name {:?}", opts.host)))?;
     let connector = tokio_rustls::TlsConnector::from(config);
-    let tls = connector
-        .connect(name, stream)
-        .await
-        .map_err(|source| ImapError::Tls {
-            host: opts.host.clone(),
-            source,
-        })?;
+    let tls = connector.connect(name, stream).await.map_err(|source| {
+        // tokio-rustls wraps the rustls error in an io::Error.
+        let refused = source
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<rustls::Error>())
+            .and_then(|e| match e {
+                rustls::Error::InvalidCertificate(c) => Some(c),
+                _ => None,
+            });
+        match refused {
+            Some(c) => ImapError::Certificate {
+                host: opts.host.clone(),
+                problem: tls::certificate_problem(c, &opts.host, opts.ca_file.as_deref()),
+            },
+            None => ImapError::Tls {
+                host: opts.host.clone(),
+                source,
+            },
+        }
+    })?;
     Ok(Box::new(tls))
 }
 

@@ -30,6 +30,10 @@ pub enum ImapError {
         #[source]
         source: std::io::Error,
     },
+    /// The server's certificate was refused: `problem` says what is wrong with it and what to
+    /// do (an unknown CA, a name mismatch naming both names, an expiry date).
+    #[error("the certificate of {host} was refused: {problem}")]
+    Certificate { host: String, problem: String },
     /// The TLS setup itself is wrong (unreadable `ca_file`, no roots, bad host name).
     #[error("TLS setup: {0}")]
     TlsConfig(String),
@@ -114,7 +118,38 @@ impl ImapError {
                 | ImapError::Timeout(..)
                 | ImapError::Protocol(_)
                 | ImapError::Tls { .. }
+                | ImapError::Certificate { .. }
         )
+    }
+
+    /// Whether logging in failed: the server refused the credentials, or the password or
+    /// token could not be had. (Not a TLS failure, a refused connection or a NO to a command.)
+    pub fn is_auth_failure(&self) -> bool {
+        matches!(self, ImapError::Auth { .. } | ImapError::Secret { .. })
+    }
+
+    /// Whether a secure connection could not be set up: a refused certificate, a failed
+    /// handshake, a TLS configuration error, STARTTLS not offered, or plaintext refused.
+    pub fn is_tls_failure(&self) -> bool {
+        matches!(
+            self,
+            ImapError::Certificate { .. }
+                | ImapError::Tls { .. }
+                | ImapError::TlsConfig(_)
+                | ImapError::StartTlsUnavailable { .. }
+                | ImapError::Insecure
+        )
+    }
+
+    /// What a failed connection attempt was, in the words of the one line that reports it.
+    pub fn connect_failure(&self) -> &'static str {
+        if self.is_auth_failure() {
+            "cannot log in"
+        } else if self.is_tls_failure() {
+            "cannot connect securely"
+        } else {
+            "cannot connect"
+        }
     }
 
     /// Whether a COPY or MOVE was refused because the destination mailbox does not exist:
@@ -218,6 +253,63 @@ mod tests {
             (ImapError::ConnectionLost(None), false),
         ] {
             assert_eq!(err.is_missing_mailbox(), missing, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn connect_failures_say_what_kind_they_are() {
+        let secret = || crate::config::secret::SecretError::NoProgram;
+        for (err, auth, tls, words) in [
+            (
+                ImapError::Auth {
+                    account: "a".into(),
+                    reason: None,
+                },
+                true,
+                false,
+                "cannot log in",
+            ),
+            (
+                ImapError::Secret {
+                    account: "a".into(),
+                    source: secret(),
+                },
+                true,
+                false,
+                "cannot log in",
+            ),
+            (
+                ImapError::Certificate {
+                    host: "h".into(),
+                    problem: "p".into(),
+                },
+                false,
+                true,
+                "cannot connect securely",
+            ),
+            (
+                ImapError::TlsConfig("ca_file x: missing".into()),
+                false,
+                true,
+                "cannot connect securely",
+            ),
+            (ImapError::Insecure, false, true, "cannot connect securely"),
+            (
+                ImapError::Timeout(Duration::from_secs(1), "connecting"),
+                false,
+                false,
+                "cannot connect",
+            ),
+            (
+                ImapError::Unsupported("LOGIN"),
+                false,
+                false,
+                "cannot connect",
+            ),
+        ] {
+            assert_eq!(err.is_auth_failure(), auth, "{err:?}");
+            assert_eq!(err.is_tls_failure(), tls, "{err:?}");
+            assert_eq!(err.connect_failure(), words, "{err:?}");
         }
     }
 
