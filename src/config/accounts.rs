@@ -306,9 +306,18 @@ fn password_source(d: &mut Diags, node: &Node) -> Option<SecretSource> {
                 if k.as_str().is_some_and(|k| PASSWORD_KEYS.contains(&k)) {
                     known.push((k.clone(), v.clone()));
                 } else {
+                    // A key close to a known one is a typo, not a secret: naming the known
+                    // key shows nothing of it.
+                    let hint = k
+                        .as_str()
+                        .and_then(|k| read::suggest(k, PASSWORD_KEYS))
+                        .map(|s| format!("; did you mean {s:?}?"))
+                        .unwrap_or_default();
                     d.error(
                         k.span,
-                        "password: unknown key (not shown, in case it is the secret); allowed: command, env, file",
+                        format!(
+                            "password: unknown key (not shown, in case it is the secret{hint}); allowed: command, env, file"
+                        ),
                     );
                 }
             }
