@@ -332,8 +332,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
             next = Some(send_fetch(session, &spec, following, universe.as_ref()).await);
         }
         // Unsolicited FETCH responses for other messages may be mixed in.
-        let views = spec.views(&items, chunk);
-        drop(items);
+        let views = spec.views(items, chunk);
         let ids: Vec<(Uid, Option<&str>)> = views
             .iter()
             .map(|(uid, v)| (*uid, v.message_id()))

@@ -657,7 +657,7 @@ fn fetch_answers_are_merged_by_uid() {
         );
         let asked: imapsort::imap::uidset::UidSet = "1:3".parse().unwrap();
         let in_order: Vec<u32> = spec
-            .views(&items, &asked)
+            .views(items, &asked)
             .iter()
             .map(|(uid, _)| uid.get())
             .collect();

@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 
 use async_imap::imap_proto::{BodyStructure, ContentDisposition, ContentType};
 
-use crate::imap::item::FetchedItem;
+use crate::imap::item::{FetchedItem, merge_items};
 use crate::imap::uidset::{Uid, UidSet};
 use crate::rules::{Attachment, FetchNeeds, MessageFacts, MessageView};
 
@@ -72,13 +72,16 @@ impl FetchSpec {
         &self.items
     }
 
-    /// The views of the messages in `asked`, in the order of `items` (one per message: see
-    /// [`Session::uid_fetch`](crate::imap::Session::uid_fetch)). Items of other messages
-    /// (unsolicited flag updates) are ignored; an asked-for message whose answer lacks an item
-    /// is left out with a warning, as [`view`](Self::view) would not evaluate it.
-    pub fn views(&self, items: &[FetchedItem], asked: &UidSet) -> Vec<(Uid, MessageView)> {
+    /// The views of the messages in `asked`, in the order of `items`: the answers to the
+    /// command lines of one chunk, merged by UID again across lines (see
+    /// [`Session::uid_fetch`](crate::imap::Session::uid_fetch) for one answer). Items of other
+    /// messages (unsolicited flag updates) are ignored; an asked-for message whose answer
+    /// lacks an item is left out with a warning, as [`view`](Self::view) would not evaluate it.
+    /// Each message is viewed once.
+    pub fn views(&self, items: Vec<FetchedItem>, asked: &UidSet) -> Vec<(Uid, MessageView)> {
+        let items = merge_items(items);
         let mut out = Vec::with_capacity(items.len());
-        for item in items {
+        for item in &items {
             let Some(uid) = item.uid().and_then(Uid::new) else {
                 continue;
             };

@@ -212,7 +212,7 @@ fn an_answer_without_an_item_asked_for_is_not_evaluated() {
         let items = fetched(&[&format!("* 1 FETCH ({attrs})")]);
         assert_eq!(spec.view(&items[0]).is_some(), complete, "{attrs}");
         assert_eq!(
-            spec.views(&items, &asked).len(),
+            spec.views(items, &asked).len(),
             usize::from(complete),
             "{attrs}"
         );
@@ -232,4 +232,31 @@ fn an_answer_split_in_two_is_one_complete_message() {
     assert_eq!(uid.get(), 7);
     assert!(view.has_flag("\\Seen"));
     assert_eq!(view.header_values("From"), ["a@b.example"]);
+}
+
+/// The command lines of one chunk are answered separately, and a server running them at once
+/// may put a message's data, or a flag update for it, in another line's answer: still one view
+/// per message, with the newest flags, and never two.
+#[test]
+fn answers_of_several_lines_give_one_view_per_message() {
+    let spec = FetchSpec::new(&needs(Some(&["From"]), false, false));
+    let full = |uid: u32| {
+        format!(
+            "* {uid} FETCH (UID {uid} FLAGS () RFC822.SIZE 9 INTERNALDATE \"02-Mar-2026 10:00:00 +0000\" BODY[HEADER.FIELDS (FROM)] \"From: a@b.example\")"
+        )
+    };
+    let mut items = fetched(&[&full(1), &full(5)]);
+    items.extend(fetched(&[
+        "* 1 FETCH (UID 1 FLAGS (\\Flagged))",
+        &full(5),
+        &full(6),
+    ]));
+    let asked: UidSet = "1:6".parse().unwrap();
+    let views = spec.views(items, &asked);
+    let uids: Vec<u32> = views.iter().map(|(u, _)| u.get()).collect();
+    assert_eq!(uids, [1, 5, 6]);
+    assert!(
+        views[0].1.has_flag("\\Flagged"),
+        "the later update is the newer state"
+    );
 }

@@ -172,6 +172,28 @@ pub(crate) fn merge_by_uid(responses: Vec<Response<'static>>) -> Vec<FetchedItem
     items
 }
 
+/// Items of several answers (the command lines of one pipelined chunk) as one item per
+/// message: items with the same UID are merged as [`merge_by_uid`] merges responses, in the
+/// order given. A server running pipelined commands at once may answer a message of one line
+/// while reading another, and a flag update may come in any of them.
+pub(crate) fn merge_items(items: Vec<FetchedItem>) -> Vec<FetchedItem> {
+    let mut out: Vec<FetchedItem> = Vec::with_capacity(items.len());
+    let mut index_of_uid: HashMap<u32, usize> = HashMap::with_capacity(items.len());
+    for item in items {
+        let Some(uid) = item.uid() else {
+            continue;
+        };
+        match index_of_uid.get(&uid) {
+            Some(&i) => out[i].absorb(item.attributes),
+            None => {
+                index_of_uid.insert(uid, out.len());
+                out.push(item);
+            }
+        }
+    }
+    out
+}
+
 fn uid_in(attributes: &[AttributeValue<'_>]) -> Option<u32> {
     attributes.iter().find_map(|a| match a {
         AttributeValue::Uid(u) => Some(*u),
