@@ -7,8 +7,8 @@ use std::path::Path;
 use crate::cli::FoldersArgs;
 use crate::config::{self, Account};
 use crate::exit::Exit;
-use crate::imap::mailbox::{MailboxEntry, SpecialUse, resolve_special};
 use crate::imap::{ImapError, connect_account};
+use crate::imap::{MailboxEntry, SpecialUse, resolve_special};
 
 /// One line of the listing.
 #[derive(Clone, Debug, PartialEq, Eq)]

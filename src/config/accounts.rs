@@ -60,14 +60,18 @@ pub(crate) fn valid_account_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-/// What the loader knows about the file itself, for warnings about secrets.
-pub(crate) struct FileFacts {
+/// What the loader knows about the file itself: for warnings about secrets, and to resolve
+/// the paths written in it.
+pub(crate) struct FileFacts<'e> {
     /// The file's permission bits; `None` when not read from a file (`load_str`).
     pub mode: Option<u32>,
-    /// Where relative `file:` paths are resolved (without `$CREDENTIALS_DIRECTORY`).
+    /// Where relative paths are resolved: `ca_file`, and `file:` passwords (without
+    /// `$CREDENTIALS_DIRECTORY`).
     pub config_dir: PathBuf,
     /// `settings.state_dir`: OAuth 2.0 token files live in its `oauth2/` directory.
     pub state_dir: PathBuf,
+    /// The environment (`$HOME` for `~/` paths), injected for tests.
+    pub env: &'e dyn Fn(&str) -> Option<std::ffi::OsString>,
 }
 
 /// Read `accounts:` (absent or `null`: none). Accounts with errors are left out; the second
@@ -76,7 +80,7 @@ pub(crate) struct FileFacts {
 pub(crate) fn accounts(
     d: &mut Diags,
     node: Option<&Node>,
-    facts: &FileFacts,
+    facts: &FileFacts<'_>,
 ) -> (Vec<Account>, Vec<String>) {
     let Some(node) = node.filter(|n| n.value != Value::Null) else {
         return (Vec::new(), Vec::new());
@@ -141,7 +145,7 @@ fn account_name(item: &Node) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn account(d: &mut Diags, node: &Node, facts: &FileFacts) -> Option<Account> {
+fn account(d: &mut Diags, node: &Node, facts: &FileFacts<'_>) -> Option<Account> {
     let kind = MapKind {
         noun: "key",
         context: " in an account",
@@ -197,7 +201,7 @@ fn account(d: &mut Diags, node: &Node, facts: &FileFacts) -> Option<Account> {
     let ca_file = f
         .get_some("ca_file")
         .and_then(|n| read::text(d, n, "ca_file"))
-        .map(PathBuf::from);
+        .map(|s| super::settings::expand_path(&s, &facts.config_dir, facts.env));
     let auth = match f.get("auth") {
         Some(n) => read::choice(d, n, "auth", AUTH_CHOICES),
         None => Some(Auth::Mechanism(AuthMechanism::Login)),
@@ -293,7 +297,7 @@ fn account(d: &mut Diags, node: &Node, facts: &FileFacts) -> Option<Account> {
 pub(crate) fn password(
     d: &mut Diags,
     node: &Node,
-    facts: &FileFacts,
+    facts: &FileFacts<'_>,
     what: &str,
 ) -> Option<SecretSource> {
     let source = password_source(d, node, what)?;
@@ -357,9 +361,18 @@ fn password_source(d: &mut Diags, node: &Node, what: &str) -> Option<SecretSourc
                 if k.as_str().is_some_and(|k| PASSWORD_KEYS.contains(&k)) {
                     known.push((k.clone(), v.clone()));
                 } else {
+                    // A key close to a known one is a typo, not a secret: naming the known
+                    // key shows nothing of it.
+                    let hint = k
+                        .as_str()
+                        .and_then(|k| read::suggest(k, PASSWORD_KEYS))
+                        .map(|s| format!("; did you mean {s:?}?"))
+                        .unwrap_or_default();
                     d.error(
                         k.span,
-                        format!("{what}: unknown key (not shown, in case it is the secret); allowed: command, env, file"),
+                        format!(
+                            "{what}: unknown key (not shown, in case it is the secret{hint}); allowed: command, env, file"
+                        ),
                     );
                 }
             }

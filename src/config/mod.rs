@@ -2,9 +2,10 @@
 //!
 //! Raw then validated: [`node`] parses the YAML into a tree in which every key and value knows
 //! its line and column; the section readers ([`settings`], [`accounts`], [`rules`] with
-//! [`conditions`]) turn it into typed values, reporting every problem they meet and going on,
-//! so that all errors of a file are reported at once; [`lint`] adds warnings; finally the
-//! rules engine compiles the rule AST (invalid regexes, unknown template variables).
+//! [`conditions`], whose matchers [`address`] and [`text`] read) turn it into typed values,
+//! reporting every problem they meet and going on, so that all errors of a file are reported at
+//! once; [`lint`] adds warnings; finally the rules engine compiles the rule AST (invalid
+//! regexes, unknown template variables).
 
 pub(crate) mod accounts;
 pub(crate) mod address;
@@ -17,6 +18,7 @@ pub(crate) mod read;
 pub(crate) mod rules;
 pub mod secret;
 pub(crate) mod settings;
+pub(crate) mod text;
 pub mod types;
 pub mod units;
 
@@ -175,6 +177,7 @@ fn load_with(
         mode,
         config_dir,
         state_dir: settings.state_dir.clone(),
+        env,
     };
     let (accounts, account_names) = accounts::accounts(&mut d, get("accounts"), &facts);
     let rules = rules::rules(&mut d, get("rules"), &account_names);

@@ -608,3 +608,32 @@ accounts:
             .contains(&("access_type".into(), "offline".into()))
     );
 }
+
+/// Under systemd the working directory is `/`: a relative `ca_file` is taken beside the
+/// configuration file, like a relative `state_dir` or password `file:`; `~/` is `$HOME`.
+#[test]
+fn a_relative_ca_file_is_beside_the_configuration_file() {
+    let account = |ca: &str| {
+        format!("accounts:\n  - {{ name: a, host: h, username: u, password: p, ca_file: {ca} }}\n")
+    };
+    let env = |k: &str| (k == "HOME").then(|| std::ffi::OsString::from("/home/me"));
+    for (written, want) in [
+        ("ca.pem", "/etc/imapsort/ca.pem"),
+        ("certs/ca.pem", "/etc/imapsort/certs/ca.pem"),
+        ("/etc/ssl/ca.pem", "/etc/ssl/ca.pem"),
+        ("~/ca.pem", "/home/me/ca.pem"),
+    ] {
+        let c = load_with(
+            &account(written),
+            Path::new("/etc/imapsort/c.yaml"),
+            None,
+            &env,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.accounts[0].ca_file.as_deref(),
+            Some(Path::new(want)),
+            "{written}"
+        );
+    }
+}

@@ -346,7 +346,7 @@ impl Worker {
                     if self.last_error.as_deref() != Some(text.as_str()) {
                         self.announce = true;
                         if auth {
-                            tracing::error!(account = self.name(), worker = %self.label(), error = %text, retry_in = ?delay, "cannot log in");
+                            tracing::error!(account = self.name(), worker = %self.label(), error = %text, retry_in = ?delay, "{}", error.connect_failure());
                         } else {
                             tracing::warn!(account = self.name(), worker = %self.label(), error = %text, retry_in = ?delay, "cannot connect");
                         }

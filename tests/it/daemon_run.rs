@@ -360,3 +360,42 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// A destination the user deletes, or renames, in their mail client while the daemon runs:
+/// mail arriving afterwards is sorted into the mailbox created again, not refused with
+/// "Mailbox doesn't exist" until a restart.
+#[test]
+fn a_destination_deleted_or_renamed_by_another_client_is_created_again() {
+    run_with_timeout(Duration::from_secs(90), async {
+        let Some(mut h) = harness() else { return };
+        h.write_config(&h.default_config());
+        h.start().await;
+        h.wait_selected().await;
+        h.deliver("INBOX", &[mail(1, "invoice 1", None)]);
+        h.wait_count("Invoices", 1, Duration::from_secs(20)).await;
+
+        // Another client deletes the destination.
+        let mut other = h.client().await;
+        other.delete_mailbox("Invoices").await.unwrap();
+        assert!(!other.exists("Invoices").await.unwrap());
+        h.deliver("INBOX", &[mail(2, "invoice 2", None)]);
+        h.wait_count("Invoices", 1, Duration::from_secs(20)).await;
+        assert_eq!(h.count("INBOX").await, 0, "sorted, not left in INBOX");
+
+        // Another client renames it.
+        other
+            .run_command("RENAME \"Invoices\" \"Paid\"")
+            .await
+            .unwrap();
+        h.deliver("INBOX", &[mail(3, "invoice 3", None)]);
+        h.wait_count("Invoices", 1, Duration::from_secs(20)).await;
+        assert_eq!(
+            h.count("Paid").await,
+            1,
+            "the renamed mailbox keeps its message"
+        );
+        assert_eq!(h.count("INBOX").await, 0);
+        let _ = other.logout().await;
+        h.stop().await;
+    });
+}

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use imapsort::imap::mailbox::{SpecialUse, resolve_special};
 use imapsort::imap::{ImapError, Session, connect};
+use imapsort::imap::{SpecialUse, resolve_special};
 use imapsort_testkit::dovecot::{Dovecot, DovecotOptions};
 use secrecy::SecretString;
 
@@ -74,7 +74,7 @@ fn check_separator(sep: char) {
             }
             assert!(listed.contains(&name), "{name} missing from {listed:?}");
             // Parents were created too.
-            for parent in imapsort::imap::mailbox::parents(name) {
+            for parent in imapsort::imap::name::parents(name) {
                 assert!(listed.contains(&parent.as_str()), "{parent} missing");
             }
         }
@@ -193,4 +193,55 @@ fn seeding_ten_thousand_messages_is_fast() {
         let mut s = login(&d).await;
         assert_eq!(s.status("Bulk").await.unwrap().messages, Some(10_000));
     });
+}
+
+/// `*` and `%` are LIST wildcards: asking whether `Lists/*` exists must not answer for
+/// `Lists/rust`. Existence is exact, so a mailbox with such a name is created, found, and not
+/// confused with its neighbours; under both separators.
+#[test]
+fn existence_is_exact_although_names_hold_list_wildcards() {
+    for sep in ['/', '.'] {
+        let Some(d) = start(sep) else { return };
+        support::run_with_timeout(LIMIT, async {
+            let mut s = login(&d).await;
+            for name in ["Lists/rust", "Deals", "inbox"] {
+                s.ensure_mailbox(name).await.unwrap();
+            }
+            for (name, exists) in [
+                ("Lists/rust", true),
+                ("Lists", true),
+                ("INBOX", true),
+                ("Inbox", true),
+                ("Lists/*", false),
+                ("Lists/%", false),
+                ("Lists/ru%", false),
+                ("L*", false),
+                ("Deal%", false),
+                ("*", false),
+                ("%", false),
+            ] {
+                assert_eq!(s.exists(name).await.unwrap(), exists, "{sep}: {name}");
+            }
+            // A wildcard name of its own is created, although LIST "Lists/*" already matched.
+            assert!(s.ensure_mailbox("Lists/*").await.unwrap(), "{sep}: created");
+            assert!(s.exists("Lists/*").await.unwrap());
+            assert!(!s.exists("Lists/%").await.unwrap());
+            assert!(s.ensure_mailbox("Deals 50%").await.unwrap());
+            assert!(!s.ensure_mailbox("Deals 50%").await.unwrap(), "found again");
+            let names: Vec<String> = s
+                .list()
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| e.name)
+                .collect();
+            for name in ["Lists/*", "Lists/rust", "Deals 50%"] {
+                assert!(
+                    names.iter().any(|n| n == name),
+                    "{sep}: {name} in {names:?}"
+                );
+            }
+            s.logout().await.unwrap();
+        });
+    }
 }

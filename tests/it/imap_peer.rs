@@ -425,8 +425,13 @@ fn wrong_host_name_is_refused_and_right_one_accepted() {
         o.allow_insecure = false;
         o.ca_file = Some(ca_path.clone());
         let e = connect(&o, &pass()).await.unwrap_err();
-        assert!(matches!(e, ImapError::Tls { .. }), "{e:?}");
-        assert!(format!("{e:?}").contains("NotValidForName"), "{e:?}");
+        assert!(matches!(e, ImapError::Certificate { .. }), "{e:?}");
+        // Both names: the one asked for and the one the certificate has.
+        let text = e.to_string();
+        assert!(
+            text.contains("imap.example.net") && text.contains("\"localhost\""),
+            "{text}"
+        );
         assert!(!e.is_transient());
         let _ = p.done.await;
 
@@ -568,6 +573,140 @@ fn preauth_on_a_starttls_connection_and_logindisabled_are_refused() {
         .await;
         let e = connect(&opts(p.port), &pass()).await.unwrap_err();
         assert!(matches!(e, ImapError::Unsupported(_)), "{e:?}");
+        finish(p).await;
+    });
+}
+
+/// RFC 3501 7.4.2 lets a server split one message's items over several FETCH responses, and
+/// another client's flag changes arrive as unsolicited FETCHes, with or without a UID, in the
+/// middle of our own answer. Each message must come back once, with everything asked for,
+/// and a response that lacks the asked-for header must never be evaluated as an empty message.
+#[test]
+fn fetch_answers_are_merged_by_uid() {
+    use imapsort::imap::fetch::FetchSpec;
+    use imapsort::rules::FetchNeeds;
+    const ITEMS: &str = "(UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (Subject)])";
+    const DATE: &str = r#"INTERNALDATE "02-Mar-2026 10:00:00 +0000""#;
+    support::run_with_timeout(LIMIT, async {
+        let (mut s, p) = session(&format!(
+            r#"
+            C: A4 UID FETCH 1:3 {ITEMS}
+            S: * 1 FETCH (UID 1 FLAGS (\Seen))
+            S: * 1 FETCH (UID 1 RFC822.SIZE 40 {DATE} BODY[HEADER.FIELDS (Subject)] {{16}}{{CRLF}}Subject: one{{CRLF}}{{CRLF}})
+            S: * 2 FETCH (FLAGS (\Flagged))
+            S: * 2 FETCH (UID 2 FLAGS () RFC822.SIZE 41 {DATE} BODY[HEADER.FIELDS (Subject)] {{16}}{{CRLF}}Subject: two{{CRLF}}{{CRLF}})
+            S: * 3 FETCH (UID 3 FLAGS () RFC822.SIZE 42 {DATE} BODY[HEADER.FIELDS (Subject)] {{18}}{{CRLF}}Subject: three{{CRLF}}{{CRLF}})
+            S: * 3 FETCH (FLAGS (\Deleted))
+            S: * 1 FETCH (UID 1 FLAGS (\Seen \Answered))
+            S: * 9 FETCH (UID 9 FLAGS (\Seen))
+            S: * 7 FETCH (FLAGS (\Seen))
+            S: A4 OK done
+            C: A5 UID FETCH 4:5 (UID FLAGS)
+            S: * 4 FETCH (UID 4 FLAGS ())
+            S: * 1 EXPUNGE
+            S: * 4 FETCH (FLAGS (\Seen))
+            S: * 4 FETCH (UID 5 FLAGS ())
+            S: A5 OK done
+            "#
+        ))
+        .await;
+        let items = s.uid_fetch("1:3", ITEMS).await.unwrap();
+        let summary: Vec<(Option<u32>, Option<Vec<String>>, bool)> = items
+            .iter()
+            .map(|i| (i.uid(), i.flags(), i.header().is_some()))
+            .collect();
+        let flags = |f: &[&str]| Some(f.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(
+            summary,
+            [
+                // Split over two responses, then a newer flag update: one item, newest flags.
+                (Some(1), flags(&["\\Seen", "\\Answered"]), true),
+                // The update by sequence number came before the answer, which is newer.
+                (Some(2), flags(&[]), true),
+                // The update by sequence number came after the answer: it wins.
+                (Some(3), flags(&["\\Deleted"]), true),
+                // A message not asked for: only its flags, no header.
+                (Some(9), flags(&["\\Seen"]), false),
+            ],
+            "sequence number 7 names no message of the answer and is dropped"
+        );
+
+        let spec = FetchSpec::new(&FetchNeeds {
+            headers: Some(["Subject".to_string()].into()),
+            ..FetchNeeds::default()
+        });
+        assert_eq!(spec.items(), ITEMS);
+        let views: Vec<(u32, Option<String>)> = items
+            .iter()
+            .filter_map(|i| spec.view(i))
+            .map(|(uid, v)| {
+                (
+                    uid.get(),
+                    v.header_values("Subject").first().map(|s| s.to_string()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            views,
+            [
+                (1, Some("one".to_owned())),
+                (2, Some("two".to_owned())),
+                (3, Some("three".to_owned())),
+            ],
+            "a response without the asked-for header is never a message to evaluate"
+        );
+        let asked: imapsort::imap::uidset::UidSet = "1:3".parse().unwrap();
+        let in_order: Vec<u32> = spec
+            .views(items, &asked)
+            .iter()
+            .map(|(uid, _)| uid.get())
+            .collect();
+        assert_eq!(in_order, [1, 2, 3]);
+
+        // After an EXPUNGE in the answer, sequence numbers have moved: an update that names
+        // one cannot be placed safely and is dropped rather than given to the wrong message.
+        let items = s.uid_fetch("4:5", "(UID FLAGS)").await.unwrap();
+        let summary: Vec<_> = items.iter().map(|i| (i.uid(), i.flags())).collect();
+        assert_eq!(summary, [(Some(4), flags(&[])), (Some(5), flags(&[]))]);
+        finish(p).await;
+    });
+}
+
+/// `exists` reads LIST's answer for the exact name: wildcard matches of other mailboxes do not
+/// count, `*` goes out as `%` (one level), and names are compared after decoding.
+#[test]
+fn exists_compares_the_listed_names_exactly() {
+    support::run_with_timeout(LIMIT, async {
+        let (mut s, p) = session(
+            r#"
+            C: A4 LIST "" ""
+            S: * LIST (\Noselect) "." ""
+            S: A4 OK done
+            C: A5 LIST "" "Lists.%"
+            S: * LIST (\HasNoChildren) "." "Lists.rust"
+            S: * LIST (\HasNoChildren) "." "Lists.go"
+            S: A5 OK done
+            C: A6 LIST "" "Lists.%"
+            S: * LIST (\HasNoChildren) "." "Lists.rust"
+            S: * LIST (\HasNoChildren) "." "Lists.*"
+            S: A6 OK done
+            C: A7 LIST "" "B&APw-ro"
+            S: * LIST (\HasChildren) "." "B&APw-ro"
+            S: A7 OK done
+            C: A8 LIST "" "Gone"
+            S: * LIST (\NonExistent) "." "Gone"
+            S: A8 OK done
+            C: A9 LIST "" INBOX
+            S: * LIST (\HasNoChildren) "." "Inbox"
+            S: A9 OK done
+            "#,
+        )
+        .await;
+        assert!(!s.exists("Lists/*").await.unwrap(), "only other names");
+        assert!(s.exists("Lists/*").await.unwrap(), "the name itself");
+        assert!(s.exists("Büro").await.unwrap());
+        assert!(!s.exists("Gone").await.unwrap());
+        assert!(s.exists("inbox").await.unwrap());
         finish(p).await;
     });
 }

@@ -445,3 +445,90 @@ fn mailbox_option_narrows_the_sweep() {
         assert!(contents(&mut s, "Trash").await.contains_key("<b@t>"));
     });
 }
+
+/// Another client changing flags in the same mailbox while a sweep fetches: Dovecot reports
+/// each change as `* n FETCH (FLAGS (...))` in the middle of the sweep's own UID FETCH answers.
+/// Every message is still evaluated exactly once, with its own headers, and nothing else is.
+#[test]
+fn another_client_changing_flags_during_a_sweep_evaluates_each_message_once() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    const N: usize = 3000;
+    let Some(d) = support::dovecot::start(DovecotOptions::default()) else {
+        return;
+    };
+    let messages: Vec<Vec<u8>> = (0..N)
+        .map(|n| {
+            let subject = format!("s{n}");
+            eml(
+                &format!("m{n}@t"),
+                &[("From", "a@b.example"), ("Subject", &subject)],
+                "hi",
+            )
+        })
+        .collect();
+    d.seed("user", "INBOX", &messages).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = r#"
+  - name: every message
+    when: { subject: { prefix: s } }
+    then: { flag: "$Swept" }
+  - name: no subject
+    when: { not: { subject: { exists: true } } }
+    then: { flag: "$Empty" }
+"#;
+    let config = write_config(dir.path(), &d, "", rules);
+    support::run_with_timeout(LIMIT, async {
+        let mut other = observer(&d).await;
+        other.select("INBOX").await.unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stores = Arc::new(AtomicU64::new(0));
+        let toggler = tokio::spawn({
+            let (stop, stores) = (stop.clone(), stores.clone());
+            async move {
+                let mut i = 0usize;
+                while !stop.load(Ordering::SeqCst) {
+                    let sign = if (i / N).is_multiple_of(2) { '+' } else { '-' };
+                    let uid = (i * 7919) % N + 1;
+                    other
+                        .uid_store(&uid.to_string(), &format!("{sign}FLAGS (\\Flagged)"))
+                        .await
+                        .unwrap();
+                    stores.fetch_add(1, Ordering::SeqCst);
+                    i += 1;
+                }
+                other
+            }
+        });
+        // The other client is at work before the sweep starts.
+        while stores.load(Ordering::SeqCst) < 20 {
+            tokio::task::yield_now().await;
+        }
+        let run = sweep(&config, true, OutputFormat::Json).await;
+        let during = stores.load(Ordering::SeqCst);
+        stop.store(true, Ordering::SeqCst);
+        let _ = toggler.await.unwrap().logout().await;
+        assert_eq!(run.exit, Exit::Ok, "{}", run.stderr);
+        assert!(
+            during > 20,
+            "the other client changed flags during the sweep"
+        );
+        assert_eq!(run.summary()["examined"], N);
+        let lines: Vec<serde_json::Value> = run
+            .json()
+            .into_iter()
+            .filter(|v| v.get("summary").is_none())
+            .collect();
+        assert_eq!(lines.len(), N, "one line per message, none twice");
+        let by_id = run.by_message_id();
+        assert_eq!(by_id.len(), N, "every message by its own Message-ID");
+        for n in 0..N {
+            let line = &by_id[&format!("<m{n}@t>")];
+            assert_eq!(
+                line["rules"],
+                serde_json::json!(["every message"]),
+                "{line}"
+            );
+        }
+    });
+}

@@ -1,5 +1,5 @@
 //! Mailbox names: the config's UTF-8 `/`-separated form <-> the server's wire form (its own
-//! hierarchy delimiter, modified UTF-7 per RFC 3501 §5.1.3), and SPECIAL-USE (RFC 6154).
+//! hierarchy delimiter, modified UTF-7 per RFC 3501 §5.1.3), and a name's parents.
 
 use base64::Engine as _;
 use base64::alphabet::IMAP_MUTF7;
@@ -135,90 +135,6 @@ pub enum NameError {
     Delimiter { name: String, delimiter: char },
 }
 
-/// The SPECIAL-USE attributes of RFC 6154.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SpecialUse {
-    All,
-    Archive,
-    Drafts,
-    Flagged,
-    Junk,
-    Sent,
-    Trash,
-}
-
-impl SpecialUse {
-    /// From a LIST attribute such as `\Trash` (case-insensitive).
-    pub fn from_attribute(attr: &str) -> Option<SpecialUse> {
-        let a = attr.strip_prefix('\\')?.to_ascii_lowercase();
-        Some(match a.as_str() {
-            "all" => SpecialUse::All,
-            "archive" => SpecialUse::Archive,
-            "drafts" => SpecialUse::Drafts,
-            "flagged" => SpecialUse::Flagged,
-            "junk" => SpecialUse::Junk,
-            "sent" => SpecialUse::Sent,
-            "trash" => SpecialUse::Trash,
-            _ => return None,
-        })
-    }
-
-    /// The attribute as written on the wire.
-    pub fn as_attribute(self) -> &'static str {
-        match self {
-            SpecialUse::All => "\\All",
-            SpecialUse::Archive => "\\Archive",
-            SpecialUse::Drafts => "\\Drafts",
-            SpecialUse::Flagged => "\\Flagged",
-            SpecialUse::Junk => "\\Junk",
-            SpecialUse::Sent => "\\Sent",
-            SpecialUse::Trash => "\\Trash",
-        }
-    }
-}
-
-/// One mailbox from LIST.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MailboxEntry {
-    /// Decoded UTF-8, `/`-separated: the form users write in the config.
-    pub name: String,
-    /// Exactly what the server sent, for commands.
-    pub wire_name: String,
-    /// The server's hierarchy delimiter for this mailbox (`None`: flat).
-    pub delimiter: Option<char>,
-    /// The SPECIAL-USE attribute, if any.
-    pub special_use: Option<SpecialUse>,
-    /// All attributes as sent (`\HasChildren`, `\Noselect`, `\Trash` ...).
-    pub attributes: Vec<String>,
-}
-
-impl MailboxEntry {
-    /// `\Noselect` / `\NonExistent` mailboxes cannot be selected or counted.
-    pub fn is_selectable(&self) -> bool {
-        !self.attributes.iter().any(|a| {
-            a.eq_ignore_ascii_case("\\Noselect") || a.eq_ignore_ascii_case("\\NonExistent")
-        })
-    }
-}
-
-/// The mailbox `trash` / `archive` resolve to (RULES.md): the account's setting, else the
-/// mailbox with that SPECIAL-USE, else the plain default name.
-pub fn resolve_special(
-    configured: Option<&str>,
-    entries: &[MailboxEntry],
-    use_: SpecialUse,
-    fallback: &str,
-) -> String {
-    if let Some(c) = configured {
-        return c.to_string();
-    }
-    entries
-        .iter()
-        .find(|e| e.special_use == Some(use_))
-        .map(|e| e.name.clone())
-        .unwrap_or_else(|| fallback.to_string())
-}
-
 /// The parents of a `/`-separated name, outermost first (`a/b/c` -> `a`, `a/b`).
 pub fn parents(name: &str) -> Vec<String> {
     let parts: Vec<&str> = name.split('/').collect();
@@ -287,23 +203,6 @@ mod tests {
     fn from_wire_is_the_inverse() {
         assert_eq!(from_wire("B&APw-ro.2026", Some('.')).unwrap(), "Büro/2026");
         assert_eq!(from_wire("B&APw-ro/2026", Some('/')).unwrap(), "Büro/2026");
-    }
-
-    #[test]
-    fn special_use_resolution_prefers_config_then_attribute_then_default() {
-        let entries = vec![MailboxEntry {
-            name: "Deleted Items".into(),
-            wire_name: "Deleted Items".into(),
-            delimiter: Some('/'),
-            special_use: Some(SpecialUse::Trash),
-            attributes: vec!["\\Trash".into()],
-        }];
-        let t = SpecialUse::Trash;
-        assert_eq!(resolve_special(Some("Bin"), &entries, t, "Trash"), "Bin");
-        assert_eq!(resolve_special(None, &entries, t, "Trash"), "Deleted Items");
-        assert_eq!(resolve_special(None, &[], t, "Trash"), "Trash");
-        let a = SpecialUse::Archive;
-        assert_eq!(resolve_special(None, &entries, a, "Archive"), "Archive");
     }
 
     #[test]
