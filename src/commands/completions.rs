@@ -55,6 +55,7 @@ mod tests {
                 "run",
                 "folders",
                 "status",
+                "login",
                 "completions",
                 "man"
             ]

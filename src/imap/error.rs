@@ -104,6 +104,16 @@ impl ImapError {
             | ImapError::ConnectionLost(_)
             | ImapError::Timeout(..) => true,
             ImapError::OAuth(e) => e.is_transient(),
+            // The connection broke during the handshake (a server restarting resets it): not a
+            // TLS problem, and the next attempt may well succeed.
+            ImapError::Tls { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::TimedOut
+            ),
             // [UNAVAILABLE] / [INUSE] (RFC 5530) are the server telling us to come back later.
             ImapError::No { code, .. } => {
                 matches!(code.as_deref(), Some("UNAVAILABLE" | "INUSE" | "LIMIT"))
@@ -143,10 +153,13 @@ impl ImapError {
     /// Whether a secure connection could not be set up: a refused certificate, a failed
     /// handshake, a TLS configuration error, STARTTLS not offered, or plaintext refused.
     pub fn is_tls_failure(&self) -> bool {
+        if let ImapError::Tls { .. } = self {
+            // A handshake cut short by the network is a connection problem, not a TLS one.
+            return !self.is_transient();
+        }
         matches!(
             self,
             ImapError::Certificate { .. }
-                | ImapError::Tls { .. }
                 | ImapError::TlsConfig(_)
                 | ImapError::StartTlsUnavailable { .. }
                 | ImapError::Insecure
@@ -232,6 +245,15 @@ mod tests {
                     source: io(),
                 },
                 false,
+            ),
+            // Regression: a Dovecot restarting reset the handshake of the first reconnect, and
+            // the account waited out a permanent error's backoff (minutes) instead of retrying.
+            (
+                ImapError::Tls {
+                    host: "h".into(),
+                    source: std::io::ErrorKind::ConnectionReset.into(),
+                },
+                true,
             ),
             (no(None), false),
             (no(Some("UNAVAILABLE")), true),
