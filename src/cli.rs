@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::vocab::MailboxName;
+
 /// Sort IMAP mail on the server, the moment it arrives, by YAML rules.
 #[derive(Debug, Parser)]
 #[command(name = "imapsort", version, about, long_about = None)]
@@ -81,7 +83,7 @@ pub struct TestArgs {
     pub account: Option<String>,
     /// Mailbox the messages are in.
     #[arg(long, default_value = "INBOX")]
-    pub mailbox: String,
+    pub mailbox: MailboxName,
     /// Flags the messages carry, comma-separated ('\Seen,\Flagged,work').
     #[arg(long, value_delimiter = ',')]
     pub flags: Vec<String>,
@@ -105,9 +107,9 @@ pub struct SweepArgs {
     /// Only this account.
     #[arg(long)]
     pub account: Option<String>,
-    /// Only this mailbox.
+    /// Only this mailbox (INBOX in any spelling is INBOX).
     #[arg(long)]
-    pub mailbox: Option<String>,
+    pub mailbox: Option<MailboxName>,
     /// Show what would happen; change nothing on the server.
     #[arg(long)]
     pub dry_run: bool,

@@ -21,6 +21,7 @@
 //!            execute -> persist -> IDLE), reload (file watch + SIGHUP), systemd notify
 //! commands   one module per subcommand; each returns an exit code
 //! logging    tracing setup: IMAPSORT_LOG filter, text or JSON on stderr, journald under systemd
+//! vocab      IMAP words as types, no I/O: MailboxName (INBOX canonical), UidValidity
 //! ```
 //!
 //! Data flow for new mail: `config::load` -> `daemon` starts workers -> a worker selects its
@@ -43,3 +44,4 @@ pub mod record;
 pub mod rules;
 pub mod state;
 pub mod sweep;
+pub mod vocab;

@@ -30,6 +30,7 @@ use crate::rules::ast::ActionKind;
 use crate::state::{
     Action, Applied, JournalEntry, JournalId, Outcome, StateDb, StateError, copied_marker,
 };
+use crate::vocab::{MailboxName, UidValidity};
 
 /// A settled intent, and the (UID, rules, Message-ID) to record as applied because of it.
 #[derive(Clone, Debug)]
@@ -43,8 +44,8 @@ pub struct Settled {
 }
 
 /// The intents of `all` that belong to `mailbox`.
-pub fn intents_of(all: Vec<JournalEntry>, mailbox: &str) -> Vec<JournalEntry> {
-    all.into_iter().filter(|e| e.mailbox == mailbox).collect()
+pub fn intents_of(all: Vec<JournalEntry>, mailbox: &MailboxName) -> Vec<JournalEntry> {
+    all.into_iter().filter(|e| &e.mailbox == mailbox).collect()
 }
 
 /// What a destination holds, for finding copies: Message-ID -> the sizes of the messages
@@ -58,8 +59,8 @@ type Held = HashMap<String, Vec<u32>>;
 /// database: hand the result to [`record`].
 pub async fn settle_intents(
     session: &mut Session,
-    mailbox: &str,
-    uid_validity: u32,
+    mailbox: &MailboxName,
+    uid_validity: UidValidity,
     intents: &[JournalEntry],
     rules: &RuleSet,
 ) -> Result<Vec<Settled>, ImapError> {
@@ -122,7 +123,7 @@ pub async fn settle_intents(
         .collect();
     if !finish.is_empty() {
         tracing::info!(
-            mailbox,
+            mailbox = %mailbox,
             uids = %finish,
             "finishing moves and deletes an interrupted pass left half done"
         );
@@ -151,8 +152,8 @@ struct Found<'a> {
 pub fn record(
     db: &mut StateDb,
     account: &str,
-    mailbox: &str,
-    uid_validity: u32,
+    mailbox: &MailboxName,
+    uid_validity: UidValidity,
     settled: &[Settled],
 ) -> Result<(), StateError> {
     let tx = db.batch()?;
@@ -174,7 +175,12 @@ pub fn record(
 }
 
 /// What one intent turned out to be.
-fn settle(e: &JournalEntry, uid_validity: u32, found: &Found<'_>, rules: &RuleSet) -> Settled {
+fn settle(
+    e: &JournalEntry,
+    uid_validity: UidValidity,
+    found: &Found<'_>,
+    rules: &RuleSet,
+) -> Settled {
     let mut s = Settled {
         id: e.id,
         outcome: Outcome::Unknown,

@@ -8,6 +8,7 @@
 use crate::rules::{FinalKind, Plan};
 use crate::state::{Action, Applied, JournalId, NewJournalEntry, Outcome, StateDb, StateError};
 use crate::sweep::MessageResult;
+use crate::vocab::{MailboxName, UidValidity};
 
 /// How many results a sink buffers before writing them in one transaction: a sweep hands
 /// over a whole pass's results at its end, and holding 100,000 copies would cost ~40 MB.
@@ -70,9 +71,9 @@ pub struct Place<'a> {
     /// The account's name.
     pub account: &'a str,
     /// The mailbox the messages are in.
-    pub mailbox: &'a str,
+    pub mailbox: &'a MailboxName,
     /// The UIDVALIDITY the UIDs belong to.
-    pub uid_validity: u32,
+    pub uid_validity: UidValidity,
 }
 
 /// Writes the intents of the copies and terminal actions of `planned`, in one transaction.
@@ -210,11 +211,16 @@ mod tests {
     #[test]
     fn a_failed_plan_leaves_its_intents_open_and_a_done_one_closes_them() {
         let mut db = StateDb::open_in_memory().unwrap();
-        db.reset_mailbox("a", "INBOX", 7).unwrap();
+        db.reset_mailbox(
+            "a",
+            &MailboxName::from("INBOX"),
+            UidValidity::new(7).unwrap(),
+        )
+        .unwrap();
         let at = Place {
             account: "a",
-            mailbox: "INBOX",
-            uid_validity: 7,
+            mailbox: &MailboxName::from("INBOX"),
+            uid_validity: UidValidity::new(7).unwrap(),
         };
         let plan = Plan {
             copy: vec!["Accounting".into()],
@@ -232,7 +238,14 @@ mod tests {
             .map(|e| e.uid)
             .collect();
         assert_eq!(open, vec![2]);
-        let applied = db.applied_rules("a", "INBOX", 7, &[1, 2]).unwrap();
+        let applied = db
+            .applied_rules(
+                "a",
+                &MailboxName::from("INBOX"),
+                UidValidity::new(7).unwrap(),
+                &[1, 2],
+            )
+            .unwrap();
         assert_eq!(applied.keys().copied().collect::<Vec<_>>(), vec![1]);
     }
 

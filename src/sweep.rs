@@ -32,6 +32,7 @@ use crate::imap::uidset::{MAX_SET_CHARS, Uid, UidSet};
 use crate::imap::{ImapError, MailboxInfo, Session};
 use crate::rules::ast::Trigger;
 use crate::rules::{EvalContext, FinalKind, Plan, RuleSet};
+use crate::vocab::MailboxName;
 
 #[path = "sweep/waiting.rs"]
 mod waiting;
@@ -53,10 +54,10 @@ pub enum Scope {
 pub struct SweepOptions<'a> {
     /// The account's name (rules naming accounts, logs, results).
     pub account: &'a str,
-    /// The mailbox to sweep (UTF-8, `/`-separated).
-    pub mailbox: &'a str,
+    /// The mailbox to sweep.
+    pub mailbox: &'a MailboxName,
     /// The account's watch list: the default `mailboxes` of a rule.
-    pub watch: &'a [String],
+    pub watch: &'a [MailboxName],
     /// `None`: rules of both triggers (`imapsort sweep`).
     pub trigger: Option<Trigger>,
     /// Resolved trash mailbox (configured, else SPECIAL-USE `\Trash`, else "Trash").
@@ -162,19 +163,19 @@ pub trait SweepSink {
 pub enum SweepError {
     #[error("cannot select mailbox {mailbox}")]
     Select {
-        mailbox: String,
+        mailbox: MailboxName,
         #[source]
         source: ImapError,
     },
     #[error("searching mailbox {mailbox} failed")]
     Search {
-        mailbox: String,
+        mailbox: MailboxName,
         #[source]
         source: ImapError,
     },
     #[error("fetching from mailbox {mailbox} failed")]
     Fetch {
-        mailbox: String,
+        mailbox: MailboxName,
         #[source]
         source: ImapError,
     },
@@ -294,7 +295,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
     };
     tracing::debug!(
         account = opts.account,
-        mailbox = opts.mailbox,
+        mailbox = %opts.mailbox,
         query = %query,
         examined = summary.examined,
         candidates = candidates.len(),
@@ -368,7 +369,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
             for w in &ev.warnings {
                 tracing::warn!(
                     account = opts.account,
-                    mailbox = opts.mailbox,
+                    mailbox = %opts.mailbox,
                     uid = uid.get(),
                     "{w}"
                 );
@@ -402,7 +403,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
     }
     tracing::debug!(
         account = opts.account,
-        mailbox = opts.mailbox,
+        mailbox = %opts.mailbox,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "sweep fetched and evaluated"
     );
@@ -410,7 +411,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
     flush(session, opts, executor, sink, &mut held, &mut summary, u).await;
     tracing::debug!(
         account = opts.account,
-        mailbox = opts.mailbox,
+        mailbox = %opts.mailbox,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "sweep done"
     );
@@ -525,7 +526,7 @@ async fn flush<S: SweepSink + ?Sized>(
         let run = executor.run_within(session, &program, universe).await;
         tracing::debug!(
             account = opts.account,
-            mailbox = opts.mailbox,
+            mailbox = %opts.mailbox,
             steps = program.steps.len(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "sweep executed"

@@ -12,6 +12,7 @@ mod support;
 #[path = "reliability_workload/mod.rs"]
 mod workload;
 
+use imapsort::vocab::{MailboxName, UidValidity};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -52,8 +53,8 @@ fn open_intent(
     let mut db = imapsort::state::StateDb::open(&dir.join("state")).unwrap();
     db.journal_intent(&imapsort::state::NewJournalEntry {
         account: "crash",
-        mailbox: "INBOX",
-        uid_validity: validity,
+        mailbox: &MailboxName::from("INBOX"),
+        uid_validity: UidValidity::new(validity).unwrap(),
         uid,
         message_id: Some(message_id),
         rule,
@@ -441,14 +442,15 @@ fn the_daemon_ignores_applied_records_of_another_message_under_the_same_uidvalid
         let info = s.select("INBOX").await.unwrap();
         s.ensure_mailbox("Accounting").await.unwrap();
         s.ensure_mailbox("Filed").await.unwrap();
-        info.uid_validity.unwrap()
+        UidValidity::new(info.uid_validity.unwrap()).unwrap()
     });
     let mut db = StateDb::open(&dir.path().join("state")).unwrap();
-    db.reset_mailbox("crash", "INBOX", validity).unwrap();
+    db.reset_mailbox("crash", &MailboxName::from("INBOX"), validity)
+        .unwrap();
     let tx = db.batch().unwrap();
     tx.record_applied(
         "crash",
-        "INBOX",
+        &MailboxName::from("INBOX"),
         validity,
         &[Applied {
             uid: 1,

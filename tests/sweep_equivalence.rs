@@ -399,10 +399,10 @@ fn offline_plans(
     offset: jiff::tz::Offset,
     now: jiff::Timestamp,
 ) -> Plans {
-    let watch = vec!["INBOX".to_owned()];
+    let watch = vec![imapsort::vocab::MailboxName::inbox()];
     let ctx = EvalContext {
         account: Some("test"),
-        mailbox: "INBOX",
+        mailbox: &imapsort::vocab::MailboxName::inbox(),
         watch: &watch,
         trigger: None,
         now,
@@ -443,10 +443,10 @@ async fn dry_run(
     )
     .await
     .unwrap();
-    let watch = vec!["INBOX".to_owned()];
+    let watch = vec![imapsort::vocab::MailboxName::inbox()];
     let opts = SweepOptions {
         account: "test",
-        mailbox: "INBOX",
+        mailbox: &imapsort::vocab::MailboxName::inbox(),
         watch: &watch,
         trigger: None,
         trash: "Trash",

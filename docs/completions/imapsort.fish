@@ -56,7 +56,7 @@ json\t''"
 complete -c imapsort -n "__fish_imapsort_using_subcommand test" -s h -l help -d 'Print help'
 complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -s c -l config -d 'Configuration file [default: $IMAPSORT_CONFIG, else $XDG_CONFIG_HOME/imapsort/config.yaml, else /etc/imapsort/config.yaml]' -r -F
 complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l account -d 'Only this account' -r
-complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l mailbox -d 'Only this mailbox' -r
+complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l mailbox -d 'Only this mailbox (INBOX in any spelling is INBOX)' -r
 complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l format -r -f -a "text\t''
 json\t''"
 complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l log-format -d 'Log line format on stderr (journald fields are used when JOURNAL_STREAM is set)' -r -f -a "text\t''

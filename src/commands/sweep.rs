@@ -19,7 +19,7 @@ use crate::exit::Exit;
 use crate::imap::mailbox::resolve_special;
 use crate::imap::{Session, SpecialUse};
 use crate::rules::Plan;
-use crate::rules::mailbox_eq;
+use crate::vocab::MailboxName;
 mod state;
 
 use state::StateLink;
@@ -84,7 +84,7 @@ pub async fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
     for account in accounts {
         let mut printer = Printer {
             account: &account.name,
-            mailbox: String::new(),
+            mailbox: MailboxName::inbox(),
             format: args.format,
             dry_run: args.dry_run,
             out: &mut *out,
@@ -112,7 +112,11 @@ enum AccountError {
 
 /// The mailboxes of `account` that some rule applies to (its `mailboxes:`, else the watch
 /// list), in a stable order; `only` narrows to one.
-pub fn mailboxes_to_sweep(config: &Config, account: &Account, only: Option<&str>) -> Vec<String> {
+pub fn mailboxes_to_sweep(
+    config: &Config,
+    account: &Account,
+    only: Option<&MailboxName>,
+) -> Vec<MailboxName> {
     let mut set = BTreeSet::new();
     for rule in config.rules.rules() {
         if let Some(accounts) = &rule.accounts
@@ -121,17 +125,11 @@ pub fn mailboxes_to_sweep(config: &Config, account: &Account, only: Option<&str>
             continue;
         }
         for m in rule.mailboxes.as_deref().unwrap_or(&account.watch) {
-            // INBOX is case-insensitive: keep one spelling.
-            let m = if m.eq_ignore_ascii_case("inbox") {
-                "INBOX"
-            } else {
-                m.as_str()
-            };
-            set.insert(m.to_owned());
+            set.insert(m.clone());
         }
     }
     match only {
-        Some(only) => set.into_iter().filter(|m| mailbox_eq(m, only)).collect(),
+        Some(only) => set.into_iter().filter(|m| m == only).collect(),
         None => set.into_iter().collect(),
     }
 }
@@ -146,7 +144,7 @@ async fn sweep_account(
     err: &mut dyn Write,
 ) -> Result<SweepSummary, AccountError> {
     let mut summary = SweepSummary::default();
-    let mailboxes = mailboxes_to_sweep(config, account, args.mailbox.as_deref());
+    let mailboxes = mailboxes_to_sweep(config, account, args.mailbox.as_ref());
     if mailboxes.is_empty() {
         tracing::info!(account = %account.name, "no rules apply to this account's mailboxes");
         return Ok(summary);
@@ -277,7 +275,7 @@ struct Printer<'a> {
     /// The account being swept.
     account: &'a str,
     /// The mailbox being swept (set before each pass).
-    mailbox: String,
+    mailbox: MailboxName,
     format: OutputFormat,
     /// Text output says "would" instead of reporting success.
     dry_run: bool,
@@ -290,7 +288,7 @@ struct Printer<'a> {
 #[derive(Serialize)]
 struct JsonLine<'a> {
     account: &'a str,
-    mailbox: &'a str,
+    mailbox: &'a MailboxName,
     uid: u32,
     message_id: Option<&'a str>,
     rules: &'a [String],
@@ -454,9 +452,11 @@ rules:
             (a, Some("Nowhere"), &[]),
         ];
         for (account, only, want) in cases {
+            let only = only.map(MailboxName::new);
+            let want: Vec<MailboxName> = want.iter().map(|m| MailboxName::new(*m)).collect();
             assert_eq!(
-                mailboxes_to_sweep(&config, account, *only),
-                *want,
+                mailboxes_to_sweep(&config, account, only.as_ref()),
+                want,
                 "{} {only:?}",
                 account.name
             );

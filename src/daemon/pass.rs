@@ -30,6 +30,7 @@ use crate::rules::RuleSet;
 use crate::rules::ast::Trigger;
 use crate::state::StateError;
 use crate::sweep::{Scope, SweepOptions, SweepSummary, server_caps, sweep_mailbox};
+use crate::vocab::{MailboxName, UidValidity};
 
 /// Why a pass stopped.
 #[derive(Debug, thiserror::Error)]
@@ -40,12 +41,14 @@ pub(crate) enum PassError {
     State(#[from] StateError),
     #[error("cancelled")]
     Cancelled,
+    #[error("the server sent no UIDVALIDITY for {0}, so no state can be kept for it")]
+    NoUidValidity(MailboxName),
 }
 
 /// What a pass needs to know.
 pub(crate) struct Ctx<'a> {
     pub account: &'a Account,
-    pub mailbox: &'a str,
+    pub mailbox: &'a MailboxName,
     /// A snapshot of the rules, taken at the start of the batch.
     pub rules: &'a Arc<RuleSet>,
     pub store: &'a Store,
@@ -97,7 +100,7 @@ pub(crate) const GIVE_UP_AFTER: u32 = 5;
 /// A selected mailbox, reconciled with the state database.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Selected {
-    pub uid_validity: u32,
+    pub uid_validity: UidValidity,
     /// Every UID up to this one is handled.
     pub last_uid: u32,
     /// Failed attempts per UID above `last_uid`, for [`GIVE_UP_AFTER`].
@@ -116,8 +119,11 @@ pub(crate) struct NewOutcome {
 /// SELECT the mailbox and reconcile: first start, UIDVALIDITY change, unfinished intents.
 pub(crate) async fn select(session: &mut Session, ctx: &Ctx<'_>) -> Result<Selected, PassError> {
     let info = session.select(ctx.mailbox).await?;
-    let uid_validity = info.uid_validity.unwrap_or(0);
-    let (account, mailbox) = (ctx.account.name.clone(), ctx.mailbox.to_string());
+    let uid_validity = info
+        .uid_validity
+        .and_then(UidValidity::new)
+        .ok_or_else(|| PassError::NoUidValidity(ctx.mailbox.clone()))?;
+    let (account, mailbox) = (ctx.account.name.clone(), ctx.mailbox.clone());
     let known = ctx
         .store
         .call(move |db| db.mailbox(&account, &mailbox))
@@ -129,22 +135,22 @@ pub(crate) async fn select(session: &mut Session, ctx: &Ctx<'_>) -> Result<Selec
             if let Some(old) = other {
                 tracing::warn!(
                     account = %ctx.account.name,
-                    mailbox = ctx.mailbox,
-                    old = old.uid_validity,
-                    new = uid_validity,
+                    mailbox = %ctx.mailbox,
+                    old = old.uid_validity.get(),
+                    new = uid_validity.get(),
                     "UIDVALIDITY changed: the server renumbered the mailbox; its state is reset"
                 );
                 Stats::bump(&ctx.stats.uidvalidity_resets);
             } else {
                 tracing::info!(
                     account = %ctx.account.name,
-                    mailbox = ctx.mailbox,
+                    mailbox = %ctx.mailbox,
                     first_start = ?ctx.account.first_start,
                     last_uid = start,
                     "first start of this mailbox"
                 );
             }
-            let (account, mailbox) = (ctx.account.name.clone(), ctx.mailbox.to_string());
+            let (account, mailbox) = (ctx.account.name.clone(), ctx.mailbox.clone());
             ctx.store
                 .call(move |db| db.reset_mailbox_at(&account, &mailbox, uid_validity, start))
                 .await?;
@@ -215,7 +221,7 @@ async fn run_pass(
     session: &mut Session,
     conn: &mut Conn,
     ctx: &Ctx<'_>,
-    uid_validity: u32,
+    uid_validity: UidValidity,
     trigger: Trigger,
     scope: Scope,
 ) -> Result<PassResult, PassError> {
@@ -297,7 +303,7 @@ pub(crate) async fn new_mail(
         } else if *n == GIVE_UP_AFTER {
             tracing::error!(
                 account = %ctx.account.name,
-                mailbox = ctx.mailbox,
+                mailbox = %ctx.mailbox,
                 uid,
                 attempts = *n,
                 "giving up on this message: its plan keeps failing; it stays where it is"
@@ -311,7 +317,7 @@ pub(crate) async fn new_mail(
     if advance_to > sel.last_uid {
         let (account, mailbox, validity) = (
             ctx.account.name.clone(),
-            ctx.mailbox.to_string(),
+            ctx.mailbox.clone(),
             sel.uid_validity,
         );
         let now = ctx
@@ -347,7 +353,7 @@ pub(crate) async fn sweep(
     .summary?;
     tracing::debug!(
         account = %ctx.account.name,
-        mailbox = ctx.mailbox,
+        mailbox = %ctx.mailbox,
         examined = summary.examined,
         matched = summary.matched,
         errors = summary.errors,
@@ -363,13 +369,13 @@ pub(crate) async fn poll(
     ctx: &Ctx<'_>,
 ) -> Result<(), PassError> {
     let status = session.status(ctx.mailbox).await?;
-    let (account, mailbox) = (ctx.account.name.clone(), ctx.mailbox.to_string());
+    let (account, mailbox) = (ctx.account.name.clone(), ctx.mailbox.clone());
     let known = ctx
         .store
         .call(move |db| db.mailbox(&account, &mailbox))
         .await?;
     let quiet = match (known, status.uid_next, status.uid_validity) {
-        (Some(k), Some(next), Some(v)) => k.uid_validity == v && next <= k.last_uid + 1,
+        (Some(k), Some(next), Some(v)) => k.uid_validity.get() == v && next <= k.last_uid + 1,
         _ => false,
     };
     if quiet {
@@ -386,7 +392,7 @@ pub(crate) async fn poll(
 }
 
 /// True when some sweep rule applies to this mailbox of this account.
-pub(crate) fn has_sweep_rules(rules: &RuleSet, account: &Account, mailbox: &str) -> bool {
+pub(crate) fn has_sweep_rules(rules: &RuleSet, account: &Account, mailbox: &MailboxName) -> bool {
     (0..rules.len()).any(|i| {
         rules.triggers(i).contains(&Trigger::Sweep)
             && rules.applies_to(i, Some(&account.name), mailbox, &account.watch)
@@ -395,7 +401,7 @@ pub(crate) fn has_sweep_rules(rules: &RuleSet, account: &Account, mailbox: &str)
 
 /// Every mailbox some sweep rule of this account names (its watch list for rules without
 /// `mailboxes`).
-pub(crate) fn sweep_mailboxes(rules: &RuleSet, account: &Account) -> Vec<String> {
+pub(crate) fn sweep_mailboxes(rules: &RuleSet, account: &Account) -> Vec<MailboxName> {
     let mut out = BTreeSet::new();
     for (i, rule) in rules.rules().enumerate() {
         if !rules.triggers(i).contains(&Trigger::Sweep) {

@@ -11,13 +11,14 @@ use super::heartbeat::sleep_beating;
 use super::pass::{self, PassError};
 use super::worker::{BEAT_EVERY, Served, Worker, WorkerKind, chain};
 use crate::imap::Session;
+use crate::vocab::MailboxName;
 
 impl Worker {
     /// Mailboxes the poller looks after now: the polled watched ones, plus those that only
     /// sweep rules name (read from the live rules, so a reload can add one).
-    fn poller_mailboxes(&self, polled: &[String]) -> (Vec<String>, Vec<String>) {
+    fn poller_mailboxes(&self, polled: &[MailboxName]) -> (Vec<MailboxName>, Vec<MailboxName>) {
         let live = self.live();
-        let sweep_only: Vec<String> = pass::sweep_mailboxes(&live.rules, &self.account)
+        let sweep_only: Vec<MailboxName> = pass::sweep_mailboxes(&live.rules, &self.account)
             .into_iter()
             .filter(|m| !self.account.watch.contains(m))
             .collect();
@@ -58,7 +59,7 @@ impl Worker {
     pub(super) async fn serve_poller(
         &mut self,
         session: &mut Session,
-        polled: &[String],
+        polled: &[MailboxName],
     ) -> Served {
         let mut conn = match pass::Conn::new(session, &self.account).await {
             Ok(c) => c,

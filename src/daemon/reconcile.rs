@@ -25,12 +25,12 @@ pub(crate) async fn reconcile(
     let n = settled.len();
     let (account, mailbox, validity) = (
         ctx.account.name.clone(),
-        ctx.mailbox.to_string(),
+        ctx.mailbox.clone(),
         sel.uid_validity,
     );
     ctx.store
         .call(move |db| record(db, &account, &mailbox, validity, &settled))
         .await?;
-    tracing::info!(account = %ctx.account.name, mailbox = ctx.mailbox, intents = n, "settled actions a restart interrupted");
+    tracing::info!(account = %ctx.account.name, mailbox = %ctx.mailbox, intents = n, "settled actions a restart interrupted");
     Ok(())
 }

@@ -12,12 +12,13 @@ use crate::record::{self, Intents, Place};
 use crate::rules::{FinalKind, Plan};
 use crate::state::StateError;
 use crate::sweep::{MessageResult, SweepSink};
+use crate::vocab::UidValidity;
 
 /// The pass's link to the state database, the journal and the logs.
 pub(crate) struct Sink<'c, 'a> {
     ctx: &'c Ctx<'a>,
     /// The UIDVALIDITY our UIDs belong to.
-    uid_validity: u32,
+    uid_validity: UidValidity,
     /// "new" or "sweep", for the log line.
     trigger: &'static str,
     /// Intents written for the chunk being executed, by UID.
@@ -33,7 +34,7 @@ pub(crate) struct Sink<'c, 'a> {
 }
 
 impl<'c, 'a> Sink<'c, 'a> {
-    pub fn new(ctx: &'c Ctx<'a>, uid_validity: u32, trigger: &'static str) -> Self {
+    pub fn new(ctx: &'c Ctx<'a>, uid_validity: UidValidity, trigger: &'static str) -> Self {
         Sink {
             ctx,
             uid_validity,
@@ -50,7 +51,7 @@ impl<'c, 'a> Sink<'c, 'a> {
         if let Err(e) = r
             && self.state_error.is_none()
         {
-            tracing::error!(account = %self.ctx.account.name, mailbox = self.ctx.mailbox, error = %super::worker::chain(&e), "state database write failed");
+            tracing::error!(account = %self.ctx.account.name, mailbox = %self.ctx.mailbox, error = %super::worker::chain(&e), "state database write failed");
             self.state_error = Some(e);
         }
     }
@@ -84,18 +85,18 @@ impl<'c, 'a> Sink<'c, 'a> {
         let rule = r.rules.join(", ");
         if let Some(error) = &r.error {
             self.failed.insert(uid);
-            tracing::warn!(account = %self.ctx.account.name, mailbox = self.ctx.mailbox, uid, rule, error = %error, "could not carry out the plan");
+            tracing::warn!(account = %self.ctx.account.name, mailbox = %self.ctx.mailbox, uid, rule, error = %error, "could not carry out the plan");
             return;
         }
         if r.plan.is_empty() {
-            tracing::debug!(account = %self.ctx.account.name, mailbox = self.ctx.mailbox, uid, rule, "matched; nothing left to do");
+            tracing::debug!(account = %self.ctx.account.name, mailbox = %self.ctx.mailbox, uid, rule, "matched; nothing left to do");
             return;
         }
         Stats::bump(&self.ctx.stats.messages_acted);
         let (action, destination) = summary(&r.plan);
         tracing::info!(
             account = %self.ctx.account.name,
-            mailbox = self.ctx.mailbox,
+            mailbox = %self.ctx.mailbox,
             uid,
             rule,
             action,
@@ -105,14 +106,14 @@ impl<'c, 'a> Sink<'c, 'a> {
             "sorted"
         );
         for w in &r.warnings {
-            tracing::warn!(account = %self.ctx.account.name, mailbox = self.ctx.mailbox, uid, rule, "{w}");
+            tracing::warn!(account = %self.ctx.account.name, mailbox = %self.ctx.mailbox, uid, rule, "{w}");
         }
     }
 }
 
 impl SweepSink for Sink<'_, '_> {
     fn selected(&mut self, info: &MailboxInfo) {
-        if info.uid_validity.unwrap_or(0) != self.uid_validity {
+        if info.uid_validity != Some(self.uid_validity.get()) {
             self.validity_changed = true;
         }
     }

@@ -18,6 +18,7 @@ use super::systemd::Notifier;
 use super::worker::{self, Live, Shared, WorkerExit, WorkerKind};
 use super::{DaemonError, Options, Stats};
 use crate::config::{Account, Config};
+use crate::vocab::MailboxName;
 
 /// How often `STATUS=` is refreshed when nothing else happens.
 const STATUS_EVERY: Duration = Duration::from_secs(30);
@@ -248,14 +249,14 @@ impl Supervisor {
         let cap = (account.max_connections.max(1)) as usize;
         // One worker per mailbox even if the list names one twice (`INBOX` and `inbox`):
         // two workers on one mailbox would race for the same messages.
-        let mut watched: Vec<&String> = Vec::new();
+        let mut watched: Vec<&MailboxName> = Vec::new();
         for m in &account.watch {
-            if !watched.iter().any(|w| crate::rules::mailbox_eq(w, m)) {
+            if !watched.contains(&m) {
                 watched.push(m);
             }
         }
-        let idle: Vec<String> = watched.iter().take(cap).map(|m| m.to_string()).collect();
-        let polled: Vec<String> = watched.iter().skip(cap).map(|m| m.to_string()).collect();
+        let idle: Vec<MailboxName> = watched.iter().take(cap).map(|m| (*m).clone()).collect();
+        let polled: Vec<MailboxName> = watched.iter().skip(cap).map(|m| (*m).clone()).collect();
         tracing::info!(account = %account.name, ?idle, ?polled, "starting account");
         let mut kinds: Vec<WorkerKind> = idle.into_iter().map(WorkerKind::Idle).collect();
         kinds.push(WorkerKind::Poller(polled));

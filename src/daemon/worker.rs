@@ -31,6 +31,7 @@ use super::{DaemonError, Stats};
 use crate::config::{Account, Config, Settings};
 use crate::imap::{IdleOutcome, ImapError, Session};
 use crate::rules::RuleSet;
+use crate::vocab::MailboxName;
 
 /// How often a waiting worker beats.
 pub(crate) const BEAT_EVERY: Duration = Duration::from_secs(5);
@@ -69,10 +70,10 @@ pub(crate) struct Shared {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum WorkerKind {
     /// Hold an IDLE connection on this mailbox.
-    Idle(String),
+    Idle(MailboxName),
     /// Poll these watched mailboxes (beyond `max_connections`), and sweep mailboxes that only
     /// sweep rules name.
-    Poller(Vec<String>),
+    Poller(Vec<MailboxName>),
 }
 
 impl std::fmt::Display for WorkerKind {
@@ -178,6 +179,7 @@ impl From<PassError> for Served {
             PassError::Imap(e) => Served::Lost(e),
             PassError::State(e) => Served::State(chain(&e)),
             PassError::Cancelled => Served::Abandoned,
+            e @ PassError::NoUidValidity(_) => Served::Lost(ImapError::Protocol(e.to_string())),
         }
     }
 }
@@ -341,7 +343,7 @@ impl Worker {
     }
 
     /// IDLE worker: select, catch up, sweep when due, IDLE; repeat until cancelled or lost.
-    async fn serve_idle(&mut self, session: &mut Session, mailbox: &str) -> Served {
+    async fn serve_idle(&mut self, session: &mut Session, mailbox: &MailboxName) -> Served {
         let mut conn = match pass::Conn::new(session, &self.account).await {
             Ok(c) => c,
             Err(e) => return Served::Lost(e),
@@ -389,7 +391,7 @@ impl Worker {
                         reconcile_first = true;
                         let d = retry.failed();
                         retry_at = Some(Instant::now() + d);
-                        tracing::warn!(account = self.name(), mailbox, failed = outcome.failed, retry_in = ?d, "some messages could not be handled; retrying later");
+                        tracing::warn!(account = self.name(), mailbox = %mailbox, failed = outcome.failed, retry_in = ?d, "some messages could not be handled; retrying later");
                     } else {
                         retry.reset();
                         retry_at = None;
@@ -462,7 +464,11 @@ impl Worker {
         }
     }
 
-    pub(super) fn pass_ctx<'a>(&'a self, live: &'a Live, mailbox: &'a str) -> pass::Ctx<'a> {
+    pub(super) fn pass_ctx<'a>(
+        &'a self,
+        live: &'a Live,
+        mailbox: &'a MailboxName,
+    ) -> pass::Ctx<'a> {
         pass::Ctx {
             account: &self.account,
             mailbox,

@@ -10,6 +10,7 @@ use rusqlite::{Connection, Row, params};
 use serde::Serialize;
 
 use super::{StateError, from_ms, opt_ts, ts};
+use crate::vocab::{MailboxName, UidValidity};
 
 /// The row id of a journal entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -135,9 +136,9 @@ pub struct NewJournalEntry<'a> {
     /// The account's configured name.
     pub account: &'a str,
     /// Where the message is when the action starts.
-    pub mailbox: &'a str,
-    /// Ties `uid` to one life of the mailbox; reconciliation ignores UIDs of an older one.
-    pub uid_validity: u32,
+    pub mailbox: &'a MailboxName,
+    /// Ties `uid` to one life of the mailbox; recovery ignores UIDs of an older one.
+    pub uid_validity: UidValidity,
     /// The message's UID in `mailbox`.
     pub uid: u32,
     /// For reconciliation: the message is looked up by Message-ID in the destination.
@@ -161,9 +162,9 @@ pub struct JournalEntry {
     /// As in [`NewJournalEntry`].
     pub account: String,
     /// As in [`NewJournalEntry`].
-    pub mailbox: String,
+    pub mailbox: MailboxName,
     /// `None` only for rows written without one (never by this version).
-    pub uid_validity: Option<u32>,
+    pub uid_validity: Option<UidValidity>,
     /// As in [`NewJournalEntry`].
     pub uid: u32,
     /// As in [`NewJournalEntry`].
@@ -204,8 +205,8 @@ impl JournalEntry {
             id: JournalId(row.get(0)?),
             at: from_ms(row.get(1)?),
             account: row.get(2)?,
-            mailbox: row.get(3)?,
-            uid_validity: row.get(4)?,
+            mailbox: MailboxName::new(row.get::<_, String>(3)?),
+            uid_validity: row.get::<_, Option<u32>>(4)?.and_then(UidValidity::new),
             uid: row.get(5)?,
             message_id: row.get(6)?,
             rule: row.get(7)?,
@@ -233,8 +234,8 @@ pub(super) fn insert(
     stmt.execute(params![
         now,
         entry.account,
-        entry.mailbox,
-        entry.uid_validity,
+        entry.mailbox.as_str(),
+        entry.uid_validity.get(),
         entry.uid,
         entry.message_id,
         entry.rule,

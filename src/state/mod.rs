@@ -31,6 +31,8 @@ use jiff::Timestamp;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+use crate::vocab::{MailboxName, UidValidity};
+
 /// The database file's name inside `state_dir`.
 pub const FILE_NAME: &str = "state.sqlite3";
 
@@ -68,8 +70,8 @@ pub enum StateError {
     UidValidityMismatch {
         account: String,
         mailbox: String,
-        stored: u32,
-        given: u32,
+        stored: UidValidity,
+        given: UidValidity,
     },
     #[error("no journal entry with id {0}")]
     NoSuchJournalEntry(i64),
@@ -95,7 +97,7 @@ impl StateError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MailboxState {
     /// UIDs below are only meaningful while the server reports this UIDVALIDITY.
-    pub uid_validity: u32,
+    pub uid_validity: UidValidity,
     /// Every message with a UID up to this one has been handled (0: none yet).
     pub last_uid: u32,
 }
@@ -301,21 +303,23 @@ impl StateDb {
     pub fn mailbox(
         &self,
         account: &str,
-        mailbox: &str,
+        mailbox: &MailboxName,
     ) -> Result<Option<MailboxState>, StateError> {
         let row = self
             .conn
             .query_row(
                 "SELECT uid_validity, last_uid FROM mailbox WHERE account = ?1 AND mailbox = ?2",
-                params![account, mailbox],
+                params![account, mailbox.as_str()],
                 |r| Ok((r.get::<_, Option<u32>>(0)?, r.get::<_, u32>(1)?)),
             )
             .optional()?;
         Ok(row.and_then(|(validity, last_uid)| {
-            validity.map(|uid_validity| MailboxState {
-                uid_validity,
-                last_uid,
-            })
+            validity
+                .and_then(UidValidity::new)
+                .map(|uid_validity| MailboxState {
+                    uid_validity,
+                    last_uid,
+                })
         }))
     }
 
@@ -324,8 +328,8 @@ impl StateDb {
     pub fn applied_rules(
         &self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         uids: &[u32],
     ) -> Result<HashMap<u32, HashSet<String>>, StateError> {
         let mut out: HashMap<u32, HashSet<String>> = HashMap::new();
@@ -342,8 +346,8 @@ impl StateDb {
     pub fn applied_rules_to(
         &self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         messages: &[(u32, Option<&str>)],
     ) -> Result<HashMap<u32, HashSet<String>>, StateError> {
         let uids: Vec<u32> = messages.iter().map(|(u, _)| *u).collect();
@@ -361,8 +365,8 @@ impl StateDb {
     fn applied_rows(
         &self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         uids: &[u32],
     ) -> Result<Vec<(u32, String, Option<String>)>, StateError> {
         // Bounded chunks keep each statement under SQLite's parameter limit.
@@ -376,8 +380,8 @@ impl StateDb {
             );
             let mut values = vec![
                 Value::Text(account.to_owned()),
-                Value::Text(mailbox.to_owned()),
-                Value::Integer(uid_validity.into()),
+                Value::Text(mailbox.to_string()),
+                Value::Integer(uid_validity.get().into()),
             ];
             values.extend(chunk.iter().map(|&u| Value::Integer(u.into())));
             let mut stmt = self.conn.prepare_cached(&sql)?;
@@ -418,8 +422,8 @@ impl StateDb {
     pub fn reset_mailbox(
         &mut self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
     ) -> Result<(), StateError> {
         self.write(|tx| tx.reset_mailbox_at(account, mailbox, uid_validity, 0))
     }
@@ -428,8 +432,8 @@ impl StateDb {
     pub fn reset_mailbox_at(
         &mut self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         last_uid: u32,
     ) -> Result<(), StateError> {
         self.write(|tx| tx.reset_mailbox_at(account, mailbox, uid_validity, last_uid))
@@ -439,8 +443,8 @@ impl StateDb {
     pub fn set_last_uid(
         &mut self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         uid: u32,
     ) -> Result<u32, StateError> {
         self.write(|tx| tx.set_last_uid(account, mailbox, uid_validity, uid))
@@ -450,8 +454,8 @@ impl StateDb {
     pub fn record_applied(
         &mut self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         applied: &[Applied<'_>],
     ) -> Result<(), StateError> {
         self.write(|tx| tx.record_applied(account, mailbox, uid_validity, applied))
@@ -461,8 +465,8 @@ impl StateDb {
     pub fn forget_applied_except(
         &mut self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         present: &[u32],
     ) -> Result<usize, StateError> {
         self.write(|tx| tx.forget_applied_except(account, mailbox, uid_validity, present))
@@ -508,14 +512,14 @@ impl StateDb {
     pub fn record_error(
         &mut self,
         account: &str,
-        mailbox: &str,
+        mailbox: &MailboxName,
         text: &str,
     ) -> Result<(), StateError> {
         self.write(|tx| tx.record_error(account, mailbox, text))
     }
 
     /// See [`StateTx::touch`].
-    pub fn touch(&mut self, account: &str, mailbox: &str) -> Result<(), StateError> {
+    pub fn touch(&mut self, account: &str, mailbox: &MailboxName) -> Result<(), StateError> {
         self.write(|tx| tx.touch(account, mailbox))
     }
 
@@ -564,8 +568,8 @@ impl StateTx<'_> {
     pub fn reset_mailbox(
         &self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
     ) -> Result<(), StateError> {
         self.reset_mailbox_at(account, mailbox, uid_validity, 0)
     }
@@ -577,15 +581,15 @@ impl StateTx<'_> {
     pub fn reset_mailbox_at(
         &self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         last_uid: u32,
     ) -> Result<(), StateError> {
         let old: Option<Option<u32>> = self
             .tx
             .query_row(
                 "SELECT uid_validity FROM mailbox WHERE account = ?1 AND mailbox = ?2",
-                params![account, mailbox],
+                params![account, mailbox.as_str()],
                 |r| r.get(0),
             )
             .optional()?;
@@ -594,12 +598,20 @@ impl StateTx<'_> {
              VALUES (?1, ?2, ?3, ?4, ?5) \
              ON CONFLICT (account, mailbox) DO UPDATE SET uid_validity = ?3, last_uid = ?4, \
              last_activity = ?5",
-            params![account, mailbox, uid_validity, last_uid, self.now],
+            params![
+                account,
+                mailbox.as_str(),
+                uid_validity.get(),
+                last_uid,
+                self.now
+            ],
         )?;
         let forgotten = self.tx.execute(
             "DELETE FROM applied WHERE account = ?1 AND mailbox = ?2",
-            params![account, mailbox],
+            params![account, mailbox.as_str()],
         )?;
+        let uid_validity = uid_validity.get();
+        let mailbox = mailbox.as_str();
         match old.flatten() {
             Some(old) if old != uid_validity => tracing::warn!(
                 account,
@@ -633,8 +645,8 @@ impl StateTx<'_> {
     pub fn set_last_uid(
         &self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         uid: u32,
     ) -> Result<u32, StateError> {
         self.check_validity(account, mailbox, uid_validity)?;
@@ -644,13 +656,13 @@ impl StateTx<'_> {
              ON CONFLICT (account, mailbox) DO UPDATE SET uid_validity = ?3, \
              last_uid = max(last_uid, ?4), last_activity = ?5 \
              RETURNING last_uid",
-            params![account, mailbox, uid_validity, uid, self.now],
+            params![account, mailbox.as_str(), uid_validity.get(), uid, self.now],
             |r| r.get(0),
         )?;
         if stored > uid {
             tracing::debug!(
                 account,
-                mailbox,
+                mailbox = %mailbox,
                 uid,
                 stored,
                 "last_uid not moved backwards"
@@ -663,8 +675,8 @@ impl StateTx<'_> {
     pub fn record_applied(
         &self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         applied: &[Applied<'_>],
     ) -> Result<(), StateError> {
         self.check_validity(account, mailbox, uid_validity)?;
@@ -676,8 +688,8 @@ impl StateTx<'_> {
         for a in applied {
             stmt.execute(params![
                 account,
-                mailbox,
-                uid_validity,
+                mailbox.as_str(),
+                uid_validity.get(),
                 a.uid,
                 a.rule,
                 a.message_id,
@@ -693,8 +705,8 @@ impl StateTx<'_> {
     pub fn forget_applied_except(
         &self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         present: &[u32],
     ) -> Result<usize, StateError> {
         let keep: HashSet<u32> = present.iter().copied().collect();
@@ -703,7 +715,10 @@ impl StateTx<'_> {
              AND uid_validity = ?3",
         )?;
         let gone: Vec<u32> = stmt
-            .query_map(params![account, mailbox, uid_validity], |r| r.get(0))?
+            .query_map(
+                params![account, mailbox.as_str(), uid_validity.get()],
+                |r| r.get(0),
+            )?
             .collect::<Result<Vec<u32>, _>>()?
             .into_iter()
             .filter(|uid| !keep.contains(uid))
@@ -714,7 +729,7 @@ impl StateTx<'_> {
         )?;
         let mut n = 0;
         for uid in gone {
-            n += delete.execute(params![account, mailbox, uid_validity, uid])?;
+            n += delete.execute(params![account, mailbox.as_str(), uid_validity.get(), uid])?;
         }
         Ok(n)
     }
@@ -772,37 +787,47 @@ impl StateTx<'_> {
 
     /// Remembers the latest error of a mailbox (kept, with its time, until the next one).
     /// The text must not hold secrets; it is cut to 1000 characters.
-    pub fn record_error(&self, account: &str, mailbox: &str, text: &str) -> Result<(), StateError> {
+    pub fn record_error(
+        &self,
+        account: &str,
+        mailbox: &MailboxName,
+        text: &str,
+    ) -> Result<(), StateError> {
         let text: String = text.chars().take(1000).collect();
         self.tx.execute(
             "INSERT INTO mailbox (account, mailbox, last_error, last_error_at) \
              VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT (account, mailbox) DO UPDATE SET last_error = ?3, last_error_at = ?4",
-            params![account, mailbox, text, self.now],
+            params![account, mailbox.as_str(), text, self.now],
         )?;
         Ok(())
     }
 
     /// Notes that the mailbox's worker was active (connected, caught up, idled).
-    pub fn touch(&self, account: &str, mailbox: &str) -> Result<(), StateError> {
+    pub fn touch(&self, account: &str, mailbox: &MailboxName) -> Result<(), StateError> {
         self.tx.execute(
             "INSERT INTO mailbox (account, mailbox, last_activity) VALUES (?1, ?2, ?3) \
              ON CONFLICT (account, mailbox) DO UPDATE SET last_activity = ?3",
-            params![account, mailbox, self.now],
+            params![account, mailbox.as_str(), self.now],
         )?;
         Ok(())
     }
 
-    fn check_validity(&self, account: &str, mailbox: &str, given: u32) -> Result<(), StateError> {
+    fn check_validity(
+        &self,
+        account: &str,
+        mailbox: &MailboxName,
+        given: UidValidity,
+    ) -> Result<(), StateError> {
         let stored: Option<Option<u32>> = self
             .tx
             .prepare_cached("SELECT uid_validity FROM mailbox WHERE account = ?1 AND mailbox = ?2")?
-            .query_row(params![account, mailbox], |r| r.get(0))
+            .query_row(params![account, mailbox.as_str()], |r| r.get(0))
             .optional()?;
-        match stored.flatten() {
+        match stored.flatten().and_then(UidValidity::new) {
             Some(stored) if stored != given => Err(StateError::UidValidityMismatch {
                 account: account.to_owned(),
-                mailbox: mailbox.to_owned(),
+                mailbox: mailbox.to_string(),
                 stored,
                 given,
             }),

@@ -114,7 +114,7 @@ pub(super) fn build(conn: &Connection, recent: usize) -> Result<StatusReport, St
         let limit = i64::try_from(recent).unwrap_or(i64::MAX);
         let rows = stmt.query_map([limit], JournalEntry::from_row)?;
         for entry in journal::collect(rows)? {
-            let key = (entry.account.clone(), entry.mailbox.clone());
+            let key = (entry.account.clone(), entry.mailbox.to_string());
             boxes
                 .entry(key)
                 .or_insert_with(|| empty(&entry.mailbox))

@@ -69,6 +69,23 @@ const MIGRATIONS: &[&str] = &[
                strftime('%Y-%m-%dT%H:%M:%fZ', finished_at / 1000.0, 'unixepoch') AS finished_at
         FROM journal;
     "#,
+    // 1 -> 2: INBOX has one spelling in every key (RFC 3501: the name INBOX is
+    // case-insensitive). Before, the daemon keyed a mailbox by the spelling in `watch`, so
+    // `inbox` and `INBOX` could both have rows; the one that got further is kept.
+    r#"
+    DELETE FROM mailbox WHERE upper(mailbox) = 'INBOX' AND EXISTS (
+        SELECT 1 FROM mailbox o WHERE o.account = mailbox.account AND upper(o.mailbox) = 'INBOX'
+        AND (o.last_uid > mailbox.last_uid
+             OR (o.last_uid = mailbox.last_uid AND o.mailbox > mailbox.mailbox)));
+    UPDATE mailbox SET mailbox = 'INBOX' WHERE upper(mailbox) = 'INBOX' AND mailbox <> 'INBOX';
+    UPDATE OR IGNORE applied SET mailbox = 'INBOX'
+        WHERE upper(mailbox) = 'INBOX' AND mailbox <> 'INBOX';
+    DELETE FROM applied WHERE upper(mailbox) = 'INBOX' AND mailbox <> 'INBOX';
+    UPDATE journal SET mailbox = 'INBOX' WHERE upper(mailbox) = 'INBOX' AND mailbox <> 'INBOX';
+    UPDATE journal SET destination = 'INBOX'
+        WHERE upper(destination) = 'INBOX' AND destination <> 'INBOX'
+        AND action IN ('copy', 'move', 'archive', 'trash');
+    "#,
 ];
 
 /// The schema version this build reads and writes.
@@ -132,6 +149,43 @@ mod tests {
                 .unwrap();
             assert_eq!(n, 1, "{table} missing");
         }
+    }
+
+    #[test]
+    fn inbox_rows_of_any_spelling_become_one_inbox() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO mailbox (account, mailbox, uid_validity, last_uid) VALUES
+                 ('a', 'inbox', 7, 40), ('a', 'INBOX', 7, 12), ('b', 'Inbox', 3, 5),
+                 ('b', 'Lists', 3, 9);
+             INSERT INTO applied VALUES ('a', 'inbox', 7, 1, 'r', NULL, 0),
+                 ('a', 'INBOX', 7, 1, 'r', NULL, 0), ('a', 'inbox', 7, 2, 'r', NULL, 0);
+             INSERT INTO journal (at, account, mailbox, uid_validity, uid, rule, action,
+                 destination, outcome) VALUES (0, 'a', 'iNbOx', 7, 1, 'r', 'move', 'inbox', 'done');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let rows = |sql: &str| -> Vec<String> {
+            let mut stmt = conn.prepare(sql).unwrap();
+            stmt.query_map([], |r| r.get::<_, String>(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert_eq!(
+            rows("SELECT account || ' ' || mailbox || ' ' || last_uid FROM mailbox ORDER BY 1"),
+            ["a INBOX 40", "b INBOX 5", "b Lists 9"]
+        );
+        assert_eq!(
+            rows("SELECT mailbox || ' ' || uid FROM applied ORDER BY 1"),
+            ["INBOX 1", "INBOX 2"]
+        );
+        assert_eq!(
+            rows("SELECT mailbox || ' ' || destination FROM journal"),
+            ["INBOX INBOX"]
+        );
     }
 
     #[test]

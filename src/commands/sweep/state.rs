@@ -15,6 +15,7 @@ use crate::imap::uidset::Uid;
 use crate::record::{self, Intents, Place};
 use crate::state::{StateDb, StateError};
 use crate::sweep::MessageResult;
+use crate::vocab::{MailboxName, UidValidity};
 
 /// The database and what the current mailbox pass knows about it.
 pub(super) struct StateLink {
@@ -23,10 +24,10 @@ pub(super) struct StateLink {
     /// Read only: nothing is recorded.
     dry_run: bool,
     account: String,
-    mailbox: String,
+    mailbox: MailboxName,
     /// The mailbox's UIDVALIDITY for this pass; `None` turns the state off for the pass (the
     /// server sent none, or it differs from what the database holds for the mailbox).
-    validity: Option<u32>,
+    validity: Option<UidValidity>,
     /// Journal intents of the batch being executed, by UID.
     intents: Intents,
     /// Results waiting to be written in one transaction.
@@ -58,7 +59,7 @@ impl StateLink {
             db,
             dry_run,
             account: String::new(),
-            mailbox: String::new(),
+            mailbox: MailboxName::inbox(),
             validity: None,
             intents: Intents::new(),
             pending: Vec::new(),
@@ -66,26 +67,26 @@ impl StateLink {
     }
 
     /// A new mailbox pass begins.
-    pub(super) fn start(&mut self, account: &str, mailbox: &str) {
+    pub(super) fn start(&mut self, account: &str, mailbox: &MailboxName) {
         self.flush();
         // Intents left without a result are the journal's to settle; their UIDs mean
         // nothing in the next mailbox.
         self.intents.clear();
         self.account = account.to_owned();
-        self.mailbox = mailbox.to_owned();
+        self.mailbox = mailbox.clone();
         self.validity = None;
     }
 
     pub(super) fn selected(&mut self, info: &MailboxInfo) {
         let Some(db) = &self.db else { return };
-        let Some(given) = info.uid_validity else {
+        let Some(given) = info.uid_validity.and_then(UidValidity::new) else {
             return;
         };
         match db.mailbox(&self.account, &self.mailbox) {
             Ok(Some(stored)) if stored.uid_validity != given => {
                 // The daemon resets the mailbox when it next selects it; until then the
                 // stored pairs describe other messages.
-                tracing::warn!(account = %self.account, mailbox = %self.mailbox, stored = stored.uid_validity, given, "UIDVALIDITY changed; sweeping this mailbox without state");
+                tracing::warn!(account = %self.account, mailbox = %self.mailbox, stored = stored.uid_validity.get(), given = given.get(), "UIDVALIDITY changed; sweeping this mailbox without state");
             }
             Ok(_) => self.validity = Some(given),
             Err(e) => self.fail(&e),
@@ -138,7 +139,7 @@ impl StateLink {
             return Ok(());
         }
         let info = session.select(&self.mailbox).await?;
-        let Some(validity) = info.uid_validity else {
+        let Some(validity) = info.uid_validity.and_then(UidValidity::new) else {
             return Ok(());
         };
         let settled =
@@ -225,7 +226,7 @@ mod tests {
         let mut sink = Vec::new();
         let mut link = StateLink::open(dir.path(), false, &mut sink);
         assert!(sink.is_empty(), "{}", String::from_utf8_lossy(&sink));
-        link.start("acct", "INBOX");
+        link.start("acct", &MailboxName::inbox());
         link.selected(&MailboxInfo {
             uid_validity: Some(7),
             ..MailboxInfo::default()

@@ -1,0 +1,64 @@
+//! What the state database must get right for "exactly once" on everyday paths (issue 11):
+//! one identity for INBOX however it is spelled (item 2), a stale applied record replaced
+//! rather than kept (item 5), a sweep after a UIDVALIDITY change still recording what it does
+//! (item 6), rule names with commas recognised after a crash (item 7), and recovery that looks
+//! only at what arrived in a destination since the interrupted batch (item 9).
+
+mod once_util;
+mod support;
+
+use std::time::Duration;
+
+use imapsort::dovecot::Dovecot;
+use once_util::{Via, at, census_now, places, shown};
+
+const COPY_INVOICES: &str = "  - { name: invoices, when: { subject: invoice }, then: [{ flag: \\Flagged }, { copy: Accounting }] }\n";
+
+fn start() -> Option<(Dovecot, tempfile::TempDir)> {
+    let d = support::dovecot::start_default()?;
+    Some((d, tempfile::tempdir().unwrap()))
+}
+
+#[test]
+fn inbox_spelled_inbox_in_watch_is_one_state_with_the_sweep_command() {
+    // Regression (item 2): the daemon keyed the state by `watch`'s spelling ("inbox"), the
+    // sweep command by "INBOX"; the sweep found no applied record and copied again.
+    let Some((d, dir)) = start() else { return };
+    d.seed(
+        "user",
+        "INBOX",
+        &[once_util::message(Some("i1@x"), "invoice 1")],
+    )
+    .unwrap();
+    let account = once_util::account(
+        &d,
+        "once",
+        Via::Tls,
+        "    watch: [inbox]\n    first_start: all\n",
+    );
+    let config = once_util::write_config(
+        dir.path(),
+        &dir.path().join("state"),
+        "",
+        &account,
+        COPY_INVOICES,
+    );
+    let log = dir.path().join("run.log");
+    let mut daemon = once_util::spawn_run(&config, &log);
+    let rt = once_util::runtime();
+    once_util::wait_for(
+        "the daemon's copy",
+        Duration::from_secs(30),
+        || places(&census_now(&rt, &d), "invoice 1").get("Accounting") == Some(&1),
+        || std::fs::read_to_string(&log).unwrap_or_default(),
+    );
+    assert_eq!(once_util::stop(&mut daemon), Some(0));
+    let out = once_util::sweep(&config, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(
+        places(&census_now(&rt, &d), "invoice 1"),
+        at(&[("Accounting", 1), ("INBOX", 1)]),
+        "{}",
+        shown(&out)
+    );
+}
