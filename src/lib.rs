@@ -15,7 +15,8 @@
 //! execute    the plans of a batch -> few commands: STORE per flag set, COPY / MOVE per
 //!            destination, UID EXPUNGE fallback
 //! state      the SQLite state database: per-mailbox UIDVALIDITY + last handled UID, applied
-//!            (rule, message) pairs, the action journal
+//!            (rule, message) pairs, the action journal; Store (lazy, on the blocking pool)
+//! lock       one lock file per (account, mailbox): processes sharing a state take turns
 //! sweep      one pass over one mailbox (imapsort sweep, and the daemon's periodic sweeps)
 //! daemon     supervisor (per-account workers, backoff), worker (catch-up -> evaluate ->
 //!            execute -> persist -> IDLE), reload (file watch + SIGHUP), systemd notify
@@ -38,6 +39,7 @@ pub mod dovecot;
 pub mod execute;
 pub mod exit;
 pub mod imap;
+pub mod lock;
 pub mod logging;
 pub mod reconcile;
 pub mod record;

@@ -17,10 +17,12 @@
 mod journal;
 mod report;
 mod schema;
+mod store;
 
 pub use journal::{Action, JournalEntry, JournalId, NewJournalEntry, Outcome};
 pub use report::{AccountStatus, LastError, MailboxStatus, StatusReport};
 pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
+pub use store::Store;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -73,6 +75,8 @@ pub enum StateError {
         stored: UidValidity,
         given: UidValidity,
     },
+    #[error("there is no state database at {path} yet")]
+    NoDatabase { path: PathBuf },
     #[error("no journal entry with id {0}")]
     NoSuchJournalEntry(i64),
     #[error("state database holds an unexpected value: {0}")]
