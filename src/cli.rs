@@ -115,6 +115,21 @@ pub struct SweepArgs {
     pub dry_run: bool,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// How long to wait for a mailbox another imapsort process (the daemon, another sweep)
+    /// is working on, before giving up with exit 75 (e.g. 90s, 5m, 0s).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub wait: std::time::Duration,
+}
+
+/// A duration as the configuration writes them (`90s`, `10m`, `1h 30m`); here zero is
+/// allowed (`--wait 0s`: do not wait).
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    use crate::config::units::{UnitError, parse_duration};
+    match parse_duration(text) {
+        Ok(d) => Ok(d),
+        Err(UnitError::ZeroDuration) => Ok(std::time::Duration::ZERO),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -14,6 +14,10 @@ pub enum Exit {
     Unavailable = 69,
     /// EX_SOFTWARE: an internal error.
     Software = 70,
+    /// EX_IOERR: the state database cannot be written (`sweep` changes nothing then).
+    IoErr = 74,
+    /// EX_TEMPFAIL: another process is working on a mailbox (`sweep --wait` ran out).
+    TempFail = 75,
     /// EX_CONFIG: the configuration is invalid.
     Config = 78,
 }

@@ -17,9 +17,11 @@
 //! state      the SQLite state database: per-mailbox UIDVALIDITY + last handled UID, applied
 //!            (rule, message) pairs, the action journal; Store (lazy, on the blocking pool)
 //! lock       one lock file per (account, mailbox): processes sharing a state take turns
-//! sweep      one pass over one mailbox (imapsort sweep, and the daemon's periodic sweeps)
-//! daemon     supervisor (per-account workers, backoff), worker (catch-up -> evaluate ->
-//!            execute -> persist -> IDLE), reload (file watch + SIGHUP), systemd notify
+//! pass       one pass over one mailbox, for `imapsort sweep` and the daemon alike: open
+//!            (state row), the pass, its one state sink (intents before, results after)
+//! recover    settles the journal intents an interrupted run left open, under the lock
+//! daemon     supervisor (per-account workers, backoff), worker (lock -> open -> recover ->
+//!            evaluate -> execute -> persist -> unlock -> IDLE), reload, systemd notify
 //! commands   one module per subcommand; each returns an exit code
 //! logging    tracing setup: IMAPSORT_LOG filter, text or JSON on stderr, journald under systemd
 //! vocab      IMAP words as types, no I/O: MailboxName (INBOX canonical), UidValidity
@@ -41,9 +43,8 @@ pub mod exit;
 pub mod imap;
 pub mod lock;
 pub mod logging;
-pub mod reconcile;
-pub mod record;
+pub mod pass;
+pub mod recover;
 pub mod rules;
 pub mod state;
-pub mod sweep;
 pub mod vocab;

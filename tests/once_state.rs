@@ -10,6 +10,7 @@ mod support;
 use std::time::Duration;
 
 use imapsort::dovecot::Dovecot;
+use imapsort::vocab::{MailboxName, UidValidity};
 use once_util::{Via, at, census_now, places, shown};
 
 const COPY_INVOICES: &str = "  - { name: invoices, when: { subject: invoice }, then: [{ flag: \\Flagged }, { copy: Accounting }] }\n";
@@ -17,6 +18,15 @@ const COPY_INVOICES: &str = "  - { name: invoices, when: { subject: invoice }, t
 fn start() -> Option<(Dovecot, tempfile::TempDir)> {
     let d = support::dovecot::start_default()?;
     Some((d, tempfile::tempdir().unwrap()))
+}
+
+/// The UIDVALIDITY of INBOX.
+fn inbox_validity(d: &Dovecot) -> UidValidity {
+    once_util::runtime().block_on(async {
+        let mut s = once_util::observer(d).await;
+        let v = s.select("INBOX").await.unwrap().uid_validity.unwrap();
+        UidValidity::new(v).unwrap()
+    })
 }
 
 #[test]
@@ -60,5 +70,37 @@ fn inbox_spelled_inbox_in_watch_is_one_state_with_the_sweep_command() {
         at(&[("Accounting", 1), ("INBOX", 1)]),
         "{}",
         shown(&out)
+    );
+}
+
+#[test]
+fn a_sweep_after_a_uidvalidity_change_keeps_a_state_and_copies_once() {
+    // Regression (item 6): with a UIDVALIDITY other than the stored one, the sweep command ran
+    // without any state, so every later sweep copied again.
+    let Some((d, dir)) = start() else { return };
+    d.seed(
+        "user",
+        "INBOX",
+        &[once_util::message(Some("i1@x"), "invoice 1")],
+    )
+    .unwrap();
+    let validity = inbox_validity(&d);
+    let state = dir.path().join("state");
+    {
+        let mut db = imapsort::state::StateDb::open(&state).unwrap();
+        let old = UidValidity::new(validity.get() + 1).unwrap();
+        db.reset_mailbox("once", &MailboxName::inbox(), old)
+            .unwrap();
+    }
+    let account = once_util::account(&d, "once", Via::Tls, "");
+    let config = once_util::write_config(dir.path(), &state, "", &account, COPY_INVOICES);
+    for _ in 0..3 {
+        let out = once_util::sweep(&config, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    }
+    let rt = once_util::runtime();
+    assert_eq!(
+        places(&census_now(&rt, &d), "invoice 1"),
+        at(&[("Accounting", 1), ("INBOX", 1)])
     );
 }

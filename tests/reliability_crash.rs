@@ -202,7 +202,7 @@ fn twenty_kills_during_sweeps_and_push_lose_and_repeat_nothing() {
     assert!(!text.contains("panicked"), "a panic in the log");
     let settled = text
         .lines()
-        .filter(|l| l.contains("settled actions a restart interrupted"))
+        .filter(|l| l.contains("settled actions an interrupted run left open"))
         .count();
     eprintln!("starts that settled interrupted actions: {settled}");
     assert_eq!(
@@ -289,7 +289,7 @@ fn a_copy_whose_outcome_a_crash_left_unknown_is_looked_up_not_repeated() {
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(last.is_empty(), "{last:?}\n--- log ---\n{text}");
     assert!(
-        text.contains("settled actions a restart interrupted"),
+        text.contains("settled actions an interrupted run left open"),
         "the start did not reconcile:\n{text}"
     );
 }

@@ -14,8 +14,10 @@ use imapsort::cli::OutputFormat;
 use imapsort::dovecot::{DovecotOptions, SeedMessage};
 use imapsort::execute::Executor;
 use imapsort::exit::Exit;
+use imapsort::pass::sink::Sink;
+use imapsort::pass::target::server_caps;
+use imapsort::pass::{MessageResult, PassOptions, Report, Scope};
 use imapsort::rules::{EvalContext, MessageFacts, MessageView, Plan};
-use imapsort::sweep::{MessageResult, Scope, SweepOptions, SweepSink, server_caps, sweep_mailbox};
 use sweep_util::{contents, observer, write_config};
 
 const LIMIT: Duration = Duration::from_secs(600);
@@ -381,7 +383,7 @@ impl Gen {
 #[derive(Default)]
 struct Collect(Vec<MessageResult>);
 
-impl SweepSink for Collect {
+impl Report for Collect {
     fn message(&mut self, r: &MessageResult) {
         self.0.push(r.clone());
     }
@@ -444,7 +446,7 @@ async fn dry_run(
     .await
     .unwrap();
     let watch = vec![imapsort::vocab::MailboxName::inbox()];
-    let opts = SweepOptions {
+    let opts = PassOptions {
         account: "test",
         mailbox: &imapsort::vocab::MailboxName::inbox(),
         watch: &watch,
@@ -454,11 +456,13 @@ async fn dry_run(
         now,
         scope: Scope::All,
         dry_run: true,
+        selected: None,
     };
     let mut exec = Executor::new(server_caps(&sess));
     let mut sink = Collect::default();
+    let mut state = Sink::new(None, None, true);
     let started = std::time::Instant::now();
-    let summary = sweep_mailbox(&mut sess, rules, &opts, &mut exec, &mut sink)
+    let summary = imapsort::pass::run(&mut sess, rules, &opts, &mut exec, &mut state, &mut sink)
         .await
         .unwrap();
     eprintln!(

@@ -403,6 +403,23 @@ impl StateDb {
         Ok(out)
     }
 
+    /// Journal rows of `account` in `mailbox` still at `intent`: commands that may or may not
+    /// have run before a crash. Oldest first.
+    pub fn open_intents(
+        &self,
+        account: &str,
+        mailbox: &MailboxName,
+    ) -> Result<Vec<JournalEntry>, StateError> {
+        let sql = format!(
+            "SELECT {} FROM journal WHERE account = ?1 AND outcome = 'intent' AND mailbox = ?2 \
+             ORDER BY id",
+            journal::SELECT_COLUMNS
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![account, mailbox.as_str()], JournalEntry::from_row)?;
+        journal::collect(rows)
+    }
+
     /// Journal rows of `account` still at `intent`: commands that may or may not have run
     /// before a crash. Oldest first.
     pub fn unfinished_intents(&self, account: &str) -> Result<Vec<JournalEntry>, StateError> {
@@ -525,6 +542,16 @@ impl StateDb {
     /// See [`StateTx::touch`].
     pub fn touch(&mut self, account: &str, mailbox: &MailboxName) -> Result<(), StateError> {
         self.write(|tx| tx.touch(account, mailbox))
+    }
+
+    /// A write that reaches the disk, to learn before acting whether the database can be
+    /// written at all (a full disk, a read-only file system, a damaged file): the schema
+    /// version, written again as it is, in a transaction of its own.
+    pub fn check_writable(&mut self) -> Result<(), StateError> {
+        let tx = self.batch()?;
+        tx.tx
+            .pragma_update(None, "user_version", schema::CURRENT_VERSION)?;
+        tx.commit()
     }
 
     /// Deletes journal rows beyond `retention`; returns how many went. [`StateDb::open`] does

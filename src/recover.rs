@@ -1,5 +1,7 @@
-//! Settling journal intents that a crash or a lost connection left open, before a mailbox is
-//! handled again: what really happened decides whether the retry may act.
+//! Recovery: settling the journal intents a crash or a lost connection left open, before a
+//! mailbox is acted on again, the same in the daemon and in `imapsort sweep` — always under
+//! the mailbox's lock ([`crate::lock`]), so one process never settles another's intents in
+//! flight. What really happened decides whether the retry may act.
 //!
 //! - A terminal action (move, archive, trash, delete) whose message is no longer in the
 //!   mailbox ran: `done`.
@@ -28,13 +30,13 @@ use crate::imap::{ImapError, Session};
 use crate::rules::RuleSet;
 use crate::rules::ast::ActionKind;
 use crate::state::{
-    Action, Applied, JournalEntry, JournalId, Outcome, StateDb, StateError, copied_marker,
+    Action, Applied, JournalEntry, JournalId, Outcome, StateDb, StateError, Store, copied_marker,
 };
 use crate::vocab::{MailboxName, UidValidity};
 
 /// A settled intent, and the (UID, rules, Message-ID) to record as applied because of it.
 #[derive(Clone, Debug)]
-pub struct Settled {
+struct Settled {
     /// The journal row settled.
     id: JournalId,
     /// What it turned out to be.
@@ -43,9 +45,52 @@ pub struct Settled {
     applied: Option<(u32, Vec<String>, Option<String>)>,
 }
 
-/// The intents of `all` that belong to `mailbox`.
-pub fn intents_of(all: Vec<JournalEntry>, mailbox: &MailboxName) -> Vec<JournalEntry> {
-    all.into_iter().filter(|e| &e.mailbox == mailbox).collect()
+/// Why recovery stopped (nothing is recorded then; the intents stay open for the next try).
+#[derive(Debug, thiserror::Error)]
+pub enum RecoverError {
+    #[error("settling interrupted actions in {mailbox} failed")]
+    Imap {
+        mailbox: MailboxName,
+        #[source]
+        source: ImapError,
+    },
+    #[error("the state database could not be read or written")]
+    State(#[source] StateError),
+}
+
+/// Settles the open intents of `mailbox` (selected, its UIDVALIDITY `uid_validity`) and
+/// records what they turned out to be; the mailbox is selected again afterwards. Returns
+/// how many were settled.
+pub async fn recover(
+    session: &mut Session,
+    store: &Store,
+    account: &str,
+    mailbox: &MailboxName,
+    uid_validity: UidValidity,
+    rules: &RuleSet,
+) -> Result<usize, RecoverError> {
+    let (name, key) = (account.to_owned(), mailbox.clone());
+    let open = store
+        .call(move |db| db.open_intents(&name, &key))
+        .await
+        .map_err(RecoverError::State)?;
+    if open.is_empty() {
+        return Ok(0);
+    }
+    let settled = settle_intents(session, mailbox, uid_validity, &open, rules)
+        .await
+        .map_err(|source| RecoverError::Imap {
+            mailbox: mailbox.clone(),
+            source,
+        })?;
+    let n = settled.len();
+    let (name, key) = (account.to_owned(), mailbox.clone());
+    store
+        .call(move |db| record(db, &name, &key, uid_validity, &settled))
+        .await
+        .map_err(RecoverError::State)?;
+    tracing::info!(account, mailbox = %mailbox, intents = n, "settled actions an interrupted run left open");
+    Ok(n)
 }
 
 /// What a destination holds, for finding copies: Message-ID -> the sizes of the messages
@@ -57,7 +102,7 @@ type Held = HashMap<String, Vec<u32>>;
 /// examined. Moves and deletes found half done are finished here (their originals marked
 /// `\Deleted` and expunged by UID), so the outcome can say `done`. Nothing is written to the
 /// database: hand the result to [`record`].
-pub async fn settle_intents(
+async fn settle_intents(
     session: &mut Session,
     mailbox: &MailboxName,
     uid_validity: UidValidity,
@@ -149,7 +194,7 @@ struct Found<'a> {
 }
 
 /// Write what [`settle_intents`] found, in one transaction.
-pub fn record(
+fn record(
     db: &mut StateDb,
     account: &str,
     mailbox: &MailboxName,

@@ -1,13 +1,12 @@
-//! What a pass over a mailbox writes to the state database around its commands, the same for
-//! `imapsort sweep` and the daemon: an *intent* in the journal before each copy and terminal
-//! action, and after them the outcomes, the flag changes made, and the (rule, message) pairs
-//! applied. A plan that failed part-way leaves its intents open: a copy may have been made
-//! before a later step failed, and only [`crate::reconcile`] (Message-ID looked up in the
-//! destination) can tell.
+//! What a pass over a mailbox writes to the state database around its commands (the
+//! synchronous half of [`super::sink`]): an *intent* in the journal before each copy and
+//! terminal action, and after them the outcomes, the flag changes made, and the (rule,
+//! message) pairs applied. A plan that failed part-way leaves its intents open: a copy may
+//! have been made before a later step failed, and only [`crate::recover`] can tell.
 
+use super::MessageResult;
 use crate::rules::{FinalKind, Plan};
 use crate::state::{Action, Applied, JournalId, NewJournalEntry, Outcome, StateDb, StateError};
-use crate::sweep::MessageResult;
 use crate::vocab::{MailboxName, UidValidity};
 
 /// How many results a sink buffers before writing them in one transaction: a sweep hands
@@ -55,6 +54,16 @@ impl Intents {
         self.rows.retain(|r| !gone.contains(&r.0));
     }
 
+    /// Takes the intents of `uids` out (to finish them with their results).
+    pub fn take(&mut self, uids: impl IntoIterator<Item = u32>) -> Intents {
+        let wanted: std::collections::HashSet<u32> = uids.into_iter().collect();
+        let (taken, kept) = std::mem::take(&mut self.rows)
+            .into_iter()
+            .partition(|r| wanted.contains(&r.0));
+        self.rows = kept;
+        Intents { rows: taken }
+    }
+
     /// Forgets every intent.
     pub fn clear(&mut self) {
         self.rows.clear();
@@ -66,12 +75,12 @@ impl Intents {
 }
 
 /// Which account, mailbox and UIDVALIDITY the rows are about.
-#[derive(Clone, Copy, Debug)]
-pub struct Place<'a> {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
     /// The account's name.
-    pub account: &'a str,
+    pub account: String,
     /// The mailbox the messages are in.
-    pub mailbox: &'a MailboxName,
+    pub mailbox: MailboxName,
     /// The UIDVALIDITY the UIDs belong to.
     pub uid_validity: UidValidity,
 }
@@ -79,7 +88,7 @@ pub struct Place<'a> {
 /// Writes the intents of the copies and terminal actions of `planned`, in one transaction.
 pub fn intents(
     db: &mut StateDb,
-    at: Place<'_>,
+    at: &Place,
     planned: &[MessageResult],
 ) -> Result<Intents, StateError> {
     let rules: Vec<String> = planned.iter().map(|r| r.rules.join(",")).collect();
@@ -104,7 +113,7 @@ pub fn intents(
 /// changes, applied pairs. Failed results leave their intents open.
 pub fn results(
     db: &mut StateDb,
-    at: Place<'_>,
+    at: &Place,
     results: &[MessageResult],
     intents: &Intents,
 ) -> Result<(), StateError> {
@@ -133,21 +142,21 @@ pub fn results(
     }
     tx.journal_outcomes(&done, &Outcome::Done)?;
     if !pairs.is_empty() {
-        tx.record_applied(at.account, at.mailbox, at.uid_validity, &pairs)?;
+        tx.record_applied(&at.account, &at.mailbox, at.uid_validity, &pairs)?;
     }
     tx.commit()
 }
 
 fn entry<'e>(
-    at: Place<'e>,
+    at: &'e Place,
     r: &'e MessageResult,
     rule: &'e str,
     action: Action,
     destination: Option<&'e str>,
 ) -> NewJournalEntry<'e> {
     NewJournalEntry {
-        account: at.account,
-        mailbox: at.mailbox,
+        account: &at.account,
+        mailbox: &at.mailbox,
         uid_validity: at.uid_validity,
         uid: r.uid.get(),
         message_id: r.message_id.as_deref(),
@@ -207,7 +216,7 @@ mod tests {
     }
 
     /// Regression: the sweep command marked the intents of a part-failed plan `failed`, so
-    /// the next sweep copied again; they stay open for the reconciliation.
+    /// the next sweep copied again; they stay open for recovery.
     #[test]
     fn a_failed_plan_leaves_its_intents_open_and_a_done_one_closes_them() {
         let mut db = StateDb::open_in_memory().unwrap();
@@ -217,9 +226,9 @@ mod tests {
             UidValidity::new(7).unwrap(),
         )
         .unwrap();
-        let at = Place {
-            account: "a",
-            mailbox: &MailboxName::from("INBOX"),
+        let at = &Place {
+            account: "a".into(),
+            mailbox: MailboxName::inbox(),
             uid_validity: UidValidity::new(7).unwrap(),
         };
         let plan = Plan {
