@@ -554,7 +554,8 @@ impl StateDb {
         tx.commit()
     }
 
-    /// Deletes journal rows beyond `retention`; returns how many went. [`StateDb::open`] does
+    /// Deletes finished journal rows beyond `retention` (open intents stay, whatever their
+    /// age); returns how many went. [`StateDb::open`] does
     /// this once; a long-running daemon calls it now and then (after each sweep, say).
     pub fn prune(&mut self, retention: Retention) -> Result<usize, StateError> {
         let cutoff = (self.clock)().as_millisecond()
@@ -562,11 +563,14 @@ impl StateDb {
         let max_rows = i64::try_from(retention.max_rows).unwrap_or(i64::MAX);
         let tx = self.batch()?;
         let now = tx.now;
-        let by_age = tx
-            .tx
-            .execute("DELETE FROM journal WHERE at < ?1", [cutoff])?;
+        // Open intents are never pruned: they are what recovery still has to settle.
+        let by_age = tx.tx.execute(
+            "DELETE FROM journal WHERE at < ?1 AND outcome <> 'intent'",
+            [cutoff],
+        )?;
         let by_count = tx.tx.execute(
-            "DELETE FROM journal WHERE id <= (SELECT max(id) FROM journal) - ?1",
+            "DELETE FROM journal WHERE id <= (SELECT max(id) FROM journal) - ?1 \
+             AND outcome <> 'intent'",
             [max_rows],
         )?;
         tx.commit()?;

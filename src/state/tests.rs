@@ -442,6 +442,38 @@ fn prune_drops_old_rows_and_caps_the_count() {
     }
 }
 
+/// Regression (issue 11, item 4): pruning deleted open intents, so recovery lost what a
+/// crash left undecided (a copy made twice), and closing a pruned intent failed its batch.
+#[test]
+fn prune_keeps_open_intents_however_old_and_however_many_rows() {
+    const DAY: i64 = 24 * 3600 * 1000;
+    let start = 1_800_000_000_000;
+    let (mut db, now) = manual_clock(db(), start);
+    let open = db
+        .journal_intent(&entry(1, Action::Copy, Some("Accounting")))
+        .unwrap();
+    for uid in 2..=6 {
+        db.journal_record(&entry(uid, Action::Flag, Some("\\Seen")), &Outcome::Done)
+            .unwrap();
+    }
+    now.store(start + 90 * DAY, Ordering::SeqCst);
+    for max_rows in [2, 0] {
+        let retention = Retention {
+            max_rows,
+            ..Retention::default()
+        };
+        db.prune(retention).unwrap();
+        let left: Vec<u32> = db
+            .unfinished_intents(A)
+            .unwrap()
+            .iter()
+            .map(|e| e.uid)
+            .collect();
+        assert_eq!(left, [1], "max_rows {max_rows}");
+    }
+    db.journal_outcome(open, &Outcome::Done).unwrap();
+}
+
 #[test]
 fn writes_prune_the_journal_once_a_day() {
     const DAY: i64 = 24 * 3600 * 1000;
