@@ -74,6 +74,50 @@ fn inbox_spelled_inbox_in_watch_is_one_state_with_the_sweep_command() {
 }
 
 #[test]
+fn a_stale_applied_record_is_replaced_so_the_rule_runs_once() {
+    // Regression (item 5): a record of the same (UID, rule) made for another message (same
+    // UIDVALIDITY: a restored backup, a server started again) does not count; the rule runs,
+    // and its new record must replace the stale one, or every sweep copies again.
+    let Some((d, dir)) = start() else { return };
+    d.seed(
+        "user",
+        "INBOX",
+        &[once_util::message(Some("real@x"), "invoice 1")],
+    )
+    .unwrap();
+    let validity = inbox_validity(&d);
+    let state = dir.path().join("state");
+    {
+        use imapsort::state::{Applied, StateDb};
+        let mut db = StateDb::open(&state).unwrap();
+        db.reset_mailbox("once", &MailboxName::inbox(), validity)
+            .unwrap();
+        db.record_applied(
+            "once",
+            &MailboxName::inbox(),
+            validity,
+            &[Applied {
+                uid: 1,
+                rule: "invoices",
+                message_id: Some("<other@x>"),
+            }],
+        )
+        .unwrap();
+    }
+    let account = once_util::account(&d, "once", Via::Tls, "");
+    let config = once_util::write_config(dir.path(), &state, "", &account, COPY_INVOICES);
+    for _ in 0..2 {
+        let out = once_util::sweep(&config, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    }
+    let rt = once_util::runtime();
+    assert_eq!(
+        places(&census_now(&rt, &d), "invoice 1"),
+        at(&[("Accounting", 1), ("INBOX", 1)])
+    );
+}
+
+#[test]
 fn a_sweep_after_a_uidvalidity_change_keeps_a_state_and_copies_once() {
     // Regression (item 6): with a UIDVALIDITY other than the stored one, the sweep command ran
     // without any state, so every later sweep copied again.

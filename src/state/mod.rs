@@ -706,7 +706,10 @@ impl StateTx<'_> {
         Ok(stored)
     }
 
-    /// Remembers (rule, message) pairs as applied; repeats are ignored.
+    /// Remembers (rule, message) pairs as applied; a repeat for the same message changes
+    /// nothing, and a record of the same (UID, rule) made for another message (same
+    /// UIDVALIDITY, another server's life) is replaced: left in place, it would never count
+    /// and the rule would run again at every sweep.
     pub fn record_applied(
         &self,
         account: &str,
@@ -716,9 +719,12 @@ impl StateTx<'_> {
     ) -> Result<(), StateError> {
         self.check_validity(account, mailbox, uid_validity)?;
         let mut stmt = self.tx.prepare_cached(
-            "INSERT OR IGNORE INTO applied \
+            "INSERT INTO applied \
              (account, mailbox, uid_validity, uid, rule, message_id, applied_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (account, mailbox, uid_validity, uid, rule) DO UPDATE \
+             SET message_id = excluded.message_id, applied_at = excluded.applied_at \
+             WHERE applied.message_id IS NOT excluded.message_id",
         )?;
         for a in applied {
             stmt.execute(params![

@@ -442,6 +442,34 @@ fn prune_drops_old_rows_and_caps_the_count() {
     }
 }
 
+/// Regression (issue 11, item 5): a record of the same (UID, rule) made for another message
+/// (a restored backup, a server started again under the same UIDVALIDITY) does not count,
+/// so the rule runs; its new record must replace the stale one, or the rule runs on every
+/// sweep.
+#[test]
+fn a_new_applied_record_replaces_a_stale_one_of_another_message() {
+    let mut db = db();
+    db.reset_mailbox(A, &inbox(), v(7)).unwrap();
+    let record = |db: &mut StateDb, id: &'static str| {
+        let pairs = [Applied {
+            uid: 1,
+            rule: "invoices",
+            message_id: Some(id),
+        }];
+        db.record_applied(A, &inbox(), v(7), &pairs).unwrap();
+    };
+    record(&mut db, "<old@x>");
+    let new = [(1, Some("<new@x>"))];
+    assert!(
+        db.applied_rules_to(A, &inbox(), v(7), &new)
+            .unwrap()
+            .is_empty()
+    );
+    record(&mut db, "<new@x>");
+    let got = db.applied_rules_to(A, &inbox(), v(7), &new).unwrap();
+    assert_eq!(got.get(&1).map(|r| r.len()), Some(1), "{got:?}");
+}
+
 /// Regression (issue 11, item 4): pruning deleted open intents, so recovery lost what a
 /// crash left undecided (a copy made twice), and closing a pruned intent failed its batch.
 #[test]
