@@ -258,14 +258,13 @@ fn settle(
             Outcome::Failed("interrupted before it ran; the message is handled again".into())
         };
         if copied || marked {
-            let names = e.rule.split(',').map(str::to_string).collect();
-            s.applied = Some((e.uid, names, e.message_id.clone()));
+            s.applied = Some((e.uid, e.rules.clone(), e.message_id.clone()));
         }
         return s;
     }
     if held(None) {
         s.outcome = Outcome::Done;
-        let mut applied = copy_only_rules(rules, &e.rule);
+        let mut applied = copy_only_rules(rules, &e.rules);
         // A rule that also moves is not applied yet; the copy is, and the retry's plan
         // must drop it.
         if let Some(dest) = &e.destination {
@@ -276,20 +275,20 @@ fn settle(
     s
 }
 
-/// Of the comma-separated rules of a journal row, those that copy and have no terminal
-/// action: marking them applied after a copy that did happen keeps the retry from copying
-/// again, without keeping another rule's move from running.
-fn copy_only_rules(rules: &RuleSet, names: &str) -> Vec<String> {
+/// Of the rules of a journal row, those that copy and have no terminal action: marking them
+/// applied after a copy that did happen keeps the retry from copying again, without keeping
+/// another rule's move from running.
+fn copy_only_rules(rules: &RuleSet, names: &[String]) -> Vec<String> {
     names
-        .split(',')
+        .iter()
         .filter(|name| {
             rules.rules().any(|r| {
-                r.name == *name
+                &r.name == *name
                     && r.then.iter().any(|a| matches!(a.kind, ActionKind::Copy(_)))
                     && !r.then.iter().any(|a| a.kind.is_terminal())
             })
         })
-        .map(str::to_string)
+        .cloned()
         .collect()
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use imapsort::dovecot::Dovecot;
 use imapsort::vocab::{MailboxName, UidValidity};
+use once_util::cutter::{Cut, Cutter, When};
 use once_util::{Via, at, census_now, places, shown};
 
 const COPY_INVOICES: &str = "  - { name: invoices, when: { subject: invoice }, then: [{ flag: \\Flagged }, { copy: Accounting }] }\n";
@@ -146,5 +147,46 @@ fn a_sweep_after_a_uidvalidity_change_keeps_a_state_and_copies_once() {
     assert_eq!(
         places(&census_now(&rt, &d), "invoice 1"),
         at(&[("Accounting", 1), ("INBOX", 1)])
+    );
+}
+
+#[test]
+fn a_rule_whose_name_holds_a_comma_is_recognised_after_a_crash() {
+    // Regression (item 7): the journal joined rule names with "," and split them again, so
+    // after a crash the rule "invoices, paper" was not recognised as applied: its flag came
+    // back on a message the user had unflagged.
+    let Some((d, dir)) = start() else { return };
+    d.seed(
+        "user",
+        "INBOX",
+        &[once_util::message(Some("i1@x"), "invoice 1")],
+    )
+    .unwrap();
+    let cutter = Cutter::start(d.imap_port());
+    let account = once_util::account(&d, "once", Via::Plain(cutter.port), "");
+    let rules = "  - { name: \"invoices, paper\", when: { subject: invoice }, then: [{ flag: \\Flagged }, { copy: Accounting }] }\n";
+    let config =
+        once_util::write_config(dir.path(), &dir.path().join("state"), "", &account, rules);
+    cutter.arm(Cut::new("UID COPY", 1, When::AfterAnswer));
+    let first = once_util::sweep(&config, &[]);
+    assert_eq!(cutter.fired(), 1, "{}", shown(&first));
+    let rt = once_util::runtime();
+    rt.block_on(async {
+        let mut s = once_util::observer(&d).await;
+        s.select("INBOX").await.unwrap();
+        s.uid_store("1", "-FLAGS.SILENT (\\Flagged)").await.unwrap();
+    });
+    let second = once_util::sweep(&config, &[]);
+    assert_eq!(second.status.code(), Some(0), "{}", shown(&second));
+    let census = census_now(&rt, &d);
+    assert_eq!(
+        places(&census, "invoice 1"),
+        at(&[("Accounting", 1), ("INBOX", 1)])
+    );
+    let inbox = &census["INBOX"][0];
+    assert!(
+        !inbox.flags.iter().any(|f| f == "\\Flagged"),
+        "the rule ran again: {inbox:?}\n{}",
+        shown(&second)
     );
 }

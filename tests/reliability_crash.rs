@@ -57,7 +57,7 @@ fn open_intent(
         uid_validity: UidValidity::new(validity).unwrap(),
         uid,
         message_id: Some(message_id),
-        rule,
+        rules: &[rule.to_string()],
         action,
         destination: Some(destination),
     })

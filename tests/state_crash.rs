@@ -15,6 +15,10 @@ const CHILD_DIR: &str = "IMAPSORT_CRASH_TEST_DIR";
 /// INBOX, for journal entries that borrow their mailbox.
 static INBOX: std::sync::LazyLock<MailboxName> = std::sync::LazyLock::new(MailboxName::inbox);
 
+/// The rule of the journal entries.
+static LISTS: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| vec!["lists".to_string()]);
+
 fn entry(uid: u32) -> NewJournalEntry<'static> {
     NewJournalEntry {
         account: "personal",
@@ -22,7 +26,7 @@ fn entry(uid: u32) -> NewJournalEntry<'static> {
         uid_validity: UidValidity::new(9).unwrap(),
         uid,
         message_id: Some("<crash@example.org>"),
-        rule: "lists",
+        rules: &LISTS,
         action: Action::Move,
         destination: Some("Lists/x"),
     }

@@ -70,7 +70,7 @@ fn seed(db: &mut StateDb) {
             uid_validity: UidValidity::new(11).unwrap(),
             uid: 4242,
             message_id: Some("<a@example.org>"),
-            rule: "mailing lists",
+            rules: &["mailing lists".to_string()],
             action: Action::Move,
             destination: Some("Lists/dev"),
         },
@@ -151,7 +151,10 @@ fn it_reads_the_database_while_a_daemon_holds_it_open() {
     assert_eq!(inbox["mailbox"], "INBOX");
     assert_eq!(inbox["last_uid"], 4243);
     assert_eq!(inbox["last_error"]["text"], "connection reset by peer");
-    assert_eq!(inbox["recent_actions"][0]["rule"], "mailing lists");
+    assert_eq!(
+        inbox["recent_actions"][0]["rules"],
+        serde_json::json!(["mailing lists"])
+    );
     assert_eq!(json["accounts"][1]["account"], "work");
     assert_eq!(json["accounts"][1]["mailboxes"], serde_json::json!([]));
 }

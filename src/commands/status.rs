@@ -194,7 +194,7 @@ fn action_line(e: &JournalEntry) -> String {
     }
     line.push_str(&format!(
         "  [{}]  {}",
-        e.rule,
+        e.rules.join(", "),
         one_line(&e.outcome.to_string())
     ));
     line
@@ -263,7 +263,7 @@ mod tests {
                     uid_validity: UidValidity::new(5).unwrap(),
                     uid: 4242,
                     message_id: Some("<a@b>"),
-                    rule: "mailing lists",
+                    rules: &["mailing lists".to_string()],
                     action: Action::Move,
                     destination: Some("Lists/dev"),
                 },

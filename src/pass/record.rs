@@ -91,13 +91,12 @@ pub fn intents(
     at: &Place,
     planned: &[MessageResult],
 ) -> Result<Intents, StateError> {
-    let rules: Vec<String> = planned.iter().map(|r| r.rules.join(",")).collect();
     let mut uids = Vec::new();
     let mut rows = Vec::new();
-    for (r, rule) in planned.iter().zip(&rules) {
+    for r in planned {
         for (action, dest) in risky_actions(&r.plan) {
             uids.push(r.uid.get());
-            rows.push(entry(at, r, rule, action, dest));
+            rows.push(entry(at, r, action, dest));
         }
     }
     let mut out = Intents::new();
@@ -127,12 +126,8 @@ pub fn results(
             continue;
         }
         done.extend(intents.of(r.uid.get()));
-        let flags = flag_actions(&r.plan);
-        if !flags.is_empty() {
-            let rule = r.rules.join(",");
-            for (action, dest) in flags {
-                tx.journal_record(&entry(at, r, &rule, action, Some(dest)), &Outcome::Done)?;
-            }
+        for (action, dest) in flag_actions(&r.plan) {
+            tx.journal_record(&entry(at, r, action, Some(dest)), &Outcome::Done)?;
         }
         pairs.extend(r.rules.iter().map(|rule| Applied {
             uid: r.uid.get(),
@@ -150,7 +145,6 @@ pub fn results(
 fn entry<'e>(
     at: &'e Place,
     r: &'e MessageResult,
-    rule: &'e str,
     action: Action,
     destination: Option<&'e str>,
 ) -> NewJournalEntry<'e> {
@@ -160,7 +154,7 @@ fn entry<'e>(
         uid_validity: at.uid_validity,
         uid: r.uid.get(),
         message_id: r.message_id.as_deref(),
-        rule,
+        rules: &r.rules,
         action,
         destination,
     }

@@ -141,10 +141,10 @@ pub struct NewJournalEntry<'a> {
     pub uid_validity: UidValidity,
     /// The message's UID in `mailbox`.
     pub uid: u32,
-    /// For reconciliation: the message is looked up by Message-ID in the destination.
+    /// As written, for people and for recognising the message after it moved.
     pub message_id: Option<&'a str>,
-    /// The rule (or rules, comma-separated) the action came from.
-    pub rule: &'a str,
+    /// The rules the action came from (a name may hold any character, commas too).
+    pub rules: &'a [String],
     /// What is done.
     pub action: Action,
     /// The mailbox for copy / move / archive / trash; the flag or label for flag / unflag / label.
@@ -170,7 +170,7 @@ pub struct JournalEntry {
     /// As in [`NewJournalEntry`].
     pub message_id: Option<String>,
     /// As in [`NewJournalEntry`].
-    pub rule: String,
+    pub rules: Vec<String>,
     /// As in [`NewJournalEntry`].
     pub action: Action,
     /// As in [`NewJournalEntry`].
@@ -209,13 +209,24 @@ impl JournalEntry {
             uid_validity: row.get::<_, Option<u32>>(4)?.and_then(UidValidity::new),
             uid: row.get(5)?,
             message_id: row.get(6)?,
-            rule: row.get(7)?,
+            rules: decode_rules(&row.get::<_, String>(7)?),
             action,
             destination: row.get(9)?,
             outcome,
             finished_at: row.get::<_, Option<i64>>(12)?.map(from_ms),
         }))
     }
+}
+
+/// The `rule` column: the rule names as a JSON array (`["a, b","c"]`), so that no character a
+/// name may hold can split it.
+pub(super) fn encode_rules(rules: &[String]) -> String {
+    serde_json::to_string(rules).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Reads the `rule` column (a JSON array; any other text is one name).
+fn decode_rules(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_else(|_| vec![text.to_owned()])
 }
 
 /// Inserts one row with the given outcome; `finished_at` is set unless it is an intent.
@@ -238,7 +249,7 @@ pub(super) fn insert(
         entry.uid_validity.get(),
         entry.uid,
         entry.message_id,
-        entry.rule,
+        encode_rules(entry.rules),
         entry.action.as_str(),
         entry.destination,
         outcome.as_str(),
@@ -336,6 +347,20 @@ mod tests {
             assert_eq!(back, Some(outcome));
         }
         assert_eq!(Outcome::from_columns("maybe", None), None);
+    }
+
+    /// Regression (issue 11, item 7): names were joined with "," and split again, so a rule
+    /// named "a, b" came back as two rules no one had.
+    #[test]
+    fn rule_names_round_trip_whatever_they_hold() {
+        for names in [
+            vec!["invoices, paper".to_string()],
+            vec!["a".into(), "b,c".into(), "say \"hi\"".into(), "[x]".into()],
+            vec![],
+        ] {
+            assert_eq!(decode_rules(&encode_rules(&names)), names);
+        }
+        assert_eq!(decode_rules("legacy"), ["legacy"]);
     }
 
     #[test]

@@ -86,6 +86,13 @@ const MIGRATIONS: &[&str] = &[
         WHERE upper(destination) = 'INBOX' AND destination <> 'INBOX'
         AND action IN ('copy', 'move', 'archive', 'trash');
     "#,
+    // 2 -> 3: the journal's rule names as a JSON array (they were joined with "," and split
+    // on it, which broke names holding a comma). Old rows are split as they were read.
+    r#"
+    UPDATE journal SET rule = '["' || replace(replace(replace(rule, '\', '\\'), '"', '\"'),
+                                               ',', '","') || '"]'
+        WHERE rule NOT LIKE '[%';
+    "#,
 ];
 
 /// The schema version this build reads and writes.
@@ -185,6 +192,32 @@ mod tests {
         assert_eq!(
             rows("SELECT mailbox || ' ' || destination FROM journal"),
             ["INBOX INBOX"]
+        );
+    }
+
+    #[test]
+    fn comma_joined_rule_names_become_json_lists() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO journal (at, account, mailbox, uid, rule, action, outcome) VALUES
+                 (0, 'a', 'INBOX', 1, 'lists,invoices', 'move', 'done'),
+                 (0, 'a', 'INBOX', 2, 'say "hi" \ bye', 'copy', 'intent');"#,
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT rule FROM journal ORDER BY uid")
+            .unwrap();
+        let rules: Vec<Vec<String>> = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(|t| serde_json::from_str(&t.unwrap()).unwrap())
+            .collect();
+        assert_eq!(
+            rules,
+            [vec!["lists", "invoices"], vec![r#"say "hi" \ bye"#]]
         );
     }
 

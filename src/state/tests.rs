@@ -7,6 +7,10 @@ const A: &str = "personal";
 /// INBOX, for journal entries that borrow their mailbox.
 static INBOX: std::sync::LazyLock<MailboxName> = std::sync::LazyLock::new(MailboxName::inbox);
 
+/// The rules of the journal entries.
+static INVOICES: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| vec!["invoices".to_string()]);
+
 fn inbox() -> MailboxName {
     MailboxName::inbox()
 }
@@ -27,7 +31,7 @@ fn entry<'a>(uid: u32, action: Action, destination: Option<&'a str>) -> NewJourn
         uid_validity: v(7),
         uid,
         message_id: Some("<m@example.org>"),
-        rule: "invoices",
+        rules: &INVOICES,
         action,
         destination,
     }
