@@ -190,3 +190,49 @@ fn a_rule_whose_name_holds_a_comma_is_recognised_after_a_crash() {
         shown(&second)
     );
 }
+
+#[test]
+fn recovery_never_fetches_a_whole_destination() {
+    // Regression (item 9): settling an interrupted copy fetched `UID FETCH 1:*` of the whole
+    // destination (slow for big mailboxes, over the response cap for huge ones).
+    let Some((d, dir)) = start() else { return };
+    let old: Vec<Vec<u8>> = (0..50)
+        .map(|n| once_util::message(Some(&format!("old{n}@x")), &format!("old {n}")))
+        .collect();
+    d.seed("user", "Accounting", &old).unwrap();
+    d.seed(
+        "user",
+        "INBOX",
+        &[once_util::message(Some("i1@x"), "invoice 1")],
+    )
+    .unwrap();
+    let cutter = Cutter::start(d.imap_port());
+    let account = once_util::account(&d, "once", Via::Plain(cutter.port), "");
+    let config = once_util::write_config(
+        dir.path(),
+        &dir.path().join("state"),
+        "",
+        &account,
+        COPY_INVOICES,
+    );
+    cutter.arm(Cut::new("UID COPY", 1, When::AfterAnswer));
+    let first = once_util::sweep(&config, &[]);
+    assert_eq!(cutter.fired(), 1, "{}", shown(&first));
+    cutter.take_log();
+    let second = once_util::sweep(&config, &[]);
+    assert_eq!(second.status.code(), Some(0), "{}", shown(&second));
+    let sent = cutter.take_log();
+    let whole: Vec<&String> = sent
+        .iter()
+        .filter(|c| c.to_ascii_uppercase().contains("FETCH 1:*"))
+        .collect();
+    assert!(
+        whole.is_empty(),
+        "recovery fetched whole mailboxes: {whole:?}\nall: {sent:?}"
+    );
+    let rt = once_util::runtime();
+    assert_eq!(
+        places(&census_now(&rt, &d), "invoice 1"),
+        at(&[("Accounting", 1), ("INBOX", 1)])
+    );
+}

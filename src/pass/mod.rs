@@ -588,18 +588,28 @@ impl<R: Report + ?Sized> Pass<'_, '_, R> {
         let journaled = std::mem::take(&mut held.journaled);
         let mut outcomes: Option<HashMap<Uid, Outcome>> = None;
         if !opts.dry_run && waiting.acted_on() > 0 {
-            if !journaled {
+            let mut program = group(&waiting.plans(), self.executor.caps());
+            program.atomic = waiting.without_message_id();
+            // Destinations copied into exist and are fenced, durably, before any command
+            // changes a message: after a crash, recovery looks for the copies above the
+            // fence (crate::recover).
+            let fences = self.executor.prepare(self.session, &program).await;
+            if !fences.is_empty() {
+                self.sink
+                    .fence(fences)
+                    .await
+                    .map_err(|e| self.sink.failed(e))?;
+            } else if !journaled {
                 // Flags only, no intent written: the state must take a write before the
                 // server is changed, or what is done could not be recorded.
                 self.sink.probe().await.map_err(|e| self.sink.failed(e))?;
             }
-            let mut program = group(&waiting.plans(), self.executor.caps());
-            program.atomic = waiting.without_message_id();
             let started = std::time::Instant::now();
             let run = self
                 .executor
                 .run_within(self.session, &program, universe)
                 .await;
+            self.sink.copied(run.copied);
             tracing::debug!(
                 account = opts.account,
                 mailbox = %opts.mailbox,
@@ -607,7 +617,7 @@ impl<R: Report + ?Sized> Pass<'_, '_, R> {
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "sweep executed"
             );
-            outcomes = Some(run.into_iter().map(|o| (o.uid, o)).collect());
+            outcomes = Some(run.outcomes.into_iter().map(|o| (o.uid, o)).collect());
         }
         let mut failed: Option<PassError> = None;
         for mut r in waiting.into_results() {

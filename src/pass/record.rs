@@ -5,8 +5,11 @@
 //! have been made before a later step failed, and only [`crate::recover`] can tell.
 
 use super::MessageResult;
+use crate::execute::{Copied, Fence};
 use crate::rules::{FinalKind, Plan};
-use crate::state::{Action, Applied, JournalId, NewJournalEntry, Outcome, StateDb, StateError};
+use crate::state::{
+    Action, Applied, Batch, JournalId, NewFence, NewJournalEntry, Outcome, StateDb, StateError,
+};
 use crate::vocab::{MailboxName, UidValidity};
 
 /// How many results a sink buffers before writing them in one transaction: a sweep hands
@@ -72,6 +75,13 @@ impl Intents {
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
+
+    /// The lowest and highest journal id held.
+    pub fn range(&self) -> Option<(JournalId, JournalId)> {
+        let min = self.rows.iter().map(|r| r.1).min()?;
+        let max = self.rows.iter().map(|r| r.1).max()?;
+        Some((min, max))
+    }
 }
 
 /// Which account, mailbox and UIDVALIDITY the rows are about.
@@ -108,15 +118,56 @@ pub fn intents(
     Ok(out)
 }
 
+/// A batch's intents (their journal ids) and the copies its commands reported.
+#[derive(Clone, Debug)]
+pub struct Copies {
+    pub intents: (JournalId, JournalId),
+    pub copied: Vec<Copied>,
+}
+
+/// Writes the batch's fences (before its copy-based commands), in one transaction.
+pub fn fences(
+    db: &mut StateDb,
+    at: &Place,
+    intents: (JournalId, JournalId),
+    fences: &[Fence],
+) -> Result<(), StateError> {
+    let rows: Vec<NewFence<'_>> = fences
+        .iter()
+        .map(|f| NewFence {
+            destination: &f.mailbox,
+            dest_uid_validity: f.uid_validity,
+            dest_uid_next: f.uid_next,
+        })
+        .collect();
+    db.record_fences(&batch(at, intents), &rows)
+}
+
+fn batch(at: &Place, intents: (JournalId, JournalId)) -> Batch<'_> {
+    Batch {
+        account: &at.account,
+        mailbox: &at.mailbox,
+        uid_validity: at.uid_validity,
+        intents,
+    }
+}
+
 /// Writes what came of `results` in one transaction: outcomes of their `intents`, flag
-/// changes, applied pairs. Failed results leave their intents open.
+/// changes, applied pairs, and the copies the batch's commands reported. Failed results
+/// leave their intents open.
 pub fn results(
     db: &mut StateDb,
     at: &Place,
     results: &[MessageResult],
     intents: &Intents,
+    copies: Option<&Copies>,
 ) -> Result<(), StateError> {
     let tx = db.batch()?;
+    if let Some(c) = copies {
+        for copied in &c.copied {
+            tx.record_copies(&batch(at, c.intents), &copied.mailbox, &copied.uids)?;
+        }
+    }
     // All pairs in one call: one UIDVALIDITY check for the batch rather than one per message.
     let mut pairs: Vec<Applied<'_>> = Vec::new();
     // The intents carried out, closed together (runs of consecutive ids, one statement each).
@@ -233,7 +284,7 @@ mod tests {
         let batch = [result(1, plan.clone(), None), result(2, plan, Some("no"))];
         let ids = intents(&mut db, at, &batch).unwrap();
         assert_eq!((ids.of(1).count(), ids.of(2).count()), (1, 1));
-        results(&mut db, at, &batch, &ids).unwrap();
+        results(&mut db, at, &batch, &ids, None).unwrap();
         let open: Vec<u32> = db
             .unfinished_intents("a")
             .unwrap()

@@ -13,8 +13,9 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-use super::record::{self, Intents, Place};
+use super::record::{self, Copies, Intents, Place};
 use super::{MessageResult, PassError, Report};
+use crate::execute::{Copied, Fence};
 use crate::imap::MailboxInfo;
 use crate::imap::uidset::Uid;
 use crate::state::{StateError, Store};
@@ -37,6 +38,8 @@ pub struct Sink {
     intents: Intents,
     /// Results waiting to be written in one transaction.
     pending: Vec<MessageResult>,
+    /// COPYUID answers of the batch's commands, written with its first results.
+    copies: Option<Copies>,
 }
 
 impl Sink {
@@ -48,6 +51,7 @@ impl Sink {
             dry_run,
             intents: Intents::new(),
             pending: Vec::new(),
+            copies: None,
         }
     }
 
@@ -135,6 +139,31 @@ impl Sink {
             .await
     }
 
+    /// Makes the batch's fences durable, before its copy-based commands (see
+    /// `crate::state::Transfer`): without them, a crash could not tell whether a copy was made.
+    pub(super) async fn fence(&mut self, fences: Vec<Fence>) -> Result<(), StateError> {
+        if self.dry_run || fences.is_empty() {
+            return Ok(());
+        }
+        let (store, place) = self.writable()?;
+        let range = self.intents.range().ok_or_else(|| {
+            StateError::Corrupt("copies to fence without intents in the journal".into())
+        })?;
+        store
+            .call(move |db| record::fences(db, &place, range, &fences))
+            .await
+    }
+
+    /// Keeps the COPYUID answers of the batch's commands, to be written with its results.
+    pub(super) fn copied(&mut self, copied: Vec<Copied>) {
+        if self.dry_run || copied.is_empty() {
+            return;
+        }
+        if let Some(intents) = self.intents.range() {
+            self.copies = Some(Copies { intents, copied });
+        }
+    }
+
     /// Takes a message's result; written (then reported) with others a batch at a time.
     pub(super) async fn message<R: Report + ?Sized>(
         &mut self,
@@ -164,9 +193,10 @@ impl Sink {
         } else {
             let (store, place) = self.writable()?;
             let intents = self.intents.take(pending.iter().map(|r| r.uid.get()));
+            let copies = self.copies.take();
             let batch = pending.clone();
             store
-                .call(move |db| record::results(db, &place, &batch, &intents))
+                .call(move |db| record::results(db, &place, &batch, &intents, copies.as_ref()))
                 .await
         };
         for r in pending.iter() {

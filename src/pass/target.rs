@@ -2,7 +2,7 @@
 //! [`Session`], and the capabilities that change how plans are carried out.
 
 use crate::execute::{ImapTarget, ServerCaps};
-use crate::imap::uidset::UidSet;
+use crate::imap::uidset::{CopyUid, UidSet};
 use crate::imap::{ImapError, Session};
 
 /// Capabilities that change how plans are carried out.
@@ -45,11 +45,11 @@ impl ImapTarget for Session {
         self.uid_add_gmail_labels(&uids.to_string(), labels).await
     }
 
-    async fn copy(&mut self, uids: &UidSet, mailbox: &str) -> Result<(), ImapError> {
+    async fn copy(&mut self, uids: &UidSet, mailbox: &str) -> Result<Option<CopyUid>, ImapError> {
         self.uid_copy(&uids.to_string(), mailbox).await
     }
 
-    async fn mv(&mut self, uids: &UidSet, mailbox: &str) -> Result<(), ImapError> {
+    async fn mv(&mut self, uids: &UidSet, mailbox: &str) -> Result<Option<CopyUid>, ImapError> {
         self.uid_move(&uids.to_string(), mailbox).await
     }
 
@@ -57,8 +57,13 @@ impl ImapTarget for Session {
         Session::uid_expunge(self, &uids.to_string()).await
     }
 
-    async fn ensure_mailbox(&mut self, mailbox: &str) -> Result<(), ImapError> {
-        Session::ensure_mailbox(self, mailbox).await.map(|_| ())
+    async fn ensure_mailbox(&mut self, mailbox: &str) -> Result<bool, ImapError> {
+        Session::ensure_mailbox(self, mailbox).await
+    }
+
+    async fn uid_next(&mut self, mailbox: &str) -> Result<(Option<u32>, Option<u32>), ImapError> {
+        let status = self.status(mailbox).await?;
+        Ok((status.uid_validity, status.uid_next))
     }
 
     fn is_connection_lost(err: &ImapError) -> bool {

@@ -1,9 +1,10 @@
 //! The action journal: one row per action on one message, written as an *intent* before a
 //! non-idempotent command (COPY, MOVE, EXPUNGE) and finished with its outcome afterwards.
 //!
-//! A crash between the two leaves the row at `intent`; on start the daemon reads
-//! [`StateDb::unfinished_intents`](super::StateDb::unfinished_intents), checks the server (for a
-//! copy: is the Message-ID already in the destination?) and records `done` or `unknown`.
+//! A crash between the two leaves the row at `intent`; before the mailbox is acted on again,
+//! `crate::recover` reads [`StateDb::open_intents`](super::StateDb::open_intents), checks the
+//! server (for a copy: is it above the batch's fence in the destination, see
+//! `super::transfer`) and records `done`, `failed` or `unknown`.
 
 use jiff::Timestamp;
 use rusqlite::{Connection, Row, params};
@@ -89,7 +90,7 @@ pub enum Outcome {
     Done,
     /// The server refused it, or it could not be sent; the reason says why.
     Failed(String),
-    /// A crash or lost connection hid the result and reconciliation could not tell.
+    /// A crash or lost connection hid the result and recovery could not tell.
     Unknown,
 }
 

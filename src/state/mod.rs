@@ -18,11 +18,13 @@ mod journal;
 mod report;
 mod schema;
 mod store;
+mod transfer;
 
 pub use journal::{Action, JournalEntry, JournalId, NewJournalEntry, Outcome};
 pub use report::{AccountStatus, LastError, MailboxStatus, StatusReport};
 pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
 pub use store::Store;
+pub use transfer::{Batch, NewFence, Transfer};
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -420,6 +422,36 @@ impl StateDb {
         journal::collect(rows)
     }
 
+    /// The transfers of `account`'s `mailbox` whose batches wrote intents with ids from
+    /// `first_intent` on: the fences and copies of the batches open intents belong to.
+    pub fn transfers(
+        &self,
+        account: &str,
+        mailbox: &MailboxName,
+        first_intent: JournalId,
+    ) -> Result<Vec<Transfer>, StateError> {
+        transfer::query(
+            &self.conn,
+            "account = ?1 AND mailbox = ?2 AND last_intent >= ?3",
+            params![account, mailbox.as_str(), first_intent.0],
+        )
+    }
+
+    /// Every transfer of `account` into `destination` from row `from_id` on (any source
+    /// mailbox): the copies already known there, which recovery must not take for others.
+    pub fn transfers_into(
+        &self,
+        account: &str,
+        destination: &MailboxName,
+        from_id: i64,
+    ) -> Result<Vec<Transfer>, StateError> {
+        transfer::query(
+            &self.conn,
+            "account = ?1 AND destination = ?2 AND id >= ?3",
+            params![account, destination.as_str(), from_id],
+        )
+    }
+
     /// Journal rows of `account` still at `intent`: commands that may or may not have run
     /// before a crash. Oldest first.
     pub fn unfinished_intents(&self, account: &str) -> Result<Vec<JournalEntry>, StateError> {
@@ -491,6 +523,15 @@ impl StateDb {
         present: &[u32],
     ) -> Result<usize, StateError> {
         self.write(|tx| tx.forget_applied_except(account, mailbox, uid_validity, present))
+    }
+
+    /// See [`StateTx::record_fences`].
+    pub fn record_fences(
+        &mut self,
+        batch: &Batch<'_>,
+        fences: &[NewFence<'_>],
+    ) -> Result<(), StateError> {
+        self.write(|tx| tx.record_fences(batch, fences))
     }
 
     /// See [`StateTx::journal_intent`].
@@ -572,6 +613,13 @@ impl StateDb {
             "DELETE FROM journal WHERE id <= (SELECT max(id) FROM journal) - ?1 \
              AND outcome <> 'intent'",
             [max_rows],
+        )?;
+        // A batch's transfers go with its intents: once none of them is open, by age.
+        tx.tx.execute(
+            "DELETE FROM transfer WHERE at < ?1 AND NOT EXISTS (SELECT 1 FROM journal j \
+             WHERE j.outcome = 'intent' AND j.id BETWEEN transfer.first_intent \
+             AND transfer.last_intent)",
+            [cutoff],
         )?;
         tx.commit()?;
         self.last_prune = now;
@@ -773,6 +821,26 @@ impl StateTx<'_> {
             n += delete.execute(params![account, mailbox.as_str(), uid_validity.get(), uid])?;
         }
         Ok(n)
+    }
+
+    /// Writes a batch's fences, before its first copy-based command (state/transfer.rs).
+    pub fn record_fences(
+        &self,
+        batch: &Batch<'_>,
+        fences: &[NewFence<'_>],
+    ) -> Result<(), StateError> {
+        transfer::insert_fences(&self.tx, self.now, batch, fences)
+    }
+
+    /// Adds what the server said a copy or move command of the batch copied into
+    /// `destination` (COPYUID).
+    pub fn record_copies(
+        &self,
+        batch: &Batch<'_>,
+        destination: &str,
+        copies: &crate::imap::uidset::CopyUid,
+    ) -> Result<(), StateError> {
+        transfer::add_copies(&self.tx, self.now, batch, destination, copies)
     }
 
     /// Writes an intent before a non-idempotent command; finish it with

@@ -37,7 +37,8 @@ pub struct MailboxStatus {
     pub last_activity: Option<Timestamp>,
     /// The latest error, kept until the next one so a past problem stays visible.
     pub last_error: Option<LastError>,
-    /// Intents never finished (a crash or lost connection); reconciled on the next start.
+    /// Intents never finished (a crash or lost connection); settled before the mailbox is
+    /// acted on again.
     pub unfinished: u64,
     /// The newest journal rows of this mailbox, newest first.
     pub recent_actions: Vec<JournalEntry>,

@@ -93,6 +93,25 @@ const MIGRATIONS: &[&str] = &[
                                                ',', '","') || '"]'
         WHERE rule NOT LIKE '[%';
     "#,
+    // 3 -> 4: transfers: per batch and destination, the fence taken before the batch's first
+    // copy there (UIDVALIDITY and UIDNEXT) and the COPYUID answers after (state/transfer.rs).
+    r#"
+    CREATE TABLE transfer (
+        id                 INTEGER PRIMARY KEY,
+        at                 INTEGER NOT NULL,
+        account            TEXT    NOT NULL,
+        mailbox            TEXT    NOT NULL,
+        uid_validity       INTEGER NOT NULL,
+        destination        TEXT    NOT NULL,
+        first_intent       INTEGER NOT NULL,
+        last_intent        INTEGER NOT NULL,
+        dest_uid_validity  INTEGER,
+        dest_uid_next      INTEGER,
+        copied             TEXT
+    );
+    CREATE INDEX transfer_batch ON transfer (account, mailbox, last_intent);
+    CREATE INDEX transfer_destination ON transfer (account, destination, id);
+    "#,
 ];
 
 /// The schema version this build reads and writes.
