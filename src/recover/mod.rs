@@ -104,7 +104,22 @@ pub async fn recover(
         known: &known,
         rules,
     };
-    let settled = settle(session, &ctx, &open).await.map_err(imap)?;
+    let (settled, finish) = settle(session, &ctx, &open).await.map_err(imap)?;
+    if !finish.is_empty() {
+        // Finishing changes the server: only with a state that takes writes.
+        let (name, key) = (account.to_owned(), mailbox.clone());
+        store
+            .call(move |db| db.touch(&name, &key))
+            .await
+            .map_err(RecoverError::State)?;
+        tracing::info!(
+            account,
+            mailbox = %mailbox,
+            uids = %finish,
+            "finishing moves and deletes an interrupted pass left half done"
+        );
+        remove(session, &finish).await.map_err(imap)?;
+    }
     let n = settled.len();
     let (name, key) = (account.to_owned(), mailbox.clone());
     store
@@ -167,13 +182,14 @@ impl Ctx<'_> {
     }
 }
 
-/// Decides every intent against the server (see the module doc); finishes the moves and
-/// deletes found half done. Nothing is written to the database: hand the result to [`record`].
+/// Decides every intent against the server (see the module doc), and says which originals
+/// to remove to finish the moves and deletes found half done. Nothing is written to the
+/// database: hand the result to [`record`].
 async fn settle(
     session: &mut Session,
     ctx: &Ctx<'_>,
     intents: &[JournalEntry],
-) -> Result<Vec<Settled>, ImapError> {
+) -> Result<(Vec<Settled>, UidSet), ImapError> {
     let current: Vec<&JournalEntry> = intents
         .iter()
         .filter(|e| e.uid_validity == Some(ctx.uid_validity))
@@ -237,8 +253,8 @@ async fn settle(
             )
         })
         .collect();
-    // Finish what was found half done: the copy exists (or the delete was marked), so the
-    // original goes, by UID, as the interrupted pass would have done.
+    // What was found half done is finished: the copy exists (or the delete was marked), so
+    // the original goes, by UID, as the interrupted pass would have done.
     let finish: UidSet = intents
         .iter()
         .zip(&settled)
@@ -247,15 +263,7 @@ async fn settle(
         })
         .filter_map(|(e, _)| Uid::new(e.uid))
         .collect();
-    if !finish.is_empty() {
-        tracing::info!(
-            mailbox = %ctx.mailbox,
-            uids = %finish,
-            "finishing moves and deletes an interrupted pass left half done"
-        );
-        remove(session, &finish).await?;
-    }
-    Ok(settled)
+    Ok((settled, finish))
 }
 
 fn unknown(e: &JournalEntry) -> Settled {
