@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::heartbeat::Heartbeat;
+use super::heartbeat::{BEAT_EVERY, Heartbeat};
 use super::status::Stats;
 use crate::config::Account;
 use crate::execute::Executor;
@@ -173,9 +173,17 @@ pub(crate) async fn act(
             .map_or_else(|| "another process".into(), |h| h.to_string());
         tracing::info!(account = %account, mailbox = %ctx.mailbox, %holder, "waiting for the mailbox: another process is working on it");
     };
-    let lock = tokio::select! {
-        _ = ctx.token.cancelled() => return Err(MailboxError::Cancelled),
-        r = ctx.locks.acquire(account, ctx.mailbox, None, waiting) => r.map_err(MailboxError::Lock)?,
+    // A sweep may hold the mailbox for minutes: the wait beats, so the watchdog does not
+    // take the waiting worker for a stuck one.
+    let acquire = ctx.locks.acquire(account, ctx.mailbox, None, waiting);
+    tokio::pin!(acquire);
+    let mut beat = tokio::time::interval(BEAT_EVERY);
+    let lock = loop {
+        tokio::select! {
+            _ = ctx.token.cancelled() => return Err(MailboxError::Cancelled),
+            r = &mut acquire => break r.map_err(MailboxError::Lock)?,
+            _ = beat.tick() => ctx.hb.beat(),
+        }
     };
     if work.probe {
         let (name, mailbox) = (account.clone(), ctx.mailbox.clone());

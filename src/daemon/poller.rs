@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::heartbeat::sleep_beating;
+use super::heartbeat::{BEAT_EVERY, sleep_beating};
 use super::mailbox::{self, Work};
 use super::status::Stats;
-use super::task::{BEAT_EVERY, Failed, Served, Task};
+use super::task::{Failed, Served, Task};
 use crate::imap::Session;
 use crate::logging::chain;
 use crate::vocab::MailboxName;

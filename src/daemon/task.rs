@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::{Backoff, BackoffPolicy};
-use super::heartbeat::{Heartbeat, Heartbeats, sleep_beating};
+use super::heartbeat::{BEAT_EVERY, Heartbeat, Heartbeats, sleep_beating};
 use super::mailbox::{Ctx, MailboxError};
 use super::status::{Health, Stats};
 use crate::config::{Account, Settings};
@@ -21,9 +21,6 @@ use crate::logging::chain;
 use crate::rules::RuleSet;
 use crate::state::Store;
 use crate::vocab::MailboxName;
-
-/// How often a waiting worker beats.
-pub(crate) const BEAT_EVERY: Duration = Duration::from_secs(5);
 
 /// What a reload can change without restarting workers.
 #[derive(Debug)]

@@ -21,11 +21,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
-use super::heartbeat::sleep_beating;
+use super::heartbeat::{BEAT_EVERY, sleep_beating};
 use super::mailbox::{self, Work};
 use super::ready::FirstAttempt;
 use super::status::Stats;
-use super::task::{BEAT_EVERY, Failed, Served, Shared, Task, WorkerExit, WorkerKind};
+use super::task::{Failed, Served, Shared, Task, WorkerExit, WorkerKind};
 use crate::config::Account;
 use crate::imap::{IdleOutcome, ImapError, Session};
 use crate::logging::chain;
