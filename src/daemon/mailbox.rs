@@ -482,6 +482,15 @@ pub(crate) fn sweep_mailboxes(rules: &RuleSet, account: &Account) -> Vec<Mailbox
     out.into_iter().collect()
 }
 
+/// The mailboxes only sweep rules name: not watched (INBOX in any spelling is watched INBOX),
+/// so the account's poller sweeps them.
+pub(crate) fn sweep_only_mailboxes(rules: &RuleSet, account: &Account) -> Vec<MailboxName> {
+    sweep_mailboxes(rules, account)
+        .into_iter()
+        .filter(|m| !account.watch.contains(m))
+        .collect()
+}
+
 /// The daemon's [`Report`]: one log line per message acted on, the counters, the
 /// heartbeat, and the UIDs whose plans failed.
 struct Log<'c, 'a> {
@@ -557,4 +566,34 @@ fn summary(plan: &Plan) -> (String, Option<&str>) {
         destination = f.mailbox.as_deref();
     }
     (parts.join("; "), destination)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (issue 11, item 2): the poller compared names case-sensitively, so with
+    /// `watch: [inbox]` a sweep rule on `INBOX` made the poller sweep INBOX beside the IDLE
+    /// worker on it — two workers on one mailbox.
+    #[test]
+    fn inbox_in_any_spelling_is_watched_not_sweep_only() {
+        let yaml = r#"
+accounts:
+  - { name: a, host: h, username: u, password: p, watch: [inbox] }
+rules:
+  - { name: old, when: { older_than: 30d }, then: trash, mailboxes: [INBOX, Archive] }
+  - { name: older, when: { older_than: 90d }, then: trash }
+"#;
+        let config = crate::config::load_str(yaml, std::path::Path::new("/tmp/c.yaml")).unwrap();
+        let account = config.account("a").unwrap();
+        assert_eq!(
+            sweep_only_mailboxes(&config.rules, account),
+            [MailboxName::new("Archive")]
+        );
+        assert!(has_sweep_rules(
+            &config.rules,
+            account,
+            &MailboxName::new("Inbox")
+        ));
+    }
 }

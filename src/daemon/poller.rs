@@ -18,10 +18,7 @@ use crate::vocab::MailboxName;
 /// sweep rules name (read from the live rules, so a reload can add one).
 fn mailboxes(task: &Task, polled: &[MailboxName]) -> (Vec<MailboxName>, Vec<MailboxName>) {
     let live = task.live();
-    let sweep_only: Vec<MailboxName> = mailbox::sweep_mailboxes(&live.rules, &task.account)
-        .into_iter()
-        .filter(|m| !task.account.watch.contains(m))
-        .collect();
+    let sweep_only = mailbox::sweep_only_mailboxes(&live.rules, &task.account);
     (polled.to_vec(), sweep_only)
 }
 
