@@ -217,8 +217,9 @@ impl Worker {
                 return Served::Cancelled;
             }
             let live = self.task.live();
-            let sweep_due = Instant::now() >= next_sweep
-                && mailbox::has_sweep_rules(&live.rules, &self.task.account, mailbox);
+            let due = Instant::now() >= next_sweep;
+            let sweep_due =
+                due && mailbox::has_sweep_rules(&live.rules, &self.task.account, mailbox);
             let work = Work {
                 // New mail: every round, whatever woke us (EXISTS is only a hint). The pass
                 // SELECTs again, so mail that arrived before it is in its search.
@@ -233,6 +234,8 @@ impl Worker {
                     self.task.acted();
                     if sweep_due {
                         Stats::bump(&self.task.shared.stats.sweeps);
+                    }
+                    if due {
                         next_sweep = Instant::now() + live.settings.sweep_interval;
                     }
                     if acted.failed > 0 {
