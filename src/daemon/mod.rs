@@ -16,11 +16,12 @@
 //! The rooms, each importing only from those below it:
 //!
 //! ```text
-//! supervisor   accounts, reload, readiness, watchdog            -> worker, task, ready
-//! worker       one connection: connect, IDLE loop, backoff      -> poller, mailbox, task
-//! poller       polled and sweep-only mailboxes                  -> mailbox, task
-//! mailbox      acting on one mailbox under its lock: pass, recover, lock  -> status, heartbeat
-//! task         what every worker shares (Live, Shared, Served, WorkerKind, WorkerExit)
+//! supervisor   accounts, reload, readiness, watchdog              -> worker, task, ready
+//! worker       one connection: connect, the IDLE loop, backoff    -> poller, task, mailbox
+//! poller       polled and sweep-only mailboxes                    -> task, mailbox
+//! task         what every worker shares (Live, Shared, Served, WorkerKind, WorkerExit),
+//!              the account's health while the state cannot be written  -> mailbox
+//! mailbox      acting on one mailbox under its lock: pass, recover, lock
 //! ready, status, options, heartbeat, backoff, notify, systemd, reload, shutdown: leaves
 //! ```
 //!

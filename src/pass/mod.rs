@@ -30,6 +30,7 @@
 //! Messages marked `\Deleted` are left alone: another client is about to expunge them, and a
 //! move without UIDPLUS leaves its originals marked so (sweeping them again would copy twice).
 
+mod fetch;
 pub mod open;
 pub mod record;
 pub mod sink;
@@ -49,6 +50,7 @@ use crate::rules::ast::Trigger;
 use crate::rules::{EvalContext, FinalKind, Plan, RuleSet};
 use crate::state::StateError;
 use crate::vocab::MailboxName;
+use fetch::{Fetch, answer, send_fetch};
 use sink::Sink;
 use waiting::Waiting;
 
@@ -465,64 +467,6 @@ pub async fn run<R: Report + ?Sized>(
         "sweep done"
     );
     Ok(summary)
-}
-
-/// A chunk's `UID FETCH`: sent and not yet answered, or answered.
-enum Fetch {
-    /// The tags of its command lines, in the order sent.
-    Sent(Vec<String>),
-    /// What came back (or why nothing did).
-    Answered(Result<Vec<crate::imap::FetchedItem>, ImapError>),
-}
-
-/// Sends the `UID FETCH` of `chunk`, in as few command lines as the universe allows, without
-/// waiting for the answer.
-async fn send_fetch(
-    session: &mut Session,
-    spec: &FetchSpec,
-    chunk: &UidSet,
-    universe: Option<&Universe>,
-) -> Fetch {
-    let wire = match universe {
-        Some(u) => chunk.widen(&u.existing, u.known),
-        None => chunk.clone(),
-    };
-    let mut tags = Vec::new();
-    for line in wire.chunks(MAX_SET_CHARS, u64::MAX) {
-        match session
-            .start_uid_fetch(&line.to_string(), spec.items())
-            .await
-        {
-            Ok(tag) => tags.push(tag),
-            // A failed write breaks the connection: the lines sent before need no answer.
-            Err(e) => return Fetch::Answered(Err(e)),
-        }
-    }
-    Fetch::Sent(tags)
-}
-
-/// The answer to a fetch: every line's, read in order even after one line's `NO`, so the
-/// connection stays in step.
-async fn answer(
-    session: &mut Session,
-    fetch: Fetch,
-) -> Result<Vec<crate::imap::FetchedItem>, ImapError> {
-    let tags = match fetch {
-        Fetch::Answered(result) => return result,
-        Fetch::Sent(tags) => tags,
-    };
-    let mut items = Vec::new();
-    let mut failed = None;
-    for tag in tags {
-        match session.finish_uid_fetch(&tag).await {
-            Ok(more) => items.extend(more),
-            Err(e) if e.is_connection_fatal() => return Err(e),
-            Err(e) => {
-                failed.get_or_insert(e);
-            }
-        }
-    }
-    failed.map_or(Ok(items), Err)
 }
 
 /// How many messages with changes may wait before their commands are sent: a pass of a
