@@ -264,10 +264,10 @@ fn bench(crit: &mut Criterion) {
     let rules = rules();
     let raw = header_block(6);
     let view = MessageView::parse(raw.as_bytes(), facts());
-    let watch = vec!["INBOX".to_owned()];
+    let watch = vec![imapsort::vocab::MailboxName::inbox()];
     let ctx = EvalContext {
         account: Some("personal"),
-        mailbox: "INBOX",
+        mailbox: &imapsort::vocab::MailboxName::inbox(),
         watch: &watch,
         trigger: Some(Trigger::New),
         now: "2026-03-10T12:00:00Z".parse().expect("now"),

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::vocab::MailboxName;
+
 /// Sort IMAP mail on the server, the moment it arrives, by YAML rules.
 #[derive(Debug, Parser)]
 #[command(name = "imapsort", version, about, long_about = None)]
@@ -81,7 +83,7 @@ pub struct TestArgs {
     pub account: Option<String>,
     /// Mailbox the messages are in.
     #[arg(long, default_value = "INBOX")]
-    pub mailbox: String,
+    pub mailbox: MailboxName,
     /// Flags the messages carry, comma-separated ('\Seen,\Flagged,work').
     #[arg(long, value_delimiter = ',')]
     pub flags: Vec<String>,
@@ -105,14 +107,29 @@ pub struct SweepArgs {
     /// Only this account.
     #[arg(long)]
     pub account: Option<String>,
-    /// Only this mailbox.
+    /// Only this mailbox (INBOX in any spelling is INBOX).
     #[arg(long)]
-    pub mailbox: Option<String>,
+    pub mailbox: Option<MailboxName>,
     /// Show what would happen; change nothing on the server.
     #[arg(long)]
     pub dry_run: bool,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// How long to wait for a mailbox another imapsort process (the daemon, another sweep)
+    /// is working on, before giving up with exit 75 (e.g. 90s, 5m, 0s).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub wait: std::time::Duration,
+}
+
+/// A duration as the configuration writes them (`90s`, `10m`, `1h 30m`); here zero is
+/// allowed (`--wait 0s`: do not wait).
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    use crate::config::units::{UnitError, parse_duration};
+    match parse_duration(text) {
+        Ok(d) => Ok(d),
+        Err(UnitError::ZeroDuration) => Ok(std::time::Duration::ZERO),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[derive(Debug, Args)]

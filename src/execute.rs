@@ -15,8 +15,13 @@
 //! several mailboxes in one program are copied per destination and then removed together by
 //! one `UID STORE +FLAGS.SILENT (\Deleted)` and one `UID EXPUNGE` (with UIDPLUS, not on Gmail;
 //! see `Executor::shares_expunge`), except messages without a Message-ID ([`Program::atomic`]).
-//! An interrupted shared move is finished by `crate::reconcile`, which finds the copy in the
-//! destination by Message-ID and size. Without MOVE, `UID COPY`, then
+//! Every destination a program copies into (copies, shared-expunge moves, moves without MOVE) is
+//! prepared first ([`Executor::prepare`]): created if missing, and *fenced* — its UIDNEXT read
+//! before the first `UID COPY`, so that after a crash `crate::recover` looks for the copies
+//! only among what arrived since. The caller makes the fences durable before it runs the
+//! program; a copy-based step to a destination without a fence is never sent. The COPYUID
+//! answers (UIDPLUS) of every `UID COPY` and `UID MOVE` come back with the outcomes ([`Run`]),
+//! naming each copy exactly. Without MOVE, `UID COPY`, then
 //! `UID STORE +FLAGS.SILENT (\Deleted)` and `UID EXPUNGE` of exactly those UIDs (UIDPLUS). A
 //! mailbox-wide `EXPUNGE` is never sent: it would remove what other clients marked. Without
 //! UIDPLUS the message is left marked `\Deleted` with a warning. `delete` is the same without
@@ -33,7 +38,7 @@ use std::future::Future;
 
 use crate::imap::uidset::MAX_SET_CHARS;
 
-use crate::imap::uidset::{Uid, UidSet};
+use crate::imap::uidset::{CopyUid, Uid, UidSet};
 use crate::rules::{FinalKind, Plan};
 
 /// What the server offers that changes how a plan is carried out.
@@ -109,9 +114,10 @@ pub struct Program {
     pub steps: Vec<Step>,
     /// Messages that fail before any command (labels without X-GM-EXT-1): UID and reason.
     pub refused: Vec<(Uid, String)>,
-    /// Messages whose move must be one `UID MOVE` even when moves share an expunge: without a
-    /// Message-ID, an interrupted copy could not be found in the destination afterwards
-    /// (`crate::reconcile`), and retrying it would make a duplicate.
+    /// Messages whose move must be one `UID MOVE` even when moves share an expunge (where the
+    /// server has MOVE): without a Message-ID, what recognises an interrupted copy in the
+    /// destination (`crate::recover`: size, arrival time, Date, From, To, Subject) is
+    /// weaker, so these are not exposed to an interruption between copy and expunge at all.
     pub atomic: UidSet,
 }
 
@@ -252,26 +258,35 @@ pub trait ImapTarget {
         uids: &UidSet,
         labels: &[String],
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// `UID COPY uids mailbox`; the server's COPYUID, when it sends one.
     fn copy(
         &mut self,
         uids: &UidSet,
         mailbox: &str,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    ) -> impl Future<Output = Result<Option<CopyUid>, Self::Error>> + Send;
+    /// `UID MOVE uids mailbox`; the server's COPYUID, when it sends one.
     fn mv(
         &mut self,
         uids: &UidSet,
         mailbox: &str,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    ) -> impl Future<Output = Result<Option<CopyUid>, Self::Error>> + Send;
     /// `UID EXPUNGE uids` (UIDPLUS).
     fn uid_expunge(
         &mut self,
         uids: &UidSet,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
-    /// Creates the mailbox and its parents when missing, and subscribes it.
+    /// Creates the mailbox and its parents when missing, and subscribes it; whether it had
+    /// to be created.
     fn ensure_mailbox(
         &mut self,
         mailbox: &str,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+    /// `STATUS mailbox (UIDNEXT UIDVALIDITY)`: (UIDVALIDITY, UIDNEXT), as far as the server
+    /// says.
+    fn uid_next(
+        &mut self,
+        mailbox: &str,
+    ) -> impl Future<Output = Result<(Option<u32>, Option<u32>), Self::Error>> + Send;
 
     /// Whether the connection is unusable after this error: later steps are not attempted.
     fn is_connection_lost(err: &Self::Error) -> bool;
@@ -291,6 +306,32 @@ pub struct Universe {
     pub known: (Uid, Uid),
 }
 
+/// A destination as it was just before a program copied into it: every copy the program
+/// makes there gets a UID of at least `uid_next` (while `uid_validity` stays).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fence {
+    pub mailbox: String,
+    /// `None` for a mailbox the program's preparation created (UIDs start at 1 then).
+    pub uid_validity: Option<u32>,
+    pub uid_next: u32,
+}
+
+/// The copies one `UID COPY` or `UID MOVE` made, as the server reported them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Copied {
+    pub mailbox: String,
+    pub uids: CopyUid,
+}
+
+/// What running a program did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Run {
+    /// Per message with an error or a warning (see [`Executor::run_within`]).
+    pub outcomes: Vec<Outcome>,
+    /// COPYUID of every copy and move command that answered with one.
+    pub copied: Vec<Copied>,
+}
+
 /// Runs programs against one session; remembers which destinations already exist.
 #[derive(Debug, Default)]
 pub struct Executor {
@@ -298,6 +339,9 @@ pub struct Executor {
     caps: ServerCaps,
     /// Destinations created or confirmed in this session, so each is ensured once.
     ensured: HashSet<String>,
+    /// Destinations [`prepare`](Self::prepare) fenced for the next run; copy-based steps to
+    /// any other are not sent.
+    fenced: HashSet<String>,
 }
 
 impl Executor {
@@ -305,6 +349,7 @@ impl Executor {
         Executor {
             caps,
             ensured: HashSet::new(),
+            fenced: HashSet::new(),
         }
     }
 
@@ -323,10 +368,77 @@ impl Executor {
         for uid in named {
             all.entry(uid).or_insert_with(|| Outcome::ran(uid));
         }
-        for o in self.run_within(target, program, None).await {
+        self.prepare(target, program).await;
+        for o in self.run_within(target, program, None).await.outcomes {
             all.insert(o.uid, o);
         }
         all.into_values().collect()
+    }
+
+    /// The destinations `program` copies into: copies, and moves that go as `UID COPY` plus
+    /// an expunge (no MOVE, or moves that share one expunge).
+    pub fn copy_destinations(&self, program: &Program) -> BTreeSet<String> {
+        let copied_moves = !self.caps.move_ || self.shares_expunge(program);
+        program
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Copy { mailbox, .. } => Some(mailbox.clone()),
+                Step::Move { mailbox, .. } if copied_moves => Some(mailbox.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Before [`run_within`](Self::run_within): makes sure every destination `program`
+    /// copies into exists, and fences it (STATUS, or UIDNEXT 1 for one it just created).
+    /// Returns the fences; the caller makes them durable before the run. A destination that
+    /// cannot be made or read gets no fence, and its copy-based steps fail unsent.
+    pub async fn prepare<T: ImapTarget>(
+        &mut self,
+        target: &mut T,
+        program: &Program,
+    ) -> Vec<Fence> {
+        self.fenced.clear();
+        let mut fences = Vec::new();
+        for mailbox in self.copy_destinations(program) {
+            let created = if self.ensured.contains(&mailbox) {
+                false
+            } else {
+                match target.ensure_mailbox(&mailbox).await {
+                    Ok(created) => {
+                        self.ensured.insert(mailbox.clone());
+                        created
+                    }
+                    Err(e) => {
+                        tracing::debug!(mailbox = %mailbox, error = %e, "cannot prepare the destination");
+                        continue;
+                    }
+                }
+            };
+            let fence = if created {
+                Fence {
+                    mailbox,
+                    uid_validity: None,
+                    uid_next: 1,
+                }
+            } else {
+                match target.uid_next(&mailbox).await {
+                    Ok((uid_validity, uid_next)) => Fence {
+                        mailbox,
+                        uid_validity,
+                        uid_next: uid_next.unwrap_or(1),
+                    },
+                    Err(e) => {
+                        tracing::debug!(mailbox = %mailbox, error = %e, "cannot read the destination's UIDNEXT");
+                        continue;
+                    }
+                }
+            };
+            self.fenced.insert(fence.mailbox.clone());
+            fences.push(fence);
+        }
+        fences
     }
 
     /// Like [`run`](Self::run), knowing which messages exist in the selected mailbox: UID
@@ -339,11 +451,12 @@ impl Executor {
         target: &mut T,
         program: &Program,
         mut universe: Option<&mut Universe>,
-    ) -> Vec<Outcome> {
+    ) -> Run {
         let mut book = Book {
             outcomes: BTreeMap::new(),
             blocked: UidSet::new(),
             lost: None,
+            copied: Vec::new(),
         };
         for (uid, reason) in &program.refused {
             tracing::warn!(uid = uid.get(), "{reason}");
@@ -409,7 +522,24 @@ impl Executor {
                 }
             }
         }
-        book.outcomes.into_values().collect()
+        self.fenced.clear();
+        Run {
+            outcomes: book.outcomes.into_values().collect(),
+            copied: book.copied,
+        }
+    }
+
+    /// A copy-based step to a destination [`prepare`](Self::prepare) did not fence is not
+    /// sent: after a crash there would be nothing to find its copies by. Returns whether it
+    /// may go.
+    fn fenced_or_fail(&self, mailbox: &str, what: &str, uids: &UidSet, book: &mut Book) -> bool {
+        if self.fenced.contains(mailbox) {
+            return true;
+        }
+        let reason = format!("{what}: not attempted: the destination could not be prepared");
+        tracing::warn!(uids = %uids, "{reason}");
+        book.fail(uids, reason, true);
+        false
     }
 
     /// Whether this program's moves go as `UID COPY` per destination followed by one shared
@@ -447,9 +577,12 @@ impl Executor {
             return;
         };
         let what = step.describe();
+        if !self.fenced_or_fail(mailbox, &what, uids, book) {
+            return;
+        }
         if !self.ensured.contains(mailbox) {
             match target.ensure_mailbox(mailbox).await {
-                Ok(()) => {
+                Ok(_) => {
                     self.ensured.insert(mailbox.clone());
                 }
                 Err(e) => {
@@ -471,7 +604,10 @@ impl Executor {
                 continue;
             }
             match self.send_to_mailbox(target, false, &line, mailbox).await {
-                Ok(()) => members.iter().for_each(|u| copied.insert(u)),
+                Ok(uids) => {
+                    book.record_copies(mailbox, uids);
+                    members.iter().for_each(|u| copied.insert(u));
+                }
                 Err(e) => book.failed_command::<T>(&members, format!("{what}: {e}"), &e, true),
             }
         }
@@ -485,11 +621,21 @@ impl Executor {
         book: &mut Book,
         mut universe: Option<&mut Universe>,
     ) {
+        let copy_based = match step {
+            Step::Copy { mailbox, .. } => Some(mailbox),
+            Step::Move { mailbox, .. } if !self.caps.move_ => Some(mailbox),
+            _ => None,
+        };
+        if let Some(mailbox) = copy_based
+            && !self.fenced_or_fail(mailbox, &step.describe(), uids, book)
+        {
+            return;
+        }
         if let Step::Copy { mailbox, .. } | Step::Move { mailbox, .. } = step
             && !self.ensured.contains(mailbox)
         {
             match target.ensure_mailbox(mailbox).await {
-                Ok(()) => {
+                Ok(_) => {
                     self.ensured.insert(mailbox.clone());
                 }
                 Err(e) => {
@@ -534,17 +680,31 @@ impl Executor {
         let result = match step {
             Step::Flags { add, flags, .. } => target.store_flags(wire, *add, flags).await,
             Step::Labels { labels, .. } => target.add_labels(wire, labels).await,
-            Step::Copy { mailbox, .. } => self.send_to_mailbox(target, false, wire, mailbox).await,
+            Step::Copy { mailbox, .. } => {
+                match self.send_to_mailbox(target, false, wire, mailbox).await {
+                    Ok(uids) => {
+                        book.record_copies(mailbox, uids);
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             Step::Move { mailbox, .. } if self.caps.move_ => {
                 match self.send_to_mailbox(target, true, wire, mailbox).await {
-                    Ok(()) => return true,
+                    Ok(uids) => {
+                        book.record_copies(mailbox, uids);
+                        return true;
+                    }
                     Err(e) => Err(e),
                 }
             }
             Step::Move { mailbox, .. } => {
                 match self.send_to_mailbox(target, false, wire, mailbox).await {
                     // The copy exists now: from here on a failure leaves a duplicate, not a loss.
-                    Ok(()) => return self.remove_copied(target, wire, members, book, &what).await,
+                    Ok(uids) => {
+                        book.record_copies(mailbox, uids);
+                        return self.remove_copied(target, wire, members, book, &what).await;
+                    }
                     Err(e) => Err(e),
                 }
             }
@@ -569,7 +729,7 @@ impl Executor {
         mv: bool,
         wire: &UidSet,
         mailbox: &str,
-    ) -> Result<(), T::Error> {
+    ) -> Result<Option<CopyUid>, T::Error> {
         let first = if mv {
             target.mv(wire, mailbox).await
         } else {
@@ -649,9 +809,20 @@ struct Book {
     blocked: UidSet,
     /// Set once the connection is gone: the reason, so later steps are not attempted.
     lost: Option<String>,
+    /// COPYUID answers, per command.
+    copied: Vec<Copied>,
 }
 
 impl Book {
+    fn record_copies(&mut self, mailbox: &str, uids: Option<CopyUid>) {
+        if let Some(uids) = uids {
+            self.copied.push(Copied {
+                mailbox: mailbox.to_owned(),
+                uids,
+            });
+        }
+    }
+
     fn fail_one(&mut self, uid: Uid, reason: String, block: bool) {
         let o = self
             .outcomes

@@ -1,4 +1,5 @@
 use super::*;
+use crate::imap::uidset::CopyUid;
 use crate::rules::FinalAction;
 
 fn uid(n: u32) -> Uid {
@@ -272,6 +273,10 @@ struct Fake {
     lose_connection_on: Option<&'static str>,
     gone: Vec<String>,
     gone_again: Vec<&'static str>,
+    /// `ensure_mailbox` reports the mailbox created (else it existed: a STATUS fences it).
+    creates: bool,
+    /// The UID the next copy gets (COPYUID answers count up from 1000).
+    next_copy: u32,
 }
 
 impl Fake {
@@ -285,6 +290,15 @@ impl Fake {
             });
         }
         self.answer(cmd)
+    }
+
+    /// A COPYUID for `uids`, as a server numbers the copies.
+    fn copy_uid(&mut self, uids: &UidSet) -> Option<CopyUid> {
+        let source: Vec<u32> = uids.iter().map(|u| u.get()).collect();
+        let first = 1000 + self.next_copy;
+        self.next_copy += source.len() as u32;
+        let dest = (first..first + source.len() as u32).collect();
+        CopyUid::new(7, source, dest)
     }
 
     fn answer(&mut self, cmd: String) -> Result<(), FakeError> {
@@ -329,17 +343,24 @@ impl ImapTarget for Fake {
             labels.join(" ")
         ))
     }
-    async fn copy(&mut self, uids: &UidSet, mailbox: &str) -> Result<(), FakeError> {
-        self.answer_for_mailbox(format!("UID COPY {uids} {mailbox}"), mailbox)
+    async fn copy(&mut self, uids: &UidSet, mailbox: &str) -> Result<Option<CopyUid>, FakeError> {
+        self.answer_for_mailbox(format!("UID COPY {uids} {mailbox}"), mailbox)?;
+        Ok(self.copy_uid(uids))
     }
-    async fn mv(&mut self, uids: &UidSet, mailbox: &str) -> Result<(), FakeError> {
-        self.answer_for_mailbox(format!("UID MOVE {uids} {mailbox}"), mailbox)
+    async fn mv(&mut self, uids: &UidSet, mailbox: &str) -> Result<Option<CopyUid>, FakeError> {
+        self.answer_for_mailbox(format!("UID MOVE {uids} {mailbox}"), mailbox)?;
+        Ok(self.copy_uid(uids))
     }
     async fn uid_expunge(&mut self, uids: &UidSet) -> Result<(), FakeError> {
         self.answer(format!("UID EXPUNGE {uids}"))
     }
-    async fn ensure_mailbox(&mut self, mailbox: &str) -> Result<(), FakeError> {
-        self.answer(format!("ENSURE {mailbox}"))
+    async fn ensure_mailbox(&mut self, mailbox: &str) -> Result<bool, FakeError> {
+        self.answer(format!("ENSURE {mailbox}"))?;
+        Ok(self.creates)
+    }
+    async fn uid_next(&mut self, mailbox: &str) -> Result<(Option<u32>, Option<u32>), FakeError> {
+        self.answer(format!("STATUS {mailbox}"))?;
+        Ok((Some(7), Some(100)))
     }
     fn is_connection_lost(err: &FakeError) -> bool {
         err.lost
@@ -424,6 +445,7 @@ fn move_without_move_copies_marks_and_expunges_exactly_those_uids() {
         fake.log,
         [
             "ENSURE Trash",
+            "STATUS Trash",
             "UID COPY 4 Trash",
             "UID STORE 4 +FLAGS.SILENT (\\Deleted)",
             "UID EXPUNGE 4"
@@ -528,7 +550,13 @@ fn a_failed_copy_keeps_the_message_in_place() {
     );
     assert_eq!(
         fake.log,
-        ["ENSURE Acc", "UID COPY 1 Acc", "ENSURE X", "UID MOVE 2 X"]
+        [
+            "ENSURE Acc",
+            "STATUS Acc",
+            "UID COPY 1 Acc",
+            "ENSURE X",
+            "UID MOVE 2 X"
+        ]
     );
     assert_eq!(errors(&out), [(1, false), (2, true)]);
 }
@@ -564,6 +592,7 @@ fn a_mailbox_that_cannot_be_created_fails_only_its_messages() {
         [
             "ENSURE Nope",
             "ENSURE Yes",
+            "STATUS Yes",
             "UID COPY 2 Yes",
             "UID STORE 2 +FLAGS.SILENT (\\Deleted)",
             "UID EXPUNGE 2"
@@ -817,7 +846,7 @@ fn commands_merge_across_messages_known_to_be_gone() {
             "UID MOVE 3:8 B",
         ]
     );
-    assert!(out.iter().all(Outcome::done));
+    assert!(out.outcomes.iter().all(Outcome::done));
     assert_eq!(universe.existing.to_string(), "1,9:10");
 }
 
@@ -874,10 +903,13 @@ fn moves_to_several_mailboxes_share_one_expunge() {
         fake.log,
         [
             "ENSURE A",
-            "UID COPY 1:2 A",
+            "STATUS A",
             "ENSURE B",
-            "UID COPY 3 B",
+            "STATUS B",
             "ENSURE C",
+            "STATUS C",
+            "UID COPY 1:2 A",
+            "UID COPY 3 B",
             "UID COPY 5 C",
             "UID STORE 1:2,5 +FLAGS.SILENT (\\Deleted)",
             "UID EXPUNGE 1:2,5"
@@ -922,14 +954,158 @@ fn messages_without_a_message_id_move_atomically_even_when_moves_share_an_expung
     assert_eq!(
         fake.log,
         [
+            // Both destinations prepared (fenced) before the first command.
             "ENSURE A",
+            "STATUS A",
+            "ENSURE B",
+            "STATUS B",
             "UID MOVE 2 A",
             "UID COPY 1 A",
-            "ENSURE B",
             "UID COPY 3 B",
             "UID STORE 1,3 +FLAGS.SILENT (\\Deleted)",
             "UID EXPUNGE 1,3"
         ]
     );
     assert_eq!(errors(&out), [(1, true), (2, true), (3, true)]);
+}
+
+#[test]
+fn prepare_fences_every_destination_copied_into_and_only_those() {
+    // A copy, moves that share an expunge, a flag: the copy's and the moves' destinations
+    // are fenced (created ones at UIDNEXT 1, existing ones by STATUS); nothing else is.
+    let plans: Vec<(Uid, Plan)> = [
+        (
+            1,
+            P {
+                copy: &["Acc"],
+                ..P::default()
+            },
+        ),
+        (
+            2,
+            P {
+                fin: Some((FinalKind::Move, Some("A"))),
+                ..P::default()
+            },
+        ),
+        (
+            3,
+            P {
+                fin: Some((FinalKind::Move, Some("B"))),
+                ..P::default()
+            },
+        ),
+        (
+            4,
+            P {
+                add: &["f"],
+                ..P::default()
+            },
+        ),
+    ]
+    .iter()
+    .map(|(u, p)| (uid(*u), p.plan()))
+    .collect();
+    let refs: Vec<(Uid, &Plan)> = plans.iter().map(|(u, p)| (*u, p)).collect();
+    let program = group(&refs, ALL_CAPS);
+    let mut exec = Executor::new(ALL_CAPS);
+    let mut fake = Fake::default();
+    let fences = block_on(exec.prepare(&mut fake, &program));
+    let got: Vec<(String, Option<u32>, u32)> = fences
+        .iter()
+        .map(|f| (f.mailbox.clone(), f.uid_validity, f.uid_next))
+        .collect();
+    let want = |m: &str| (m.to_string(), Some(7), 100);
+    assert_eq!(got, [want("A"), want("Acc"), want("B")]);
+    let mut created = Fake {
+        creates: true,
+        ..Fake::default()
+    };
+    let fences = block_on(Executor::new(ALL_CAPS).prepare(&mut created, &program));
+    assert!(
+        fences
+            .iter()
+            .all(|f| f.uid_next == 1 && f.uid_validity.is_none())
+    );
+    assert!(
+        !created.log.iter().any(|c| c.starts_with("STATUS")),
+        "{:?}",
+        created.log
+    );
+    // Moves with MOVE to one mailbox are atomic: no fence.
+    let single: Vec<(Uid, Plan)> = vec![(
+        uid(9),
+        P {
+            fin: Some((FinalKind::Move, Some("A"))),
+            ..P::default()
+        }
+        .plan(),
+    )];
+    let refs: Vec<(Uid, &Plan)> = single.iter().map(|(u, p)| (*u, p)).collect();
+    assert!(exec.copy_destinations(&group(&refs, ALL_CAPS)).is_empty());
+}
+
+#[test]
+fn a_copy_based_step_to_an_unfenced_destination_is_never_sent() {
+    // The fence could not be taken (STATUS failed): the copy is not sent, so a crash can
+    // never leave a copy that recovery has no fence to find by.
+    let mut fake = Fake {
+        fail_on: vec!["STATUS Acc"],
+        ..Fake::default()
+    };
+    let out = run_plans(
+        ALL_CAPS,
+        &mut fake,
+        vec![(
+            1,
+            P {
+                copy: &["Acc"],
+                ..P::default()
+            },
+        )],
+    );
+    assert_eq!(fake.log, ["ENSURE Acc", "STATUS Acc"]);
+    assert_eq!(errors(&out), [(1, false)]);
+}
+
+#[test]
+fn copyuid_answers_come_back_per_command() {
+    let plans: Vec<(Uid, Plan)> = [
+        (
+            1,
+            P {
+                copy: &["Acc"],
+                ..P::default()
+            },
+        ),
+        (
+            2,
+            P {
+                copy: &["Acc"],
+                fin: Some((FinalKind::Move, Some("A"))),
+                ..P::default()
+            },
+        ),
+    ]
+    .iter()
+    .map(|(u, p)| (uid(*u), p.plan()))
+    .collect();
+    let refs: Vec<(Uid, &Plan)> = plans.iter().map(|(u, p)| (*u, p)).collect();
+    let program = group(&refs, ALL_CAPS);
+    let mut exec = Executor::new(ALL_CAPS);
+    let mut fake = Fake::default();
+    block_on(exec.prepare(&mut fake, &program));
+    let run = block_on(exec.run_within(&mut fake, &program, None));
+    let got: Vec<(String, Vec<(u32, u32)>)> = run
+        .copied
+        .iter()
+        .map(|c| (c.mailbox.clone(), c.uids.pairs.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("Acc".to_string(), vec![(1, 1000), (2, 1001)]),
+            ("A".to_string(), vec![(2, 1002)])
+        ]
+    );
 }

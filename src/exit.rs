@@ -14,7 +14,10 @@ pub enum Exit {
     Unavailable = 69,
     /// EX_SOFTWARE: an internal error.
     Software = 70,
-    /// EX_TEMPFAIL: try again later (a sign-in code expired; a mailbox held by another process).
+    /// EX_IOERR: the state database cannot be written (`sweep` changes nothing then).
+    IoErr = 74,
+    /// EX_TEMPFAIL: try again later (another process is working on a mailbox and `sweep --wait`
+    /// ran out; a sign-in code expired).
     TempFail = 75,
     /// EX_NOPERM: permission denied (the user refused the sign-in).
     NoPerm = 77,

@@ -15,14 +15,18 @@
 //! execute    the plans of a batch -> few commands: STORE per flag set, COPY / MOVE per
 //!            destination, UID EXPUNGE fallback
 //! state      the SQLite state database: per-mailbox UIDVALIDITY + last handled UID, applied
-//!            (rule, message) pairs, the action journal
-//! sweep      one pass over one mailbox (imapsort sweep, and the daemon's periodic sweeps)
-//! daemon     supervisor (per-account workers, backoff), worker (catch-up -> evaluate ->
-//!            execute -> persist -> IDLE), reload (file watch + SIGHUP), systemd notify
+//!            (rule, message) pairs, the action journal; Store (lazy, on the blocking pool)
+//! lock       one lock file per (account, mailbox): processes sharing a state take turns
+//! pass       one pass over one mailbox, for `imapsort sweep` and the daemon alike: open
+//!            (state row), the pass, its one state sink (intents before, results after)
+//! recover    settles the journal intents an interrupted run left open, under the lock
+//! daemon     supervisor (per-account workers, backoff), worker (lock -> open -> recover ->
+//!            evaluate -> execute -> persist -> unlock -> IDLE), reload, systemd notify
 //! oauth      OAuth 2.0 handled by imapsort: login (device, browser + PKCE), the token file,
 //!            cached access tokens, refresh with rotation, "log in again" on invalid_grant
 //! commands   one module per subcommand; each returns an exit code
 //! logging    tracing setup: IMAPSORT_LOG filter, text or JSON on stderr, journald under systemd
+//! vocab      IMAP words as types, no I/O: MailboxName (INBOX canonical), UidValidity
 //! ```
 //!
 //! Data flow for new mail: `config::load` -> `daemon` starts workers -> a worker selects its
@@ -38,10 +42,11 @@ pub mod daemon;
 pub mod execute;
 pub mod exit;
 pub mod imap;
+pub mod lock;
 pub mod logging;
 pub mod oauth;
-pub mod reconcile;
-pub mod record;
+pub mod pass;
+pub mod recover;
 pub mod rules;
 pub mod state;
-pub mod sweep;
+pub mod vocab;

@@ -49,10 +49,10 @@ pub fn measure(yaml: &str, dir: &Path, mail: &[Message]) -> EngineResult {
         .collect();
     let views_per_s = views.len() as f64 / start.elapsed().as_secs_f64();
 
-    let watch = vec!["INBOX".to_owned()];
+    let watch = vec![imapsort::vocab::MailboxName::inbox()];
     let ctx = EvalContext {
         account: Some("bench"),
-        mailbox: "INBOX",
+        mailbox: &imapsort::vocab::MailboxName::inbox(),
         watch: &watch,
         trigger: None,
         now: jiff::Timestamp::now(),

@@ -433,7 +433,7 @@ _imapsort() {
             return 0
             ;;
         imapsort__subcmd__sweep)
-            opts="-c -h --config --account --mailbox --dry-run --format --log-format --help"
+            opts="-c -h --config --account --mailbox --dry-run --format --wait --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -457,6 +457,10 @@ _imapsort() {
                     ;;
                 --format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-format)

@@ -56,9 +56,10 @@ json\t''"
 complete -c imapsort -n "__fish_imapsort_using_subcommand test" -s h -l help -d 'Print help'
 complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -s c -l config -d 'Configuration file [default: $IMAPSORT_CONFIG, else $XDG_CONFIG_HOME/imapsort/config.yaml, else /etc/imapsort/config.yaml]' -r -F
 complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l account -d 'Only this account' -r
-complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l mailbox -d 'Only this mailbox' -r
+complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l mailbox -d 'Only this mailbox (INBOX in any spelling is INBOX)' -r
 complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l format -r -f -a "text\t''
 json\t''"
+complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l wait -d 'How long to wait for a mailbox another imapsort process (the daemon, another sweep) is working on, before giving up with exit 75 (e.g. 90s, 5m, 0s)' -r
 complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l log-format -d 'Log line format on stderr (journald fields are used when JOURNAL_STREAM is set)' -r -f -a "text\t''
 json\t''"
 complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l dry-run -d 'Show what would happen; change nothing on the server'

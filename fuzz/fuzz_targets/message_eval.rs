@@ -39,12 +39,12 @@ fuzz_target!(|data: &[u8]| {
     };
     let view = MessageView::parse(raw, facts);
     let _ = view.message_id();
-    let watch = vec!["INBOX".to_owned()];
+    let watch = vec![imapsort::vocab::MailboxName::inbox()];
     let now: jiff::Timestamp = "2026-03-10T12:00:00Z".parse().unwrap();
     for trigger in [None, Some(imapsort::rules::ast::Trigger::New)] {
         let ctx = EvalContext {
             account: Some("fuzz"),
-            mailbox: "INBOX",
+            mailbox: &imapsort::vocab::MailboxName::inbox(),
             watch: &watch,
             trigger,
             now,

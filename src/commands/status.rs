@@ -194,7 +194,7 @@ fn action_line(e: &JournalEntry) -> String {
     }
     line.push_str(&format!(
         "  [{}]  {}",
-        e.rule,
+        e.rules.join(", "),
         one_line(&e.outcome.to_string())
     ));
     line
@@ -212,6 +212,7 @@ fn one_line(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::state::{Action, NewJournalEntry, Outcome};
+    use crate::vocab::{MailboxName, UidValidity};
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
@@ -242,24 +243,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let mut db = StateDb::open(dir.path()).unwrap();
-            db.set_last_uid("personal", "INBOX", 5, 4242).unwrap();
-            db.record_error("personal", "INBOX", "connection reset\nby peer")
-                .unwrap();
+            db.set_last_uid(
+                "personal",
+                &MailboxName::from("INBOX"),
+                UidValidity::new(5).unwrap(),
+                4242,
+            )
+            .unwrap();
+            db.record_error(
+                "personal",
+                &MailboxName::from("INBOX"),
+                "connection reset\nby peer",
+            )
+            .unwrap();
             db.journal_record(
                 &NewJournalEntry {
                     account: "personal",
-                    mailbox: "INBOX",
-                    uid_validity: 5,
+                    mailbox: &MailboxName::from("INBOX"),
+                    uid_validity: UidValidity::new(5).unwrap(),
                     uid: 4242,
                     message_id: Some("<a@b>"),
-                    rule: "mailing lists",
+                    rules: &["mailing lists".to_string()],
                     action: Action::Move,
                     destination: Some("Lists/dev"),
                 },
                 &Outcome::Done,
             )
             .unwrap();
-            db.touch("old", "INBOX").unwrap();
+            db.touch("old", &MailboxName::from("INBOX")).unwrap();
         }
         let text = render(dir.path(), &["personal", "work"], OutputFormat::Text);
         let expected_lines = [

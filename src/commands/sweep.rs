@@ -1,41 +1,54 @@
 //! `imapsort sweep`: one pass of all rules (both triggers) over the existing mail of each
 //! account's mailboxes that have rules.
 //!
+//! Per mailbox, as the daemon does it: take the mailbox's lock (waiting up to `--wait` while
+//! the daemon or another sweep works on it), open it (SELECT, its state row), settle the
+//! intents an interrupted run left open (`crate::recover`), run the pass with the state sink,
+//! let go.
+//!
 //! Output (stdout): one line per message acted on, then a summary; `--format json` prints one
 //! JSON object per line (RULES.md). Errors and warnings go to stderr through `tracing` and as
-//! plain lines. Exit 0; 69 when an account's server cannot be reached or logged in to (the
-//! other accounts are still swept); 78 for an invalid configuration.
+//! plain lines. Exit codes, the most serious first:
+//!
+//! - 74: the state database cannot be written (checked before anything is sent; a write that
+//!   fails later stops the sweep at once): the server is not changed (`--dry-run` only reads);
+//! - 69: an account's server cannot be reached or logged in to, or the connection broke (the
+//!   other accounts are still swept);
+//! - 75: another process worked on a mailbox for longer than `--wait` (the other mailboxes
+//!   are still swept);
+//! - 78: an invalid configuration; 0 otherwise.
+
+mod output;
 
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 
-use serde::Serialize;
-
-use crate::cli::{OutputFormat, SweepArgs};
+use crate::cli::SweepArgs;
 use crate::config::{self, Account, Config};
 use crate::execute::Executor;
 use crate::exit::Exit;
 use crate::imap::resolve_special;
 use crate::imap::{Session, SpecialUse};
-use crate::rules::Plan;
-use crate::rules::mailbox_eq;
-mod state;
+use crate::lock::{LockError, Locks};
+use crate::logging::chain;
+use crate::pass::open::OpenError;
+use crate::pass::record::Place;
+use crate::pass::sink::Sink;
+use crate::pass::target::server_caps;
+use crate::pass::{PassError, PassOptions, Scope, Summary};
+use crate::recover::RecoverError;
+use crate::state::{StateError, Store};
+use crate::vocab::MailboxName;
+use output::{Printer, print_summary};
 
-use state::StateLink;
-
-use crate::imap::MailboxInfo;
-use crate::imap::uidset::Uid;
-use crate::sweep::{
-    MessageResult, Scope, SweepOptions, SweepSink, SweepSummary, server_caps, sweep_mailbox,
-};
-
-/// The command from `main`: its own tokio runtime, problems to stderr.
+/// The command from `main`: its own tokio runtime, problems to stderr (not locked for the
+/// whole run: the state database's thread logs there too).
 pub fn run_blocking(args: &SweepArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    Ok(rt.block_on(run(args, out, &mut std::io::stderr().lock())))
+    Ok(rt.block_on(run(args, out, &mut std::io::stderr())))
 }
 
 /// Runs the command. `out` gets the results, `err` the problems.
@@ -69,50 +82,362 @@ pub async fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
         let _ = writeln!(err, "imapsort: {}: no accounts to sweep", path.display());
         return Exit::Config;
     }
+    let Some(store) = open_state(&config, args.dry_run, err).await else {
+        return Exit::IoErr;
+    };
     let config_dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let now = jiff::Timestamp::now();
-    let mut total = SweepSummary::default();
-    let mut exit = Exit::Ok;
-    let mut state = StateLink::open(&config.settings.state_dir, args.dry_run, err);
+    let mut sweep = Sweep {
+        config: &config,
+        args,
+        config_dir,
+        now: jiff::Timestamp::now(),
+        store,
+        locks: Locks::new(&config.settings.state_dir),
+        total: Summary::default(),
+        exit: Exit::Ok,
+        err,
+    };
     // One write per 64 KiB rather than one per message: at 100,000 messages the per-line
     // writes woke the reader of the pipe 100,000 times.
     let mut buffered = std::io::BufWriter::with_capacity(1 << 16, out);
-    let out: &mut dyn Write = &mut buffered;
     for account in accounts {
         let mut printer = Printer {
             account: &account.name,
-            mailbox: String::new(),
+            mailbox: MailboxName::inbox(),
             format: args.format,
             dry_run: args.dry_run,
-            out: &mut *out,
-            state: &mut state,
+            out: &mut buffered,
         };
-        match sweep_account(&config, account, config_dir, args, now, &mut printer, err).await {
-            Ok(summary) => total.add(&summary),
-            Err(AccountError::Unavailable(summary)) => {
-                total.add(&summary);
-                exit = Exit::Unavailable;
+        sweep.account(account, &mut printer).await;
+        if sweep.exit == Exit::IoErr {
+            break;
+        }
+    }
+    print_summary(&mut buffered, args.format, args.dry_run, &sweep.total);
+    let _ = buffered.flush();
+    sweep.exit
+}
+
+/// The state database: writable (checked now, with a write that reaches the disk) unless a
+/// dry run, which reads what it can and goes on without it when it cannot. `None`: not
+/// writable, said on `err`; nothing may be done.
+async fn open_state(config: &Config, dry_run: bool, err: &mut dyn Write) -> Option<Option<Store>> {
+    let dir = &config.settings.state_dir;
+    if dry_run {
+        let store = Store::read_only(dir);
+        return Some(match store.call(|db| db.status(0).map(|_| ())).await {
+            Ok(()) => Some(store),
+            Err(StateError::NoDatabase { .. }) => None,
+            Err(e) => {
+                let _ = writeln!(
+                    err,
+                    "imapsort: warning: the state database {} cannot be read ({}); the dry run \
+                     shows what the rules would do as if nothing had been done before",
+                    store.file().display(),
+                    chain(&e)
+                );
+                None
+            }
+        });
+    }
+    let store = Store::new(dir);
+    match store.call(|db| db.check_writable()).await {
+        Ok(()) => Some(Some(store)),
+        Err(e) => {
+            not_writable(err, &store, &e);
+            None
+        }
+    }
+}
+
+fn not_writable(err: &mut dyn Write, store: &Store, e: &dyn std::error::Error) {
+    let _ = writeln!(
+        err,
+        "imapsort: the state database {} cannot be written ({}); nothing was changed on the \
+         server from here on (--dry-run still shows what the rules would do)",
+        store.file().display(),
+        chain(e)
+    );
+}
+
+/// One run of the command across accounts.
+struct Sweep<'a> {
+    config: &'a Config,
+    args: &'a SweepArgs,
+    config_dir: &'a Path,
+    /// Age conditions are measured from here, for every account.
+    now: jiff::Timestamp,
+    /// `None`: a dry run without a (readable) database.
+    store: Option<Store>,
+    locks: Locks,
+    total: Summary,
+    /// The most serious outcome so far (see the module doc).
+    exit: Exit,
+    err: &'a mut dyn Write,
+}
+
+/// How one mailbox went.
+enum Swept {
+    Done,
+    /// Not swept (missing, or refused); the others go on.
+    Skipped,
+    /// Another process holds it beyond `--wait`.
+    Busy,
+    /// The connection is gone: the account's other mailboxes cannot go on.
+    Lost,
+    /// The state cannot be written: nothing more anywhere.
+    StateFailed,
+}
+
+impl Sweep<'_> {
+    /// Raise the exit code to `e` if it is more serious than the one so far.
+    fn worse(&mut self, e: Exit) {
+        let rank = |e: Exit| match e {
+            Exit::IoErr => 3,
+            Exit::Unavailable => 2,
+            Exit::TempFail => 1,
+            _ => 0,
+        };
+        if rank(e) > rank(self.exit) {
+            self.exit = e;
+        }
+    }
+
+    fn say(&mut self, account: &str, what: std::fmt::Arguments<'_>) {
+        let _ = writeln!(self.err, "imapsort: account {account}: {what}");
+    }
+
+    async fn account(&mut self, account: &Account, printer: &mut Printer<'_>) {
+        let mailboxes = mailboxes_to_sweep(self.config, account, self.args.mailbox.as_ref());
+        if mailboxes.is_empty() {
+            tracing::info!(account = %account.name, "no rules apply to this account's mailboxes");
+            return;
+        }
+        let mut session = match crate::imap::connect_account(account, self.config_dir).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.say(
+                    &account.name,
+                    format_args!("server unavailable: {}", chain(&e)),
+                );
+                self.worse(Exit::Unavailable);
+                return;
+            }
+        };
+        let (trash, archive) =
+            match special_mailboxes(&mut session, account, &self.config.rules).await {
+                Ok(t) => t,
+                Err(e) => {
+                    self.say(
+                        &account.name,
+                        format_args!("listing mailboxes failed: {}", chain(&e)),
+                    );
+                    self.worse(Exit::Unavailable);
+                    return;
+                }
+            };
+        let mut executor = Executor::new(server_caps(&session));
+        for mailbox in &mailboxes {
+            printer.mailbox = mailbox.clone();
+            let at = Mailbox {
+                account,
+                mailbox,
+                trash: &trash,
+                archive: &archive,
+            };
+            match self
+                .mailbox(&mut session, &mut executor, &at, printer)
+                .await
+            {
+                Swept::Done | Swept::Skipped => {}
+                Swept::Busy => self.worse(Exit::TempFail),
+                Swept::Lost => {
+                    self.worse(Exit::Unavailable);
+                    return;
+                }
+                Swept::StateFailed => {
+                    self.worse(Exit::IoErr);
+                    return;
+                }
+            }
+        }
+        let _ = session.logout().await;
+    }
+
+    /// One mailbox under its lock: open, recover, pass.
+    async fn mailbox(
+        &mut self,
+        session: &mut Session,
+        executor: &mut Executor,
+        at: &Mailbox<'_>,
+        printer: &mut Printer<'_>,
+    ) -> Swept {
+        let (account, mailbox) = (&at.account.name, at.mailbox);
+        let wait = self.args.wait;
+        let mut told = Vec::new();
+        let lock = self
+            .locks
+            .acquire(account, mailbox, Some(wait), |holder| {
+                let who = holder
+                    .as_ref()
+                    .map_or_else(|| "another process".into(), ToString::to_string);
+                told.push(format!(
+                    "mailbox {mailbox}: waiting for {who}, which is working on it (up to {wait:?})"
+                ));
+            })
+            .await;
+        for line in told {
+            self.say(account, format_args!("{line}"));
+        }
+        let _lock = match lock {
+            Ok(lock) => lock,
+            Err(e @ LockError::Busy { .. }) => {
+                self.say(
+                    account,
+                    format_args!("mailbox {mailbox}: {e}; gave up after {wait:?}"),
+                );
+                return Swept::Busy;
+            }
+            Err(e) => {
+                if self.args.dry_run {
+                    // A dry run changes nothing, so it needs no lock; say why it has none.
+                    tracing::warn!(account = %account, mailbox = %mailbox, error = %chain(&e), "dry run without the mailbox's lock");
+                    return self.pass(session, executor, at, printer).await;
+                }
+                self.say(account, format_args!("mailbox {mailbox}: {}", chain(&e)));
+                return Swept::StateFailed;
+            }
+        };
+        self.pass(session, executor, at, printer).await
+    }
+
+    /// Open, recover, and run the pass over a mailbox whose lock is held.
+    async fn pass(
+        &mut self,
+        session: &mut Session,
+        executor: &mut Executor,
+        at: &Mailbox<'_>,
+        printer: &mut Printer<'_>,
+    ) -> Swept {
+        let (account, mailbox) = (at.account, at.mailbox);
+        let dry_run = self.args.dry_run;
+        let place_of = |uid_validity| Place {
+            account: account.name.clone(),
+            mailbox: mailbox.clone(),
+            uid_validity,
+        };
+        let opened = if dry_run {
+            crate::pass::open::look(session, self.store.as_ref(), &account.name, mailbox)
+                .await
+                .map(|(info, validity)| (info, validity.map(place_of)))
+        } else {
+            let store = self.store.as_ref().expect("a store unless a dry run");
+            crate::pass::open::open(session, store, account, mailbox)
+                .await
+                .map(|o| (o.info, Some(place_of(o.uid_validity))))
+        };
+        let (info, place) = match opened {
+            Ok(place) => place,
+            Err(OpenError::State(e)) => return self.state_failed(&e),
+            Err(e @ OpenError::Imap { .. }) => {
+                let lost =
+                    matches!(&e, OpenError::Imap { source, .. } if source.is_connection_fatal());
+                self.say(&account.name, format_args!("{}", chain(&e)));
+                self.total.errors += 1;
+                return if lost { Swept::Lost } else { Swept::Skipped };
+            }
+            Err(e @ OpenError::NoUidValidity(_)) => {
+                self.say(&account.name, format_args!("{}", chain(&e)));
+                self.total.errors += 1;
+                return Swept::Skipped;
+            }
+        };
+        if !dry_run && let (Some(store), Some(place)) = (&self.store, &place) {
+            let recovered = crate::recover::recover(
+                session,
+                store,
+                &account.name,
+                mailbox,
+                place.uid_validity,
+                &self.config.rules,
+            )
+            .await;
+            match recovered {
+                Ok(_) => {}
+                Err(RecoverError::State(e)) => return self.state_failed(&e),
+                Err(e @ RecoverError::Imap { .. }) => {
+                    self.say(&account.name, format_args!("{}", chain(&e)));
+                    self.total.errors += 1;
+                    return Swept::Lost;
+                }
+            }
+        }
+        let opts = PassOptions {
+            account: &account.name,
+            mailbox,
+            watch: &account.watch,
+            trigger: None,
+            trash: at.trash,
+            archive: at.archive,
+            now: self.now,
+            scope: Scope::All,
+            dry_run,
+            selected: Some(&info),
+        };
+        let mut sink = Sink::new(self.store.clone(), place, dry_run);
+        let result = crate::pass::run(
+            session,
+            &self.config.rules,
+            &opts,
+            executor,
+            &mut sink,
+            printer,
+        )
+        .await;
+        let _ = printer.out.flush();
+        match result {
+            Ok(summary) => {
+                self.total.add(&summary);
+                Swept::Done
+            }
+            Err(PassError::State { source, .. }) => self.state_failed(&source),
+            Err(e) => {
+                let lost = e.imap().is_none_or(|i| i.is_connection_fatal());
+                self.say(&account.name, format_args!("{}", chain(&e)));
+                self.total.errors += 1;
+                if lost { Swept::Lost } else { Swept::Skipped }
             }
         }
     }
-    print_summary(out, args.format, args.dry_run, &total);
-    let _ = out.flush();
-    exit
+
+    fn state_failed(&mut self, e: &StateError) -> Swept {
+        if let Some(store) = &self.store {
+            let store = store.clone();
+            not_writable(self.err, &store, e);
+        }
+        Swept::StateFailed
+    }
 }
 
-/// How sweeping an account ended badly.
-enum AccountError {
-    /// The server could not be reached or logged in to, or the connection broke; what was
-    /// done before stands.
-    Unavailable(SweepSummary),
+/// Where a mailbox pass happens.
+struct Mailbox<'a> {
+    account: &'a Account,
+    mailbox: &'a MailboxName,
+    /// Resolved trash and archive mailboxes of the account.
+    trash: &'a str,
+    archive: &'a str,
 }
 
 /// The mailboxes of `account` that some rule applies to (its `mailboxes:`, else the watch
 /// list), in a stable order; `only` narrows to one.
-pub fn mailboxes_to_sweep(config: &Config, account: &Account, only: Option<&str>) -> Vec<String> {
+pub fn mailboxes_to_sweep(
+    config: &Config,
+    account: &Account,
+    only: Option<&MailboxName>,
+) -> Vec<MailboxName> {
     let mut set = BTreeSet::new();
     for rule in config.rules.rules() {
         if let Some(accounts) = &rule.accounts
@@ -121,111 +446,18 @@ pub fn mailboxes_to_sweep(config: &Config, account: &Account, only: Option<&str>
             continue;
         }
         for m in rule.mailboxes.as_deref().unwrap_or(&account.watch) {
-            // INBOX is case-insensitive: keep one spelling.
-            let m = if m.eq_ignore_ascii_case("inbox") {
-                "INBOX"
-            } else {
-                m.as_str()
-            };
-            set.insert(m.to_owned());
+            set.insert(m.clone());
         }
     }
     match only {
-        Some(only) => set.into_iter().filter(|m| mailbox_eq(m, only)).collect(),
+        Some(only) => set.into_iter().filter(|m| m == only).collect(),
         None => set.into_iter().collect(),
     }
 }
 
-async fn sweep_account(
-    config: &Config,
-    account: &Account,
-    config_dir: &Path,
-    args: &SweepArgs,
-    now: jiff::Timestamp,
-    printer: &mut Printer<'_>,
-    err: &mut dyn Write,
-) -> Result<SweepSummary, AccountError> {
-    let mut summary = SweepSummary::default();
-    let mailboxes = mailboxes_to_sweep(config, account, args.mailbox.as_deref());
-    if mailboxes.is_empty() {
-        tracing::info!(account = %account.name, "no rules apply to this account's mailboxes");
-        return Ok(summary);
-    }
-    let mut session = match crate::imap::connect_account(account, config_dir).await {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = writeln!(
-                err,
-                "imapsort: account {}: server unavailable: {}",
-                account.name,
-                chain(&e)
-            );
-            return Err(AccountError::Unavailable(summary));
-        }
-    };
-    let (trash, archive) = match special_mailboxes(&mut session, account, &config.rules).await {
-        Ok(t) => t,
-        Err(e) => {
-            let _ = writeln!(
-                err,
-                "imapsort: account {}: listing mailboxes failed: {}",
-                account.name,
-                chain(&e)
-            );
-            return Err(AccountError::Unavailable(summary));
-        }
-    };
-    let mut executor = Executor::new(server_caps(&session));
-    let mut broken = false;
-    for mailbox in &mailboxes {
-        let opts = SweepOptions {
-            account: &account.name,
-            mailbox,
-            watch: &account.watch,
-            trigger: None,
-            trash: &trash,
-            archive: &archive,
-            now,
-            scope: Scope::All,
-            dry_run: args.dry_run,
-        };
-        printer.mailbox = mailbox.clone();
-        printer.state.start(&account.name, mailbox);
-        let result = match printer.state.reconcile(&mut session, &config.rules).await {
-            Ok(()) => {
-                sweep_mailbox(&mut session, &config.rules, &opts, &mut executor, printer).await
-            }
-            Err(source) => Err(crate::sweep::SweepError::Select {
-                mailbox: mailbox.clone(),
-                source,
-            }),
-        };
-        printer.state.flush();
-        match result {
-            Ok(s) => summary.add(&s),
-            Err(e) if e.imap().is_connection_fatal() => {
-                let _ = writeln!(err, "imapsort: account {}: {}", account.name, chain(&e));
-                broken = true;
-                break;
-            }
-            Err(e) => {
-                // A mailbox that does not exist (or cannot be read) does not stop the others.
-                let _ = writeln!(err, "imapsort: account {}: {}", account.name, chain(&e));
-                summary.errors += 1;
-            }
-        }
-    }
-    if !broken {
-        let _ = session.logout().await;
-        Ok(summary)
-    } else {
-        Err(AccountError::Unavailable(summary))
-    }
-}
-
 /// The mailboxes `trash` and `archive` resolve to: configured, else SPECIAL-USE, else the
-/// plain default.
-/// The server is asked (LIST) only when some rule trashes or archives without naming a mailbox.
+/// plain default. The server is asked (LIST) only when some rule trashes or archives without
+/// naming a mailbox.
 async fn special_mailboxes(
     session: &mut Session,
     account: &Account,
@@ -260,178 +492,9 @@ async fn special_mailboxes(
     ))
 }
 
-/// An error with its causes, `a: b: c`.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
-/// Prints each message acted on as it comes.
-struct Printer<'a> {
-    /// The account being swept.
-    account: &'a str,
-    /// The mailbox being swept (set before each pass).
-    mailbox: String,
-    format: OutputFormat,
-    /// Text output says "would" instead of reporting success.
-    dry_run: bool,
-    out: &'a mut dyn Write,
-    /// Applied rules, the journal.
-    state: &'a mut StateLink,
-}
-
-/// One line of `--format json` (RULES.md).
-#[derive(Serialize)]
-struct JsonLine<'a> {
-    account: &'a str,
-    mailbox: &'a str,
-    uid: u32,
-    message_id: Option<&'a str>,
-    rules: &'a [String],
-    plan: &'a Plan,
-    done: bool,
-}
-
-impl SweepSink for Printer<'_> {
-    fn selected(&mut self, info: &MailboxInfo) {
-        self.state.selected(info);
-    }
-
-    fn applied_to(
-        &mut self,
-        messages: &[(Uid, Option<&str>)],
-    ) -> std::collections::HashMap<Uid, std::collections::HashSet<String>> {
-        self.state.applied(messages)
-    }
-
-    fn before_execute(&mut self, planned: &[MessageResult]) {
-        // What the previous batch did is shown before the next batch's commands go out.
-        let _ = self.out.flush();
-        self.state.before_execute(planned);
-    }
-
-    fn message(&mut self, r: &MessageResult) {
-        self.state.message(r);
-        if !r.acted_on() {
-            return;
-        }
-        let line = match self.format {
-            OutputFormat::Json => serde_json::to_string(&JsonLine {
-                account: self.account,
-                mailbox: &self.mailbox,
-                uid: r.uid.get(),
-                message_id: r.message_id.as_deref(),
-                rules: &r.rules,
-                plan: &r.plan,
-                done: r.done,
-            })
-            .unwrap_or_default(),
-            OutputFormat::Text => {
-                let status = match (&r.error, self.dry_run) {
-                    (Some(e), _) => format!("FAILED: {e}"),
-                    (None, true) => "dry run".to_owned(),
-                    (None, false) => "done".to_owned(),
-                };
-                format!(
-                    "{} {} {} {} [{}] {} ({status})",
-                    self.account,
-                    self.mailbox,
-                    r.uid,
-                    r.message_id.as_deref().unwrap_or("-"),
-                    r.rules.join(", "),
-                    describe_plan(&r.plan),
-                )
-            }
-        };
-        let _ = writeln!(self.out, "{line}");
-        for w in &r.warnings {
-            tracing::warn!(account = self.account, mailbox = %self.mailbox, uid = r.uid.get(), "{w}");
-        }
-    }
-}
-
-/// `flag \Seen; copy Acc; move Lists/x` — the plan in words, in the order it is carried out.
-pub fn describe_plan(plan: &Plan) -> String {
-    let mut parts = Vec::new();
-    if !plan.add_flags.is_empty() {
-        parts.push(format!("flag {}", plan.add_flags.join(" ")));
-    }
-    if !plan.remove_flags.is_empty() {
-        parts.push(format!("unflag {}", plan.remove_flags.join(" ")));
-    }
-    if !plan.add_labels.is_empty() {
-        parts.push(format!("label {}", plan.add_labels.join(" ")));
-    }
-    for c in &plan.copy {
-        parts.push(format!("copy {c}"));
-    }
-    if let Some(f) = &plan.final_action {
-        let verb = serde_json::to_value(f.action)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        match &f.mailbox {
-            Some(m) => parts.push(format!("{verb} {m}")),
-            None => parts.push(verb),
-        }
-    }
-    parts.join("; ")
-}
-
-/// `{"summary": {"examined": N, "matched": N, "moved": N, "errors": N}}`, keys in RULES.md's
-/// order.
-fn summary_json(s: &SweepSummary) -> String {
-    #[derive(Serialize)]
-    struct Counts {
-        examined: u64,
-        matched: u64,
-        moved: u64,
-        errors: u64,
-    }
-    #[derive(Serialize)]
-    struct Line {
-        summary: Counts,
-    }
-    serde_json::to_string(&Line {
-        summary: Counts {
-            examined: s.examined,
-            matched: s.matched,
-            moved: s.moved,
-            errors: s.errors,
-        },
-    })
-    .unwrap_or_default()
-}
-
-fn print_summary(out: &mut dyn Write, format: OutputFormat, dry_run: bool, s: &SweepSummary) {
-    let line = match format {
-        OutputFormat::Json => summary_json(s),
-        OutputFormat::Text => format!(
-            "examined {}, matched {}, moved {}, errors {}{}",
-            s.examined,
-            s.matched,
-            s.moved,
-            s.errors,
-            if dry_run {
-                " (dry run: nothing changed)"
-            } else {
-                ""
-            }
-        ),
-    };
-    let _ = writeln!(out, "{line}");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::{FinalAction, FinalKind};
 
     #[test]
     fn mailboxes_with_rules_per_account() {
@@ -454,53 +517,14 @@ rules:
             (a, Some("Nowhere"), &[]),
         ];
         for (account, only, want) in cases {
+            let only = only.map(MailboxName::new);
+            let want: Vec<MailboxName> = want.iter().map(|m| MailboxName::new(*m)).collect();
             assert_eq!(
-                mailboxes_to_sweep(&config, account, *only),
-                *want,
+                mailboxes_to_sweep(&config, account, only.as_ref()),
+                want,
                 "{} {only:?}",
                 account.name
             );
         }
-    }
-
-    #[test]
-    fn summary_line_keys_in_documented_order() {
-        let s = SweepSummary {
-            examined: 10,
-            matched: 3,
-            moved: 2,
-            errors: 1,
-            highest_uid: None,
-        };
-        assert_eq!(
-            summary_json(&s),
-            r#"{"summary":{"examined":10,"matched":3,"moved":2,"errors":1}}"#
-        );
-    }
-
-    #[test]
-    fn plans_read_in_execution_order() {
-        let plan = Plan {
-            add_flags: vec!["\\Seen".into(), "$Invoice".into()],
-            remove_flags: vec!["\\Flagged".into()],
-            add_labels: vec![],
-            copy: vec!["Accounting/2026".into()],
-            final_action: Some(FinalAction {
-                action: FinalKind::Archive,
-                mailbox: Some("Archive".into()),
-            }),
-        };
-        assert_eq!(
-            describe_plan(&plan),
-            "flag \\Seen $Invoice; unflag \\Flagged; copy Accounting/2026; archive Archive"
-        );
-        let delete = Plan {
-            final_action: Some(FinalAction {
-                action: FinalKind::Delete,
-                mailbox: None,
-            }),
-            ..Plan::default()
-        };
-        assert_eq!(describe_plan(&delete), "delete");
     }
 }

@@ -15,6 +15,7 @@ use crate::config;
 use crate::exit::Exit;
 use crate::rules::ast::Trigger;
 use crate::rules::{EvalContext, Evaluation, FinalKind, MessageFacts, MessageView, Plan};
+use crate::vocab::MailboxName;
 
 /// One message's result, in the shape of RULES.md's `test --format json`.
 #[derive(Serialize)]
@@ -102,7 +103,7 @@ pub fn run(args: &TestArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow:
         return Ok(Exit::NoInput);
     }
 
-    let watch = account.map_or_else(|| vec!["INBOX".to_owned()], |a| a.watch.clone());
+    let watch = account.map_or_else(|| vec![MailboxName::inbox()], |a| a.watch.clone());
     let trash = account
         .and_then(|a| a.trash.clone())
         .unwrap_or_else(|| "Trash".into());

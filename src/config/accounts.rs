@@ -7,6 +7,7 @@ use super::diag::Diags;
 use super::node::{Node, Value};
 use super::read::{self, MapKind};
 use super::types::{Account, AuthMechanism, Credentials, FirstStart, SecretSource, TlsMode};
+use crate::vocab::MailboxName;
 
 const ACCOUNT_KEYS: &[&str] = &[
     "name",
@@ -251,8 +252,10 @@ fn account(d: &mut Diags, node: &Node, facts: &FileFacts<'_>) -> Option<Account>
         }
     };
     let watch = match f.get("watch") {
-        Some(n) => read::strings(d, n, "watch"),
-        None => Some(vec!["INBOX".to_owned()]),
+        Some(n) => {
+            read::strings(d, n, "watch").map(|v| v.into_iter().map(MailboxName::new).collect())
+        }
+        None => Some(vec![MailboxName::inbox()]),
     };
     let max_connections = match f.get("max_connections") {
         Some(n) => read::integer(d, n, "max_connections", 1, 1000).map(|v| v as u32),

@@ -44,7 +44,7 @@ pub(crate) fn move_loops(d: &mut Diags, rules: &[Rule], accounts: &[Account]) {
             .iter()
             .map(|a| Ctx {
                 name: Some(&a.name),
-                watch: a.watch.iter().map(String::as_str).collect(),
+                watch: a.watch.iter().map(|m| m.as_str()).collect(),
                 trash: a.trash.as_deref().unwrap_or("Trash"),
                 archive: a.archive.as_deref().unwrap_or("Archive"),
             })
@@ -63,7 +63,7 @@ pub(crate) fn move_loops(d: &mut Diags, rules: &[Rule], accounts: &[Account]) {
             })
             .map(|(i, r)| {
                 let sources = match &r.mailboxes {
-                    Some(m) => m.iter().map(String::as_str).collect(),
+                    Some(m) => m.iter().map(|m| m.as_str()).collect(),
                     None => ctx.watch.clone(),
                 };
                 (i, sources, destinations(r, ctx))

@@ -5,6 +5,7 @@ use super::diag::Diags;
 use super::node::{Node, Value};
 use super::read::{self, MapKind};
 use crate::rules::ast::{Action, ActionKind, ConditionKind, Rule, Span, Trigger};
+use crate::vocab::MailboxName;
 
 const RULE_KEYS: &[&str] = &[
     "name",
@@ -121,7 +122,8 @@ fn rule(
         .and_then(|n| rule_accounts(d, n, accounts));
     let mailboxes = f
         .get("mailboxes")
-        .and_then(|n| read::strings(d, n, "mailboxes"));
+        .and_then(|n| read::strings(d, n, "mailboxes"))
+        .map(|v| v.into_iter().map(MailboxName::new).collect::<Vec<_>>());
     let on = f.get("on").and_then(|n| on(d, n));
     let stop = match f.get("stop") {
         Some(n) => read::boolean(d, n, "stop"),

@@ -7,6 +7,7 @@ use super::*;
 use crate::rules::ast::{
     ActionKind, AddressField, AddressOp, ConditionKind, Rule, Span, SystemFlag, TextOp, Trigger,
 };
+use crate::vocab::MailboxName;
 
 fn load_ok(text: &str) -> Config {
     match load_str(text, Path::new("/etc/imapsort/c.yaml")) {
@@ -414,7 +415,7 @@ rules:
         ]
     );
     assert_eq!(r[0].accounts, Some(vec!["b".to_string()]));
-    assert_eq!(r[0].mailboxes, Some(vec!["INBOX/sub".to_string()]));
+    assert_eq!(r[0].mailboxes, Some(vec![MailboxName::new("INBOX/sub")]));
     assert_eq!(r[0].on, Some(vec![Trigger::Sweep, Trigger::New]));
     assert_eq!(r[1].then[0].kind, ActionKind::Archive(None));
     assert_eq!(r[1].on, Some(vec![Trigger::New]));

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::rules::RuleSet;
 use crate::rules::ast::Span;
+use crate::vocab::MailboxName;
 
 /// A loaded, validated and compiled configuration file.
 #[derive(Clone, Debug)]
@@ -170,7 +171,7 @@ pub struct Account {
     /// OAUTHBEARER).
     pub auth: AuthMechanism,
     /// Mailboxes pushed with IDLE (UTF-8, `/`-separated). Default `[INBOX]`.
-    pub watch: Vec<String>,
+    pub watch: Vec<MailboxName>,
     /// IDLE connections for this account; watched mailboxes beyond it are polled. Default 4.
     pub max_connections: u32,
     /// For servers without IDLE and mailboxes beyond the cap. Default 2m.

@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// How often a waiting worker beats.
+pub(crate) const BEAT_EVERY: Duration = Duration::from_secs(5);
+
 /// The set of live workers and their last beat.
 #[derive(Clone, Debug)]
 pub struct Heartbeats {

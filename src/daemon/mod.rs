@@ -5,7 +5,7 @@
 //!  ├─ Supervisor            owns the running Config, the live rules (watch channel), one
 //!  │   │                    AccountHandle per account, reload, readiness and the watchdog
 //!  │   ├─ account "a"       CancellationToken (child of the root) + TaskTracker
-//!  │   │   ├─ mailbox worker INBOX      connect -> select -> catch up -> IDLE -> ...
+//!  │   │   ├─ mailbox worker INBOX      connect -> [lock, open, recover, act, unlock] -> IDLE
 //!  │   │   ├─ mailbox worker Lists      (one per watched mailbox up to max_connections)
 //!  │   │   └─ poller                    mailboxes beyond the cap, sweep-only mailboxes
 //!  │   └─ account "b" ...
@@ -13,118 +13,50 @@
 //!  └─ SIGHUP / Options::reload_trigger -> reload
 //! ```
 //!
+//! The rooms, each importing only from those below it:
+//!
+//! ```text
+//! supervisor   accounts, reload, readiness, watchdog              -> worker, task, ready
+//! worker       one connection: connect, the IDLE loop, backoff    -> poller, task, mailbox
+//! poller       polled and sweep-only mailboxes                    -> task, mailbox
+//! task         what every worker shares (Live, Shared, Served, WorkerKind, WorkerExit),
+//!              the account's health while the state cannot be written  -> mailbox
+//! mailbox      acting on one mailbox under its lock: pass, recover, lock
+//! ready, status, options, heartbeat, backoff, notify, systemd, reload, shutdown: leaves
+//! ```
+//!
 //! Workers reconnect by themselves with [`backoff::Backoff`]; a worker task that ends anyway
-//! says why ([`worker::WorkerExit`]) and its supervising loop restarts it unless the account
-//! is being stopped. Shutdown cancels the root token: workers abandon what they are doing
-//! without advancing state past unfinished messages, leave IDLE, log out, and the tracker is
-//! awaited (bounded) before the state database is closed.
+//! says why (`WorkerExit`) and its supervising loop restarts it unless the account is being
+//! stopped. A mailbox is locked only while a worker acts on it, never while it IDLEs, so a
+//! manual `imapsort sweep` can run beside the daemon. When the state database cannot be
+//! written the account is [`Health`]-degraded: it acts on nothing and retries with backoff,
+//! on the same connection. Shutdown cancels the root token: workers abandon what they are
+//! doing without advancing state past unfinished messages, leave IDLE, log out, and the
+//! tracker is awaited (bounded) before the state database is closed.
 
 pub mod backoff;
 pub mod heartbeat;
+mod mailbox;
 pub mod notify;
-mod pass;
+mod options;
 mod poller;
-mod reconcile;
+mod ready;
 pub mod reload;
 pub mod shutdown;
-mod sink;
-mod store;
+mod status;
 mod supervisor;
 mod systemd;
+mod task;
 mod worker;
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-
-use tokio::sync::mpsc;
 
 use crate::config::Config;
 
 pub use backoff::BackoffPolicy;
-
-/// Why the daemon could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
-    #[error("cannot create the state directory {path}")]
-    StateDir {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot open the state database")]
-    State(#[source] crate::state::StateError),
-    #[error("cannot listen for signals")]
-    Signals(#[source] std::io::Error),
-}
-
-/// Counters that tests and `STATUS=` lines read. Every field only grows.
-#[derive(Debug, Default)]
-pub struct Stats {
-    /// Successful logins, over all workers (a rules-only reload must not move it).
-    pub connections: AtomicU64,
-    /// Mailboxes selected and reconciled with the state database (from then on, new mail in
-    /// them is handled whatever `first_start` says).
-    pub mailboxes_selected: AtomicU64,
-    /// Connection attempts that failed (unreachable, refused login).
-    pub connection_failures: AtomicU64,
-    /// Connections that came up and later ended (lost, or closed at shutdown).
-    pub connections_ended: AtomicU64,
-    /// Messages some rule acted on.
-    pub messages_acted: AtomicU64,
-    /// Reloads that produced a valid configuration (changed or not).
-    pub reloads_applied: AtomicU64,
-    /// Reloads refused because the new file was invalid.
-    pub reloads_rejected: AtomicU64,
-    /// Sweep passes completed.
-    pub sweeps: AtomicU64,
-    /// Mailboxes whose state was reset because UIDVALIDITY changed.
-    pub uidvalidity_resets: AtomicU64,
-}
-
-impl Stats {
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Knobs for embedding the daemon (the integration tests); `run` uses the defaults.
-pub struct Options {
-    /// Every `()` received triggers a reload, exactly like SIGHUP.
-    pub reload_trigger: Option<mpsc::Receiver<()>>,
-    /// Shared counters; keep a clone to observe the daemon.
-    pub stats: Arc<Stats>,
-    /// Watch the configuration file for changes.
-    pub watch_file: bool,
-    /// Reload on SIGHUP.
-    pub sighup: bool,
-    /// Reconnect backoff.
-    pub backoff: BackoffPolicy,
-    /// How long shutdown waits for workers before abandoning them.
-    pub shutdown_grace: Duration,
-    /// How long a batch in flight may go on after shutdown began.
-    pub batch_grace: Duration,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            reload_trigger: None,
-            stats: Arc::new(Stats::default()),
-            watch_file: true,
-            sighup: true,
-            backoff: BackoffPolicy::default(),
-            shutdown_grace: Duration::from_secs(4),
-            batch_grace: Duration::from_millis(2500),
-        }
-    }
-}
+pub use options::{DaemonError, Options};
+pub use status::{Health, Stats};
 
 /// Run the daemon until `shutdown` completes. `initial` was loaded from `config_path` (the
 /// command reports its errors and exits 78 before calling this); later versions of the file

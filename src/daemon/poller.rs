@@ -1,142 +1,164 @@
-//! The account's poller: watched mailboxes beyond `max_connections` (STATUS, then a catch-up
-//! where UIDNEXT moved), and mailboxes that only sweep rules name. It holds a connection only
-//! while it has such work; a reload that gives it work wakes it.
+//! The account's poller: watched mailboxes beyond `max_connections` (STATUS, then acting on
+//! the mailbox where UIDNEXT moved), and mailboxes that only sweep rules name. It holds a
+//! connection only while it has such work; a reload that gives it work wakes it.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::Stats;
-use super::heartbeat::sleep_beating;
-use super::pass::{self, PassError};
-use super::worker::{BEAT_EVERY, Served, Worker, WorkerKind, chain};
+use super::heartbeat::{BEAT_EVERY, sleep_beating};
+use super::mailbox::{self, Work};
+use super::status::Stats;
+use super::task::{Failed, Served, Task};
 use crate::imap::Session;
+use crate::logging::chain;
+use crate::vocab::MailboxName;
 
-impl Worker {
-    /// Mailboxes the poller looks after now: the polled watched ones, plus those that only
-    /// sweep rules name (read from the live rules, so a reload can add one).
-    fn poller_mailboxes(&self, polled: &[String]) -> (Vec<String>, Vec<String>) {
-        let live = self.live();
-        let sweep_only: Vec<String> = pass::sweep_mailboxes(&live.rules, &self.account)
-            .into_iter()
-            .filter(|m| !self.account.watch.contains(m))
-            .collect();
-        (polled.to_vec(), sweep_only)
-    }
+/// Mailboxes the poller looks after now: the polled watched ones, plus those that only
+/// sweep rules name (read from the live rules, so a reload can add one).
+fn mailboxes(task: &Task, polled: &[MailboxName]) -> (Vec<MailboxName>, Vec<MailboxName>) {
+    let live = task.live();
+    let sweep_only = mailbox::sweep_only_mailboxes(&live.rules, &task.account);
+    (polled.to_vec(), sweep_only)
+}
 
-    pub(super) fn poller_has_work(&self) -> bool {
-        match &self.kind {
-            WorkerKind::Poller(polled) => {
-                let (p, s) = self.poller_mailboxes(polled);
-                !p.is_empty() || !s.is_empty()
+/// Whether the poller has anything to do now.
+pub(super) fn has_work(task: &Task, polled: &[MailboxName]) -> bool {
+    let (p, s) = mailboxes(task, polled);
+    !p.is_empty() || !s.is_empty()
+}
+
+/// An idle poller waits for a reload that gives it work. Returns false when cancelled.
+pub(super) async fn wait_for_work(task: &Task, polled: &[MailboxName]) -> bool {
+    let mut live = task.shared.live.clone();
+    loop {
+        tokio::select! {
+            _ = task.token.cancelled() => return false,
+            changed = live.changed() => {
+                if changed.is_err() {
+                    return false;
+                }
+                if has_work(task, polled) {
+                    return true;
+                }
             }
-            WorkerKind::Idle(_) => true,
+            _ = sleep_beating(&task.hb, Duration::from_secs(3600), BEAT_EVERY) => {}
         }
     }
+}
 
-    /// An idle poller waits for a reload that gives it work. Returns false when cancelled.
-    pub(super) async fn wait_for_poller_work(&mut self) -> bool {
-        let mut live = self.shared.live.clone();
-        loop {
-            tokio::select! {
-                _ = self.token.cancelled() => return false,
-                changed = live.changed() => {
-                    if changed.is_err() {
-                        return false;
-                    }
-                    if self.poller_has_work() {
-                        return true;
+/// Poller: every `poll_interval`, STATUS each polled mailbox and act where UIDNEXT moved;
+/// sweep the sweep-only mailboxes when due.
+pub(super) async fn serve(
+    task: &mut Task,
+    session: &mut Session,
+    polled: &[MailboxName],
+) -> Served {
+    let mut conn = match mailbox::Conn::new(session, &task.account).await {
+        Ok(c) => c,
+        Err(e) => return Served::Lost(e),
+    };
+    let mut next_sweep = Instant::now();
+    loop {
+        task.hb.beat();
+        if task.token.is_cancelled() {
+            return Served::Cancelled;
+        }
+        let live = task.live();
+        let (polled, sweep_only) = mailboxes(task, polled);
+        if polled.is_empty() && sweep_only.is_empty() {
+            return Served::NoWork;
+        }
+        // When the state database failed, everything is tried again after this.
+        let mut retry_at: Option<Instant> = None;
+        for mailbox in &polled {
+            let work = Work {
+                probe: task.degraded(),
+                ..Work::default()
+            };
+            let polled = {
+                let ctx = task.ctx(&live, mailbox);
+                tokio::select! {
+                    _ = task.token.cancelled() => return Served::Abandoned,
+                    r = mailbox::poll(session, &mut conn, &ctx, work) => r,
+                }
+            };
+            match polled {
+                Ok(()) => task.acted(),
+                Err(mailbox::MailboxError::Imap(e)) if !e.is_connection_fatal() => {
+                    tracing::warn!(account = task.name(), mailbox = %mailbox, error = %chain(&e), "cannot poll mailbox");
+                }
+                Err(e) => match task.failed(mailbox, e) {
+                    Failed::Retry(d) => retry_at = Some(Instant::now() + d),
+                    Failed::Stop(served) => return served,
+                },
+            }
+        }
+        if Instant::now() >= next_sweep && retry_at.is_none() {
+            for mailbox in polled.iter().chain(&sweep_only) {
+                if !mailbox::has_sweep_rules(&live.rules, &task.account, mailbox) {
+                    continue;
+                }
+                if sweep_only.contains(mailbox) {
+                    // A destination no rule has filled yet (Newsletters before the first
+                    // newsletter) has nothing to sweep.
+                    match session.exists(mailbox).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::debug!(account = task.name(), mailbox = %mailbox, "sweep skipped: the mailbox does not exist yet");
+                            continue;
+                        }
+                        Err(e) => return Served::Lost(e),
                     }
                 }
-                _ = sleep_beating(&self.hb, Duration::from_secs(3600), BEAT_EVERY) => {}
-            }
-        }
-    }
-
-    /// Poller: every `poll_interval`, STATUS each polled mailbox and catch up where UIDNEXT
-    /// moved; sweep the sweep-only mailboxes when due.
-    pub(super) async fn serve_poller(
-        &mut self,
-        session: &mut Session,
-        polled: &[String],
-    ) -> Served {
-        let mut conn = match pass::Conn::new(session, &self.account).await {
-            Ok(c) => c,
-            Err(e) => return Served::Lost(e),
-        };
-        let mut next_sweep = Instant::now();
-        loop {
-            self.hb.beat();
-            if self.token.is_cancelled() {
-                return Served::Cancelled;
-            }
-            let live = self.live();
-            let (polled, sweep_only) = self.poller_mailboxes(polled);
-            if polled.is_empty() && sweep_only.is_empty() {
-                return Served::NoWork;
-            }
-            for mailbox in &polled {
-                let ctx = self.pass_ctx(&live, mailbox);
-                let polled = tokio::select! {
-                    _ = self.token.cancelled() => return Served::Abandoned,
-                    r = pass::poll(session, &mut conn, &ctx) => r,
+                let work = Work {
+                    new_mail: false,
+                    sweep: true,
+                    probe: task.degraded(),
                 };
-                match polled {
-                    Ok(()) => {}
-                    Err(PassError::Imap(e)) if !e.is_connection_fatal() => {
-                        tracing::warn!(account = self.name(), mailbox = %mailbox, error = %chain(&e), "cannot poll mailbox");
+                let swept = {
+                    let ctx = task.ctx(&live, mailbox);
+                    let mut sel = None;
+                    tokio::select! {
+                        _ = task.token.cancelled() => return Served::Abandoned,
+                        r = mailbox::act(session, &mut conn, &ctx, &mut sel, work) => r,
                     }
-                    Err(e) => return e.into(),
+                };
+                match swept {
+                    Ok(_) => {
+                        task.acted();
+                        Stats::bump(&task.shared.stats.sweeps);
+                    }
+                    Err(mailbox::MailboxError::Imap(e)) if !e.is_connection_fatal() => {
+                        tracing::warn!(account = task.name(), mailbox = %mailbox, error = %chain(&e), "cannot sweep mailbox");
+                    }
+                    Err(e) => match task.failed(mailbox, e) {
+                        Failed::Retry(d) => {
+                            retry_at = Some(Instant::now() + d);
+                            break;
+                        }
+                        Failed::Stop(served) => return served,
+                    },
                 }
             }
-            if Instant::now() >= next_sweep {
-                for mailbox in polled.iter().chain(&sweep_only) {
-                    if !pass::has_sweep_rules(&live.rules, &self.account, mailbox) {
-                        continue;
-                    }
-                    if sweep_only.contains(mailbox) {
-                        // A destination no rule has filled yet (Newsletters before the first
-                        // newsletter) has nothing to sweep.
-                        match session.exists(mailbox).await {
-                            Ok(true) => {}
-                            Ok(false) => {
-                                tracing::debug!(account = self.name(), mailbox = %mailbox, "sweep skipped: the mailbox does not exist yet");
-                                continue;
-                            }
-                            Err(e) => return Served::Lost(e),
-                        }
-                    }
-                    let ctx = self.pass_ctx(&live, mailbox);
-                    let selected = tokio::select! {
-                        _ = self.token.cancelled() => return Served::Abandoned,
-                        r = pass::select(session, &ctx) => r,
-                    };
-                    let swept = match selected {
-                        Ok(sel) => pass::sweep(session, &mut conn, &ctx, &sel).await,
-                        Err(e) => Err(e),
-                    };
-                    match swept {
-                        Ok(()) => Stats::bump(&self.shared.stats.sweeps),
-                        Err(PassError::Imap(e)) if !e.is_connection_fatal() => {
-                            tracing::warn!(account = self.name(), mailbox = %mailbox, error = %chain(&e), "cannot sweep mailbox");
-                        }
-                        Err(e) => return e.into(),
-                    }
-                }
+            if retry_at.is_none() {
                 next_sweep = Instant::now() + live.settings.sweep_interval;
             }
-            let wake = if polled.is_empty() {
-                next_sweep
-            } else {
-                next_sweep.min(Instant::now() + self.account.poll_interval)
-            };
-            self.sleep_until(wake).await;
-            if self.token.is_cancelled() {
-                return Served::Cancelled;
-            }
-            if let Err(e) = session.noop().await {
-                return Served::Lost(e);
-            }
+        }
+        let mut wake = if polled.is_empty() {
+            next_sweep
+        } else {
+            next_sweep.min(Instant::now() + task.account.poll_interval)
+        };
+        if let Some(at) = retry_at {
+            wake = wake.min(at);
+        }
+        task.sleep_until(wake).await;
+        if task.token.is_cancelled() {
+            return Served::Cancelled;
+        }
+        if let Err(e) = session.noop().await {
+            return Served::Lost(e);
         }
     }
 }

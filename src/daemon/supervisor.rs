@@ -4,20 +4,25 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::backoff::Backoff;
 use super::heartbeat::Heartbeats;
+use super::options::{DaemonError, Options};
+use super::ready::{FirstAttempt, FirstAttempts};
 use super::reload::{ConfigDiff, ConfigWatcher, content_hash};
+use super::status::Stats;
 use super::systemd::Notifier;
-use super::worker::{self, Live, Shared, WorkerExit, WorkerKind};
-use super::{DaemonError, Options, Stats};
+use super::task::{Live, Shared, WorkerExit, WorkerKind};
+use super::worker;
 use crate::config::{Account, Config};
+use crate::lock::Locks;
+use crate::state::Store;
+use crate::vocab::MailboxName;
 
 /// How often `STATUS=` is refreshed when nothing else happens.
 const STATUS_EVERY: Duration = Duration::from_secs(30);
@@ -58,50 +63,6 @@ struct AccountHandle {
     tracker: TaskTracker,
 }
 
-/// Counts workers whose first connection attempt is still running; READY=1 waits for zero.
-#[derive(Debug, Default)]
-pub(crate) struct FirstAttempts {
-    /// Workers still on their first attempt.
-    pending: AtomicUsize,
-    /// Woken at every decrement.
-    changed: Notify,
-}
-
-/// Given to one worker; reports its first attempt finished (on [`FirstAttempt::done`] or drop).
-#[derive(Debug)]
-pub(crate) struct FirstAttempt {
-    /// `None` once reported.
-    counter: Option<Arc<FirstAttempts>>,
-}
-
-impl FirstAttempts {
-    fn guard(self: &Arc<Self>) -> FirstAttempt {
-        self.pending.fetch_add(1, Ordering::SeqCst);
-        FirstAttempt {
-            counter: Some(self.clone()),
-        }
-    }
-
-    fn pending(&self) -> usize {
-        self.pending.load(Ordering::SeqCst)
-    }
-}
-
-impl FirstAttempt {
-    pub fn done(&mut self) {
-        if let Some(c) = self.counter.take() {
-            c.pending.fetch_sub(1, Ordering::SeqCst);
-            c.changed.notify_waiters();
-        }
-    }
-}
-
-impl Drop for FirstAttempt {
-    fn drop(&mut self) {
-        self.done();
-    }
-}
-
 impl Supervisor {
     pub async fn start(
         config_path: PathBuf,
@@ -109,10 +70,6 @@ impl Supervisor {
         options: Options,
     ) -> Result<Supervisor, DaemonError> {
         let state_dir = config.settings.state_dir.clone();
-        std::fs::create_dir_all(&state_dir).map_err(|source| DaemonError::StateDir {
-            path: state_dir.clone(),
-            source,
-        })?;
         let config_hash = std::fs::read(&config_path).ok().map(|b| content_hash(&b));
         let (live, live_rx) = watch::channel(Arc::new(Live {
             rules: config.rules.clone(),
@@ -125,7 +82,12 @@ impl Supervisor {
             heartbeats: Heartbeats::new(),
             backoff: options.backoff,
             batch_grace: options.batch_grace,
-            state: worker::open_state(&state_dir)?,
+            // Opened at first use and again after a failure: a state directory that cannot be
+            // written now degrades the accounts (they act on nothing) instead of stopping the
+            // daemon.
+            state: Store::new(&state_dir),
+            locks: Locks::new(&state_dir),
+            health: options.health.clone(),
         };
         let mut sup = Supervisor {
             config_path,
@@ -158,7 +120,7 @@ impl Supervisor {
             match ConfigWatcher::start(&self.config_path, file_tx) {
                 Ok(w) => Some(w),
                 Err(error) => {
-                    tracing::warn!(error = %crate::daemon::worker::chain(&error), "configuration changes will not be noticed; SIGHUP still reloads");
+                    tracing::warn!(error = %crate::logging::chain(&error), "configuration changes will not be noticed; SIGHUP still reloads");
                     None
                 }
             }
@@ -248,14 +210,14 @@ impl Supervisor {
         let cap = (account.max_connections.max(1)) as usize;
         // One worker per mailbox even if the list names one twice (`INBOX` and `inbox`):
         // two workers on one mailbox would race for the same messages.
-        let mut watched: Vec<&String> = Vec::new();
+        let mut watched: Vec<&MailboxName> = Vec::new();
         for m in &account.watch {
-            if !watched.iter().any(|w| crate::rules::mailbox_eq(w, m)) {
+            if !watched.contains(&m) {
                 watched.push(m);
             }
         }
-        let idle: Vec<String> = watched.iter().take(cap).map(|m| m.to_string()).collect();
-        let polled: Vec<String> = watched.iter().skip(cap).map(|m| m.to_string()).collect();
+        let idle: Vec<MailboxName> = watched.iter().take(cap).map(|m| (*m).clone()).collect();
+        let polled: Vec<MailboxName> = watched.iter().skip(cap).map(|m| (*m).clone()).collect();
         tracing::info!(account = %account.name, ?idle, ?polled, "starting account");
         let mut kinds: Vec<WorkerKind> = idle.into_iter().map(WorkerKind::Idle).collect();
         kinds.push(WorkerKind::Poller(polled));
@@ -311,7 +273,7 @@ impl Supervisor {
         }
         self.config_hash = Some(hash);
         self.notifier.reloading();
-        let loaded = tokio::task::spawn_blocking(move || worker::load_config(&path)).await;
+        let loaded = tokio::task::spawn_blocking(move || load_config(&path)).await;
         let new = match loaded {
             Ok(Ok(config)) => config,
             Ok(Err(errors)) => {
@@ -462,6 +424,11 @@ async fn recv_opt(r: &mut Option<mpsc::Receiver<()>>) -> Option<()> {
         },
         None => std::future::pending().await,
     }
+}
+
+/// Load and compile the configuration file; every error as one printable line.
+fn load_config(path: &Path) -> Result<Config, Vec<String>> {
+    crate::config::load(path).map_err(|e| e.diagnostics().iter().map(|d| d.to_string()).collect())
 }
 
 fn config_dir(path: &Path) -> PathBuf {

@@ -1,152 +1,47 @@
 //! Workers: one per (account, watched mailbox) holding an IDLE connection, plus one poller per
-//! account for watched mailboxes beyond `max_connections` and for mailboxes only sweep rules
-//! name.
+//! account (`super::poller`) for watched mailboxes beyond `max_connections` and for mailboxes
+//! only sweep rules name.
 //!
 //! A worker's life, as a state machine:
 //!
 //! ```text
-//!   Connecting --ok--> Selected --catch up (UID SEARCH UID last+1:*)--> Caught up
-//!       ^  |                ^                                              |
-//!       |  '--fail--> Backoff (1 s .. 5 min, jitter; auth: the cap)        | sweep due? sweep
-//!       |                                                                  v
+//!   Connecting --ok--> Acting: lock, open, recover, catch up (UID SEARCH UID last+1:*),
+//!       ^  |                   sweep when due, unlock                       |
+//!       |  '--fail--> Backoff (1 s .. 5 min, jitter; auth: the cap)        v
 //!       '--- connection lost / timeout ---------------------------- IDLE (<= idle_refresh)
-//!                                                  EXISTS, timeout: catch up again
+//!                                      EXISTS, timeout, retry due: act again
+//!   state database not writable: degraded, act on nothing, IDLE until the retry (backoff)
 //!   cancelled anywhere: abandon the batch (state not advanced), DONE, LOGOUT, end.
 //! ```
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::backoff::{Backoff, BackoffPolicy};
-use super::heartbeat::{Heartbeat, Heartbeats, sleep_beating};
-use super::pass::{self, PassError};
-use super::store::Store;
-use super::supervisor::FirstAttempt;
-use super::{DaemonError, Stats};
-use crate::config::{Account, Config, Settings};
+use super::backoff::Backoff;
+use super::heartbeat::{BEAT_EVERY, sleep_beating};
+use super::mailbox::{self, Work};
+use super::ready::FirstAttempt;
+use super::status::Stats;
+use super::task::{Failed, Served, Shared, Task, WorkerExit, WorkerKind};
+use crate::config::Account;
 use crate::imap::{IdleOutcome, ImapError, Session};
-use crate::rules::RuleSet;
+use crate::logging::chain;
+use crate::vocab::MailboxName;
 
-/// How often a waiting worker beats.
-pub(crate) const BEAT_EVERY: Duration = Duration::from_secs(5);
 /// How often a worker waiting for `imapsort login` looks at the token file (one `stat`).
 const LOGIN_CHECK_EVERY: Duration = Duration::from_secs(2);
 /// LOGOUT at shutdown gets this long before the connection is simply dropped.
 const LOGOUT_LIMIT: Duration = Duration::from_secs(2);
 
-/// What a reload can change without restarting workers.
-#[derive(Debug)]
-pub(crate) struct Live {
-    /// The compiled rules; a worker takes a snapshot at the start of each batch.
-    pub rules: Arc<RuleSet>,
-    /// `sweep_interval` and `idle_refresh` are read from here at each use.
-    pub settings: Settings,
-}
-
-/// What every worker shares.
-#[derive(Clone, Debug)]
-pub(crate) struct Shared {
-    /// Relative `password: { file: }` paths are resolved against it.
-    pub config_dir: PathBuf,
-    /// The rules and live settings in force.
-    pub live: watch::Receiver<Arc<Live>>,
-    /// Counters for tests and STATUS=.
-    pub stats: Arc<Stats>,
-    /// For the watchdog.
-    pub heartbeats: Heartbeats,
-    /// Reconnect backoff shape.
-    pub backoff: BackoffPolicy,
-    /// How long a batch in flight may go on after cancellation.
-    pub batch_grace: Duration,
-    /// The state database.
-    pub state: Store,
-}
-
-/// What a worker does.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum WorkerKind {
-    /// Hold an IDLE connection on this mailbox.
-    Idle(String),
-    /// Poll these watched mailboxes (beyond `max_connections`), and sweep mailboxes that only
-    /// sweep rules name.
-    Poller(Vec<String>),
-}
-
-impl std::fmt::Display for WorkerKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            WorkerKind::Idle(m) => write!(f, "idle {m}"),
-            WorkerKind::Poller(_) => f.write_str("poller"),
-        }
-    }
-}
-
-/// Why a worker task ended.
-#[derive(Debug)]
-pub(crate) enum WorkerExit {
-    /// Its token was cancelled: shutdown, or its account was stopped or changed.
-    Cancelled,
-    /// Something it cannot recover from by reconnecting (the state database failed).
-    Failed(String),
-    /// A bug.
-    Panicked(String),
-}
-
-impl std::fmt::Display for WorkerExit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            WorkerExit::Cancelled => f.write_str("cancelled"),
-            WorkerExit::Failed(why) => write!(f, "failed: {why}"),
-            WorkerExit::Panicked(why) => write!(f, "panicked: {why}"),
-        }
-    }
-}
-
-impl Stats {
-    /// Connections up now (logins minus losses, never negative).
-    pub(crate) fn connected(&self) -> u64 {
-        Stats::get(&self.connections).saturating_sub(Stats::get(&self.connections_ended))
-    }
-}
-
-pub(crate) fn open_state(state_dir: &std::path::Path) -> Result<Store, DaemonError> {
-    Store::open(state_dir).map_err(DaemonError::State)
-}
-
-/// Load and compile the configuration file; every error as one printable line.
-pub(crate) fn load_config(path: &std::path::Path) -> Result<Config, Vec<String>> {
-    crate::config::load(path).map_err(|e| e.diagnostics().iter().map(|d| d.to_string()).collect())
-}
-
-/// An error and its sources, on one line.
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
 /// One worker's context, for the length of its task.
 pub(crate) struct Worker {
-    /// The account it serves (a changed account gets new workers).
-    pub account: Arc<Account>,
+    /// The account, shared handles, token and heartbeat.
+    task: Task,
     /// Its job.
-    pub kind: WorkerKind,
-    /// What all workers share.
-    pub shared: Shared,
-    /// Cancelled at shutdown or when the account is stopped.
-    pub token: CancellationToken,
-    /// Alive-signal for the watchdog.
-    pub hb: Heartbeat,
+    kind: WorkerKind,
     /// Reconnect delays.
     backoff: Backoff,
     /// The last connection error logged, to log a repeated one once, not at every try.
@@ -157,31 +52,6 @@ pub(crate) struct Worker {
     connected_before: bool,
     /// Reported once the first connection attempt finished (READY=1 waits for it).
     first: Option<FirstAttempt>,
-}
-
-/// Why serving a connection stopped.
-pub(super) enum Served {
-    /// Cancelled: log out and end.
-    Cancelled,
-    /// The connection is unusable (or a command failed in a way a new connection may fix).
-    Lost(ImapError),
-    /// The state database failed: end the worker; the supervisor restarts it.
-    State(String),
-    /// A poller whose work a reload took away: log out and wait without a connection.
-    NoWork,
-    /// Cancelled in the middle of a command: the connection is in an unknown state, so it is
-    /// dropped without LOGOUT.
-    Abandoned,
-}
-
-impl From<PassError> for Served {
-    fn from(e: PassError) -> Served {
-        match e {
-            PassError::Imap(e) => Served::Lost(e),
-            PassError::State(e) => Served::State(chain(&e)),
-            PassError::Cancelled => Served::Abandoned,
-        }
-    }
 }
 
 pub(crate) async fn run(
@@ -196,11 +66,8 @@ pub(crate) async fn run(
         .register(format!("{}/{}", account.name, kind));
     let mut w = Worker {
         backoff: Backoff::new(shared.backoff),
-        account,
+        task: Task::new(account, shared, token, hb),
         kind,
-        shared,
-        token,
-        hb,
         last_error: None,
         announce: false,
         connected_before: false,
@@ -210,12 +77,12 @@ pub(crate) async fn run(
 }
 
 impl Worker {
-    pub(super) fn name(&self) -> &str {
-        &self.account.name
+    fn name(&self) -> &str {
+        self.task.name()
     }
 
     /// The worker's mailbox label for logs.
-    pub(super) fn label(&self) -> String {
+    fn label(&self) -> String {
         self.kind.to_string()
     }
 
@@ -235,8 +102,8 @@ impl Worker {
         self.announce = true;
         while !crate::oauth::login_changed(oauth) {
             tokio::select! {
-                _ = self.token.cancelled() => return false,
-                _ = sleep_beating(&self.hb, LOGIN_CHECK_EVERY, BEAT_EVERY) => {}
+                _ = self.task.token.cancelled() => return false,
+                _ = sleep_beating(&self.task.hb, LOGIN_CHECK_EVERY, BEAT_EVERY) => {}
             }
         }
         tracing::info!(account = self.name(), worker = %self.label(), "the token file changed; connecting");
@@ -245,27 +112,27 @@ impl Worker {
 
     async fn run(&mut self) -> WorkerExit {
         loop {
-            if self.token.is_cancelled() {
+            if self.task.token.is_cancelled() {
                 return WorkerExit::Cancelled;
             }
             // A poller with nothing to do holds no connection.
-            if let WorkerKind::Poller(_) = &self.kind
-                && !self.poller_has_work()
+            if let WorkerKind::Poller(polled) = self.kind.clone()
+                && !super::poller::has_work(&self.task, &polled)
             {
                 self.first_done();
-                match self.wait_for_poller_work().await {
+                match super::poller::wait_for_work(&self.task, &polled).await {
                     true => continue,
                     false => return WorkerExit::Cancelled,
                 }
             }
             let connected = tokio::select! {
-                _ = self.token.cancelled() => return WorkerExit::Cancelled,
-                r = crate::imap::connect_account(&self.account, &self.shared.config_dir) => r,
+                _ = self.task.token.cancelled() => return WorkerExit::Cancelled,
+                r = crate::imap::connect_account(&self.task.account, &self.task.shared.config_dir) => r,
             };
-            self.hb.beat();
+            self.task.hb.beat();
             let delay = match connected {
                 Ok(mut session) => {
-                    Stats::bump(&self.shared.stats.connections);
+                    Stats::bump(&self.task.shared.stats.connections);
                     self.backoff.connected();
                     if std::mem::take(&mut self.announce) {
                         tracing::info!(account = self.name(), worker = %self.label(), "connected again");
@@ -279,10 +146,10 @@ impl Worker {
                     let served = match self.kind.clone() {
                         WorkerKind::Idle(mailbox) => self.serve_idle(&mut session, &mailbox).await,
                         WorkerKind::Poller(polled) => {
-                            self.serve_poller(&mut session, &polled).await
+                            super::poller::serve(&mut self.task, &mut session, &polled).await
                         }
                     };
-                    Stats::bump(&self.shared.stats.connections_ended);
+                    Stats::bump(&self.task.shared.stats.connections_ended);
                     match served {
                         Served::Cancelled => {
                             let _ = tokio::time::timeout(LOGOUT_LIMIT, session.logout()).await;
@@ -296,10 +163,6 @@ impl Worker {
                         Served::NoWork => {
                             let _ = tokio::time::timeout(LOGOUT_LIMIT, session.logout()).await;
                             continue;
-                        }
-                        Served::State(why) => {
-                            let _ = tokio::time::timeout(LOGOUT_LIMIT, session.logout()).await;
-                            return WorkerExit::Failed(why);
                         }
                         Served::Lost(error) => {
                             let delay = self.backoff.failed();
@@ -323,7 +186,7 @@ impl Worker {
                     }
                 }
                 Err(error) if error.login_needed().is_some() => {
-                    Stats::bump(&self.shared.stats.connection_failures);
+                    Stats::bump(&self.task.shared.stats.connection_failures);
                     self.first_done();
                     match self.wait_for_login(&error).await {
                         true => continue,
@@ -331,7 +194,7 @@ impl Worker {
                     }
                 }
                 Err(error) => {
-                    Stats::bump(&self.shared.stats.connection_failures);
+                    Stats::bump(&self.task.shared.stats.connection_failures);
                     self.first_done();
                     let auth = matches!(
                         error,
@@ -358,93 +221,82 @@ impl Worker {
                 }
             };
             tokio::select! {
-                _ = self.token.cancelled() => return WorkerExit::Cancelled,
-                _ = sleep_beating(&self.hb, delay, BEAT_EVERY) => {}
+                _ = self.task.token.cancelled() => return WorkerExit::Cancelled,
+                _ = sleep_beating(&self.task.hb, delay, BEAT_EVERY) => {}
             }
         }
     }
 
-    pub(super) fn first_done(&mut self) {
+    fn first_done(&mut self) {
         if let Some(mut f) = self.first.take() {
             f.done();
         }
     }
 
-    pub(super) fn live(&self) -> Arc<Live> {
-        self.shared.live.borrow().clone()
-    }
-
-    /// IDLE worker: select, catch up, sweep when due, IDLE; repeat until cancelled or lost.
-    async fn serve_idle(&mut self, session: &mut Session, mailbox: &str) -> Served {
-        let mut conn = match pass::Conn::new(session, &self.account).await {
+    /// IDLE worker: act on the mailbox (new mail, a sweep when due), IDLE; repeat until
+    /// cancelled or lost. The mailbox is locked only while the worker acts on it.
+    async fn serve_idle(&mut self, session: &mut Session, mailbox: &MailboxName) -> Served {
+        let mut conn = match mailbox::Conn::new(session, &self.task.account).await {
             Ok(c) => c,
             Err(e) => return Served::Lost(e),
         };
         let mut next_sweep = Instant::now();
-        let mut retry = Backoff::new(self.shared.backoff);
+        let mut retry = Backoff::new(self.task.shared.backoff);
         let mut retry_at: Option<Instant>;
-        let mut sel = {
-            let live = self.live();
-            match pass::select(session, &self.pass_ctx(&live, mailbox)).await {
-                Ok(sel) => sel,
-                Err(e) => return e.into(),
-            }
-        };
-        // Set when a pass failed part-way: its intents are open and must be reconciled (by
-        // a SELECT) before the messages are handled again, or a copy made before the
-        // failure would be made twice.
-        let mut reconcile_first = false;
+        // What the worker knows of the mailbox from one time it acts on it to the next.
+        let mut sel = None;
         loop {
-            self.hb.beat();
-            if self.token.is_cancelled() {
+            self.task.hb.beat();
+            if self.task.token.is_cancelled() {
                 return Served::Cancelled;
             }
-            let live = self.live();
-            let ctx = self.pass_ctx(&live, mailbox);
-            if std::mem::take(&mut reconcile_first) {
-                let fresh = match pass::select(session, &ctx).await {
-                    Ok(fresh) => fresh,
-                    Err(e) => return e.into(),
-                };
-                // Failed attempts count on across the reselect (same numbering), so that a
-                // message that keeps failing is given up in the end.
-                let attempts = std::mem::take(&mut sel.attempts);
-                let same = fresh.uid_validity == sel.uid_validity;
-                sel = fresh;
-                if same {
-                    sel.attempts = attempts;
-                }
-            }
-            // New mail: every round, whatever woke us (EXISTS is only a hint). The pass
-            // SELECTs again, so mail that arrived before it is in its search.
-            match pass::new_mail(session, &mut conn, &ctx, &mut sel).await {
-                Ok(outcome) => {
-                    if outcome.failed > 0 {
-                        reconcile_first = true;
+            let live = self.task.live();
+            let due = Instant::now() >= next_sweep;
+            let sweep_due =
+                due && mailbox::has_sweep_rules(&live.rules, &self.task.account, mailbox);
+            let work = Work {
+                // New mail: every round, whatever woke us (EXISTS is only a hint). The pass
+                // SELECTs again, so mail that arrived before it is in its search.
+                new_mail: true,
+                sweep: sweep_due,
+                probe: self.task.degraded(),
+            };
+            let ctx = self.task.ctx(&live, mailbox);
+            let acted = mailbox::act(session, &mut conn, &ctx, &mut sel, work).await;
+            match acted {
+                Ok(acted) => {
+                    self.task.acted();
+                    if sweep_due {
+                        Stats::bump(&self.task.shared.stats.sweeps);
+                    }
+                    if due {
+                        next_sweep = Instant::now() + live.settings.sweep_interval;
+                    }
+                    if acted.failed > 0 {
                         let d = retry.failed();
                         retry_at = Some(Instant::now() + d);
-                        tracing::warn!(account = self.name(), mailbox, failed = outcome.failed, retry_in = ?d, "some messages could not be handled; retrying later");
+                        tracing::warn!(account = self.name(), mailbox = %mailbox, failed = acted.failed, retry_in = ?d, "some messages could not be handled; retrying later");
                     } else {
                         retry.reset();
                         retry_at = None;
                     }
-                    if outcome.more {
+                    if acted.more {
                         // Mail arrived or was handled: look again at once.
                         continue;
                     }
                 }
-                Err(e) => return e.into(),
-            }
-            if Instant::now() >= next_sweep {
-                if pass::has_sweep_rules(&live.rules, &self.account, mailbox) {
-                    // A sweep can fail part-way too: reconcile before the next pass.
-                    reconcile_first = true;
-                    if let Err(e) = pass::sweep(session, &mut conn, &ctx, &sel).await {
-                        return e.into();
+                Err(e) => match self.task.failed(mailbox, e) {
+                    Failed::Retry(d) => {
+                        retry_at = Some(Instant::now() + d);
+                        // IDLE needs the mailbox selected, also when nothing was done.
+                        if session.selected() != Some(mailbox.as_str())
+                            && let Err(e) = session.select(mailbox).await
+                        {
+                            return Served::Lost(e);
+                        }
                     }
-                    Stats::bump(&self.shared.stats.sweeps);
-                }
-                next_sweep = Instant::now() + live.settings.sweep_interval;
+                    Failed::Stop(served) => return served,
+                },
             }
             // Wait: IDLE if the server has it, else poll.
             let mut wake = next_sweep.min(Instant::now() + live.settings.idle_refresh);
@@ -454,9 +306,9 @@ impl Worker {
             let outcome = if session.has_capability("IDLE") {
                 self.idle_until(session, wake).await
             } else {
-                let poll = Instant::now() + self.account.poll_interval;
-                self.sleep_until(wake.min(poll)).await;
-                if self.token.is_cancelled() {
+                let poll = Instant::now() + self.task.account.poll_interval;
+                self.task.sleep_until(wake.min(poll)).await;
+                if self.task.token.is_cancelled() {
                     Ok(IdleOutcome::Cancelled)
                 } else {
                     session.noop().await.map(|_| IdleOutcome::Timeout)
@@ -477,35 +329,14 @@ impl Worker {
         wake: Instant,
     ) -> Result<IdleOutcome, ImapError> {
         let timeout = wake.saturating_duration_since(Instant::now());
-        let idle = session.idle(timeout.max(Duration::from_millis(10)), &self.token);
+        let idle = session.idle(timeout.max(Duration::from_millis(10)), &self.task.token);
         tokio::pin!(idle);
         let mut beat = tokio::time::interval(BEAT_EVERY);
         loop {
             tokio::select! {
                 r = &mut idle => return r,
-                _ = beat.tick() => self.hb.beat(),
+                _ = beat.tick() => self.task.hb.beat(),
             }
-        }
-    }
-
-    pub(super) async fn sleep_until(&self, until: Instant) {
-        let d = until.saturating_duration_since(Instant::now());
-        tokio::select! {
-            _ = self.token.cancelled() => {}
-            _ = sleep_beating(&self.hb, d, BEAT_EVERY) => {}
-        }
-    }
-
-    pub(super) fn pass_ctx<'a>(&'a self, live: &'a Live, mailbox: &'a str) -> pass::Ctx<'a> {
-        pass::Ctx {
-            account: &self.account,
-            mailbox,
-            rules: &live.rules,
-            store: &self.shared.state,
-            stats: &self.shared.stats,
-            token: &self.token,
-            grace: self.shared.batch_grace,
-            hb: &self.hb,
         }
     }
 }

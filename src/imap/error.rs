@@ -58,7 +58,8 @@ pub enum ImapError {
     },
     /// An `auth: oauth2` account's access token could not be had.
     #[error(transparent)]
-    OAuth(#[from] crate::oauth::OAuthError),
+    /// Boxed: the OAuth error is large, and every `Result` of the IMAP layer carries this type.
+    OAuth(Box<crate::oauth::OAuthError>),
     /// The server answered NO to a command.
     #[error("server said NO to {command}: {text}")]
     No {
@@ -91,6 +92,12 @@ fn fmt_reason(reason: &Option<String>) -> String {
     match reason {
         Some(r) if !r.is_empty() => format!(": {r}"),
         _ => String::new(),
+    }
+}
+
+impl From<crate::oauth::OAuthError> for ImapError {
+    fn from(e: crate::oauth::OAuthError) -> ImapError {
+        ImapError::OAuth(Box::new(e))
     }
 }
 
@@ -139,7 +146,9 @@ impl ImapError {
     /// The OAuth 2.0 error that says the account must sign in again (`imapsort login`).
     pub fn login_needed(&self) -> Option<&crate::oauth::OAuthError> {
         match self {
-            ImapError::OAuth(e @ crate::oauth::OAuthError::LoginNeeded { .. }) => Some(e),
+            ImapError::OAuth(e) if matches!(**e, crate::oauth::OAuthError::LoginNeeded { .. }) => {
+                Some(e)
+            }
             _ => None,
         }
     }

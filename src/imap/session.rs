@@ -13,6 +13,7 @@ use super::item::{FetchedItem, merge_by_uid};
 use super::name;
 use super::response::{capability_names, wait_tagged};
 use super::transport::{OwnedResponse, Transport};
+use super::uidset::CopyUid;
 
 /// How many unsolicited responses are kept for [`Session::take_unsolicited`] (oldest dropped).
 const UNSOLICITED_CAP: usize = 100;
@@ -83,6 +84,31 @@ impl std::fmt::Debug for Session {
             .field("selected", &self.selected)
             .finish_non_exhaustive()
     }
+}
+
+/// The COPYUID response code among a command's responses (tagged or untagged), expanded.
+fn copy_uid(responses: &[OwnedResponse]) -> Option<CopyUid> {
+    use async_imap::imap_proto::rfc4315::UidSetMember;
+    let expand = |set: &[UidSetMember]| -> Vec<u32> {
+        let mut out = Vec::new();
+        for m in set {
+            match m {
+                UidSetMember::Uid(u) => out.push(*u),
+                UidSetMember::UidRange(r) => {
+                    let (a, b) = (*r.start(), *r.end());
+                    out.extend(a.min(b)..=a.max(b));
+                }
+            }
+        }
+        out
+    };
+    responses.iter().find_map(|r| match r {
+        Response::Data { outcome, .. } | Response::Done { outcome, .. } => match &outcome.code {
+            Some(ResponseCode::CopyUid(v, src, dst)) => CopyUid::new(*v, expand(src), expand(dst)),
+            _ => None,
+        },
+        _ => None,
+    })
 }
 
 /// The label of a command for errors: its name, never its arguments (LOGIN has a password).
@@ -378,23 +404,34 @@ impl Session {
             .map(|_| ())
     }
 
-    /// `UID COPY <set> <mailbox>`.
-    pub async fn uid_copy(&mut self, uid_set: &str, mailbox: &str) -> Result<(), ImapError> {
+    /// `UID COPY <set> <mailbox>`; the server's COPYUID (UIDPLUS), when it sent one.
+    pub async fn uid_copy(
+        &mut self,
+        uid_set: &str,
+        mailbox: &str,
+    ) -> Result<Option<CopyUid>, ImapError> {
         let arg = self.wire_arg(mailbox).await?;
-        self.run_command(&format!("UID COPY {uid_set} {arg}"))
-            .await
-            .map(|_| ())
+        let responses = self
+            .run_command(&format!("UID COPY {uid_set} {arg}"))
+            .await?;
+        Ok(copy_uid(&responses))
     }
 
-    /// `UID MOVE <set> <mailbox>` (RFC 6851); `Unsupported` without the MOVE capability.
-    pub async fn uid_move(&mut self, uid_set: &str, mailbox: &str) -> Result<(), ImapError> {
+    /// `UID MOVE <set> <mailbox>` (RFC 6851); `Unsupported` without the MOVE capability. The
+    /// server's COPYUID (RFC 6851 sends it untagged before the expunges), when it sent one.
+    pub async fn uid_move(
+        &mut self,
+        uid_set: &str,
+        mailbox: &str,
+    ) -> Result<Option<CopyUid>, ImapError> {
         if !self.has_capability("MOVE") {
             return Err(ImapError::Unsupported("MOVE"));
         }
         let arg = self.wire_arg(mailbox).await?;
-        self.run_command(&format!("UID MOVE {uid_set} {arg}"))
-            .await
-            .map(|_| ())
+        let responses = self
+            .run_command(&format!("UID MOVE {uid_set} {arg}"))
+            .await?;
+        Ok(copy_uid(&responses))
     }
 
     /// Add Gmail labels (`UID STORE <set> +X-GM-LABELS (...)`); labels are config-form names

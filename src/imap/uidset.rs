@@ -28,10 +28,6 @@ impl fmt::Display for Uid {
     }
 }
 
-/// A UIDVALIDITY value: a change means every UID of the mailbox was reassigned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct UidValidity(pub NonZeroU32);
-
 /// A set of UIDs, kept as sorted, disjoint, non-adjacent inclusive ranges.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct UidSet {
@@ -320,9 +316,81 @@ impl FromStr for UidSet {
     }
 }
 
+/// What the server said about the copies one `UID COPY` or `UID MOVE` made (RFC 4315
+/// COPYUID): the destination's UIDVALIDITY and, pair by pair, source UID -> the copy's UID.
+/// Kept with the journal, it names a copy exactly (for recovery and for undo), where a
+/// Message-ID only names messages that look alike.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CopyUid {
+    pub uid_validity: u32,
+    /// (source, destination), in the server's order.
+    pub pairs: Vec<(u32, u32)>,
+}
+
+impl CopyUid {
+    /// From the two UID lists of a COPYUID response code, expanded; `None` when their
+    /// lengths differ (a broken answer, ignored).
+    pub fn new(uid_validity: u32, source: Vec<u32>, dest: Vec<u32>) -> Option<CopyUid> {
+        (source.len() == dest.len()).then(|| CopyUid {
+            uid_validity,
+            pairs: source.into_iter().zip(dest).collect(),
+        })
+    }
+
+    /// The copy of source UID `uid`, if this command copied it.
+    pub fn dest_of(&self, uid: u32) -> Option<u32> {
+        self.pairs.iter().find(|(s, _)| *s == uid).map(|(_, d)| *d)
+    }
+
+    /// Compact text for the state database: runs `SRC:DST:LEN` (consecutive pairs on both
+    /// sides) joined by `,`.
+    pub fn encode_pairs(&self) -> String {
+        let mut runs: Vec<(u32, u32, u32)> = Vec::new();
+        for &(s, d) in &self.pairs {
+            match runs.last_mut() {
+                Some((rs, rd, n))
+                    if rs.checked_add(*n) == Some(s) && rd.checked_add(*n) == Some(d) =>
+                {
+                    *n += 1
+                }
+                _ => runs.push((s, d, 1)),
+            }
+        }
+        runs.iter()
+            .map(|(s, d, n)| format!("{s}:{d}:{n}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The pairs [`encode_pairs`](Self::encode_pairs) wrote (unreadable runs are skipped).
+    pub fn decode_pairs(text: &str) -> Vec<(u32, u32)> {
+        let mut out = Vec::new();
+        for run in text.split([',', ' ']).filter(|r| !r.is_empty()) {
+            let mut parts = run.split(':').map(|p| p.parse::<u32>().ok());
+            if let (Some(Some(s)), Some(Some(d)), Some(Some(n)), None) =
+                (parts.next(), parts.next(), parts.next(), parts.next())
+            {
+                out.extend((0..n).filter_map(|i| Some((s.checked_add(i)?, d.checked_add(i)?))));
+            }
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copyuid_pairs_round_trip_through_their_compact_text() {
+        let c = CopyUid::new(9, vec![304, 319, 320, 400], vec![3956, 3957, 3958, 4000]).unwrap();
+        assert_eq!(c.encode_pairs(), "304:3956:1,319:3957:2,400:4000:1");
+        assert_eq!(CopyUid::decode_pairs(&c.encode_pairs()), c.pairs);
+        assert_eq!(c.dest_of(320), Some(3958));
+        assert_eq!(c.dest_of(321), None);
+        assert!(CopyUid::new(9, vec![1, 2], vec![3]).is_none());
+        assert_eq!(CopyUid::decode_pairs("5:7:2 junk,1:2"), [(5, 7), (6, 8)]);
+    }
     use proptest::prelude::*;
 
     fn set(uids: &[u32]) -> UidSet {

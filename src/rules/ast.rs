@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use crate::vocab::MailboxName;
+
 /// A place in the configuration file: 1-based line and column.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Span {
@@ -36,7 +38,7 @@ pub struct Rule {
     /// `accounts:`; `None` means every account.
     pub accounts: Option<Vec<String>>,
     /// `mailboxes:` (UTF-8, `/`-separated); `None` means the account's `watch` list.
-    pub mailboxes: Option<Vec<String>>,
+    pub mailboxes: Option<Vec<MailboxName>>,
     /// `on:` as written; `None` means the default (sweep if `when` has an age condition).
     pub on: Option<Vec<Trigger>>,
     /// `stop: true`.

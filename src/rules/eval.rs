@@ -4,9 +4,7 @@ use super::plan::{FinalAction, FinalKind, Plan};
 use super::subject_set::Memo;
 use super::template::{Captures, Template, Var};
 use super::view::{AddressSlot, MessageView};
-use super::{
-    CompiledAction, CompiledRule, EvalContext, Evaluation, FlagName, Match, RuleSet, mailbox_eq,
-};
+use super::{CompiledAction, CompiledRule, EvalContext, Evaluation, FlagName, Match, RuleSet};
 
 /// Flag changes in the order rules asked for them; a later change of the same flag wins.
 #[derive(Default)]
@@ -67,7 +65,7 @@ impl RuleSet {
                 view.from_count()
             ));
         }
-        let in_watch = ctx.watch.iter().any(|m| mailbox_eq(m, ctx.mailbox));
+        let in_watch = ctx.watch.contains(ctx.mailbox);
         let candidates = self.index.candidates(view, indexed);
         let memo = Memo::new(self.subject_sets.as_ref().filter(|_| indexed));
         for i in candidates {
@@ -83,7 +81,7 @@ impl RuleSet {
                 continue;
             }
             let mailbox_ok = match &rule.mailboxes {
-                Some(list) => list.iter().any(|m| mailbox_eq(m, ctx.mailbox)),
+                Some(list) => list.contains(ctx.mailbox),
                 None => in_watch,
             };
             if !mailbox_ok || !compiled.when.eval_in(view, now, &memo) {
@@ -148,7 +146,7 @@ fn apply<'r>(
             CompiledAction::Stop => continue,
             CompiledAction::Copy(t) => {
                 match t.expand(&mut lookup, ctx.delimiter) {
-                    Ok(mb) if mailbox_eq(&mb, ctx.mailbox) => ev.warnings.push(format!(
+                    Ok(mb) if ctx.mailbox.is(&mb) => ev.warnings.push(format!(
                         "rule {name:?}: copy to {mb:?} skipped: the message is already there"
                     )),
                     Ok(mb) => {
@@ -193,7 +191,7 @@ fn apply<'r>(
             (FinalKind::Move, None) => None,
         };
         if let Some(mb) = &mailbox
-            && mailbox_eq(mb, ctx.mailbox)
+            && ctx.mailbox.is(mb)
         {
             ev.warnings.push(format!(
                 "rule {name:?}: {} to {mb:?} skipped: the message is already there",
@@ -249,7 +247,7 @@ fn variable(
             .map(|a| a.domain().to_owned())
             .filter(|d| !d.is_empty()),
         Var::FromName => from().and_then(|a| a.name.as_ref().map(|n| n.text().to_owned())),
-        Var::Mailbox => Some(ctx.mailbox.to_owned()),
+        Var::Mailbox => Some(ctx.mailbox.to_string()),
         Var::Account => ctx.account.map(str::to_owned),
         Var::Capture(n) => captures.get(n).cloned(),
     }

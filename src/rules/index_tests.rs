@@ -6,6 +6,7 @@ use proptest::prelude::*;
 
 use crate::rules::ast::*;
 use crate::rules::{EvalContext, MessageFacts, MessageView, RuleSet};
+use crate::vocab::MailboxName;
 
 const SP: Span = Span { line: 1, column: 1 };
 
@@ -77,10 +78,10 @@ fn view(raw: &str) -> MessageView {
 
 /// Both evaluations, asserted equal; returns the names of the rules that matched.
 fn both(rules: &RuleSet, v: &MessageView) -> Vec<String> {
-    let watch = strs(&["INBOX"]);
+    let watch = vec![MailboxName::inbox()];
     let ctx = EvalContext {
         account: Some("personal"),
-        mailbox: "INBOX",
+        mailbox: &MailboxName::inbox(),
         watch: &watch,
         trigger: None,
         now: "2026-03-10T12:00:00Z".parse().expect("now"),

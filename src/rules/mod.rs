@@ -26,6 +26,7 @@ pub use plan::{FinalAction, FinalKind, Plan};
 pub use template::VARIABLES as TEMPLATE_VARIABLES;
 pub use view::{Attachment, MessageFacts, MessageView};
 
+use crate::vocab::MailboxName;
 use ast::{ActionKind, Trigger};
 use cond::{Cond, CondError};
 use index::RuleIndex;
@@ -110,10 +111,10 @@ pub struct CompileError {
 pub struct EvalContext<'a> {
     /// The account's name; `None` in `test` without accounts (rules naming accounts skip).
     pub account: Option<&'a str>,
-    /// The mailbox the message is in (UTF-8, `/`-separated).
-    pub mailbox: &'a str,
+    /// The mailbox the message is in.
+    pub mailbox: &'a MailboxName,
     /// The account's watch list: the default `mailboxes` of a rule.
-    pub watch: &'a [String],
+    pub watch: &'a [MailboxName],
     /// `None`: rules of both triggers (test, sweep).
     pub trigger: Option<Trigger>,
     /// The time age conditions are measured from.
@@ -167,11 +168,6 @@ pub fn effective_triggers(rule: &ast::Rule) -> Vec<Trigger> {
         _ if has_age_condition(&rule.when) => vec![Trigger::Sweep],
         _ => vec![Trigger::New],
     }
-}
-
-/// IMAP mailbox names compare exactly, except INBOX, which is case-insensitive.
-pub fn mailbox_eq(a: &str, b: &str) -> bool {
-    a == b || (a.eq_ignore_ascii_case("inbox") && b.eq_ignore_ascii_case("inbox"))
 }
 
 impl RuleSet {
@@ -291,8 +287,8 @@ impl RuleSet {
         &self,
         index: usize,
         account: Option<&str>,
-        mailbox: &str,
-        watch: &[String],
+        mailbox: &MailboxName,
+        watch: &[MailboxName],
     ) -> bool {
         let rule = &self.rules[index];
         let account_ok = match &rule.accounts {
@@ -300,7 +296,7 @@ impl RuleSet {
             Some(list) => account.is_some_and(|a| list.iter().any(|x| x == a)),
         };
         let mailboxes = rule.mailboxes.as_deref().unwrap_or(watch);
-        account_ok && mailboxes.iter().any(|m| mailbox_eq(m, mailbox))
+        account_ok && mailboxes.contains(mailbox)
     }
 
     /// What the IMAP layer must fetch so that every rule can be evaluated.

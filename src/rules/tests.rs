@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::ast::*;
 use super::*;
+use crate::vocab::MailboxName;
 
 const SP: Span = Span { line: 1, column: 1 };
 
@@ -69,10 +70,21 @@ fn msg(raw: &str, flags: &[&str], received: Option<&str>) -> MessageView {
 }
 
 fn eval_with(rules: &RuleSet, v: &MessageView, f: impl FnOnce(&mut EvalContext<'_>)) -> Evaluation {
-    let watch = strs(&["INBOX"]);
+    eval_in(rules, v, "INBOX", f)
+}
+
+/// [`eval_with`] for a message in `mailbox`.
+fn eval_in(
+    rules: &RuleSet,
+    v: &MessageView,
+    mailbox: &str,
+    f: impl FnOnce(&mut EvalContext<'_>),
+) -> Evaluation {
+    let watch = vec![MailboxName::inbox()];
+    let mailbox = MailboxName::new(mailbox);
     let mut ctx = EvalContext {
         account: Some("personal"),
-        mailbox: "INBOX",
+        mailbox: &mailbox,
         watch: &watch,
         trigger: None,
         now: NOW.parse().expect("now"),
@@ -519,7 +531,7 @@ fn applicability_by_account_mailbox_and_trigger() {
         c(ConditionKind::True),
         vec![ActionKind::Flag(strs(&["b"]))],
     );
-    in_lists.mailboxes = Some(strs(&["Lists"]));
+    in_lists.mailboxes = Some(vec![MailboxName::new("Lists")]);
     let aged = rule(
         "aged",
         c(ConditionKind::OlderThan(Duration::from_secs(86400))),
@@ -547,14 +559,8 @@ fn applicability_by_account_mailbox_and_trigger() {
         names(&eval_with(&rs, &v, |c| c.account = Some("work"))),
         ["only work", "aged", "plain"]
     );
-    assert_eq!(
-        names(&eval_with(&rs, &v, |c| c.mailbox = "Lists")),
-        ["in lists"]
-    );
-    assert_eq!(
-        names(&eval_with(&rs, &v, |c| c.mailbox = "inbox")),
-        ["aged", "plain"]
-    );
+    assert_eq!(names(&eval_in(&rs, &v, "Lists", |_| {})), ["in lists"]);
+    assert_eq!(names(&eval_in(&rs, &v, "inbox", |_| {})), ["aged", "plain"]);
 }
 
 #[test]
@@ -573,10 +579,10 @@ fn applied_rules_match_and_end_but_contribute_nothing() {
         ),
     ]);
     let applied: std::collections::HashSet<String> = ["first".to_string()].into();
-    let watch = strs(&["INBOX"]);
+    let watch = vec![MailboxName::inbox()];
     let ctx = EvalContext {
         account: None,
-        mailbox: "INBOX",
+        mailbox: &MailboxName::inbox(),
         watch: &watch,
         trigger: None,
         now: NOW.parse().expect("now"),

@@ -1,15 +1,17 @@
 //! The action journal: one row per action on one message, written as an *intent* before a
 //! non-idempotent command (COPY, MOVE, EXPUNGE) and finished with its outcome afterwards.
 //!
-//! A crash between the two leaves the row at `intent`; on start the daemon reads
-//! [`StateDb::unfinished_intents`](super::StateDb::unfinished_intents), checks the server (for a
-//! copy: is the Message-ID already in the destination?) and records `done` or `unknown`.
+//! A crash between the two leaves the row at `intent`; before the mailbox is acted on again,
+//! `crate::recover` reads [`StateDb::open_intents`](super::StateDb::open_intents), checks the
+//! server (for a copy: is it above the batch's fence in the destination, see
+//! `super::transfer`) and records `done`, `failed` or `unknown`.
 
 use jiff::Timestamp;
 use rusqlite::{Connection, Row, params};
 use serde::Serialize;
 
 use super::{StateError, from_ms, opt_ts, ts};
+use crate::vocab::{MailboxName, UidValidity};
 
 /// The row id of a journal entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -88,7 +90,7 @@ pub enum Outcome {
     Done,
     /// The server refused it, or it could not be sent; the reason says why.
     Failed(String),
-    /// A crash or lost connection hid the result and reconciliation could not tell.
+    /// A crash or lost connection hid the result and recovery could not tell.
     Unknown,
 }
 
@@ -135,15 +137,15 @@ pub struct NewJournalEntry<'a> {
     /// The account's configured name.
     pub account: &'a str,
     /// Where the message is when the action starts.
-    pub mailbox: &'a str,
-    /// Ties `uid` to one life of the mailbox; reconciliation ignores UIDs of an older one.
-    pub uid_validity: u32,
+    pub mailbox: &'a MailboxName,
+    /// Ties `uid` to one life of the mailbox; recovery ignores UIDs of an older one.
+    pub uid_validity: UidValidity,
     /// The message's UID in `mailbox`.
     pub uid: u32,
-    /// For reconciliation: the message is looked up by Message-ID in the destination.
+    /// As written, for people and for recognising the message after it moved.
     pub message_id: Option<&'a str>,
-    /// The rule (or rules, comma-separated) the action came from.
-    pub rule: &'a str,
+    /// The rules the action came from (a name may hold any character, commas too).
+    pub rules: &'a [String],
     /// What is done.
     pub action: Action,
     /// The mailbox for copy / move / archive / trash; the flag or label for flag / unflag / label.
@@ -161,15 +163,15 @@ pub struct JournalEntry {
     /// As in [`NewJournalEntry`].
     pub account: String,
     /// As in [`NewJournalEntry`].
-    pub mailbox: String,
+    pub mailbox: MailboxName,
     /// `None` only for rows written without one (never by this version).
-    pub uid_validity: Option<u32>,
+    pub uid_validity: Option<UidValidity>,
     /// As in [`NewJournalEntry`].
     pub uid: u32,
     /// As in [`NewJournalEntry`].
     pub message_id: Option<String>,
     /// As in [`NewJournalEntry`].
-    pub rule: String,
+    pub rules: Vec<String>,
     /// As in [`NewJournalEntry`].
     pub action: Action,
     /// As in [`NewJournalEntry`].
@@ -204,17 +206,28 @@ impl JournalEntry {
             id: JournalId(row.get(0)?),
             at: from_ms(row.get(1)?),
             account: row.get(2)?,
-            mailbox: row.get(3)?,
-            uid_validity: row.get(4)?,
+            mailbox: MailboxName::new(row.get::<_, String>(3)?),
+            uid_validity: row.get::<_, Option<u32>>(4)?.and_then(UidValidity::new),
             uid: row.get(5)?,
             message_id: row.get(6)?,
-            rule: row.get(7)?,
+            rules: decode_rules(&row.get::<_, String>(7)?),
             action,
             destination: row.get(9)?,
             outcome,
             finished_at: row.get::<_, Option<i64>>(12)?.map(from_ms),
         }))
     }
+}
+
+/// The `rule` column: the rule names as a JSON array (`["a, b","c"]`), so that no character a
+/// name may hold can split it.
+pub(super) fn encode_rules(rules: &[String]) -> String {
+    serde_json::to_string(rules).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Reads the `rule` column (a JSON array; any other text is one name).
+fn decode_rules(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_else(|_| vec![text.to_owned()])
 }
 
 /// Inserts one row with the given outcome; `finished_at` is set unless it is an intent.
@@ -233,11 +246,11 @@ pub(super) fn insert(
     stmt.execute(params![
         now,
         entry.account,
-        entry.mailbox,
-        entry.uid_validity,
+        entry.mailbox.as_str(),
+        entry.uid_validity.get(),
         entry.uid,
         entry.message_id,
-        entry.rule,
+        encode_rules(entry.rules),
         entry.action.as_str(),
         entry.destination,
         outcome.as_str(),
@@ -335,6 +348,20 @@ mod tests {
             assert_eq!(back, Some(outcome));
         }
         assert_eq!(Outcome::from_columns("maybe", None), None);
+    }
+
+    /// Regression (issue 11, item 7): names were joined with "," and split again, so a rule
+    /// named "a, b" came back as two rules no one had.
+    #[test]
+    fn rule_names_round_trip_whatever_they_hold() {
+        for names in [
+            vec!["invoices, paper".to_string()],
+            vec!["a".into(), "b,c".into(), "say \"hi\"".into(), "[x]".into()],
+            vec![],
+        ] {
+            assert_eq!(decode_rules(&encode_rules(&names)), names);
+        }
+        assert_eq!(decode_rules("legacy"), ["legacy"]);
     }
 
     #[test]

@@ -17,10 +17,14 @@
 mod journal;
 mod report;
 mod schema;
+mod store;
+mod transfer;
 
 pub use journal::{Action, JournalEntry, JournalId, NewJournalEntry, Outcome};
 pub use report::{AccountStatus, LastError, MailboxStatus, StatusReport};
 pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
+pub use store::Store;
+pub use transfer::{Batch, NewFence, Transfer};
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -30,6 +34,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::vocab::{MailboxName, UidValidity};
 
 /// The database file's name inside `state_dir`.
 pub const FILE_NAME: &str = "state.sqlite3";
@@ -68,9 +74,11 @@ pub enum StateError {
     UidValidityMismatch {
         account: String,
         mailbox: String,
-        stored: u32,
-        given: u32,
+        stored: UidValidity,
+        given: UidValidity,
     },
+    #[error("there is no state database at {path} yet")]
+    NoDatabase { path: PathBuf },
     #[error("no journal entry with id {0}")]
     NoSuchJournalEntry(i64),
     #[error("state database holds an unexpected value: {0}")]
@@ -95,7 +103,7 @@ impl StateError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MailboxState {
     /// UIDs below are only meaningful while the server reports this UIDVALIDITY.
-    pub uid_validity: u32,
+    pub uid_validity: UidValidity,
     /// Every message with a UID up to this one has been handled (0: none yet).
     pub last_uid: u32,
 }
@@ -301,21 +309,23 @@ impl StateDb {
     pub fn mailbox(
         &self,
         account: &str,
-        mailbox: &str,
+        mailbox: &MailboxName,
     ) -> Result<Option<MailboxState>, StateError> {
         let row = self
             .conn
             .query_row(
                 "SELECT uid_validity, last_uid FROM mailbox WHERE account = ?1 AND mailbox = ?2",
-                params![account, mailbox],
+                params![account, mailbox.as_str()],
                 |r| Ok((r.get::<_, Option<u32>>(0)?, r.get::<_, u32>(1)?)),
             )
             .optional()?;
         Ok(row.and_then(|(validity, last_uid)| {
-            validity.map(|uid_validity| MailboxState {
-                uid_validity,
-                last_uid,
-            })
+            validity
+                .and_then(UidValidity::new)
+                .map(|uid_validity| MailboxState {
+                    uid_validity,
+                    last_uid,
+                })
         }))
     }
 
@@ -324,8 +334,8 @@ impl StateDb {
     pub fn applied_rules(
         &self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         uids: &[u32],
     ) -> Result<HashMap<u32, HashSet<String>>, StateError> {
         let mut out: HashMap<u32, HashSet<String>> = HashMap::new();
@@ -342,8 +352,8 @@ impl StateDb {
     pub fn applied_rules_to(
         &self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         messages: &[(u32, Option<&str>)],
     ) -> Result<HashMap<u32, HashSet<String>>, StateError> {
         let uids: Vec<u32> = messages.iter().map(|(u, _)| *u).collect();
@@ -361,8 +371,8 @@ impl StateDb {
     fn applied_rows(
         &self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         uids: &[u32],
     ) -> Result<Vec<(u32, String, Option<String>)>, StateError> {
         // Bounded chunks keep each statement under SQLite's parameter limit.
@@ -376,8 +386,8 @@ impl StateDb {
             );
             let mut values = vec![
                 Value::Text(account.to_owned()),
-                Value::Text(mailbox.to_owned()),
-                Value::Integer(uid_validity.into()),
+                Value::Text(mailbox.to_string()),
+                Value::Integer(uid_validity.get().into()),
             ];
             values.extend(chunk.iter().map(|&u| Value::Integer(u.into())));
             let mut stmt = self.conn.prepare_cached(&sql)?;
@@ -393,6 +403,53 @@ impl StateDb {
             }
         }
         Ok(out)
+    }
+
+    /// Journal rows of `account` in `mailbox` still at `intent`: commands that may or may not
+    /// have run before a crash. Oldest first.
+    pub fn open_intents(
+        &self,
+        account: &str,
+        mailbox: &MailboxName,
+    ) -> Result<Vec<JournalEntry>, StateError> {
+        let sql = format!(
+            "SELECT {} FROM journal WHERE account = ?1 AND outcome = 'intent' AND mailbox = ?2 \
+             ORDER BY id",
+            journal::SELECT_COLUMNS
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![account, mailbox.as_str()], JournalEntry::from_row)?;
+        journal::collect(rows)
+    }
+
+    /// The transfers of `account`'s `mailbox` whose batches wrote intents with ids from
+    /// `first_intent` on: the fences and copies of the batches open intents belong to.
+    pub fn transfers(
+        &self,
+        account: &str,
+        mailbox: &MailboxName,
+        first_intent: JournalId,
+    ) -> Result<Vec<Transfer>, StateError> {
+        transfer::query(
+            &self.conn,
+            "account = ?1 AND mailbox = ?2 AND last_intent >= ?3",
+            params![account, mailbox.as_str(), first_intent.0],
+        )
+    }
+
+    /// Every transfer of `account` into `destination` from row `from_id` on (any source
+    /// mailbox): the copies already known there, which recovery must not take for others.
+    pub fn transfers_into(
+        &self,
+        account: &str,
+        destination: &MailboxName,
+        from_id: i64,
+    ) -> Result<Vec<Transfer>, StateError> {
+        transfer::query(
+            &self.conn,
+            "account = ?1 AND destination = ?2 AND id >= ?3",
+            params![account, destination.as_str(), from_id],
+        )
     }
 
     /// Journal rows of `account` still at `intent`: commands that may or may not have run
@@ -418,8 +475,8 @@ impl StateDb {
     pub fn reset_mailbox(
         &mut self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
     ) -> Result<(), StateError> {
         self.write(|tx| tx.reset_mailbox_at(account, mailbox, uid_validity, 0))
     }
@@ -428,8 +485,8 @@ impl StateDb {
     pub fn reset_mailbox_at(
         &mut self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         last_uid: u32,
     ) -> Result<(), StateError> {
         self.write(|tx| tx.reset_mailbox_at(account, mailbox, uid_validity, last_uid))
@@ -439,8 +496,8 @@ impl StateDb {
     pub fn set_last_uid(
         &mut self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         uid: u32,
     ) -> Result<u32, StateError> {
         self.write(|tx| tx.set_last_uid(account, mailbox, uid_validity, uid))
@@ -450,8 +507,8 @@ impl StateDb {
     pub fn record_applied(
         &mut self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         applied: &[Applied<'_>],
     ) -> Result<(), StateError> {
         self.write(|tx| tx.record_applied(account, mailbox, uid_validity, applied))
@@ -461,11 +518,20 @@ impl StateDb {
     pub fn forget_applied_except(
         &mut self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         present: &[u32],
     ) -> Result<usize, StateError> {
         self.write(|tx| tx.forget_applied_except(account, mailbox, uid_validity, present))
+    }
+
+    /// See [`StateTx::record_fences`].
+    pub fn record_fences(
+        &mut self,
+        batch: &Batch<'_>,
+        fences: &[NewFence<'_>],
+    ) -> Result<(), StateError> {
+        self.write(|tx| tx.record_fences(batch, fences))
     }
 
     /// See [`StateTx::journal_intent`].
@@ -508,18 +574,29 @@ impl StateDb {
     pub fn record_error(
         &mut self,
         account: &str,
-        mailbox: &str,
+        mailbox: &MailboxName,
         text: &str,
     ) -> Result<(), StateError> {
         self.write(|tx| tx.record_error(account, mailbox, text))
     }
 
     /// See [`StateTx::touch`].
-    pub fn touch(&mut self, account: &str, mailbox: &str) -> Result<(), StateError> {
+    pub fn touch(&mut self, account: &str, mailbox: &MailboxName) -> Result<(), StateError> {
         self.write(|tx| tx.touch(account, mailbox))
     }
 
-    /// Deletes journal rows beyond `retention`; returns how many went. [`StateDb::open`] does
+    /// A write that reaches the disk, to learn before acting whether the database can be
+    /// written at all (a full disk, a read-only file system, a damaged file): the schema
+    /// version, written again as it is, in a transaction of its own.
+    pub fn check_writable(&mut self) -> Result<(), StateError> {
+        let tx = self.batch()?;
+        tx.tx
+            .pragma_update(None, "user_version", schema::CURRENT_VERSION)?;
+        tx.commit()
+    }
+
+    /// Deletes finished journal rows beyond `retention` (open intents stay, whatever their
+    /// age); returns how many went. [`StateDb::open`] does
     /// this once; a long-running daemon calls it now and then (after each sweep, say).
     pub fn prune(&mut self, retention: Retention) -> Result<usize, StateError> {
         let cutoff = (self.clock)().as_millisecond()
@@ -527,12 +604,22 @@ impl StateDb {
         let max_rows = i64::try_from(retention.max_rows).unwrap_or(i64::MAX);
         let tx = self.batch()?;
         let now = tx.now;
-        let by_age = tx
-            .tx
-            .execute("DELETE FROM journal WHERE at < ?1", [cutoff])?;
+        // Open intents are never pruned: they are what recovery still has to settle.
+        let by_age = tx.tx.execute(
+            "DELETE FROM journal WHERE at < ?1 AND outcome <> 'intent'",
+            [cutoff],
+        )?;
         let by_count = tx.tx.execute(
-            "DELETE FROM journal WHERE id <= (SELECT max(id) FROM journal) - ?1",
+            "DELETE FROM journal WHERE id <= (SELECT max(id) FROM journal) - ?1 \
+             AND outcome <> 'intent'",
             [max_rows],
+        )?;
+        // A batch's transfers go with its intents: once none of them is open, by age.
+        tx.tx.execute(
+            "DELETE FROM transfer WHERE at < ?1 AND NOT EXISTS (SELECT 1 FROM journal j \
+             WHERE j.outcome = 'intent' AND j.id BETWEEN transfer.first_intent \
+             AND transfer.last_intent)",
+            [cutoff],
         )?;
         tx.commit()?;
         self.last_prune = now;
@@ -564,8 +651,8 @@ impl StateTx<'_> {
     pub fn reset_mailbox(
         &self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
     ) -> Result<(), StateError> {
         self.reset_mailbox_at(account, mailbox, uid_validity, 0)
     }
@@ -577,15 +664,15 @@ impl StateTx<'_> {
     pub fn reset_mailbox_at(
         &self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         last_uid: u32,
     ) -> Result<(), StateError> {
         let old: Option<Option<u32>> = self
             .tx
             .query_row(
                 "SELECT uid_validity FROM mailbox WHERE account = ?1 AND mailbox = ?2",
-                params![account, mailbox],
+                params![account, mailbox.as_str()],
                 |r| r.get(0),
             )
             .optional()?;
@@ -594,12 +681,20 @@ impl StateTx<'_> {
              VALUES (?1, ?2, ?3, ?4, ?5) \
              ON CONFLICT (account, mailbox) DO UPDATE SET uid_validity = ?3, last_uid = ?4, \
              last_activity = ?5",
-            params![account, mailbox, uid_validity, last_uid, self.now],
+            params![
+                account,
+                mailbox.as_str(),
+                uid_validity.get(),
+                last_uid,
+                self.now
+            ],
         )?;
         let forgotten = self.tx.execute(
             "DELETE FROM applied WHERE account = ?1 AND mailbox = ?2",
-            params![account, mailbox],
+            params![account, mailbox.as_str()],
         )?;
+        let uid_validity = uid_validity.get();
+        let mailbox = mailbox.as_str();
         match old.flatten() {
             Some(old) if old != uid_validity => tracing::warn!(
                 account,
@@ -633,8 +728,8 @@ impl StateTx<'_> {
     pub fn set_last_uid(
         &self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         uid: u32,
     ) -> Result<u32, StateError> {
         self.check_validity(account, mailbox, uid_validity)?;
@@ -644,13 +739,13 @@ impl StateTx<'_> {
              ON CONFLICT (account, mailbox) DO UPDATE SET uid_validity = ?3, \
              last_uid = max(last_uid, ?4), last_activity = ?5 \
              RETURNING last_uid",
-            params![account, mailbox, uid_validity, uid, self.now],
+            params![account, mailbox.as_str(), uid_validity.get(), uid, self.now],
             |r| r.get(0),
         )?;
         if stored > uid {
             tracing::debug!(
                 account,
-                mailbox,
+                mailbox = %mailbox,
                 uid,
                 stored,
                 "last_uid not moved backwards"
@@ -659,25 +754,31 @@ impl StateTx<'_> {
         Ok(stored)
     }
 
-    /// Remembers (rule, message) pairs as applied; repeats are ignored.
+    /// Remembers (rule, message) pairs as applied; a repeat for the same message changes
+    /// nothing, and a record of the same (UID, rule) made for another message (same
+    /// UIDVALIDITY, another server's life) is replaced: left in place, it would never count
+    /// and the rule would run again at every sweep.
     pub fn record_applied(
         &self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         applied: &[Applied<'_>],
     ) -> Result<(), StateError> {
         self.check_validity(account, mailbox, uid_validity)?;
         let mut stmt = self.tx.prepare_cached(
-            "INSERT OR IGNORE INTO applied \
+            "INSERT INTO applied \
              (account, mailbox, uid_validity, uid, rule, message_id, applied_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+             ON CONFLICT (account, mailbox, uid_validity, uid, rule) DO UPDATE \
+             SET message_id = excluded.message_id, applied_at = excluded.applied_at \
+             WHERE applied.message_id IS NOT excluded.message_id",
         )?;
         for a in applied {
             stmt.execute(params![
                 account,
-                mailbox,
-                uid_validity,
+                mailbox.as_str(),
+                uid_validity.get(),
                 a.uid,
                 a.rule,
                 a.message_id,
@@ -693,8 +794,8 @@ impl StateTx<'_> {
     pub fn forget_applied_except(
         &self,
         account: &str,
-        mailbox: &str,
-        uid_validity: u32,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
         present: &[u32],
     ) -> Result<usize, StateError> {
         let keep: HashSet<u32> = present.iter().copied().collect();
@@ -703,7 +804,10 @@ impl StateTx<'_> {
              AND uid_validity = ?3",
         )?;
         let gone: Vec<u32> = stmt
-            .query_map(params![account, mailbox, uid_validity], |r| r.get(0))?
+            .query_map(
+                params![account, mailbox.as_str(), uid_validity.get()],
+                |r| r.get(0),
+            )?
             .collect::<Result<Vec<u32>, _>>()?
             .into_iter()
             .filter(|uid| !keep.contains(uid))
@@ -714,9 +818,29 @@ impl StateTx<'_> {
         )?;
         let mut n = 0;
         for uid in gone {
-            n += delete.execute(params![account, mailbox, uid_validity, uid])?;
+            n += delete.execute(params![account, mailbox.as_str(), uid_validity.get(), uid])?;
         }
         Ok(n)
+    }
+
+    /// Writes a batch's fences, before its first copy-based command (state/transfer.rs).
+    pub fn record_fences(
+        &self,
+        batch: &Batch<'_>,
+        fences: &[NewFence<'_>],
+    ) -> Result<(), StateError> {
+        transfer::insert_fences(&self.tx, self.now, batch, fences)
+    }
+
+    /// Adds what the server said a copy or move command of the batch copied into
+    /// `destination` (COPYUID).
+    pub fn record_copies(
+        &self,
+        batch: &Batch<'_>,
+        destination: &str,
+        copies: &crate::imap::uidset::CopyUid,
+    ) -> Result<(), StateError> {
+        transfer::add_copies(&self.tx, self.now, batch, destination, copies)
     }
 
     /// Writes an intent before a non-idempotent command; finish it with
@@ -772,37 +896,47 @@ impl StateTx<'_> {
 
     /// Remembers the latest error of a mailbox (kept, with its time, until the next one).
     /// The text must not hold secrets; it is cut to 1000 characters.
-    pub fn record_error(&self, account: &str, mailbox: &str, text: &str) -> Result<(), StateError> {
+    pub fn record_error(
+        &self,
+        account: &str,
+        mailbox: &MailboxName,
+        text: &str,
+    ) -> Result<(), StateError> {
         let text: String = text.chars().take(1000).collect();
         self.tx.execute(
             "INSERT INTO mailbox (account, mailbox, last_error, last_error_at) \
              VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT (account, mailbox) DO UPDATE SET last_error = ?3, last_error_at = ?4",
-            params![account, mailbox, text, self.now],
+            params![account, mailbox.as_str(), text, self.now],
         )?;
         Ok(())
     }
 
     /// Notes that the mailbox's worker was active (connected, caught up, idled).
-    pub fn touch(&self, account: &str, mailbox: &str) -> Result<(), StateError> {
+    pub fn touch(&self, account: &str, mailbox: &MailboxName) -> Result<(), StateError> {
         self.tx.execute(
             "INSERT INTO mailbox (account, mailbox, last_activity) VALUES (?1, ?2, ?3) \
              ON CONFLICT (account, mailbox) DO UPDATE SET last_activity = ?3",
-            params![account, mailbox, self.now],
+            params![account, mailbox.as_str(), self.now],
         )?;
         Ok(())
     }
 
-    fn check_validity(&self, account: &str, mailbox: &str, given: u32) -> Result<(), StateError> {
+    fn check_validity(
+        &self,
+        account: &str,
+        mailbox: &MailboxName,
+        given: UidValidity,
+    ) -> Result<(), StateError> {
         let stored: Option<Option<u32>> = self
             .tx
             .prepare_cached("SELECT uid_validity FROM mailbox WHERE account = ?1 AND mailbox = ?2")?
-            .query_row(params![account, mailbox], |r| r.get(0))
+            .query_row(params![account, mailbox.as_str()], |r| r.get(0))
             .optional()?;
-        match stored.flatten() {
+        match stored.flatten().and_then(UidValidity::new) {
             Some(stored) if stored != given => Err(StateError::UidValidityMismatch {
                 account: account.to_owned(),
-                mailbox: mailbox.to_owned(),
+                mailbox: mailbox.to_string(),
                 stored,
                 given,
             }),

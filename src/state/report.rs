@@ -37,7 +37,8 @@ pub struct MailboxStatus {
     pub last_activity: Option<Timestamp>,
     /// The latest error, kept until the next one so a past problem stays visible.
     pub last_error: Option<LastError>,
-    /// Intents never finished (a crash or lost connection); reconciled on the next start.
+    /// Intents never finished (a crash or lost connection); settled before the mailbox is
+    /// acted on again.
     pub unfinished: u64,
     /// The newest journal rows of this mailbox, newest first.
     pub recent_actions: Vec<JournalEntry>,
@@ -114,7 +115,7 @@ pub(super) fn build(conn: &Connection, recent: usize) -> Result<StatusReport, St
         let limit = i64::try_from(recent).unwrap_or(i64::MAX);
         let rows = stmt.query_map([limit], JournalEntry::from_row)?;
         for entry in journal::collect(rows)? {
-            let key = (entry.account.clone(), entry.mailbox.clone());
+            let key = (entry.account.clone(), entry.mailbox.to_string());
             boxes
                 .entry(key)
                 .or_insert_with(|| empty(&entry.mailbox))

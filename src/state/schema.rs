@@ -69,6 +69,49 @@ const MIGRATIONS: &[&str] = &[
                strftime('%Y-%m-%dT%H:%M:%fZ', finished_at / 1000.0, 'unixepoch') AS finished_at
         FROM journal;
     "#,
+    // 1 -> 2: INBOX has one spelling in every key (RFC 3501: the name INBOX is
+    // case-insensitive). Before, the daemon keyed a mailbox by the spelling in `watch`, so
+    // `inbox` and `INBOX` could both have rows; the one that got further is kept.
+    r#"
+    DELETE FROM mailbox WHERE upper(mailbox) = 'INBOX' AND EXISTS (
+        SELECT 1 FROM mailbox o WHERE o.account = mailbox.account AND upper(o.mailbox) = 'INBOX'
+        AND (o.last_uid > mailbox.last_uid
+             OR (o.last_uid = mailbox.last_uid AND o.mailbox > mailbox.mailbox)));
+    UPDATE mailbox SET mailbox = 'INBOX' WHERE upper(mailbox) = 'INBOX' AND mailbox <> 'INBOX';
+    UPDATE OR IGNORE applied SET mailbox = 'INBOX'
+        WHERE upper(mailbox) = 'INBOX' AND mailbox <> 'INBOX';
+    DELETE FROM applied WHERE upper(mailbox) = 'INBOX' AND mailbox <> 'INBOX';
+    UPDATE journal SET mailbox = 'INBOX' WHERE upper(mailbox) = 'INBOX' AND mailbox <> 'INBOX';
+    UPDATE journal SET destination = 'INBOX'
+        WHERE upper(destination) = 'INBOX' AND destination <> 'INBOX'
+        AND action IN ('copy', 'move', 'archive', 'trash');
+    "#,
+    // 2 -> 3: the journal's rule names as a JSON array (they were joined with "," and split
+    // on it, which broke names holding a comma). Old rows are split as they were read.
+    r#"
+    UPDATE journal SET rule = '["' || replace(replace(replace(rule, '\', '\\'), '"', '\"'),
+                                               ',', '","') || '"]'
+        WHERE rule NOT LIKE '[%';
+    "#,
+    // 3 -> 4: transfers: per batch and destination, the fence taken before the batch's first
+    // copy there (UIDVALIDITY and UIDNEXT) and the COPYUID answers after (state/transfer.rs).
+    r#"
+    CREATE TABLE transfer (
+        id                 INTEGER PRIMARY KEY,
+        at                 INTEGER NOT NULL,
+        account            TEXT    NOT NULL,
+        mailbox            TEXT    NOT NULL,
+        uid_validity       INTEGER NOT NULL,
+        destination        TEXT    NOT NULL,
+        first_intent       INTEGER NOT NULL,
+        last_intent        INTEGER NOT NULL,
+        dest_uid_validity  INTEGER,
+        dest_uid_next      INTEGER,
+        copied             TEXT
+    );
+    CREATE INDEX transfer_batch ON transfer (account, mailbox, last_intent);
+    CREATE INDEX transfer_destination ON transfer (account, destination, id);
+    "#,
 ];
 
 /// The schema version this build reads and writes.
@@ -132,6 +175,69 @@ mod tests {
                 .unwrap();
             assert_eq!(n, 1, "{table} missing");
         }
+    }
+
+    #[test]
+    fn inbox_rows_of_any_spelling_become_one_inbox() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO mailbox (account, mailbox, uid_validity, last_uid) VALUES
+                 ('a', 'inbox', 7, 40), ('a', 'INBOX', 7, 12), ('b', 'Inbox', 3, 5),
+                 ('b', 'Lists', 3, 9);
+             INSERT INTO applied VALUES ('a', 'inbox', 7, 1, 'r', NULL, 0),
+                 ('a', 'INBOX', 7, 1, 'r', NULL, 0), ('a', 'inbox', 7, 2, 'r', NULL, 0);
+             INSERT INTO journal (at, account, mailbox, uid_validity, uid, rule, action,
+                 destination, outcome) VALUES (0, 'a', 'iNbOx', 7, 1, 'r', 'move', 'inbox', 'done');",
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let rows = |sql: &str| -> Vec<String> {
+            let mut stmt = conn.prepare(sql).unwrap();
+            stmt.query_map([], |r| r.get::<_, String>(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert_eq!(
+            rows("SELECT account || ' ' || mailbox || ' ' || last_uid FROM mailbox ORDER BY 1"),
+            ["a INBOX 40", "b INBOX 5", "b Lists 9"]
+        );
+        assert_eq!(
+            rows("SELECT mailbox || ' ' || uid FROM applied ORDER BY 1"),
+            ["INBOX 1", "INBOX 2"]
+        );
+        assert_eq!(
+            rows("SELECT mailbox || ' ' || destination FROM journal"),
+            ["INBOX INBOX"]
+        );
+    }
+
+    #[test]
+    fn comma_joined_rule_names_become_json_lists() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO journal (at, account, mailbox, uid, rule, action, outcome) VALUES
+                 (0, 'a', 'INBOX', 1, 'lists,invoices', 'move', 'done'),
+                 (0, 'a', 'INBOX', 2, 'say "hi" \ bye', 'copy', 'intent');"#,
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT rule FROM journal ORDER BY uid")
+            .unwrap();
+        let rules: Vec<Vec<String>> = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .map(|t| serde_json::from_str(&t.unwrap()).unwrap())
+            .collect();
+        assert_eq!(
+            rules,
+            [vec!["lists", "invoices"], vec![r#"say "hi" \ bye"#]]
+        );
     }
 
     #[test]

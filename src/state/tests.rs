@@ -1,9 +1,24 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::*;
+use crate::vocab::{MailboxName, UidValidity};
 
 const A: &str = "personal";
-const INBOX: &str = "INBOX";
+/// INBOX, for journal entries that borrow their mailbox.
+static INBOX: std::sync::LazyLock<MailboxName> = std::sync::LazyLock::new(MailboxName::inbox);
+
+/// The rules of the journal entries.
+static INVOICES: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| vec!["invoices".to_string()]);
+
+fn inbox() -> MailboxName {
+    MailboxName::inbox()
+}
+
+/// A UIDVALIDITY.
+fn v(n: u32) -> UidValidity {
+    UidValidity::new(n).unwrap()
+}
 
 fn db() -> StateDb {
     StateDb::open_in_memory().unwrap()
@@ -12,11 +27,11 @@ fn db() -> StateDb {
 fn entry<'a>(uid: u32, action: Action, destination: Option<&'a str>) -> NewJournalEntry<'a> {
     NewJournalEntry {
         account: A,
-        mailbox: INBOX,
-        uid_validity: 7,
+        mailbox: &INBOX,
+        uid_validity: v(7),
         uid,
         message_id: Some("<m@example.org>"),
-        rule: "invoices",
+        rules: &INVOICES,
         action,
         destination,
     }
@@ -50,13 +65,13 @@ fn last_uid_never_moves_backwards() {
     for (calls, expected) in cases {
         let mut db = db();
         for (uid, want) in calls.iter().zip(*expected) {
-            let got = db.set_last_uid(A, INBOX, 7, *uid).unwrap();
+            let got = db.set_last_uid(A, &inbox(), v(7), *uid).unwrap();
             assert_eq!(got, *want, "calls {calls:?}");
-            let state = db.mailbox(A, INBOX).unwrap().unwrap();
+            let state = db.mailbox(A, &inbox()).unwrap().unwrap();
             assert_eq!(
                 state,
                 MailboxState {
-                    uid_validity: 7,
+                    uid_validity: v(7),
                     last_uid: *want
                 }
             );
@@ -67,16 +82,16 @@ fn last_uid_never_moves_backwards() {
 #[test]
 fn unknown_mailbox_has_no_state() {
     let mut db = db();
-    assert_eq!(db.mailbox(A, INBOX).unwrap(), None);
+    assert_eq!(db.mailbox(A, &inbox()).unwrap(), None);
     // Activity and errors alone do not make a mailbox "selected".
-    db.touch(A, INBOX).unwrap();
-    db.record_error(A, INBOX, "connection refused").unwrap();
-    assert_eq!(db.mailbox(A, INBOX).unwrap(), None);
-    db.set_last_uid(A, INBOX, 3, 10).unwrap();
+    db.touch(A, &inbox()).unwrap();
+    db.record_error(A, &inbox(), "connection refused").unwrap();
+    assert_eq!(db.mailbox(A, &inbox()).unwrap(), None);
+    db.set_last_uid(A, &inbox(), v(3), 10).unwrap();
     assert_eq!(
-        db.mailbox(A, INBOX).unwrap(),
+        db.mailbox(A, &inbox()).unwrap(),
         Some(MailboxState {
-            uid_validity: 3,
+            uid_validity: v(3),
             last_uid: 10
         })
     );
@@ -85,16 +100,13 @@ fn unknown_mailbox_has_no_state() {
 #[test]
 fn writes_with_a_stale_uid_validity_are_refused() {
     let mut db = db();
-    db.set_last_uid(A, INBOX, 7, 10).unwrap();
-    let err = db.set_last_uid(A, INBOX, 8, 20).unwrap_err();
+    db.set_last_uid(A, &inbox(), v(7), 10).unwrap();
+    let err = db.set_last_uid(A, &inbox(), v(8), 20).unwrap_err();
     assert!(
         matches!(
             err,
-            StateError::UidValidityMismatch {
-                stored: 7,
-                given: 8,
-                ..
-            }
+            StateError::UidValidityMismatch { stored, given, .. }
+                if stored == v(7) && given == v(8)
         ),
         "{err:?}"
     );
@@ -103,14 +115,14 @@ fn writes_with_a_stale_uid_validity_are_refused() {
         rule: "r",
         message_id: None,
     }];
-    assert!(db.record_applied(A, INBOX, 8, &applied).is_err());
-    assert_eq!(db.mailbox(A, INBOX).unwrap().unwrap().last_uid, 10);
+    assert!(db.record_applied(A, &inbox(), v(8), &applied).is_err());
+    assert_eq!(db.mailbox(A, &inbox()).unwrap().unwrap().last_uid, 10);
 }
 
 #[test]
 fn reset_mailbox_clears_last_uid_and_applied_pairs() {
     let mut db = db();
-    db.set_last_uid(A, INBOX, 7, 100).unwrap();
+    db.set_last_uid(A, &inbox(), v(7), 100).unwrap();
     let applied = [
         Applied {
             uid: 50,
@@ -123,35 +135,42 @@ fn reset_mailbox_clears_last_uid_and_applied_pairs() {
             message_id: None,
         },
     ];
-    db.record_applied(A, INBOX, 7, &applied).unwrap();
-    db.record_applied("work", INBOX, 7, &applied).unwrap();
+    db.record_applied(A, &inbox(), v(7), &applied).unwrap();
+    db.record_applied("work", &inbox(), UidValidity::new(7).unwrap(), &applied)
+        .unwrap();
 
-    db.reset_mailbox(A, INBOX, 8).unwrap();
+    db.reset_mailbox(A, &inbox(), v(8)).unwrap();
     assert_eq!(
-        db.mailbox(A, INBOX).unwrap(),
+        db.mailbox(A, &inbox()).unwrap(),
         Some(MailboxState {
-            uid_validity: 8,
+            uid_validity: v(8),
             last_uid: 0
         })
     );
-    assert!(db.applied_rules(A, INBOX, 7, &[50, 51]).unwrap().is_empty());
+    assert!(
+        db.applied_rules(A, &inbox(), v(7), &[50, 51])
+            .unwrap()
+            .is_empty()
+    );
     // Another account's mailbox of the same name is untouched.
     assert_eq!(
-        db.applied_rules("work", INBOX, 7, &[50, 51]).unwrap().len(),
+        db.applied_rules("work", &inbox(), UidValidity::new(7).unwrap(), &[50, 51])
+            .unwrap()
+            .len(),
         2
     );
     // After a reset, last_uid may start low again.
-    assert_eq!(db.set_last_uid(A, INBOX, 8, 3).unwrap(), 3);
+    assert_eq!(db.set_last_uid(A, &inbox(), v(8), 3).unwrap(), 3);
 }
 
 #[test]
 fn reset_mailbox_at_starts_past_existing_mail() {
     let mut db = db();
-    db.reset_mailbox_at(A, INBOX, 9, 4242).unwrap();
+    db.reset_mailbox_at(A, &inbox(), v(9), 4242).unwrap();
     assert_eq!(
-        db.mailbox(A, INBOX).unwrap(),
+        db.mailbox(A, &inbox()).unwrap(),
         Some(MailboxState {
-            uid_validity: 9,
+            uid_validity: v(9),
             last_uid: 4242
         })
     );
@@ -160,7 +179,7 @@ fn reset_mailbox_at_starts_past_existing_mail() {
 #[test]
 fn applied_rules_groups_by_uid() {
     let mut db = db();
-    db.set_last_uid(A, INBOX, 7, 0).unwrap();
+    db.set_last_uid(A, &inbox(), v(7), 0).unwrap();
     let applied = [
         Applied {
             uid: 1,
@@ -183,7 +202,7 @@ fn applied_rules_groups_by_uid() {
             message_id: Some("<2@x>"),
         },
     ];
-    db.record_applied(A, INBOX, 7, &applied).unwrap();
+    db.record_applied(A, &inbox(), v(7), &applied).unwrap();
     // (uids asked for, expected (uid, rules) pairs)
     type Expected = &'static [(u32, &'static [&'static str])];
     let cases: &[(&[u32], Expected)] = &[
@@ -193,7 +212,7 @@ fn applied_rules_groups_by_uid() {
         (&[1, 2, 3], &[(1, &["a", "b"]), (2, &["b"])]),
     ];
     for (uids, expected) in cases {
-        let got = db.applied_rules(A, INBOX, 7, uids).unwrap();
+        let got = db.applied_rules(A, &inbox(), v(7), uids).unwrap();
         let want: HashMap<u32, HashSet<String>> = expected
             .iter()
             .map(|(uid, rules)| (*uid, rules.iter().map(|r| r.to_string()).collect()))
@@ -201,13 +220,17 @@ fn applied_rules_groups_by_uid() {
         assert_eq!(got, want, "uids {uids:?}");
     }
     // Another UIDVALIDITY sees nothing.
-    assert!(db.applied_rules(A, INBOX, 8, &[1, 2]).unwrap().is_empty());
+    assert!(
+        db.applied_rules(A, &inbox(), v(8), &[1, 2])
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
 fn applied_rules_to_counts_only_records_of_the_same_message_id() {
     let mut db = db();
-    db.set_last_uid(A, INBOX, 7, 0).unwrap();
+    db.set_last_uid(A, &inbox(), v(7), 0).unwrap();
     let applied = [
         Applied {
             uid: 1,
@@ -220,7 +243,7 @@ fn applied_rules_to_counts_only_records_of_the_same_message_id() {
             message_id: None,
         },
     ];
-    db.record_applied(A, INBOX, 7, &applied).unwrap();
+    db.record_applied(A, &inbox(), v(7), &applied).unwrap();
     // (uid, Message-ID asked for, rules expected)
     let cases: &[(u32, Option<&str>, &[&str])] = &[
         (1, Some("<one@x>"), &["a"]),
@@ -231,7 +254,9 @@ fn applied_rules_to_counts_only_records_of_the_same_message_id() {
         (3, None, &[]),
     ];
     for (uid, id, rules) in cases {
-        let got = db.applied_rules_to(A, INBOX, 7, &[(*uid, *id)]).unwrap();
+        let got = db
+            .applied_rules_to(A, &inbox(), v(7), &[(*uid, *id)])
+            .unwrap();
         let want: HashSet<String> = rules.iter().map(|r| r.to_string()).collect();
         assert_eq!(
             got.get(uid).cloned().unwrap_or_default(),
@@ -244,7 +269,7 @@ fn applied_rules_to_counts_only_records_of_the_same_message_id() {
 #[test]
 fn applied_rules_handles_more_uids_than_one_statement_holds() {
     let mut db = db();
-    db.set_last_uid(A, INBOX, 7, 0).unwrap();
+    db.set_last_uid(A, &inbox(), v(7), 0).unwrap();
     let names: Vec<String> = (0..1500).map(|i| format!("r{i}")).collect();
     let applied: Vec<Applied<'_>> = (0..1500u32)
         .map(|uid| Applied {
@@ -253,9 +278,9 @@ fn applied_rules_handles_more_uids_than_one_statement_holds() {
             message_id: None,
         })
         .collect();
-    db.record_applied(A, INBOX, 7, &applied).unwrap();
+    db.record_applied(A, &inbox(), v(7), &applied).unwrap();
     let uids: Vec<u32> = (1..=2000).collect();
-    let got = db.applied_rules(A, INBOX, 7, &uids).unwrap();
+    let got = db.applied_rules(A, &inbox(), v(7), &uids).unwrap();
     assert_eq!(got.len(), 1500);
     assert!(got[&1200].contains("r1199"));
 }
@@ -263,7 +288,7 @@ fn applied_rules_handles_more_uids_than_one_statement_holds() {
 #[test]
 fn forget_applied_except_keeps_present_messages() {
     let mut db = db();
-    db.set_last_uid(A, INBOX, 7, 0).unwrap();
+    db.set_last_uid(A, &inbox(), v(7), 0).unwrap();
     let applied: Vec<Applied<'_>> = (1..=5)
         .map(|uid| Applied {
             uid,
@@ -271,12 +296,15 @@ fn forget_applied_except_keeps_present_messages() {
             message_id: None,
         })
         .collect();
-    db.record_applied(A, INBOX, 7, &applied).unwrap();
+    db.record_applied(A, &inbox(), v(7), &applied).unwrap();
     assert_eq!(
-        db.forget_applied_except(A, INBOX, 7, &[2, 4, 9]).unwrap(),
+        db.forget_applied_except(A, &inbox(), v(7), &[2, 4, 9])
+            .unwrap(),
         3
     );
-    let left = db.applied_rules(A, INBOX, 7, &[1, 2, 3, 4, 5]).unwrap();
+    let left = db
+        .applied_rules(A, &inbox(), v(7), &[1, 2, 3, 4, 5])
+        .unwrap();
     let mut uids: Vec<u32> = left.keys().copied().collect();
     uids.sort();
     assert_eq!(uids, [2, 4]);
@@ -307,7 +335,7 @@ fn intents_stay_unfinished_until_an_outcome_is_recorded() {
     assert_eq!(ids, [copy, moves[0], moves[1]]);
     assert_eq!(open[0].destination.as_deref(), Some("Accounting/2026"));
     assert_eq!(open[0].message_id.as_deref(), Some("<m@example.org>"));
-    assert_eq!(open[0].uid_validity, Some(7));
+    assert_eq!(open[0].uid_validity, Some(v(7)));
     assert_eq!(open[0].outcome, Outcome::Intent);
     assert_eq!(open[0].finished_at, None);
 
@@ -354,12 +382,12 @@ fn a_dropped_batch_writes_nothing_and_a_committed_one_everything() {
     let mut db = db();
     {
         let tx = db.batch().unwrap();
-        tx.set_last_uid(A, INBOX, 7, 10).unwrap();
+        tx.set_last_uid(A, &inbox(), v(7), 10).unwrap();
         tx.journal_intent(&entry(10, Action::Copy, Some("X")))
             .unwrap();
         // dropped: rolled back
     }
-    assert_eq!(db.mailbox(A, INBOX).unwrap(), None);
+    assert_eq!(db.mailbox(A, &inbox()).unwrap(), None);
     assert!(db.unfinished_intents(A).unwrap().is_empty());
 
     let tx = db.batch().unwrap();
@@ -369,8 +397,8 @@ fn a_dropped_batch_writes_nothing_and_a_committed_one_everything() {
     tx.journal_outcome(id, &Outcome::Done).unwrap();
     tx.record_applied(
         A,
-        INBOX,
-        7,
+        &inbox(),
+        UidValidity::new(7).unwrap(),
         &[Applied {
             uid: 10,
             rule: "r",
@@ -378,10 +406,10 @@ fn a_dropped_batch_writes_nothing_and_a_committed_one_everything() {
         }],
     )
     .unwrap();
-    tx.set_last_uid(A, INBOX, 7, 10).unwrap();
+    tx.set_last_uid(A, &inbox(), v(7), 10).unwrap();
     tx.commit().unwrap();
-    assert_eq!(db.mailbox(A, INBOX).unwrap().unwrap().last_uid, 10);
-    assert_eq!(db.applied_rules(A, INBOX, 7, &[10]).unwrap().len(), 1);
+    assert_eq!(db.mailbox(A, &inbox()).unwrap().unwrap().last_uid, 10);
+    assert_eq!(db.applied_rules(A, &inbox(), v(7), &[10]).unwrap().len(), 1);
 }
 
 #[test]
@@ -416,6 +444,66 @@ fn prune_drops_old_rows_and_caps_the_count() {
             .sum();
         assert_eq!(n, left, "after {days} days, max {max_rows}");
     }
+}
+
+/// Regression (issue 11, item 5): a record of the same (UID, rule) made for another message
+/// (a restored backup, a server started again under the same UIDVALIDITY) does not count,
+/// so the rule runs; its new record must replace the stale one, or the rule runs on every
+/// sweep.
+#[test]
+fn a_new_applied_record_replaces_a_stale_one_of_another_message() {
+    let mut db = db();
+    db.reset_mailbox(A, &inbox(), v(7)).unwrap();
+    let record = |db: &mut StateDb, id: &'static str| {
+        let pairs = [Applied {
+            uid: 1,
+            rule: "invoices",
+            message_id: Some(id),
+        }];
+        db.record_applied(A, &inbox(), v(7), &pairs).unwrap();
+    };
+    record(&mut db, "<old@x>");
+    let new = [(1, Some("<new@x>"))];
+    assert!(
+        db.applied_rules_to(A, &inbox(), v(7), &new)
+            .unwrap()
+            .is_empty()
+    );
+    record(&mut db, "<new@x>");
+    let got = db.applied_rules_to(A, &inbox(), v(7), &new).unwrap();
+    assert_eq!(got.get(&1).map(|r| r.len()), Some(1), "{got:?}");
+}
+
+/// Regression (issue 11, item 4): pruning deleted open intents, so recovery lost what a
+/// crash left undecided (a copy made twice), and closing a pruned intent failed its batch.
+#[test]
+fn prune_keeps_open_intents_however_old_and_however_many_rows() {
+    const DAY: i64 = 24 * 3600 * 1000;
+    let start = 1_800_000_000_000;
+    let (mut db, now) = manual_clock(db(), start);
+    let open = db
+        .journal_intent(&entry(1, Action::Copy, Some("Accounting")))
+        .unwrap();
+    for uid in 2..=6 {
+        db.journal_record(&entry(uid, Action::Flag, Some("\\Seen")), &Outcome::Done)
+            .unwrap();
+    }
+    now.store(start + 90 * DAY, Ordering::SeqCst);
+    for max_rows in [2, 0] {
+        let retention = Retention {
+            max_rows,
+            ..Retention::default()
+        };
+        db.prune(retention).unwrap();
+        let left: Vec<u32> = db
+            .unfinished_intents(A)
+            .unwrap()
+            .iter()
+            .map(|e| e.uid)
+            .collect();
+        assert_eq!(left, [1], "max_rows {max_rows}");
+    }
+    db.journal_outcome(open, &Outcome::Done).unwrap();
 }
 
 #[test]
@@ -463,10 +551,10 @@ fn writes_prune_the_journal_once_a_day() {
 #[test]
 fn status_reports_each_mailbox_with_its_newest_actions() {
     let (mut db, now) = manual_clock(db(), 1_800_000_000_000);
-    db.set_last_uid(A, INBOX, 7, 42).unwrap();
-    db.record_error(A, INBOX, "BYE server shutting down")
+    db.set_last_uid(A, &inbox(), v(7), 42).unwrap();
+    db.record_error(A, &inbox(), "BYE server shutting down")
         .unwrap();
-    db.touch("work", "Lists").unwrap();
+    db.touch("work", &MailboxName::from("Lists")).unwrap();
     for uid in 1..=5 {
         now.fetch_add(1000, Ordering::SeqCst);
         db.journal_record(&entry(uid, Action::Move, Some("Lists/x")), &Outcome::Done)
@@ -508,11 +596,11 @@ fn the_database_survives_reopening() {
     let state_dir = dir.path().join("nested/state");
     {
         let mut db = StateDb::open(&state_dir).unwrap();
-        db.set_last_uid(A, INBOX, 7, 99).unwrap();
+        db.set_last_uid(A, &inbox(), v(7), 99).unwrap();
         db.record_applied(
             A,
-            INBOX,
-            7,
+            &inbox(),
+            UidValidity::new(7).unwrap(),
             &[Applied {
                 uid: 98,
                 rule: "r",
@@ -525,14 +613,14 @@ fn the_database_survives_reopening() {
     }
     let mut db = StateDb::open(&state_dir).unwrap();
     assert_eq!(
-        db.mailbox(A, INBOX).unwrap(),
+        db.mailbox(A, &inbox()).unwrap(),
         Some(MailboxState {
-            uid_validity: 7,
+            uid_validity: v(7),
             last_uid: 99
         })
     );
-    assert_eq!(db.set_last_uid(A, INBOX, 7, 50).unwrap(), 99);
-    assert_eq!(db.applied_rules(A, INBOX, 7, &[98]).unwrap().len(), 1);
+    assert_eq!(db.set_last_uid(A, &inbox(), v(7), 50).unwrap(), 99);
+    assert_eq!(db.applied_rules(A, &inbox(), v(7), &[98]).unwrap().len(), 1);
     assert_eq!(db.unfinished_intents(A).unwrap().len(), 1);
 }
 
@@ -554,14 +642,14 @@ fn read_only_open_sees_the_data_and_creates_nothing() {
     assert!(StateDb::open_read_only(dir.path()).unwrap().is_none());
     {
         let mut db = StateDb::open(dir.path()).unwrap();
-        db.set_last_uid(A, INBOX, 7, 12).unwrap();
+        db.set_last_uid(A, &inbox(), v(7), 12).unwrap();
     }
     let before: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
     let db = StateDb::open_read_only(dir.path()).unwrap().unwrap();
-    assert_eq!(db.mailbox(A, INBOX).unwrap().unwrap().last_uid, 12);
+    assert_eq!(db.mailbox(A, &inbox()).unwrap().unwrap().last_uid, 12);
     drop(db);
     let after: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -574,11 +662,11 @@ fn read_only_open_sees_the_data_and_creates_nothing() {
 fn read_only_open_sees_uncheckpointed_writes_of_a_running_daemon() {
     let dir = tempfile::tempdir().unwrap();
     let mut daemon = StateDb::open(dir.path()).unwrap();
-    daemon.set_last_uid(A, INBOX, 7, 31).unwrap();
+    daemon.set_last_uid(A, &inbox(), v(7), 31).unwrap();
     let reader = StateDb::open_read_only(dir.path()).unwrap().unwrap();
-    assert_eq!(reader.mailbox(A, INBOX).unwrap().unwrap().last_uid, 31);
-    daemon.set_last_uid(A, INBOX, 7, 32).unwrap();
-    assert_eq!(reader.mailbox(A, INBOX).unwrap().unwrap().last_uid, 32);
+    assert_eq!(reader.mailbox(A, &inbox()).unwrap().unwrap().last_uid, 31);
+    daemon.set_last_uid(A, &inbox(), v(7), 32).unwrap();
+    assert_eq!(reader.mailbox(A, &inbox()).unwrap().unwrap().last_uid, 32);
 }
 
 #[test]
@@ -628,7 +716,8 @@ fn two_writers_on_one_file_take_turns_instead_of_failing() {
                         ..entry(uid, Action::Copy, None)
                     })
                     .unwrap();
-                    tx.set_last_uid(account, INBOX, 7, uid).unwrap();
+                    tx.set_last_uid(account, &inbox(), UidValidity::new(7).unwrap(), uid)
+                        .unwrap();
                     tx.commit().unwrap();
                 }
             })
@@ -639,7 +728,10 @@ fn two_writers_on_one_file_take_turns_instead_of_failing() {
     }
     let db = StateDb::open(dir.path()).unwrap();
     for account in ["daemon", "sweep"] {
-        assert_eq!(db.mailbox(account, INBOX).unwrap().unwrap().last_uid, 100);
+        assert_eq!(
+            db.mailbox(account, &inbox()).unwrap().unwrap().last_uid,
+            100
+        );
         assert_eq!(db.unfinished_intents(account).unwrap().len(), 100);
     }
 }

@@ -195,7 +195,7 @@ fn a_message_whose_plan_keeps_failing_is_retried_then_given_up_without_blocking_
                 .unwrap()
                 .expect("state database");
             let last = db
-                .mailbox("test", "INBOX")
+                .mailbox("test", &imapsort::vocab::MailboxName::inbox())
                 .unwrap()
                 .map_or(0, |m| m.last_uid);
             if last >= 1 {

@@ -22,9 +22,10 @@ fn plan_for(raw: &str, flags: &[&str], received: &str, mailbox: &str) -> (Vec<St
             received: Some(received.parse().expect("received")),
         },
     );
+    let mailbox = imapsort::vocab::MailboxName::new(mailbox);
     let ctx = EvalContext {
         account: Some(&account.name),
-        mailbox,
+        mailbox: &mailbox,
         watch: &account.watch,
         trigger: None,
         now: "2026-03-10T12:00:00Z".parse().expect("now"),

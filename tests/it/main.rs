@@ -37,6 +37,13 @@ mod daemon_faults;
 mod daemon_run;
 mod reload_config;
 
+// Exactly once in real use: locks between processes, a full disk, crash identity, state keys.
+mod once_concurrent;
+mod once_disk;
+mod once_identity;
+mod once_lock;
+mod once_state;
+
 // OAuth 2.0: `imapsort login`, and tokens checked by Dovecot's oauth2 passdb.
 mod oauth_daemon;
 mod oauth_login;

@@ -2,12 +2,14 @@
 //! during the catch-up of a large backlog, during sweeps, and while new mail is pushed — at
 //! least 20 times, and restarted each time. Afterwards the invariants of
 //! tests/it/support/workload.rs hold: every message exactly once where the rules say, each copy
-//! exactly once (a copy whose outcome a kill left unknown is reconciled on start by looking
-//! its Message-ID up in the destination, not repeated), flags as the rules say.
+//! exactly once (a copy whose outcome a kill left unknown is settled on start by looking for it
+//! among what arrived in the destination since the batch's fence, not repeated), flags as
+//! the rules say. tests/it/once_identity.rs goes through every crash point one by one.
 //!
 //! Seeded: the seed is printed; `IMAPSORT_CRASH_SEED=N` replays the same kill schedule
 //! (the moments, not the exact instruction a kill lands on).
 
+use imapsort::vocab::{MailboxName, UidValidity};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -40,25 +42,57 @@ fn write_config_with(dir: &Path, d: &imapsort_testkit::dovecot::Dovecot, rules: 
     path
 }
 
-/// Writes an open intent into the state database under `dir`, as a crash right after its
-/// command left it: (UID, Message-ID, rule, action, destination) in INBOX of account "crash".
-fn open_intent(
-    dir: &Path,
-    validity: u32,
-    (uid, message_id, rule, action, destination): (u32, &str, &str, imapsort::state::Action, &str),
-) {
-    let mut db = imapsort::state::StateDb::open(&dir.join("state")).unwrap();
-    db.journal_intent(&imapsort::state::NewJournalEntry {
+/// An intent as the tests write it: (UID, Message-ID, rule, action, destination).
+type Intent<'a> = (u32, &'a str, &'a str, imapsort::state::Action, &'a str);
+
+/// A destination's fence, taken before a batch's first copy there: (mailbox, UIDVALIDITY,
+/// UIDNEXT).
+type Fence = (String, Option<u32>, u32);
+
+/// The fence of `mailbox` now (STATUS), as a pass takes it before its copies.
+async fn fence_of(s: &mut imapsort::imap::Session, mailbox: &str) -> Fence {
+    let st = s.status(mailbox).await.unwrap();
+    (mailbox.to_string(), st.uid_validity, st.uid_next.unwrap())
+}
+
+/// Writes open intents of one batch (and its fences) into the state database under `dir`, as
+/// a crash right after its commands left them, in INBOX of account "crash".
+fn open_batch(dir: &Path, validity: u32, intents: &[Intent<'_>], fences: &[Fence]) {
+    use imapsort::state::{Batch, JournalId, NewFence, NewJournalEntry, StateDb};
+    let mut db = StateDb::open(&dir.join("state")).unwrap();
+    let inbox = MailboxName::from("INBOX");
+    let validity = UidValidity::new(validity).unwrap();
+    let mut ids: Vec<JournalId> = Vec::new();
+    for &(uid, message_id, rule, action, destination) in intents {
+        let id = db
+            .journal_intent(&NewJournalEntry {
+                account: "crash",
+                mailbox: &inbox,
+                uid_validity: validity,
+                uid,
+                message_id: Some(message_id),
+                rules: &[rule.to_string()],
+                action,
+                destination: Some(destination),
+            })
+            .unwrap();
+        ids.push(id);
+    }
+    let rows: Vec<NewFence<'_>> = fences
+        .iter()
+        .map(|(m, v, next)| NewFence {
+            destination: m,
+            dest_uid_validity: *v,
+            dest_uid_next: *next,
+        })
+        .collect();
+    let batch = Batch {
         account: "crash",
-        mailbox: "INBOX",
+        mailbox: &inbox,
         uid_validity: validity,
-        uid,
-        message_id: Some(message_id),
-        rule,
-        action,
-        destination: Some(destination),
-    })
-    .unwrap();
+        intents: (*ids.iter().min().unwrap(), *ids.iter().max().unwrap()),
+    };
+    db.record_fences(&batch, &rows).unwrap();
 }
 
 /// Start `imapsort run`, its log appended to `log`.
@@ -201,7 +235,7 @@ fn twenty_kills_during_sweeps_and_push_lose_and_repeat_nothing() {
     assert!(!text.contains("panicked"), "a panic in the log");
     let settled = text
         .lines()
-        .filter(|l| l.contains("settled actions a restart interrupted"))
+        .filter(|l| l.contains("settled actions an interrupted run left open"))
         .count();
     eprintln!("starts that settled interrupted actions: {settled}");
     assert_eq!(
@@ -214,9 +248,9 @@ fn twenty_kills_during_sweeps_and_push_lose_and_repeat_nothing() {
 #[test]
 fn a_copy_whose_outcome_a_crash_left_unknown_is_looked_up_not_repeated() {
     // The moment after `UID COPY` succeeded and before its outcome was written, reproduced
-    // exactly: the intents are in the journal, one copy was made (with the flags the plan
-    // set before it), the other was not. A start must settle both: the first by finding its
-    // Message-ID in the destination (no second copy), the second by copying once.
+    // exactly: the intents and the batch's fence are in the journal, one copy was made (with
+    // the flags the plan set before it), the other was not. A start must settle both: the
+    // first by finding the copy above the fence (no second copy), the second by copying once.
     use imapsort::state::Action;
     let Some(d) = support::dovecot::start_default() else {
         return;
@@ -232,18 +266,20 @@ fn a_copy_whose_outcome_a_crash_left_unknown_is_looked_up_not_repeated() {
     )
     .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let validity = rt.block_on(async {
+    let (validity, fence) = rt.block_on(async {
         let mut s = workload::observer(&d).await;
         let info = s.select("INBOX").await.unwrap();
         s.ensure_mailbox("Accounting").await.unwrap();
+        let fence = fence_of(&mut s, "Accounting").await;
         s.uid_store("1", "+FLAGS.SILENT (\\Flagged)").await.unwrap();
         s.uid_copy("1", "Accounting").await.unwrap();
-        info.uid_validity.unwrap()
+        (info.uid_validity.unwrap(), fence)
     });
-    for (uid, id) in [(1, "<s3@soak.test>"), (2, "<s13@soak.test>")] {
-        let intent = (uid, id, "invoices", Action::Copy, "Accounting");
-        open_intent(dir.path(), validity, intent);
-    }
+    let intents = [
+        (1, "<s3@soak.test>", "invoices", Action::Copy, "Accounting"),
+        (2, "<s13@soak.test>", "invoices", Action::Copy, "Accounting"),
+    ];
+    open_batch(dir.path(), validity, &intents, &[fence]);
 
     let mut child = start(&config, &log);
     let mut last = Vec::new();
@@ -293,7 +329,7 @@ fn a_copy_whose_outcome_a_crash_left_unknown_is_looked_up_not_repeated() {
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(last.is_empty(), "{last:?}\n--- log ---\n{text}");
     assert!(
-        text.contains("settled actions a restart interrupted"),
+        text.contains("settled actions an interrupted run left open"),
         "the start did not reconcile:\n{text}"
     );
 }
@@ -311,16 +347,17 @@ fn a_copy_left_unknown_by_a_crashed_sweep_command_is_not_repeated_by_the_next_sw
     d.seed_with("user", "INBOX", &[workload::message(3)])
         .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let validity = rt.block_on(async {
+    let (validity, fence) = rt.block_on(async {
         let mut s = workload::observer(&d).await;
         let info = s.select("INBOX").await.unwrap();
         s.ensure_mailbox("Accounting").await.unwrap();
+        let fence = fence_of(&mut s, "Accounting").await;
         s.uid_store("1", "+FLAGS.SILENT (\\Flagged)").await.unwrap();
         s.uid_copy("1", "Accounting").await.unwrap();
-        info.uid_validity.unwrap()
+        (info.uid_validity.unwrap(), fence)
     });
     let intent = (1, "<s3@soak.test>", "invoices", Action::Copy, "Accounting");
-    open_intent(dir.path(), validity, intent);
+    open_batch(dir.path(), validity, &[intent], &[fence]);
     let out = Command::new(env!("CARGO_BIN_EXE_imapsort"))
         .args(["sweep", "-c"])
         .arg(&config)
@@ -353,21 +390,27 @@ fn interrupted_between_copy_and_move(
     let config = write_config_with(dir, d, COPY_AND_MOVE);
     d.seed_with("user", "INBOX", &[workload::message(3)])
         .unwrap();
-    let validity = rt.block_on(async {
+    let (validity, fence) = rt.block_on(async {
         let mut s = workload::observer(d).await;
         let info = s.select("INBOX").await.unwrap();
         s.ensure_mailbox("Accounting").await.unwrap();
         s.ensure_mailbox("Filed").await.unwrap();
+        let fence = fence_of(&mut s, "Accounting").await;
         s.uid_copy("1", "Accounting").await.unwrap();
-        info.uid_validity.unwrap()
+        (info.uid_validity.unwrap(), fence)
     });
-    for (action, dest) in [(Action::Copy, "Accounting"), (Action::Move, "Filed")] {
-        open_intent(
-            dir,
-            validity,
-            (1, "<s3@soak.test>", "file invoices", action, dest),
-        );
-    }
+    // The copy is fenced; the move to one mailbox would be one atomic UID MOVE (no fence).
+    let intents = [
+        (
+            1,
+            "<s3@soak.test>",
+            "file invoices",
+            Action::Copy,
+            "Accounting",
+        ),
+        (1, "<s3@soak.test>", "file invoices", Action::Move, "Filed"),
+    ];
+    open_batch(dir, validity, &intents, &[fence]);
     config
 }
 
@@ -446,14 +489,15 @@ fn the_daemon_ignores_applied_records_of_another_message_under_the_same_uidvalid
         let info = s.select("INBOX").await.unwrap();
         s.ensure_mailbox("Accounting").await.unwrap();
         s.ensure_mailbox("Filed").await.unwrap();
-        info.uid_validity.unwrap()
+        UidValidity::new(info.uid_validity.unwrap()).unwrap()
     });
     let mut db = StateDb::open(&dir.path().join("state")).unwrap();
-    db.reset_mailbox("crash", "INBOX", validity).unwrap();
+    db.reset_mailbox("crash", &MailboxName::from("INBOX"), validity)
+        .unwrap();
     let tx = db.batch().unwrap();
     tx.record_applied(
         "crash",
-        "INBOX",
+        &MailboxName::from("INBOX"),
         validity,
         &[Applied {
             uid: 1,
@@ -519,17 +563,19 @@ fn interrupted_move(
     if !extra.is_empty() {
         d.seed_with("user", "Filed", extra).unwrap();
     }
-    let validity = rt.block_on(async {
+    let (validity, fence) = rt.block_on(async {
         let mut s = workload::observer(d).await;
         let info = s.select("INBOX").await.unwrap();
         s.ensure_mailbox("Filed").await.unwrap();
+        let fence = fence_of(&mut s, "Filed").await;
         if copied {
             s.uid_copy("1", "Filed").await.unwrap();
         }
-        info.uid_validity.unwrap()
+        (info.uid_validity.unwrap(), fence)
     });
+    // A move whose removal is shared with other moves goes as UID COPY: fenced.
     let intent = (1, "<s3@soak.test>", "file invoices", Action::Move, "Filed");
-    open_intent(dir, validity, intent);
+    open_batch(dir, validity, &[intent], &[fence]);
     config
 }
 
@@ -582,8 +628,8 @@ fn a_move_interrupted_before_its_copy_is_carried_out_once() {
 #[test]
 fn another_message_with_the_same_message_id_is_not_taken_for_the_copy() {
     // Filed already holds a different message under the same Message-ID (a resent or edited
-    // copy): its size differs, so the move is not taken as done, and the original is moved
-    // rather than expunged on the strength of someone else's message.
+    // copy), from before the batch's fence: it is not taken for the copy, and the original is
+    // moved rather than expunged on the strength of someone else's message.
     let Some((d, dir, rt)) = setup() else {
         return;
     };

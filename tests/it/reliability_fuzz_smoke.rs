@@ -66,11 +66,11 @@ fn evaluate(raw: &[u8], flags: Vec<String>) {
             received: Some("2025-06-01T00:00:00-07:00[-07:00]".parse().unwrap()),
         },
     );
-    let watch = vec!["INBOX".to_owned()];
+    let watch = vec![imapsort::vocab::MailboxName::inbox()];
     for trigger in [None, Some(Trigger::New)] {
         let ctx = EvalContext {
             account: Some("personal"),
-            mailbox: "INBOX",
+            mailbox: &imapsort::vocab::MailboxName::inbox(),
             watch: &watch,
             trigger,
             now: "2026-03-10T12:00:00Z".parse().unwrap(),

@@ -371,8 +371,8 @@ fn no_to_move_and_copy_are_errors_with_their_codes_and_the_session_stays_usable(
             let srv = server(command, Hostile::Reply(reply.as_bytes().to_vec())).await;
             let mut s = login(srv.port).await;
             let e = match command {
-                "UID MOVE" => s.uid_move("1", "Nowhere").await,
-                "UID COPY" => s.uid_copy("1", "Full").await,
+                "UID MOVE" => s.uid_move("1", "Nowhere").await.map(|_| ()),
+                "UID COPY" => s.uid_copy("1", "Full").await.map(|_| ()),
                 _ => s.uid_store("1", "+FLAGS.SILENT (\\Seen)").await,
             }
             .unwrap_err();

@@ -41,12 +41,12 @@ fn evaluate_bounded(rules: Arc<RuleSet>, case: &corpus::Case) -> Result<Duration
                     received: Some("2025-01-02T03:04:05+01:00[+01:00]".parse().unwrap()),
                 };
                 let view = MessageView::parse(&bytes, facts);
-                let watch = vec!["INBOX".to_owned()];
+                let watch = vec![imapsort::vocab::MailboxName::inbox()];
                 let mut plans = Vec::new();
                 for trigger in [None, Some(Trigger::New), Some(Trigger::Sweep)] {
                     let ctx = EvalContext {
                         account: Some("test"),
-                        mailbox: "INBOX",
+                        mailbox: &imapsort::vocab::MailboxName::inbox(),
                         watch: &watch,
                         trigger,
                         now: "2026-03-10T12:00:00Z".parse().unwrap(),
@@ -125,10 +125,10 @@ fn the_realistic_message_matches_what_a_reader_expects() {
             received: Some("2026-03-02T10:00:00+01:00[+01:00]".parse().unwrap()),
         },
     );
-    let watch = vec!["INBOX".to_owned()];
+    let watch = vec![imapsort::vocab::MailboxName::inbox()];
     let ctx = EvalContext {
         account: Some("test"),
-        mailbox: "INBOX",
+        mailbox: &imapsort::vocab::MailboxName::inbox(),
         watch: &watch,
         trigger: Some(Trigger::New),
         now: "2026-03-10T12:00:00Z".parse().unwrap(),

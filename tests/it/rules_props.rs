@@ -36,10 +36,10 @@ fn holds(cond: Condition, view: &MessageView) -> bool {
         stop: false,
     }])
     .expect("compiles");
-    let watch = vec!["INBOX".to_owned()];
+    let watch = vec![imapsort::vocab::MailboxName::inbox()];
     let ctx = EvalContext {
         account: None,
-        mailbox: "INBOX",
+        mailbox: &imapsort::vocab::MailboxName::inbox(),
         watch: &watch,
         trigger: None,
         now: "2026-03-10T12:00:00Z".parse().expect("now"),

@@ -8,17 +8,25 @@
 use std::process::Command;
 
 use imapsort::state::{Action, Applied, NewJournalEntry, Outcome, StateDb};
+use imapsort::vocab::{MailboxName, UidValidity};
 
 const CHILD_DIR: &str = "IMAPSORT_CRASH_TEST_DIR";
+
+/// INBOX, for journal entries that borrow their mailbox.
+static INBOX: std::sync::LazyLock<MailboxName> = std::sync::LazyLock::new(MailboxName::inbox);
+
+/// The rule of the journal entries.
+static LISTS: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| vec!["lists".to_string()]);
 
 fn entry(uid: u32) -> NewJournalEntry<'static> {
     NewJournalEntry {
         account: "personal",
-        mailbox: "INBOX",
-        uid_validity: 9,
+        mailbox: &INBOX,
+        uid_validity: UidValidity::new(9).unwrap(),
         uid,
         message_id: Some("<crash@example.org>"),
-        rule: "lists",
+        rules: &LISTS,
         action: Action::Move,
         destination: Some("Lists/x"),
     }
@@ -41,24 +49,47 @@ fn crash_child() {
         })
         .collect();
     let tx = db.batch().unwrap();
-    tx.reset_mailbox("personal", "INBOX", 9).unwrap();
+    tx.reset_mailbox(
+        "personal",
+        &MailboxName::from("INBOX"),
+        UidValidity::new(9).unwrap(),
+    )
+    .unwrap();
     let ids = tx
         .journal_intents(&(1..=500).map(entry).collect::<Vec<_>>())
         .unwrap();
     tx.journal_outcomes(&ids, &Outcome::Done).unwrap();
-    tx.record_applied("personal", "INBOX", 9, &rules).unwrap();
-    tx.set_last_uid("personal", "INBOX", 9, 500).unwrap();
+    tx.record_applied(
+        "personal",
+        &MailboxName::from("INBOX"),
+        UidValidity::new(9).unwrap(),
+        &rules,
+    )
+    .unwrap();
+    tx.set_last_uid(
+        "personal",
+        &MailboxName::from("INBOX"),
+        UidValidity::new(9).unwrap(),
+        500,
+    )
+    .unwrap();
     tx.commit().unwrap();
 
     // The intent is committed before the MOVE would be sent...
     db.journal_intent(&entry(501)).unwrap();
     // ...and the crash comes while the outcome's batch is still open.
     let tx = db.batch().unwrap();
-    tx.set_last_uid("personal", "INBOX", 9, 501).unwrap();
+    tx.set_last_uid(
+        "personal",
+        &MailboxName::from("INBOX"),
+        UidValidity::new(9).unwrap(),
+        501,
+    )
+    .unwrap();
     tx.record_applied(
         "personal",
-        "INBOX",
-        9,
+        &MailboxName::from("INBOX"),
+        UidValidity::new(9).unwrap(),
         &[Applied {
             uid: 501,
             rule: "lists",
@@ -83,10 +114,18 @@ fn a_crash_keeps_committed_batches_and_the_intent_and_drops_the_open_batch() {
     assert!(!status.success(), "the child should have aborted");
 
     let db = StateDb::open(dir.path()).unwrap();
-    let state = db.mailbox("personal", "INBOX").unwrap().unwrap();
-    assert_eq!((state.uid_validity, state.last_uid), (9, 500));
+    let state = db
+        .mailbox("personal", &MailboxName::from("INBOX"))
+        .unwrap()
+        .unwrap();
+    assert_eq!((state.uid_validity.get(), state.last_uid), (9, 500));
     let applied = db
-        .applied_rules("personal", "INBOX", 9, &[1, 250, 500, 501])
+        .applied_rules(
+            "personal",
+            &MailboxName::from("INBOX"),
+            UidValidity::new(9).unwrap(),
+            &[1, 250, 500, 501],
+        )
         .unwrap();
     let mut uids: Vec<u32> = applied.keys().copied().collect();
     uids.sort();

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use imapsort::state::{Action, NewJournalEntry, Outcome, StateDb};
+use imapsort::vocab::{MailboxName, UidValidity};
 
 fn config(dir: &Path, state_dir: Option<&Path>) -> String {
     let settings = state_dir
@@ -49,17 +50,27 @@ fn files(dir: &Path) -> Vec<String> {
 }
 
 fn seed(db: &mut StateDb) {
-    db.set_last_uid("personal", "INBOX", 11, 4242).unwrap();
-    db.record_error("personal", "INBOX", "connection reset by peer")
-        .unwrap();
+    db.set_last_uid(
+        "personal",
+        &MailboxName::from("INBOX"),
+        UidValidity::new(11).unwrap(),
+        4242,
+    )
+    .unwrap();
+    db.record_error(
+        "personal",
+        &MailboxName::from("INBOX"),
+        "connection reset by peer",
+    )
+    .unwrap();
     db.journal_record(
         &NewJournalEntry {
             account: "personal",
-            mailbox: "INBOX",
-            uid_validity: 11,
+            mailbox: &MailboxName::from("INBOX"),
+            uid_validity: UidValidity::new(11).unwrap(),
             uid: 4242,
             message_id: Some("<a@example.org>"),
-            rule: "mailing lists",
+            rules: &["mailing lists".to_string()],
             action: Action::Move,
             destination: Some("Lists/dev"),
         },
@@ -124,7 +135,14 @@ fn it_reads_the_database_while_a_daemon_holds_it_open() {
     );
 
     // The daemon keeps writing; a second look sees it.
-    daemon.set_last_uid("personal", "INBOX", 11, 4243).unwrap();
+    daemon
+        .set_last_uid(
+            "personal",
+            &MailboxName::from("INBOX"),
+            UidValidity::new(11).unwrap(),
+            4243,
+        )
+        .unwrap();
     let out = status(&["-c", &file, "--format", "json"], &[]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -133,7 +151,10 @@ fn it_reads_the_database_while_a_daemon_holds_it_open() {
     assert_eq!(inbox["mailbox"], "INBOX");
     assert_eq!(inbox["last_uid"], 4243);
     assert_eq!(inbox["last_error"]["text"], "connection reset by peer");
-    assert_eq!(inbox["recent_actions"][0]["rule"], "mailing lists");
+    assert_eq!(
+        inbox["recent_actions"][0]["rules"],
+        serde_json::json!(["mailing lists"])
+    );
     assert_eq!(json["accounts"][1]["account"], "work");
     assert_eq!(json["accounts"][1]["mailboxes"], serde_json::json!([]));
 }

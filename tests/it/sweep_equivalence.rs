@@ -9,8 +9,10 @@ use std::time::{Duration, SystemTime};
 use imapsort::cli::OutputFormat;
 use imapsort::execute::Executor;
 use imapsort::exit::Exit;
+use imapsort::pass::sink::Sink;
+use imapsort::pass::target::server_caps;
+use imapsort::pass::{MessageResult, PassOptions, Report, Scope};
 use imapsort::rules::{EvalContext, MessageFacts, MessageView, Plan};
-use imapsort::sweep::{MessageResult, Scope, SweepOptions, SweepSink, server_caps, sweep_mailbox};
 use imapsort_testkit::dovecot::{DovecotOptions, SeedMessage};
 
 use crate::support::sweep_util::{contents, observer, write_config};
@@ -379,7 +381,7 @@ impl Gen {
 #[derive(Default)]
 struct Collect(Vec<MessageResult>);
 
-impl SweepSink for Collect {
+impl Report for Collect {
     fn message(&mut self, r: &MessageResult) {
         self.0.push(r.clone());
     }
@@ -397,10 +399,10 @@ fn offline_plans(
     offset: jiff::tz::Offset,
     now: jiff::Timestamp,
 ) -> Plans {
-    let watch = vec!["INBOX".to_owned()];
+    let watch = vec![imapsort::vocab::MailboxName::inbox()];
     let ctx = EvalContext {
         account: Some("test"),
-        mailbox: "INBOX",
+        mailbox: &imapsort::vocab::MailboxName::inbox(),
         watch: &watch,
         trigger: None,
         now,
@@ -441,10 +443,10 @@ async fn dry_run(
     )
     .await
     .unwrap();
-    let watch = vec!["INBOX".to_owned()];
-    let opts = SweepOptions {
+    let watch = vec![imapsort::vocab::MailboxName::inbox()];
+    let opts = PassOptions {
         account: "test",
-        mailbox: "INBOX",
+        mailbox: &imapsort::vocab::MailboxName::inbox(),
         watch: &watch,
         trigger: None,
         trash: "Trash",
@@ -452,11 +454,13 @@ async fn dry_run(
         now,
         scope: Scope::All,
         dry_run: true,
+        selected: None,
     };
     let mut exec = Executor::new(server_caps(&sess));
     let mut sink = Collect::default();
+    let mut state = Sink::new(None, None, true);
     let started = std::time::Instant::now();
-    let summary = sweep_mailbox(&mut sess, rules, &opts, &mut exec, &mut sink)
+    let summary = imapsort::pass::run(&mut sess, rules, &opts, &mut exec, &mut state, &mut sink)
         .await
         .unwrap();
     eprintln!(

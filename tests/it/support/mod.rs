@@ -24,6 +24,7 @@ pub mod dovecot;
 pub mod harness;
 pub mod login;
 pub mod oauth_server;
+pub mod once_util;
 pub mod peer;
 pub mod proxy;
 pub mod state;

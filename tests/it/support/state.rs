@@ -14,7 +14,7 @@ fn open(state_dir: &Path) -> Option<StateDb> {
 /// Whether the daemon has selected `mailbox` once and fixed where its new mail starts: mail
 /// delivered from now on is new to it, whatever `first_start` says.
 pub fn knows(state_dir: &Path, account: &str, mailbox: &str) -> bool {
-    open(state_dir).is_some_and(|db| db.mailbox(account, mailbox).unwrap().is_some())
+    open(state_dir).is_some_and(|db| db.mailbox(account, &mailbox.into()).unwrap().is_some())
 }
 
 /// Journal entries of `account` whose outcome is not written yet (actions under way, or left
@@ -29,10 +29,10 @@ pub fn applied(state_dir: &Path, account: &str, mailbox: &str, uid: u32) -> Hash
     let Some(db) = open(state_dir) else {
         return HashSet::new();
     };
-    let Some(state) = db.mailbox(account, mailbox).unwrap() else {
+    let Some(state) = db.mailbox(account, &mailbox.into()).unwrap() else {
         return HashSet::new();
     };
-    db.applied_rules(account, mailbox, state.uid_validity, &[uid])
+    db.applied_rules(account, &mailbox.into(), state.uid_validity, &[uid])
         .unwrap()
         .remove(&uid)
         .unwrap_or_default()

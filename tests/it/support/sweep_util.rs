@@ -74,9 +74,10 @@ pub async fn sweep_with(
             config: Some(config.to_path_buf()),
         },
         account: account.map(String::from),
-        mailbox: mailbox.map(String::from),
+        mailbox: mailbox.map(imapsort::vocab::MailboxName::new),
         dry_run,
         format,
+        wait: std::time::Duration::from_secs(30),
     };
     let mut out = Vec::new();
     let mut err = Vec::new();

@@ -1,40 +1,57 @@
-//! One pass of the rules over one mailbox: select, search, fetch in chunks, evaluate, execute.
-//!
-//! Used by `imapsort sweep` (all rules, trigger `None`) and by the daemon (periodic sweeps with
-//! trigger `Sweep`; catch-up of new mail with trigger `New` over `UID <last+1>:*`).
+//! One pass of the rules over one mailbox: select, search, fetch in chunks, evaluate, execute,
+//! with the state database around it. The same pass serves `imapsort sweep` (all rules,
+//! trigger `None`) and the daemon (periodic sweeps with trigger `Sweep`; new mail with
+//! trigger `New` over `UID <last+1>:*`).
 //!
 //! ```text
-//! SELECT mailbox
-//! UID SEARCH [UID <scope>] UNDELETED <push-down>   candidates (a superset; see imap::search)
-//! per chunk of 500 candidates:
-//!   UID FETCH <chunk> (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (...)])
-//!     (the next chunk's FETCH is sent before this one is evaluated: pipelined)
-//!   RuleSet::evaluate each message (what the sink says was already applied adds nothing)
-//!   every 5,000 decided messages: their intents to the journal (sink.before_execute)
-//! at the end of the pass (or every EXEC_BATCH changed messages), unless dry-run:
-//!   carry out the plans (grouped commands, see crate::execute)
-//!   hand every message's result to the sink
+//! open     SELECT, the mailbox's state row (first start, UIDVALIDITY change)     open.rs
+//! run:
+//!   SELECT mailbox (UIDVALIDITY must be the one the sink writes under)
+//!   UID SEARCH [UID <scope>] UNDELETED <push-down>   candidates (a superset; see imap::search)
+//!   per chunk of 500 candidates:
+//!     UID FETCH <chunk> (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (...)])
+//!       (the next chunk's FETCH is sent before this one is evaluated: pipelined)
+//!     applied rules from the state (sink.applied); RuleSet::evaluate each message
+//!     every 5,000 decided messages: their intents to the journal (sink.journal)
+//!   at the end of the pass (or every EXEC_BATCH changed messages), unless dry-run:
+//!     the batch's intents durable (or, without any, a probe write): else nothing is sent
+//!     carry out the plans (grouped commands, see crate::execute)         target.rs
+//!     every message's result to the state, then to the Report            sink.rs, record.rs
 //! ```
+//!
+//! Exactly once: no command that changes the server goes out unless the state database took a
+//! write just before it (the batch's intents, which say what is about to happen); a failed
+//! write ends the pass before any command. Evaluation is told which rules were already
+//! applied to a message, so a rule's actions are never repeated. Open intents a crash or a
+//! lost connection left are settled by `crate::recover` before the mailbox is acted on again.
 //!
 //! At most two chunks of messages are held at a time (one evaluated, the next arriving), so
 //! memory stays flat however big the mailbox.
 //! Messages marked `\Deleted` are left alone: another client is about to expunge them, and a
 //! move without UIDPLUS leaves its originals marked so (sweeping them again would copy twice).
 
-use std::collections::{HashMap, HashSet};
+mod fetch;
+pub mod open;
+pub mod record;
+pub mod sink;
+pub mod target;
+mod waiting;
+
+use std::collections::HashMap;
 
 use jiff::Timestamp;
 
-use crate::execute::{Executor, ImapTarget, Outcome, ServerCaps, Universe, group};
+use crate::execute::{Executor, Outcome, Universe, group};
 use crate::imap::fetch::{FETCH_CHUNK, FetchSpec};
 use crate::imap::search;
 use crate::imap::uidset::{MAX_SET_CHARS, Uid, UidSet};
 use crate::imap::{ImapError, MailboxInfo, Session};
 use crate::rules::ast::Trigger;
 use crate::rules::{EvalContext, FinalKind, Plan, RuleSet};
-
-#[path = "sweep/waiting.rs"]
-mod waiting;
+use crate::state::StateError;
+use crate::vocab::MailboxName;
+use fetch::{Fetch, answer, send_fetch};
+use sink::Sink;
 use waiting::Waiting;
 
 /// Which messages of the mailbox a pass looks at.
@@ -50,13 +67,13 @@ pub enum Scope {
 
 /// Where and how to run a pass.
 #[derive(Clone, Debug)]
-pub struct SweepOptions<'a> {
+pub struct PassOptions<'a> {
     /// The account's name (rules naming accounts, logs, results).
     pub account: &'a str,
-    /// The mailbox to sweep (UTF-8, `/`-separated).
-    pub mailbox: &'a str,
+    /// The mailbox to sweep.
+    pub mailbox: &'a MailboxName,
     /// The account's watch list: the default `mailboxes` of a rule.
-    pub watch: &'a [String],
+    pub watch: &'a [MailboxName],
     /// `None`: rules of both triggers (`imapsort sweep`).
     pub trigger: Option<Trigger>,
     /// Resolved trash mailbox (configured, else SPECIAL-USE `\Trash`, else "Trash").
@@ -68,6 +85,9 @@ pub struct SweepOptions<'a> {
     pub scope: Scope,
     /// Evaluate and report, but send no command that changes anything.
     pub dry_run: bool,
+    /// The caller's SELECT of the mailbox, when it is still the selected one (it was just
+    /// opened and recovered): the pass does not SELECT it again.
+    pub selected: Option<&'a MailboxInfo>,
 }
 
 /// What happened to one message that some rule matched.
@@ -107,7 +127,7 @@ impl MessageResult {
 
 /// Totals of one pass.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SweepSummary {
+pub struct Summary {
     /// Messages in scope (not `\Deleted`); those the search ruled out count as examined.
     pub examined: u64,
     /// Messages some rule matched.
@@ -121,8 +141,8 @@ pub struct SweepSummary {
     pub highest_uid: Option<Uid>,
 }
 
-impl SweepSummary {
-    pub fn add(&mut self, other: &SweepSummary) {
+impl Summary {
+    pub fn add(&mut self, other: &Summary) {
         self.examined += other.examined;
         self.matched += other.matched;
         self.moved += other.moved;
@@ -131,62 +151,69 @@ impl SweepSummary {
     }
 }
 
-/// What a pass asks of its caller: the state database in the daemon, output in the CLI.
-pub trait SweepSink {
-    /// Called once after SELECT (the daemon checks UIDVALIDITY here).
-    fn selected(&mut self, _info: &MailboxInfo) {}
+/// Where a pass's results go once the state database has them: the daemon's log, the sweep
+/// command's output.
+pub trait Report {
+    /// A chunk was fetched and evaluated: progress (the daemon's watchdog), however long the
+    /// whole pass takes.
+    fn progress(&mut self) {}
 
-    /// The rules already applied to each of `uids` (absent: none). Those rules still match
-    /// and still end evaluation, but add no actions.
-    fn applied(&mut self, _uids: &[Uid]) -> HashMap<Uid, HashSet<String>> {
-        HashMap::new()
-    }
-
-    /// Like [`applied`](Self::applied), given each message's Message-ID too, so a sink can
-    /// check that what it recorded is about the same message. Defaults to `applied`.
-    fn applied_to(&mut self, messages: &[(Uid, Option<&str>)]) -> HashMap<Uid, HashSet<String>> {
-        let uids: Vec<Uid> = messages.iter().map(|(uid, _)| *uid).collect();
-        self.applied(&uids)
-    }
-
-    /// Before their commands run (not in a dry run): the journal's intents for newly decided
-    /// plans, a few thousand at a time (several calls may precede one batch's commands).
-    fn before_execute(&mut self, _planned: &[MessageResult]) {}
-
-    /// Every matched message of a chunk, after its commands ran.
+    /// A matched message's result, after the state database recorded it (or failed to: the
+    /// pass then ends with [`PassError::State`]).
     fn message(&mut self, result: &MessageResult);
 }
 
-/// Why a pass stopped. Results handed to the sink before the error stand.
+/// Why a pass stopped. Results handed to the report before the error stand.
 #[derive(Debug, thiserror::Error)]
-pub enum SweepError {
+pub enum PassError {
     #[error("cannot select mailbox {mailbox}")]
     Select {
-        mailbox: String,
+        mailbox: MailboxName,
         #[source]
         source: ImapError,
     },
     #[error("searching mailbox {mailbox} failed")]
     Search {
-        mailbox: String,
+        mailbox: MailboxName,
         #[source]
         source: ImapError,
     },
     #[error("fetching from mailbox {mailbox} failed")]
     Fetch {
-        mailbox: String,
+        mailbox: MailboxName,
         #[source]
         source: ImapError,
     },
+    /// The connection broke while plans were carried out; what happened to the command in
+    /// flight is for `crate::recover` to find out.
+    #[error("the connection broke while acting on mailbox {mailbox}")]
+    Execute {
+        mailbox: MailboxName,
+        #[source]
+        source: ImapError,
+    },
+    /// The state database could not be written: nothing more is sent.
+    #[error("the state database {} could not be written", .file.display())]
+    State {
+        file: std::path::PathBuf,
+        #[source]
+        source: StateError,
+    },
+    /// The server renumbered the mailbox since the caller opened it: the state's UIDs are
+    /// about other messages now; open it again.
+    #[error("the UIDVALIDITY of {mailbox} changed")]
+    ValidityChanged { mailbox: MailboxName },
 }
 
-impl SweepError {
-    /// The IMAP error underneath.
-    pub fn imap(&self) -> &ImapError {
+impl PassError {
+    /// The IMAP error underneath, if it is one.
+    pub fn imap(&self) -> Option<&ImapError> {
         match self {
-            SweepError::Select { source, .. }
-            | SweepError::Search { source, .. }
-            | SweepError::Fetch { source, .. } => source,
+            PassError::Select { source, .. }
+            | PassError::Search { source, .. }
+            | PassError::Fetch { source, .. }
+            | PassError::Execute { source, .. } => Some(source),
+            PassError::State { .. } | PassError::ValidityChanged { .. } => None,
         }
     }
 }
@@ -194,7 +221,7 @@ impl SweepError {
 /// The `when` of every rule that could run in this pass (account, mailbox, trigger).
 fn applicable_conditions<'r>(
     rules: &'r RuleSet,
-    opts: &SweepOptions<'_>,
+    opts: &PassOptions<'_>,
 ) -> Vec<&'r crate::rules::ast::Condition> {
     rules
         .rules()
@@ -249,31 +276,35 @@ async fn in_scope(
     Ok((undeleted, Some(universe)))
 }
 
-/// Runs one pass. Every matched message goes to `sink.message`, chunk by chunk. Generic over
-/// the sink (not `dyn`) so that a `Send` sink keeps the pass `Send`, as the daemon's spawned
-/// workers need.
-pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
+/// Runs one pass. Every matched message's result goes to the state (`sink`), then to
+/// `report`, batch by batch. Generic over the report (not `dyn`) so that a `Send` report
+/// keeps the pass `Send`, as the daemon's spawned workers need.
+pub async fn run<R: Report + ?Sized>(
     session: &mut Session,
     rules: &RuleSet,
-    opts: &SweepOptions<'_>,
+    opts: &PassOptions<'_>,
     executor: &mut Executor,
-    sink: &mut S,
-) -> Result<SweepSummary, SweepError> {
-    let mailbox = opts.mailbox.to_owned();
+    sink: &mut Sink,
+    report: &mut R,
+) -> Result<Summary, PassError> {
+    let mailbox = opts.mailbox.clone();
     let started = std::time::Instant::now();
-    let info = session
-        .select(opts.mailbox)
-        .await
-        .map_err(|source| SweepError::Select {
-            mailbox: mailbox.clone(),
-            source,
-        })?;
-    sink.selected(&info);
-    let mut summary = SweepSummary::default();
+    let info = match opts.selected {
+        Some(info) if session.selected() == Some(opts.mailbox.as_str()) => *info,
+        _ => session
+            .select(opts.mailbox)
+            .await
+            .map_err(|source| PassError::Select {
+                mailbox: mailbox.clone(),
+                source,
+            })?,
+    };
+    sink.check_selected(&info)?;
+    let mut summary = Summary::default();
 
     let conditions = applicable_conditions(rules, opts);
     let query = search::superset(conditions.iter().copied(), opts.now);
-    let search_err = |source| SweepError::Search {
+    let search_err = |source| PassError::Search {
         mailbox: mailbox.clone(),
         source,
     };
@@ -294,7 +325,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
     };
     tracing::debug!(
         account = opts.account,
-        mailbox = opts.mailbox,
+        mailbox = %opts.mailbox,
         query = %query,
         examined = summary.examined,
         candidates = candidates.len(),
@@ -310,34 +341,52 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
     // Plans wait until the pass ends (or EXEC_BATCH messages want changes), so each
     // destination gets one command for many messages rather than one per fetch chunk.
     let mut held = Held::default();
+    let mut pass = Pass {
+        session,
+        opts,
+        executor,
+        sink,
+        report,
+        summary: &mut summary,
+    };
     let chunks = candidates.chunks(usize::MAX, FETCH_CHUNK);
     let mut next = match chunks.first() {
-        Some(first) => Some(send_fetch(session, &spec, first, universe.as_ref()).await),
+        Some(first) => Some(send_fetch(pass.session, &spec, first, universe.as_ref()).await),
         None => None,
     };
     for (i, chunk) in chunks.iter().enumerate() {
         let Some(current) = next.take() else { break };
-        let items = match answer(session, current).await {
+        let items = match answer(pass.session, current).await {
             Ok(items) => items,
             Err(source) => {
                 // What was decided so far is still carried out (or reported as failed).
-                let u = universe.as_mut();
-                flush(session, opts, executor, sink, &mut held, &mut summary, u).await;
-                return Err(SweepError::Fetch { mailbox, source });
+                pass.flush(&mut held, universe.as_mut()).await?;
+                return Err(PassError::Fetch { mailbox, source });
             }
         };
         // The next chunk's FETCH goes out now, so the server reads those messages while this
         // chunk is evaluated (on loopback the two take about as long as each other).
         if let Some(following) = chunks.get(i + 1) {
-            next = Some(send_fetch(session, &spec, following, universe.as_ref()).await);
+            next = Some(send_fetch(pass.session, &spec, following, universe.as_ref()).await);
         }
         // Unsolicited FETCH responses for other messages may be mixed in.
         let views = spec.views(items, chunk);
-        let ids: Vec<(Uid, Option<&str>)> = views
+        let ids: Vec<(Uid, Option<String>)> = views
             .iter()
-            .map(|(uid, v)| (*uid, v.message_id()))
+            .map(|(uid, v)| (*uid, v.message_id().map(str::to_owned)))
             .collect();
-        let applied = sink.applied_to(&ids);
+        let applied = match pass.sink.applied(ids).await {
+            Ok(applied) => applied,
+            Err(e) => {
+                // Nothing is decided without knowing what was done before; the FETCH in
+                // flight is answered first, so the connection stays in step.
+                if let Some(sent) = next.take() {
+                    let _ = answer(pass.session, sent).await;
+                }
+                return Err(pass.sink.failed(e));
+            }
+        };
+        pass.report.progress();
         for (uid, view) in &views {
             let ctx = EvalContext {
                 account: Some(opts.account),
@@ -355,7 +404,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
                 continue;
             }
             if let Some(done) = applied.get(uid) {
-                // Copies an interrupted earlier run already made (crate::reconcile).
+                // Copies an interrupted earlier run already made (crate::recover).
                 ev.plan
                     .copy
                     .retain(|dest| !done.contains(&crate::state::copied_marker(dest)));
@@ -363,7 +412,7 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
             for w in &ev.warnings {
                 tracing::warn!(
                     account = opts.account,
-                    mailbox = opts.mailbox,
+                    mailbox = %opts.mailbox,
                     uid = uid.get(),
                     "{w}"
                 );
@@ -381,93 +430,38 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
         // The journal's intents, a few thousand at a time while the next FETCH is out: this
         // overlaps the server's work instead of delaying the batch's commands, without a
         // transaction (an fsync) per chunk.
-        if held.unjournaled.len() >= JOURNAL_BATCH {
-            held.journal(opts, sink);
+        if held.unjournaled.len() >= JOURNAL_BATCH
+            && let Err(e) = held.journal(opts, pass.sink).await
+        {
+            if let Some(sent) = next.take() {
+                let _ = answer(pass.session, sent).await;
+            }
+            return Err(e);
         }
         if opts.dry_run || held.waiting.acted_on() + held.unjournaled.len() >= EXEC_BATCH {
             if !opts.dry_run
                 && let Some(sent) = next.take()
             {
                 // No other command may go out while a FETCH is: take its answer first.
-                next = Some(Fetch::Answered(answer(session, sent).await));
+                next = Some(Fetch::Answered(answer(pass.session, sent).await));
             }
-            let u = universe.as_mut();
-            flush(session, opts, executor, sink, &mut held, &mut summary, u).await;
+            pass.flush(&mut held, universe.as_mut()).await?;
         }
     }
     tracing::debug!(
         account = opts.account,
-        mailbox = opts.mailbox,
+        mailbox = %opts.mailbox,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "sweep fetched and evaluated"
     );
-    let u = universe.as_mut();
-    flush(session, opts, executor, sink, &mut held, &mut summary, u).await;
+    pass.flush(&mut held, universe.as_mut()).await?;
     tracing::debug!(
         account = opts.account,
-        mailbox = opts.mailbox,
+        mailbox = %opts.mailbox,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "sweep done"
     );
     Ok(summary)
-}
-
-/// A chunk's `UID FETCH`: sent and not yet answered, or answered.
-enum Fetch {
-    /// The tags of its command lines, in the order sent.
-    Sent(Vec<String>),
-    /// What came back (or why nothing did).
-    Answered(Result<Vec<crate::imap::FetchedItem>, ImapError>),
-}
-
-/// Sends the `UID FETCH` of `chunk`, in as few command lines as the universe allows, without
-/// waiting for the answer.
-async fn send_fetch(
-    session: &mut Session,
-    spec: &FetchSpec,
-    chunk: &UidSet,
-    universe: Option<&Universe>,
-) -> Fetch {
-    let wire = match universe {
-        Some(u) => chunk.widen(&u.existing, u.known),
-        None => chunk.clone(),
-    };
-    let mut tags = Vec::new();
-    for line in wire.chunks(MAX_SET_CHARS, u64::MAX) {
-        match session
-            .start_uid_fetch(&line.to_string(), spec.items())
-            .await
-        {
-            Ok(tag) => tags.push(tag),
-            // A failed write breaks the connection: the lines sent before need no answer.
-            Err(e) => return Fetch::Answered(Err(e)),
-        }
-    }
-    Fetch::Sent(tags)
-}
-
-/// The answer to a fetch: every line's, read in order even after one line's `NO`, so the
-/// connection stays in step.
-async fn answer(
-    session: &mut Session,
-    fetch: Fetch,
-) -> Result<Vec<crate::imap::FetchedItem>, ImapError> {
-    let tags = match fetch {
-        Fetch::Answered(result) => return result,
-        Fetch::Sent(tags) => tags,
-    };
-    let mut items = Vec::new();
-    let mut failed = None;
-    for tag in tags {
-        match session.finish_uid_fetch(&tag).await {
-            Ok(more) => items.extend(more),
-            Err(e) if e.is_connection_fatal() => return Err(e),
-            Err(e) => {
-                failed.get_or_insert(e);
-            }
-        }
-    }
-    failed.map_or(Ok(items), Err)
 }
 
 /// How many messages with changes may wait before their commands are sent: a pass of a
@@ -486,59 +480,118 @@ struct Held {
     unjournaled: Vec<MessageResult>,
     /// Journaled, waiting for the batch's commands.
     waiting: Waiting,
+    /// Some intent of the waiting messages was written: the state took a write for this
+    /// batch (else a probe write goes first).
+    journaled: bool,
 }
 
 impl Held {
     /// Journals the intents of the unjournaled messages (unless a dry run); they then wait.
-    fn journal<S: SweepSink + ?Sized>(&mut self, opts: &SweepOptions<'_>, sink: &mut S) {
-        if !opts.dry_run && !self.unjournaled.is_empty() {
-            sink.before_execute(&self.unjournaled);
-        }
+    async fn journal(&mut self, opts: &PassOptions<'_>, sink: &mut Sink) -> Result<(), PassError> {
+        let decided = std::mem::take(&mut self.unjournaled);
+        let decided = if opts.dry_run || decided.is_empty() {
+            decided
+        } else {
+            let (decided, wrote) = sink.journal(decided).await.map_err(|e| sink.failed(e))?;
+            self.journaled |= wrote;
+            decided
+        };
         let waiting = &mut self.waiting;
-        self.unjournaled.drain(..).for_each(|r| waiting.push(r));
+        decided.into_iter().for_each(|r| waiting.push(r));
+        Ok(())
     }
 }
 
-/// Carries out the pending plans (unless dry-run), their intents journaled first, and hands
-/// every result to the sink.
-async fn flush<S: SweepSink + ?Sized>(
-    session: &mut Session,
-    opts: &SweepOptions<'_>,
-    executor: &mut Executor,
-    sink: &mut S,
-    held: &mut Held,
-    summary: &mut SweepSummary,
-    universe: Option<&mut Universe>,
-) {
-    held.journal(opts, sink);
-    let waiting = std::mem::take(&mut held.waiting);
-    let mut outcomes: Option<HashMap<Uid, Outcome>> = None;
-    if !opts.dry_run && waiting.acted_on() > 0 {
-        let mut program = group(&waiting.plans(), executor.caps());
-        program.atomic = waiting.without_message_id();
-        let started = std::time::Instant::now();
-        let run = executor.run_within(session, &program, universe).await;
-        tracing::debug!(
-            account = opts.account,
-            mailbox = opts.mailbox,
-            steps = program.steps.len(),
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "sweep executed"
-        );
-        outcomes = Some(run.into_iter().map(|o| (o.uid, o)).collect());
-    }
-    for mut r in waiting.into_results() {
-        if let Some(outcomes) = &mut outcomes {
-            let uid = r.uid;
-            apply_outcome(&mut r, outcomes.remove(&uid));
+/// What a pass works with while it carries out its batches.
+struct Pass<'p, 'o, R: Report + ?Sized> {
+    session: &'p mut Session,
+    opts: &'p PassOptions<'o>,
+    executor: &'p mut Executor,
+    sink: &'p mut Sink,
+    report: &'p mut R,
+    summary: &'p mut Summary,
+}
+
+impl<R: Report + ?Sized> Pass<'_, '_, R> {
+    /// Carries out the pending plans (unless dry-run), their intents durable first, and hands
+    /// every result to the state and the report. A state write that fails ends the pass:
+    /// before the commands, none are sent; after them, the results are still reported.
+    async fn flush(
+        &mut self,
+        held: &mut Held,
+        universe: Option<&mut Universe>,
+    ) -> Result<(), PassError> {
+        let opts = self.opts;
+        held.journal(opts, self.sink).await?;
+        let waiting = std::mem::take(&mut held.waiting);
+        let journaled = std::mem::take(&mut held.journaled);
+        let mut outcomes: Option<HashMap<Uid, Outcome>> = None;
+        if !opts.dry_run && waiting.acted_on() > 0 {
+            let mut program = group(&waiting.plans(), self.executor.caps());
+            program.atomic = waiting.without_message_id();
+            // Destinations copied into exist and are fenced, durably, before any command
+            // changes a message: after a crash, recovery looks for the copies above the
+            // fence (crate::recover).
+            let fences = self.executor.prepare(self.session, &program).await;
+            if !fences.is_empty() {
+                self.sink
+                    .fence(fences)
+                    .await
+                    .map_err(|e| self.sink.failed(e))?;
+            } else if !journaled {
+                // Flags only, no intent written: the state must take a write before the
+                // server is changed, or what is done could not be recorded.
+                self.sink.probe().await.map_err(|e| self.sink.failed(e))?;
+            }
+            let started = std::time::Instant::now();
+            let run = self
+                .executor
+                .run_within(self.session, &program, universe)
+                .await;
+            self.sink.copied(run.copied);
+            tracing::debug!(
+                account = opts.account,
+                mailbox = %opts.mailbox,
+                steps = program.steps.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "sweep executed"
+            );
+            outcomes = Some(run.outcomes.into_iter().map(|o| (o.uid, o)).collect());
         }
-        summary.matched += 1;
-        if r.error.is_some() {
-            summary.errors += 1;
-        } else if r.leaves() && (r.done || opts.dry_run) {
-            summary.moved += 1;
+        let mut failed: Option<PassError> = None;
+        for mut r in waiting.into_results() {
+            if let Some(outcomes) = &mut outcomes {
+                let uid = r.uid;
+                apply_outcome(&mut r, outcomes.remove(&uid));
+            }
+            self.summary.matched += 1;
+            if r.error.is_some() {
+                self.summary.errors += 1;
+            } else if r.leaves() && (r.done || opts.dry_run) {
+                self.summary.moved += 1;
+            }
+            if failed.is_some() {
+                // The state took no more: the rest is only reported.
+                self.report.message(&r);
+            } else if let Err(e) = self.sink.message(r, &mut *self.report).await {
+                failed = Some(self.sink.failed(e));
+            }
         }
-        sink.message(&r);
+        if failed.is_none()
+            && let Err(e) = self.sink.flush(&mut *self.report).await
+        {
+            failed = Some(self.sink.failed(e));
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if !self.session.is_usable() {
+            return Err(PassError::Execute {
+                mailbox: opts.mailbox.clone(),
+                source: ImapError::ConnectionLost(Some("while the plans were carried out".into())),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -577,71 +630,6 @@ async fn search_uids(
     Ok(set)
 }
 
-/// Capabilities that change how plans are carried out.
-pub fn server_caps(session: &Session) -> ServerCaps {
-    ServerCaps {
-        move_: session.has_capability("MOVE"),
-        uidplus: session.has_capability("UIDPLUS"),
-        gmail: session.is_gmail(),
-    }
-}
-
-/// A flag or keyword that can go into a STORE list: `\Word` or an atom.
-fn valid_flag(flag: &str) -> bool {
-    let word = flag.strip_prefix('\\').unwrap_or(flag);
-    !word.is_empty()
-        && word.bytes().all(|b| {
-            b.is_ascii_graphic()
-                && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
-        })
-}
-
-impl ImapTarget for Session {
-    type Error = ImapError;
-
-    async fn store_flags(
-        &mut self,
-        uids: &UidSet,
-        add: bool,
-        flags: &[String],
-    ) -> Result<(), ImapError> {
-        if !flags.iter().all(|f| valid_flag(f)) {
-            return Err(ImapError::InvalidArgument("flag"));
-        }
-        let sign = if add { '+' } else { '-' };
-        let query = format!("{sign}FLAGS.SILENT ({})", flags.join(" "));
-        self.uid_store(&uids.to_string(), &query).await
-    }
-
-    async fn add_labels(&mut self, uids: &UidSet, labels: &[String]) -> Result<(), ImapError> {
-        self.uid_add_gmail_labels(&uids.to_string(), labels).await
-    }
-
-    async fn copy(&mut self, uids: &UidSet, mailbox: &str) -> Result<(), ImapError> {
-        self.uid_copy(&uids.to_string(), mailbox).await
-    }
-
-    async fn mv(&mut self, uids: &UidSet, mailbox: &str) -> Result<(), ImapError> {
-        self.uid_move(&uids.to_string(), mailbox).await
-    }
-
-    async fn uid_expunge(&mut self, uids: &UidSet) -> Result<(), ImapError> {
-        Session::uid_expunge(self, &uids.to_string()).await
-    }
-
-    async fn ensure_mailbox(&mut self, mailbox: &str) -> Result<(), ImapError> {
-        Session::ensure_mailbox(self, mailbox).await.map(|_| ())
-    }
-
-    fn is_connection_lost(err: &ImapError) -> bool {
-        err.is_connection_fatal()
-    }
-
-    fn is_missing_mailbox(err: &ImapError) -> bool {
-        err.is_missing_mailbox()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -656,22 +644,6 @@ mod tests {
             criteria(&Scope::Uids(set), "UNDELETED SEEN"),
             ["UID 1:3,9 UNDELETED SEEN"]
         );
-    }
-
-    #[test]
-    fn flags_that_would_break_the_command_are_refused() {
-        for (flag, ok) in [
-            ("\\Seen", true),
-            ("$Invoice", true),
-            ("work", true),
-            ("two words", false),
-            ("a)b", false),
-            ("\\", false),
-            ("", false),
-            ("x\r\ny", false),
-        ] {
-            assert_eq!(valid_flag(flag), ok, "{flag:?}");
-        }
     }
 
     #[test]

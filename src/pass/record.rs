@@ -1,13 +1,16 @@
-//! What a pass over a mailbox writes to the state database around its commands, the same for
-//! `imapsort sweep` and the daemon: an *intent* in the journal before each copy and terminal
-//! action, and after them the outcomes, the flag changes made, and the (rule, message) pairs
-//! applied. A plan that failed part-way leaves its intents open: a copy may have been made
-//! before a later step failed, and only [`crate::reconcile`] (Message-ID looked up in the
-//! destination) can tell.
+//! What a pass over a mailbox writes to the state database around its commands (the
+//! synchronous half of [`super::sink`]): an *intent* in the journal before each copy and
+//! terminal action, and after them the outcomes, the flag changes made, and the (rule,
+//! message) pairs applied. A plan that failed part-way leaves its intents open: a copy may
+//! have been made before a later step failed, and only [`crate::recover`] can tell.
 
+use super::MessageResult;
+use crate::execute::{Copied, Fence};
 use crate::rules::{FinalKind, Plan};
-use crate::state::{Action, Applied, JournalId, NewJournalEntry, Outcome, StateDb, StateError};
-use crate::sweep::MessageResult;
+use crate::state::{
+    Action, Applied, Batch, JournalId, NewFence, NewJournalEntry, Outcome, StateDb, StateError,
+};
+use crate::vocab::{MailboxName, UidValidity};
 
 /// How many results a sink buffers before writing them in one transaction: a sweep hands
 /// over a whole pass's results at its end, and holding 100,000 copies would cost ~40 MB.
@@ -54,6 +57,16 @@ impl Intents {
         self.rows.retain(|r| !gone.contains(&r.0));
     }
 
+    /// Takes the intents of `uids` out (to finish them with their results).
+    pub fn take(&mut self, uids: impl IntoIterator<Item = u32>) -> Intents {
+        let wanted: std::collections::HashSet<u32> = uids.into_iter().collect();
+        let (taken, kept) = std::mem::take(&mut self.rows)
+            .into_iter()
+            .partition(|r| wanted.contains(&r.0));
+        self.rows = kept;
+        Intents { rows: taken }
+    }
+
     /// Forgets every intent.
     pub fn clear(&mut self) {
         self.rows.clear();
@@ -62,32 +75,38 @@ impl Intents {
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
+
+    /// The lowest and highest journal id held.
+    pub fn range(&self) -> Option<(JournalId, JournalId)> {
+        let min = self.rows.iter().map(|r| r.1).min()?;
+        let max = self.rows.iter().map(|r| r.1).max()?;
+        Some((min, max))
+    }
 }
 
 /// Which account, mailbox and UIDVALIDITY the rows are about.
-#[derive(Clone, Copy, Debug)]
-pub struct Place<'a> {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
     /// The account's name.
-    pub account: &'a str,
+    pub account: String,
     /// The mailbox the messages are in.
-    pub mailbox: &'a str,
+    pub mailbox: MailboxName,
     /// The UIDVALIDITY the UIDs belong to.
-    pub uid_validity: u32,
+    pub uid_validity: UidValidity,
 }
 
 /// Writes the intents of the copies and terminal actions of `planned`, in one transaction.
 pub fn intents(
     db: &mut StateDb,
-    at: Place<'_>,
+    at: &Place,
     planned: &[MessageResult],
 ) -> Result<Intents, StateError> {
-    let rules: Vec<String> = planned.iter().map(|r| r.rules.join(",")).collect();
     let mut uids = Vec::new();
     let mut rows = Vec::new();
-    for (r, rule) in planned.iter().zip(&rules) {
+    for r in planned {
         for (action, dest) in risky_actions(&r.plan) {
             uids.push(r.uid.get());
-            rows.push(entry(at, r, rule, action, dest));
+            rows.push(entry(at, r, action, dest));
         }
     }
     let mut out = Intents::new();
@@ -99,15 +118,56 @@ pub fn intents(
     Ok(out)
 }
 
+/// A batch's intents (their journal ids) and the copies its commands reported.
+#[derive(Clone, Debug)]
+pub struct Copies {
+    pub intents: (JournalId, JournalId),
+    pub copied: Vec<Copied>,
+}
+
+/// Writes the batch's fences (before its copy-based commands), in one transaction.
+pub fn fences(
+    db: &mut StateDb,
+    at: &Place,
+    intents: (JournalId, JournalId),
+    fences: &[Fence],
+) -> Result<(), StateError> {
+    let rows: Vec<NewFence<'_>> = fences
+        .iter()
+        .map(|f| NewFence {
+            destination: &f.mailbox,
+            dest_uid_validity: f.uid_validity,
+            dest_uid_next: f.uid_next,
+        })
+        .collect();
+    db.record_fences(&batch(at, intents), &rows)
+}
+
+fn batch(at: &Place, intents: (JournalId, JournalId)) -> Batch<'_> {
+    Batch {
+        account: &at.account,
+        mailbox: &at.mailbox,
+        uid_validity: at.uid_validity,
+        intents,
+    }
+}
+
 /// Writes what came of `results` in one transaction: outcomes of their `intents`, flag
-/// changes, applied pairs. Failed results leave their intents open.
+/// changes, applied pairs, and the copies the batch's commands reported. Failed results
+/// leave their intents open.
 pub fn results(
     db: &mut StateDb,
-    at: Place<'_>,
+    at: &Place,
     results: &[MessageResult],
     intents: &Intents,
+    copies: Option<&Copies>,
 ) -> Result<(), StateError> {
     let tx = db.batch()?;
+    if let Some(c) = copies {
+        for copied in &c.copied {
+            tx.record_copies(&batch(at, c.intents), &copied.mailbox, &copied.uids)?;
+        }
+    }
     // All pairs in one call: one UIDVALIDITY check for the batch rather than one per message.
     let mut pairs: Vec<Applied<'_>> = Vec::new();
     // The intents carried out, closed together (runs of consecutive ids, one statement each).
@@ -117,12 +177,8 @@ pub fn results(
             continue;
         }
         done.extend(intents.of(r.uid.get()));
-        let flags = flag_actions(&r.plan);
-        if !flags.is_empty() {
-            let rule = r.rules.join(",");
-            for (action, dest) in flags {
-                tx.journal_record(&entry(at, r, &rule, action, Some(dest)), &Outcome::Done)?;
-            }
+        for (action, dest) in flag_actions(&r.plan) {
+            tx.journal_record(&entry(at, r, action, Some(dest)), &Outcome::Done)?;
         }
         pairs.extend(r.rules.iter().map(|rule| Applied {
             uid: r.uid.get(),
@@ -132,25 +188,24 @@ pub fn results(
     }
     tx.journal_outcomes(&done, &Outcome::Done)?;
     if !pairs.is_empty() {
-        tx.record_applied(at.account, at.mailbox, at.uid_validity, &pairs)?;
+        tx.record_applied(&at.account, &at.mailbox, at.uid_validity, &pairs)?;
     }
     tx.commit()
 }
 
 fn entry<'e>(
-    at: Place<'e>,
+    at: &'e Place,
     r: &'e MessageResult,
-    rule: &'e str,
     action: Action,
     destination: Option<&'e str>,
 ) -> NewJournalEntry<'e> {
     NewJournalEntry {
-        account: at.account,
-        mailbox: at.mailbox,
+        account: &at.account,
+        mailbox: &at.mailbox,
         uid_validity: at.uid_validity,
         uid: r.uid.get(),
         message_id: r.message_id.as_deref(),
-        rule,
+        rules: &r.rules,
         action,
         destination,
     }
@@ -206,15 +261,20 @@ mod tests {
     }
 
     /// Regression: the sweep command marked the intents of a part-failed plan `failed`, so
-    /// the next sweep copied again; they stay open for the reconciliation.
+    /// the next sweep copied again; they stay open for recovery.
     #[test]
     fn a_failed_plan_leaves_its_intents_open_and_a_done_one_closes_them() {
         let mut db = StateDb::open_in_memory().unwrap();
-        db.reset_mailbox("a", "INBOX", 7).unwrap();
-        let at = Place {
-            account: "a",
-            mailbox: "INBOX",
-            uid_validity: 7,
+        db.reset_mailbox(
+            "a",
+            &MailboxName::from("INBOX"),
+            UidValidity::new(7).unwrap(),
+        )
+        .unwrap();
+        let at = &Place {
+            account: "a".into(),
+            mailbox: MailboxName::inbox(),
+            uid_validity: UidValidity::new(7).unwrap(),
         };
         let plan = Plan {
             copy: vec!["Accounting".into()],
@@ -224,7 +284,7 @@ mod tests {
         let batch = [result(1, plan.clone(), None), result(2, plan, Some("no"))];
         let ids = intents(&mut db, at, &batch).unwrap();
         assert_eq!((ids.of(1).count(), ids.of(2).count()), (1, 1));
-        results(&mut db, at, &batch, &ids).unwrap();
+        results(&mut db, at, &batch, &ids, None).unwrap();
         let open: Vec<u32> = db
             .unfinished_intents("a")
             .unwrap()
@@ -232,7 +292,14 @@ mod tests {
             .map(|e| e.uid)
             .collect();
         assert_eq!(open, vec![2]);
-        let applied = db.applied_rules("a", "INBOX", 7, &[1, 2]).unwrap();
+        let applied = db
+            .applied_rules(
+                "a",
+                &MailboxName::from("INBOX"),
+                UidValidity::new(7).unwrap(),
+                &[1, 2],
+            )
+            .unwrap();
         assert_eq!(applied.keys().copied().collect::<Vec<_>>(), vec![1]);
     }
 

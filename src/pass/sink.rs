@@ -1,0 +1,217 @@
+//! The one state sink of a pass, for the daemon and `imapsort sweep` alike: which rules were
+//! already applied to a message, the journal's intents before the commands, and after them
+//! what came of each message ([`super::record`]); every write through the [`Store`], on the
+//! blocking pool.
+//!
+//! Every write that fails is an error the pass stops on (nothing more is sent): a missing
+//! intent would make a crash repeat a copy, a missing result would make the next pass repeat
+//! a rule. Results reach the [`Report`] only after the write that records them.
+//!
+//! A dry run writes nothing and reads what it can: the applied rules, when a database exists
+//! and knows the mailbox under the same UIDVALIDITY.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use super::record::{self, Copies, Intents, Place};
+use super::{MessageResult, PassError, Report};
+use crate::execute::{Copied, Fence};
+use crate::imap::MailboxInfo;
+use crate::imap::uidset::Uid;
+use crate::state::{StateError, Store};
+
+/// How many results are written in one transaction: a sweep hands over a whole pass's
+/// results at its end, and holding 100,000 of them would cost ~40 MB.
+pub const RESULTS_BATCH: usize = record::RESULTS_BATCH;
+
+/// A pass's link to the state database.
+#[derive(Debug)]
+pub struct Sink {
+    /// `None`: no state at all (a dry run without a database).
+    store: Option<Store>,
+    /// What the rows are about; `None` with no usable state (a dry run whose database does
+    /// not know the mailbox under this UIDVALIDITY).
+    place: Option<Place>,
+    /// Read only: nothing is written.
+    dry_run: bool,
+    /// Intents written and not yet finished, by UID.
+    intents: Intents,
+    /// Results waiting to be written in one transaction.
+    pending: Vec<MessageResult>,
+    /// COPYUID answers of the batch's commands, written with its first results.
+    copies: Option<Copies>,
+}
+
+impl Sink {
+    /// A sink writing under `place` (every write, unless `dry_run`).
+    pub fn new(store: Option<Store>, place: Option<Place>, dry_run: bool) -> Sink {
+        Sink {
+            store,
+            place,
+            dry_run,
+            intents: Intents::new(),
+            pending: Vec::new(),
+            copies: None,
+        }
+    }
+
+    /// The database file, for messages.
+    pub fn file(&self) -> Option<PathBuf> {
+        self.store.as_ref().map(Store::file)
+    }
+
+    /// The pass's own SELECT must see the UIDVALIDITY its rows are written under.
+    pub(super) fn check_selected(&self, info: &MailboxInfo) -> Result<(), PassError> {
+        match &self.place {
+            Some(p) if info.uid_validity != Some(p.uid_validity.get()) => {
+                Err(PassError::ValidityChanged {
+                    mailbox: p.mailbox.clone(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A state error as the pass reports it.
+    pub(super) fn failed(&self, source: StateError) -> PassError {
+        PassError::State {
+            file: self.file().unwrap_or_default(),
+            source,
+        }
+    }
+
+    /// The rules recorded as applied to each message — only where the record names the same
+    /// Message-ID. UIDs alone could mislead: two servers (a test server restarted, a restored
+    /// backup) can give the same account and mailbox the same UIDVALIDITY.
+    pub(super) async fn applied(
+        &mut self,
+        messages: Vec<(Uid, Option<String>)>,
+    ) -> Result<HashMap<Uid, HashSet<String>>, StateError> {
+        let (Some(store), Some(place)) = (&self.store, &self.place) else {
+            return Ok(HashMap::new());
+        };
+        let place = place.clone();
+        let map = store
+            .call(move |db| {
+                let raw: Vec<(u32, Option<&str>)> = messages
+                    .iter()
+                    .map(|(u, id)| (u.get(), id.as_deref()))
+                    .collect();
+                db.applied_rules_to(&place.account, &place.mailbox, place.uid_validity, &raw)
+            })
+            .await?;
+        Ok(map
+            .into_iter()
+            .filter_map(|(u, rules)| Uid::new(u).map(|u| (u, rules)))
+            .collect())
+    }
+
+    /// Journals the intents of the copies and terminal actions of `planned`, before their
+    /// commands; gives them back, with whether anything was written.
+    pub(super) async fn journal(
+        &mut self,
+        planned: Vec<MessageResult>,
+    ) -> Result<(Vec<MessageResult>, bool), StateError> {
+        if self.dry_run {
+            return Ok((planned, false));
+        }
+        let (store, place) = self.writable()?;
+        let (planned, ids) = store
+            .call(move |db| {
+                let ids = record::intents(db, &place, &planned)?;
+                Ok((planned, ids))
+            })
+            .await?;
+        let wrote = !ids.is_empty();
+        self.intents.extend(ids);
+        Ok((planned, wrote))
+    }
+
+    /// A write that really reaches the disk (the mailbox's last activity), before commands
+    /// for which no intent was written.
+    pub(super) async fn probe(&mut self) -> Result<(), StateError> {
+        if self.dry_run {
+            return Ok(());
+        }
+        let (store, place) = self.writable()?;
+        store
+            .call(move |db| db.touch(&place.account, &place.mailbox))
+            .await
+    }
+
+    /// Makes the batch's fences durable, before its copy-based commands (see
+    /// `crate::state::Transfer`): without them, a crash could not tell whether a copy was made.
+    pub(super) async fn fence(&mut self, fences: Vec<Fence>) -> Result<(), StateError> {
+        if self.dry_run || fences.is_empty() {
+            return Ok(());
+        }
+        let (store, place) = self.writable()?;
+        let range = self.intents.range().ok_or_else(|| {
+            StateError::Corrupt("copies to fence without intents in the journal".into())
+        })?;
+        store
+            .call(move |db| record::fences(db, &place, range, &fences))
+            .await
+    }
+
+    /// Keeps the COPYUID answers of the batch's commands, to be written with its results.
+    pub(super) fn copied(&mut self, copied: Vec<Copied>) {
+        if self.dry_run || copied.is_empty() {
+            return;
+        }
+        if let Some(intents) = self.intents.range() {
+            self.copies = Some(Copies { intents, copied });
+        }
+    }
+
+    /// Takes a message's result; written (then reported) with others a batch at a time.
+    pub(super) async fn message<R: Report + ?Sized>(
+        &mut self,
+        result: MessageResult,
+        report: &mut R,
+    ) -> Result<(), StateError> {
+        self.pending.push(result);
+        if self.pending.len() >= RESULTS_BATCH {
+            self.flush(report).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered results in one transaction (outcomes, flag changes, applied
+    /// pairs), then reports them. They are reported even when the write failed: what was
+    /// done on the server stays true.
+    pub(super) async fn flush<R: Report + ?Sized>(
+        &mut self,
+        report: &mut R,
+    ) -> Result<(), StateError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::sync::Arc::new(std::mem::take(&mut self.pending));
+        let written = if self.dry_run || self.place.is_none() {
+            Ok(())
+        } else {
+            let (store, place) = self.writable()?;
+            let intents = self.intents.take(pending.iter().map(|r| r.uid.get()));
+            let copies = self.copies.take();
+            let batch = pending.clone();
+            store
+                .call(move |db| record::results(db, &place, &batch, &intents, copies.as_ref()))
+                .await
+        };
+        for r in pending.iter() {
+            report.message(r);
+        }
+        written
+    }
+
+    /// The store and place every write needs.
+    fn writable(&self) -> Result<(Store, Place), StateError> {
+        match (&self.store, &self.place) {
+            (Some(store), Some(place)) => Ok((store.clone(), place.clone())),
+            _ => Err(StateError::Corrupt(
+                "a pass that changes the server needs a state database".into(),
+            )),
+        }
+    }
+}

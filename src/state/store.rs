@@ -1,0 +1,138 @@
+//! The state database as a pass uses it, in the daemon and in `imapsort sweep` alike: one
+//! [`StateDb`] behind a mutex, opened on first use, every call on tokio's blocking pool
+//! (SQLite with `synchronous = FULL` fsyncs; runtime threads must not wait for disks).
+//!
+//! Opening is retried at the next call when it failed: a database that cannot be created on
+//! a full disk today can be once there is room. Read-only stores (`sweep --dry-run`) never
+//! create, migrate or write anything.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use super::{FILE_NAME, StateDb, StateError};
+
+/// A cheap-to-clone handle on the state database of one state directory.
+#[derive(Clone, Debug)]
+pub struct Store {
+    /// Shared by every clone: one connection per process and directory.
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// The state directory.
+    dir: PathBuf,
+    /// Opened with [`StateDb::open_read_only`]: nothing is created or written.
+    read_only: bool,
+    /// `StateDb` is `Send` but not `Sync`: one caller at a time. `None` until opened.
+    db: Mutex<Option<StateDb>>,
+}
+
+impl Store {
+    /// The database in `dir`, opened (created, migrated) at its first use.
+    pub fn new(dir: &Path) -> Store {
+        Store::with_mode(dir, false)
+    }
+
+    /// The database in `dir` for reading only; calls fail with [`StateError::NoDatabase`]
+    /// while there is none.
+    pub fn read_only(dir: &Path) -> Store {
+        Store::with_mode(dir, true)
+    }
+
+    fn with_mode(dir: &Path, read_only: bool) -> Store {
+        Store {
+            inner: Arc::new(Inner {
+                dir: dir.to_owned(),
+                read_only,
+                db: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The database file, for messages (`state_dir/state.sqlite3`).
+    pub fn file(&self) -> PathBuf {
+        self.inner.dir.join(FILE_NAME)
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Whether this store only reads.
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only
+    }
+
+    /// Run `f` with the database right here, on the calling thread (synchronous callers).
+    pub fn blocking<T>(
+        &self,
+        f: impl FnOnce(&mut StateDb) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        self.inner.with(f)
+    }
+
+    /// Run `f` with the database on the blocking pool.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, StateError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut StateDb) -> Result<T, StateError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.with(f))
+            .await
+            .unwrap_or_else(|join| Err(StateError::Corrupt(format!("state task failed: {join}"))))
+    }
+}
+
+impl Inner {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut StateDb) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        let mut slot = self.db.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(self.open()?);
+        }
+        let db = slot.as_mut().expect("opened above");
+        f(db)
+    }
+
+    fn open(&self) -> Result<StateDb, StateError> {
+        if !self.read_only {
+            return StateDb::open(&self.dir);
+        }
+        StateDb::open_read_only(&self.dir)?.ok_or_else(|| StateError::NoDatabase {
+            path: self.dir.join(FILE_NAME),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_opens_at_first_use_and_again_after_a_failed_open() {
+        let parent = tempfile::tempdir().unwrap();
+        // A file where the state directory should be: opening fails.
+        let dir = parent.path().join("state");
+        std::fs::write(&dir, b"in the way").unwrap();
+        let store = Store::new(&dir);
+        assert!(store.blocking(|db| db.status(1)).is_err());
+        std::fs::remove_file(&dir).unwrap();
+        let report = store.blocking(|db| db.status(1)).unwrap();
+        assert!(report.accounts.is_empty());
+        assert!(store.file().ends_with("state/state.sqlite3"));
+    }
+
+    #[test]
+    fn a_read_only_store_without_a_database_says_so_and_creates_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::read_only(dir.path());
+        let err = store.blocking(|db| db.status(1)).unwrap_err();
+        assert!(matches!(err, StateError::NoDatabase { .. }), "{err:?}");
+        assert!(!store.file().exists());
+    }
+}
