@@ -83,6 +83,7 @@ fn rules_md_example_loads() {
     assert_eq!(a.span, Span { line: 3, column: 5 });
     assert_eq!(c.settings.sweep_interval, Duration::from_secs(3600));
     assert_eq!(c.settings.idle_refresh, Duration::from_secs(600));
+    assert_eq!(c.settings.history, Duration::from_secs(90 * 24 * 3600));
 
     let r: Vec<Rule> = c.rules.rules().cloned().collect();
     assert_eq!(r.len(), 4);
@@ -433,6 +434,7 @@ settings:
   state_dir: /var/lib/x
   sweep_interval: 15m
   idle_refresh: 5m
+  history: 2w
 accounts:
   - name: s
     host: h
@@ -453,6 +455,7 @@ accounts:
     assert_eq!(c.settings.state_dir, Path::new("/var/lib/x"));
     assert_eq!(c.settings.sweep_interval, Duration::from_secs(900));
     assert_eq!(c.settings.idle_refresh, Duration::from_secs(300));
+    assert_eq!(c.settings.history, Duration::from_secs(14 * 24 * 3600));
     let s = &c.accounts[0];
     assert_eq!(
         (s.port, s.tls, s.auth),

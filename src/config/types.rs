@@ -34,6 +34,8 @@ pub struct Settings {
     pub state_dir: PathBuf,
     pub sweep_interval: Duration,
     pub idle_refresh: Duration,
+    /// How long the history of what was done (`imapsort log`, `imapsort undo`) is kept.
+    pub history: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
