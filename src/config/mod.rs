@@ -23,6 +23,7 @@ pub mod types;
 pub mod units;
 
 pub use diag::{Diagnostic, Severity};
+pub use settings::DEFAULT_HISTORY;
 pub use types::{
     Account, AuthMechanism, Config, Credentials, FirstStart, OAuth2, Provider, SecretSource,
     Settings, TlsMode,
