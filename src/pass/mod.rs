@@ -96,6 +96,11 @@ pub struct MessageResult {
     pub uid: Uid,
     /// As written, angle brackets included.
     pub message_id: Option<String>,
+    /// The first From address, lower-cased, for the history (not kept while waiting for
+    /// the batch's commands: the entry is written before them).
+    pub from: Option<String>,
+    /// The decoded Subject, for the history (as `from`).
+    pub subject: Option<String>,
     /// Names of the rules that matched, in order.
     pub rules: Vec<String>,
     /// Only real changes; empty when the rules want nothing done (already applied, flags set).
@@ -420,6 +425,8 @@ pub async fn run<R: Report + ?Sized>(
             held.unjournaled.push(MessageResult {
                 uid: *uid,
                 message_id: view.message_id().map(str::to_owned),
+                from: view.from_address().map(str::to_owned),
+                subject: view.subject().map(str::to_owned),
                 rules: ev.matched.into_iter().map(|m| m.rule).collect(),
                 plan: ev.plan,
                 warnings: ev.warnings,
@@ -651,6 +658,8 @@ mod tests {
         let mut r = MessageResult {
             uid: Uid::new(1).unwrap(),
             message_id: None,
+            from: None,
+            subject: None,
             rules: vec!["r".into()],
             plan: Plan::default(),
             warnings: vec![],

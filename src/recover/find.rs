@@ -63,15 +63,18 @@ pub(super) struct Wanted<'t> {
     pub is_copy: bool,
 }
 
-/// For each of `wanted` (by index), the UID of its copy if one was found. `source` is
-/// selected when called and again on return. `known` holds, per destination, the copies
-/// other batches reported (UIDVALIDITY, UIDs): never taken for these.
+/// A copy found: the destination's UIDVALIDITY (when the server says) and the copy's UID.
+pub(super) type Found = HashMap<usize, (Option<u32>, u32)>;
+
+/// For each of `wanted` (by index), its copy if one was found. `source` is selected when
+/// called and again on return. `known` holds, per destination, the copies other batches
+/// reported (UIDVALIDITY, UIDs): never taken for these.
 pub(super) async fn copies(
     session: &mut Session,
     source: &MailboxName,
     wanted: &[Wanted<'_>],
     known: &super::Known,
-) -> Result<HashMap<usize, u32>, ImapError> {
+) -> Result<Found, ImapError> {
     let mut found = HashMap::new();
     if wanted.is_empty() {
         return Ok(found);
@@ -116,7 +119,7 @@ pub(super) async fn copies(
         let mut found_here: Vec<u32> = Vec::new();
         for (i, copy) in reported {
             if present.contains(&copy) {
-                found.insert(i, copy);
+                found.insert(i, (validity, copy));
                 found_here.push(copy);
             }
         }
@@ -137,7 +140,9 @@ pub(super) async fn copies(
                 .filter_map(Uid::new)
                 .collect();
             let candidates = fetch_signatures(session, &arrived, Some(lowest)).await?;
-            matches(&looked_for, wanted, &signatures, &candidates, &mut found);
+            let mut here = HashMap::new();
+            matches(&looked_for, wanted, &signatures, &candidates, &mut here);
+            found.extend(here.into_iter().map(|(i, copy)| (i, (validity, copy))));
         }
     }
     session.select(source).await?;

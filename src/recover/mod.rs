@@ -35,8 +35,8 @@ use crate::imap::{ImapError, Session};
 use crate::rules::RuleSet;
 use crate::rules::ast::ActionKind;
 use crate::state::{
-    Action, Applied, JournalEntry, JournalId, Outcome, StateDb, StateError, Store, Transfer,
-    copied_marker,
+    Action, Applied, EntryId, JournalEntry, JournalId, Outcome, Placed, StateDb, StateError, Store,
+    Transfer, copied_marker,
 };
 use crate::vocab::{MailboxName, UidValidity};
 use find::Wanted;
@@ -50,6 +50,11 @@ struct Settled {
     outcome: Outcome,
     /// Rules to record as applied because the action behind them was done.
     applied: Option<(u32, Vec<String>, Option<String>)>,
+    /// The history entry the intent is a step of.
+    entry: Option<EntryId>,
+    /// Where the copy (or the moved message) was found: its mailbox, the mailbox's
+    /// UIDVALIDITY and its UID, and whether it is a copy (else the move's message).
+    placed: Option<(Placed, bool)>,
 }
 
 /// Why recovery stopped (nothing is recorded then; the intents stay open for the next try).
@@ -227,7 +232,8 @@ async fn settle(
         });
     }
     let found = find::copies(session, ctx.mailbox, &wanted, ctx.known).await?;
-    let copied = |e: &JournalEntry| wanted_of.get(&e.id).is_some_and(|i| found.contains_key(i));
+    let copy_of = |e: &JournalEntry| wanted_of.get(&e.id).and_then(|i| found.get(i)).copied();
+    let copied = |e: &JournalEntry| copy_of(e).is_some();
     // Moves of the batch whose originals are gone finished, so their copies had succeeded.
     let moved_away: HashSet<u32> = current
         .iter()
@@ -243,14 +249,25 @@ async fn settle(
                 return unknown(e);
             }
             let here = present.contains(&e.uid);
-            decide(
+            let mut s = decide(
                 e,
                 here,
                 copied(e),
                 marked.contains(&e.uid),
                 &moved_away,
                 ctx.rules,
-            )
+            );
+            if s.outcome == Outcome::Done
+                && let (Some((Some(uid_validity), uid)), Some(dest)) = (copy_of(e), &e.destination)
+            {
+                let placed = Placed {
+                    mailbox: dest.clone(),
+                    uid_validity,
+                    uid,
+                };
+                s.placed = Some((placed, e.action == Action::Copy));
+            }
+            s
         })
         .collect();
     // What was found half done is finished: the copy exists (or the delete was marked), so
@@ -271,6 +288,8 @@ fn unknown(e: &JournalEntry) -> Settled {
         id: e.id,
         outcome: Outcome::Unknown,
         applied: None,
+        entry: e.entry,
+        placed: None,
     }
 }
 
@@ -330,8 +349,17 @@ fn record(
     settled: &[Settled],
 ) -> Result<(), StateError> {
     let tx = db.batch()?;
+    let mut entries: Vec<EntryId> = Vec::new();
     for s in settled {
         tx.journal_outcome(s.id, &s.outcome)?;
+        if let Some(entry) = s.entry {
+            entries.push(entry);
+            match &s.placed {
+                Some((p, true)) => tx.entry_copied_to(entry, p)?,
+                Some((p, false)) => tx.entry_moved_to(entry, p.uid_validity, p.uid)?,
+                None => {}
+            }
+        }
         if let Some((uid, rules, message_id)) = &s.applied {
             let pairs: Vec<Applied<'_>> = rules
                 .iter()
@@ -344,6 +372,10 @@ fn record(
             tx.record_applied(account, mailbox, uid_validity, &pairs)?;
         }
     }
+    // An entry whose every step turned out done was carried out completely.
+    entries.sort_unstable();
+    entries.dedup();
+    tx.finish_entries_if_complete(&entries)?;
     tx.commit()
 }
 

@@ -971,6 +971,27 @@ impl StateTx<'_> {
         history::copied_to(&self.tx, id, placed)
     }
 
+    /// Marks done those of `ids` whose copy, move and delete steps are all done (recovery
+    /// settled the last of them; of a step tried more than once, the last try counts).
+    /// Returns them.
+    pub fn finish_entries_if_complete(&self, ids: &[EntryId]) -> Result<Vec<EntryId>, StateError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT NOT EXISTS (SELECT 1 FROM journal j WHERE j.entry = ?1 \
+             AND j.action IN ('copy', 'move', 'archive', 'trash', 'delete') \
+             AND j.outcome <> 'done' AND j.id = (SELECT max(k.id) FROM journal k \
+             WHERE k.entry = j.entry AND k.action = j.action \
+             AND k.destination IS j.destination))",
+        )?;
+        let mut complete = Vec::new();
+        for id in ids {
+            if stmt.query_row([id.0], |r| r.get::<_, bool>(0))? {
+                complete.push(*id);
+            }
+        }
+        history::finish(&self.tx, &complete)?;
+        Ok(complete)
+    }
+
     /// Marks entries undone.
     pub fn mark_undone(&self, ids: &[EntryId]) -> Result<(), StateError> {
         history::undone(&self.tx, self.now, ids)
