@@ -49,4 +49,5 @@ pub mod pass;
 pub mod recover;
 pub mod rules;
 pub mod state;
+pub mod undo;
 pub mod vocab;

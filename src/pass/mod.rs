@@ -393,6 +393,15 @@ pub async fn run<R: Report + ?Sized>(
         };
         pass.report.progress();
         for (uid, view) in &views {
+            // A message `imapsort undo` put back is not new mail (RULES.md); sweeps treat it
+            // like any message, the undone rules passed by.
+            if opts.trigger == Some(Trigger::New)
+                && applied
+                    .get(uid)
+                    .is_some_and(|a| a.contains(crate::state::RETURNED))
+            {
+                continue;
+            }
             let ctx = EvalContext {
                 account: Some(opts.account),
                 mailbox: opts.mailbox,

@@ -26,19 +26,20 @@ use crate::state::Transfer;
 use crate::vocab::MailboxName;
 
 /// The fields a copy is recognised by, besides its size and arrival time.
-const FIELDS: &str = "(UID RFC822.SIZE INTERNALDATE \
+pub(crate) const FIELDS: &str = "(UID RFC822.SIZE INTERNALDATE \
      BODY.PEEK[HEADER.FIELDS (MESSAGE-ID DATE FROM TO SUBJECT)])";
 
 /// What makes two messages the same message.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct Signature {
+pub(crate) struct Signature {
     size: u32,
     internal_date: String,
     header: Vec<u8>,
 }
 
 impl Signature {
-    fn of(item: &FetchedItem) -> Option<(u32, Signature)> {
+    /// The signature of a message fetched with [`FIELDS`], with its UID.
+    pub(crate) fn of(item: &FetchedItem) -> Option<(u32, Signature)> {
         Some((
             item.uid()?,
             Signature {
@@ -48,6 +49,31 @@ impl Signature {
             },
         ))
     }
+}
+
+impl Signature {
+    /// The signature as text for the state database (`SIZE INTERNALDATE HASH`, the hash a
+    /// 64-bit FNV-1a of the header fields): kept for a message about to be moved back by
+    /// `imapsort undo`, so that its copy is recognised once the original is gone.
+    pub(crate) fn digest(&self) -> String {
+        let hash = self.header.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        format!("{} {} {hash:016x}", self.size, self.internal_date)
+    }
+}
+
+/// The digests of `uids` in the selected mailbox (UIDs below `lowest` dropped).
+pub(crate) async fn digests(
+    session: &mut Session,
+    uids: &UidSet,
+    lowest: Option<u32>,
+) -> Result<HashMap<u32, String>, ImapError> {
+    Ok(fetch_signatures(session, uids, lowest)
+        .await?
+        .into_iter()
+        .map(|(u, s)| (u, s.digest()))
+        .collect())
 }
 
 /// An original whose copy into `destination` is to be looked for.
@@ -204,7 +230,10 @@ async fn fetch_signatures(
 }
 
 /// Which of `uids` are in the selected mailbox.
-async fn search_within(session: &mut Session, uids: &UidSet) -> Result<HashSet<u32>, ImapError> {
+pub(crate) async fn search_within(
+    session: &mut Session,
+    uids: &UidSet,
+) -> Result<HashSet<u32>, ImapError> {
     let mut out = HashSet::new();
     for chunk in uids.chunks(MAX_SET_CHARS, u64::MAX) {
         for u in session.uid_search(&format!("UID {chunk}")).await? {

@@ -26,7 +26,10 @@
 //! originals still there, and per destination one `EXAMINE`, a `UID SEARCH UID <fence>:*` and
 //! a `UID FETCH` of what arrived since.
 
-mod find;
+pub(crate) mod find;
+pub mod returned;
+mod undo;
+pub mod undone;
 
 use std::collections::{HashMap, HashSet};
 
@@ -55,6 +58,10 @@ struct Settled {
     /// Where the copy (or the moved message) was found: its mailbox, the mailbox's
     /// UIDVALIDITY and its UID, and whether it is a copy (else the move's message).
     placed: Option<(Placed, bool)>,
+    /// An undo move step: the step, and where its message went back to when known.
+    returned: Option<(JournalEntry, Option<(u32, u32)>)>,
+    /// A step of `imapsort undo` (its entry may be undone now).
+    undo: bool,
 }
 
 /// Why recovery stopped (nothing is recorded then; the intents stay open for the next try).
@@ -81,6 +88,8 @@ pub async fn recover(
     uid_validity: UidValidity,
     rules: &RuleSet,
 ) -> Result<usize, RecoverError> {
+    // Messages an interrupted undo moved back here are recognised before anything else.
+    undo::returns_into(session, store, account, mailbox, uid_validity).await?;
     let (name, key) = (account.to_owned(), mailbox.clone());
     let open = store
         .call(move |db| db.open_intents(&name, &key))
@@ -203,7 +212,8 @@ async fn settle(
     let present = search_within(session, &all, "").await?;
     let deletes: UidSet = current
         .iter()
-        .filter(|e| e.action == Action::Delete && present.contains(&e.uid))
+        .filter(|e| matches!(e.action, Action::Delete | Action::UndoCopy))
+        .filter(|e| present.contains(&e.uid))
         .filter_map(|e| Uid::new(e.uid))
         .collect();
     let marked = search_within(session, &deletes, " DELETED").await?;
@@ -232,8 +242,13 @@ async fn settle(
         });
     }
     let found = find::copies(session, ctx.mailbox, &wanted, ctx.known).await?;
+    // Messages undo moved back: found where they went back to.
+    let returned = undo::returned(session, ctx, &current).await?;
     let copy_of = |e: &JournalEntry| wanted_of.get(&e.id).and_then(|i| found.get(i)).copied();
-    let copied = |e: &JournalEntry| copy_of(e).is_some();
+    let copied = |e: &JournalEntry| match e.action {
+        Action::UndoMove => returned.contains_key(&e.id),
+        _ => copy_of(e).is_some(),
+    };
     // Moves of the batch whose originals are gone finished, so their copies had succeeded.
     let moved_away: HashSet<u32> = current
         .iter()
@@ -267,6 +282,11 @@ async fn settle(
                 };
                 s.placed = Some((placed, e.action == Action::Copy));
             }
+            if e.action == Action::UndoMove {
+                s.placed = None;
+                let back = returned.get(&e.id).copied();
+                s.returned = Some(((*e).clone(), back.filter(|_| s.outcome == Outcome::Done)));
+            }
             s
         })
         .collect();
@@ -290,6 +310,8 @@ fn unknown(e: &JournalEntry) -> Settled {
         applied: None,
         entry: e.entry,
         placed: None,
+        returned: None,
+        undo: e.action.is_undo(),
     }
 }
 
@@ -322,6 +344,19 @@ fn decide(
         }
         Action::Copy if moved_away.contains(&e.uid) => s.outcome = Outcome::Done,
         Action::Copy => {}
+        // imapsort undo's steps: done when their message is gone (or its copy found where it
+        // went back to); otherwise the next undo does them again.
+        Action::UndoFlags => {
+            s.outcome =
+                Outcome::Failed("interrupted; imapsort undo restores the flags again".into())
+        }
+        Action::UndoCopy | Action::UndoMove if !here || copied || marked => {
+            s.outcome = Outcome::Done
+        }
+        Action::UndoCopy | Action::UndoMove => {
+            s.outcome =
+                Outcome::Failed("interrupted before it ran; imapsort undo does it again".into())
+        }
         _ if !here => s.outcome = Outcome::Done,
         Action::Delete if marked => {
             s.outcome = Outcome::Done;
@@ -350,8 +385,17 @@ fn record(
 ) -> Result<(), StateError> {
     let tx = db.batch()?;
     let mut entries: Vec<EntryId> = Vec::new();
+    let mut undone_entries: Vec<EntryId> = Vec::new();
     for s in settled {
         tx.journal_outcome(s.id, &s.outcome)?;
+        if let Some((step, back)) = &s.returned {
+            undo::record_returned(&tx, step, *back)?;
+        }
+        if s.undo
+            && let Some(entry) = s.entry
+        {
+            undone_entries.push(entry);
+        }
         if let Some(entry) = s.entry {
             entries.push(entry);
             match &s.placed {
@@ -376,6 +420,10 @@ fn record(
     entries.sort_unstable();
     entries.dedup();
     tx.finish_entries_if_complete(&entries)?;
+    // Entries whose undo steps all turned out done are undone.
+    undone_entries.sort_unstable();
+    undone_entries.dedup();
+    undone::mark(&tx, &undone_entries)?;
     tx.commit()
 }
 

@@ -129,6 +129,11 @@ pub fn copied_marker(destination: &str) -> String {
     format!("\u{1}copied {destination}")
 }
 
+/// The `applied` row's `rule` that marks a message `imapsort undo` put back into the mailbox
+/// it came from (under a new UID): the daemon's new-mail pass leaves it alone, since it is
+/// not new mail. Starts with a control character, like [`copied_marker`].
+pub const RETURNED: &str = "\u{1}returned";
+
 /// How much of the history (and the journal of its steps) to keep: `settings.history`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
@@ -498,19 +503,44 @@ impl StateDb {
         history::counts(&self.conn)
     }
 
-    /// The journal rows of these entries (their steps), oldest first.
+    /// The journal rows of these entries (their steps), oldest first per entry.
     pub fn steps_of(&self, entries: &[EntryId]) -> Result<Vec<JournalEntry>, StateError> {
-        let sql = format!(
-            "SELECT {} FROM journal WHERE entry = ?1 ORDER BY id",
-            journal::SELECT_COLUMNS
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let mut out = Vec::new();
-        for e in entries {
-            let rows = stmt.query_map([e.0], JournalEntry::from_row)?;
-            out.extend(journal::collect(rows)?);
-        }
-        Ok(out)
+        steps_of(&self.conn, entries)
+    }
+
+    /// The fence of the batch whose step of `entry` (its last `action` to `destination`) went
+    /// to `destination`: the destination's (UIDVALIDITY, UIDNEXT) before the batch's first
+    /// copy there, when the batch took one.
+    pub fn fence_of(
+        &self,
+        account: &str,
+        entry: EntryId,
+        action: Action,
+        destination: &MailboxName,
+    ) -> Result<Option<(Option<u32>, u32)>, StateError> {
+        let step: Option<(i64, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT id, mailbox FROM journal WHERE entry = ?1 AND action = ?2 \
+                 AND destination = ?3 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row(
+                params![entry.0, action.as_str(), destination.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((step, mailbox)) = step else {
+            return Ok(None);
+        };
+        let rows = transfer::query(
+            &self.conn,
+            "account = ?1 AND mailbox = ?2 AND destination = ?3 AND first_intent <= ?4 \
+             AND last_intent >= ?4 AND dest_uid_next IS NOT NULL",
+            params![account, mailbox, destination.as_str(), step],
+        )?;
+        Ok(rows
+            .first()
+            .and_then(|t| t.dest_uid_next.map(|n| (t.dest_uid_validity, n))))
     }
 
     /// Open intents of `account` whose destination is `mailbox` and whose action is `action`
@@ -992,6 +1022,57 @@ impl StateTx<'_> {
         Ok(complete)
     }
 
+    /// The history entries with these ids, read inside the batch.
+    pub fn entries(&self, ids: &[EntryId]) -> Result<Vec<Entry>, StateError> {
+        history::by_ids(&self.tx, ids)
+    }
+
+    /// The journal rows of these entries, read inside the batch (what it wrote included).
+    pub fn steps_of(&self, entries: &[EntryId]) -> Result<Vec<JournalEntry>, StateError> {
+        steps_of(&self.tx, entries)
+    }
+
+    /// The rules recorded as applied to one message (for the same Message-ID), markers
+    /// included, read inside the batch.
+    pub fn applied_of(
+        &self,
+        account: &str,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
+        uid: u32,
+        message_id: Option<&str>,
+    ) -> Result<Vec<String>, StateError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT rule FROM applied WHERE account = ?1 AND mailbox = ?2 AND uid_validity = ?3 \
+             AND uid = ?4 AND message_id IS ?5",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                account,
+                mailbox.as_str(),
+                uid_validity.get(),
+                uid,
+                message_id
+            ],
+            |r| r.get::<_, String>(0),
+        )?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The UIDVALIDITY the state keeps `mailbox` under (`None`: no row, or never selected).
+    pub fn mailbox_validity(
+        &self,
+        account: &str,
+        mailbox: &MailboxName,
+    ) -> Result<Option<UidValidity>, StateError> {
+        let stored: Option<Option<u32>> = self
+            .tx
+            .prepare_cached("SELECT uid_validity FROM mailbox WHERE account = ?1 AND mailbox = ?2")?
+            .query_row(params![account, mailbox.as_str()], |r| r.get(0))
+            .optional()?;
+        Ok(stored.flatten().and_then(UidValidity::new))
+    }
+
     /// Marks entries undone.
     pub fn mark_undone(&self, ids: &[EntryId]) -> Result<(), StateError> {
         history::undone(&self.tx, self.now, ids)
@@ -1091,6 +1172,21 @@ impl StateTx<'_> {
             _ => Ok(()),
         }
     }
+}
+
+/// The journal rows of `entries`, oldest first per entry.
+fn steps_of(conn: &Connection, entries: &[EntryId]) -> Result<Vec<JournalEntry>, StateError> {
+    let sql = format!(
+        "SELECT {} FROM journal WHERE entry = ?1 ORDER BY id",
+        journal::SELECT_COLUMNS
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut out = Vec::new();
+    for e in entries {
+        let rows = stmt.query_map([e.0], JournalEntry::from_row)?;
+        out.extend(journal::collect(rows)?);
+    }
+    Ok(out)
 }
 
 /// Creates `dir` (and parents) with mode 0700; an existing directory is left as it is.
