@@ -412,6 +412,20 @@ impl Executor {
         self.fenced.clear();
         let mut fences = Vec::new();
         for mailbox in self.copy_destinations(program) {
+            let Some(fence) = self.fence(target, mailbox).await else {
+                continue;
+            };
+            self.fenced.insert(fence.mailbox.clone());
+            fences.push(fence);
+        }
+        fences
+    }
+
+    /// Ensures `mailbox` (unless this session did already) and fences it. A destination this
+    /// session ensured but another client deleted or renamed since answers STATUS with a
+    /// missing-mailbox NO: it is forgotten, created again and fenced as new (once).
+    async fn fence<T: ImapTarget>(&mut self, target: &mut T, mailbox: String) -> Option<Fence> {
+        for _ in 0..2 {
             let created = if self.ensured.contains(&mailbox) {
                 false
             } else {
@@ -422,33 +436,36 @@ impl Executor {
                     }
                     Err(e) => {
                         tracing::debug!(mailbox = %mailbox, error = %e, "cannot prepare the destination");
-                        continue;
+                        return None;
                     }
                 }
             };
-            let fence = if created {
-                Fence {
+            if created {
+                return Some(Fence {
                     mailbox,
                     uid_validity: None,
                     uid_next: 1,
-                }
-            } else {
-                match target.uid_next(&mailbox).await {
-                    Ok((uid_validity, uid_next)) => Fence {
+                });
+            }
+            match target.uid_next(&mailbox).await {
+                Ok((uid_validity, uid_next)) => {
+                    return Some(Fence {
                         mailbox,
                         uid_validity,
                         uid_next: uid_next.unwrap_or(1),
-                    },
-                    Err(e) => {
-                        tracing::debug!(mailbox = %mailbox, error = %e, "cannot read the destination's UIDNEXT");
-                        continue;
-                    }
+                    });
                 }
-            };
-            self.fenced.insert(fence.mailbox.clone());
-            fences.push(fence);
+                Err(e) if T::is_missing_mailbox(&e) => {
+                    tracing::info!(mailbox = %mailbox, error = %e, "destination missing; creating it again");
+                    self.ensured.remove(&mailbox);
+                }
+                Err(e) => {
+                    tracing::debug!(mailbox = %mailbox, error = %e, "cannot read the destination's UIDNEXT");
+                    return None;
+                }
+            }
         }
-        fences
+        None
     }
 
     /// Like [`run`](Self::run), knowing which messages exist in the selected mailbox: UID

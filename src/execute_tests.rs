@@ -264,8 +264,8 @@ impl std::fmt::Display for FakeError {
     }
 }
 
-/// Records commands; fails those whose text contains one of `fail_on`. COPY and MOVE to a
-/// mailbox in `gone` fail as missing (`TRYCREATE`); ENSURE of it creates it again, unless it
+/// Records commands; fails those whose text contains one of `fail_on`. COPY, MOVE and STATUS
+/// of a mailbox in `gone` fail as missing (`TRYCREATE` / `NONEXISTENT`); ENSURE of it creates it again, unless it
 /// is in `gone_again`, where it vanishes again at once.
 #[derive(Default)]
 struct Fake {
@@ -362,11 +362,13 @@ impl ImapTarget for Fake {
         self.answer(format!("UID EXPUNGE {uids}"))
     }
     async fn ensure_mailbox(&mut self, mailbox: &str) -> Result<bool, FakeError> {
+        // A mailbox that was gone is created by it.
+        let was_gone = self.gone.iter().any(|g| g == mailbox);
         self.answer(format!("ENSURE {mailbox}"))?;
-        Ok(self.creates)
+        Ok(self.creates || was_gone)
     }
     async fn uid_next(&mut self, mailbox: &str) -> Result<(Option<u32>, Option<u32>), FakeError> {
-        self.answer(format!("STATUS {mailbox}"))?;
+        self.answer_for_mailbox(format!("STATUS {mailbox}"), mailbox)?;
         Ok((Some(7), Some(100)))
     }
     fn is_connection_lost(err: &FakeError) -> bool {
@@ -700,7 +702,8 @@ fn a_destination_gone_since_it_was_ensured_is_created_again_and_retried_once() {
             "copy",
             ALL_CAPS,
             vec![(2, copy_to(&["X"]))],
-            vec!["UID COPY 2 X", "ENSURE X", "UID COPY 2 X"],
+            // A copy's destination is fenced first: its STATUS finds X gone.
+            vec!["STATUS X", "ENSURE X", "UID COPY 2 X"],
         ),
         (
             "move without MOVE",
@@ -710,7 +713,7 @@ fn a_destination_gone_since_it_was_ensured_is_created_again_and_retried_once() {
             },
             vec![(2, move_to("X"))],
             vec![
-                "UID COPY 2 X",
+                "STATUS X",
                 "ENSURE X",
                 "UID COPY 2 X",
                 "UID STORE 2 +FLAGS.SILENT (\\Deleted)",
@@ -722,10 +725,11 @@ fn a_destination_gone_since_it_was_ensured_is_created_again_and_retried_once() {
             ALL_CAPS,
             vec![(2, move_to("X")), (3, move_to("Y"))],
             vec![
-                "UID COPY 2 X",
+                "STATUS X",
                 "ENSURE X",
-                "UID COPY 2 X",
                 "ENSURE Y",
+                "STATUS Y",
+                "UID COPY 2 X",
                 "UID COPY 3 Y",
                 "UID STORE 2:3 +FLAGS.SILENT (\\Deleted)",
                 "UID EXPUNGE 2:3",
@@ -746,11 +750,12 @@ fn a_destination_gone_since_it_was_ensured_is_created_again_and_retried_once() {
         let out = block_on(exec.run(&mut fake, &group(&refs, caps)));
         assert_eq!(fake.log, want, "{name}");
         assert!(out.iter().all(Outcome::done), "{name}: {out:?}");
-        // The session knows X again: the next command goes straight out.
+        // The session knows X again: the next copy is fenced (STATUS, as for any existing
+        // destination) and goes straight out, without an ENSURE.
         fake.log.clear();
         let next = group(&[(uid(9), &copy_to(&["X"]).plan())], caps);
         block_on(exec.run(&mut fake, &next));
-        assert_eq!(fake.log, ["UID COPY 9 X"], "{name}");
+        assert_eq!(fake.log, ["STATUS X", "UID COPY 9 X"], "{name}");
     }
 
     // Gone again right after it was created: one retry, then the failure is reported.
