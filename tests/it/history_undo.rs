@@ -384,3 +384,270 @@ fn a_message_moved_away_since_and_a_delete_are_reported_and_left_alone() {
         shown(&out)
     );
 }
+
+/// Messages for the tests below: `noid` in the subject means no Message-ID.
+fn seed(d: &Dovecot, subjects: &[String]) {
+    let msgs: Vec<Vec<u8>> = subjects
+        .iter()
+        .map(|s| {
+            let bytes = message(s);
+            if s.contains("noid") {
+                let text = String::from_utf8(bytes).unwrap();
+                text.lines()
+                    .filter(|l| !l.starts_with("Message-ID"))
+                    .map(|l| format!("{l}\r\n"))
+                    .collect::<String>()
+                    .into_bytes()
+            } else {
+                bytes
+            }
+        })
+        .collect();
+    d.seed("user", "INBOX", &msgs).unwrap();
+}
+
+/// The census without messages marked `\Deleted` (without UIDPLUS imapsort never
+/// expunges a whole mailbox, so what it moved or deleted stays marked).
+fn live(census: BTreeMap<String, Vec<Seen>>) -> BTreeMap<String, Vec<Seen>> {
+    census
+        .into_iter()
+        .map(|(m, seen)| {
+            let kept = seen
+                .into_iter()
+                .filter(|s| !s.flags.iter().any(|f| f == "\\Deleted"))
+                .collect();
+            (m, kept)
+        })
+        .collect()
+}
+
+/// Forgets where the actions of the entries matching `filter` (SQL) left their messages,
+/// as when the server's answer was lost: undo must find them by Message-ID or leave them.
+fn forget_destinations(state: &Path, filter: &str) {
+    let db = rusqlite::Connection::open(state.join(imapsort::state::FILE_NAME)).unwrap();
+    let n = db
+        .execute(
+            &format!(
+                "UPDATE history SET dest_uid_validity = NULL, dest_uid = NULL, copies = NULL \
+                 WHERE {filter}"
+            ),
+            [],
+        )
+        .unwrap();
+    assert!(n > 0, "no entry matches {filter}");
+}
+
+#[test]
+fn without_uidplus_or_move_only_messages_told_apart_are_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = DovecotOptions {
+        disable_caps: vec!["UIDPLUS".into(), "MOVE".into()],
+        ..DovecotOptions::default()
+    };
+    let Some(d) = support_dovecot::start(opts) else {
+        return;
+    };
+    let subjects: Vec<String> = [
+        "digest 1",
+        "digest noid",
+        "digest noid 2",
+        "invoice 1",
+        "invoice 2",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    seed(&d, &subjects);
+    let state = dir.path().join("state");
+    let config = once_util::write_config(
+        dir.path(),
+        &state,
+        "",
+        &once_util::account(&d, "test", Via::Tls, ""),
+        RULES,
+    );
+    let rt = once_util::runtime();
+    let out = imapsort("sweep", &config, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let swept = live(census_now(&rt, &d));
+    assert_eq!(swept["Lists"].len(), 3);
+    assert_eq!(swept["Accounting"].len(), 2);
+
+    // Without COPYUID the sweep still found where each message went (its fence and
+    // signature): a message without Message-ID is taken back exactly.
+    let out = imapsort(
+        "undo",
+        &config,
+        &["--rule", "lists", "--format", "json", "--id", "2"],
+    );
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "--id with --rule is a usage error"
+    );
+    let ids: Vec<i64> = json_lines(&imapsort(
+        "log",
+        &config,
+        &["--rule", "lists", "--format", "json"],
+    ))
+    .iter()
+    .filter(|e| e["subject"] != "digest noid 2")
+    .map(|e| e["id"].as_i64().unwrap())
+    .collect();
+    assert_eq!(ids.len(), 2);
+    let id_args: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+    let mut args = vec!["--format", "json", "--id"];
+    args.extend(id_args.iter().map(String::as_str));
+    let out = imapsort("undo", &config, &args);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+
+    // Where the history does not know the UID, the Message-ID decides, and only when it
+    // names one message: not for a message without one, not for two copies sharing one.
+    forget_destinations(
+        &state,
+        "subject = 'digest noid 2' OR subject LIKE 'invoice%'",
+    );
+    let out = imapsort("undo", &config, &["--rule", "lists", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(65), "{}", shown(&out));
+    let out2 = imapsort("undo", &config, &["--rule", "invoices", "--format", "json"]);
+    assert_eq!(out2.status.code(), Some(65), "{}", shown(&out2));
+    let reasons: Vec<String> = json_lines(&out)
+        .iter()
+        .chain(json_lines(&out2).iter())
+        .filter_map(|l| l["reason"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(reasons.len(), 3, "{}\n{}", shown(&out), shown(&out2));
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| r.contains("no Message-ID"))
+            .count(),
+        1,
+        "{reasons:?}"
+    );
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| r.contains("2 messages in Accounting have its Message-ID"))
+            .count(),
+        2,
+        "{reasons:?}"
+    );
+
+    let after = live(census_now(&rt, &d));
+    let place = |s: &str| once_util::places(&after, s);
+    assert_eq!(place("digest 1"), once_util::at(&[("INBOX", 1)]));
+    assert_eq!(place("digest noid"), once_util::at(&[("INBOX", 1)]));
+    assert_eq!(place("digest noid 2"), once_util::at(&[("Lists", 1)]));
+    for s in ["invoice 1", "invoice 2"] {
+        assert_eq!(place(s), once_util::at(&[("INBOX", 1), ("Accounting", 1)]));
+    }
+    // The messages moved back were recognised under their new UIDs (no COPYUID): a sweep
+    // does not move them again.
+    let out = imapsort("sweep", &config, &["--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(
+        json_lines(&out).last().unwrap()["summary"]["moved"],
+        0,
+        "{}",
+        shown(&out)
+    );
+    let after = live(census_now(&rt, &d));
+    assert_eq!(
+        once_util::places(&after, "digest noid"),
+        once_util::at(&[("INBOX", 1)])
+    );
+}
+
+/// How many undo steps the journal holds (read beside the running undo).
+fn undo_steps(state: &Path) -> i64 {
+    let Ok(db) = rusqlite::Connection::open_with_flags(
+        state.join(imapsort::state::FILE_NAME),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    ) else {
+        return 0;
+    };
+    db.query_row(
+        "SELECT count(*) FROM journal WHERE action LIKE 'undo%'",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap_or(0)
+}
+
+#[test]
+fn kill_9_during_an_undo_of_5000_entries_then_undo_again_loses_nothing_and_does_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(d) = support_dovecot::start(DovecotOptions::default()) else {
+        return;
+    };
+    let n = 5000;
+    let subjects: Vec<String> = (0..n).map(|i| format!("digest {i}")).collect();
+    seed(&d, &subjects);
+    let state = dir.path().join("state");
+    let config = once_util::write_config(
+        dir.path(),
+        &state,
+        "",
+        &once_util::account(&d, "test", Via::Tls, ""),
+        RULES,
+    );
+    let rt = once_util::runtime();
+    let out = imapsort("sweep", &config, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(census_now(&rt, &d)["Lists"].len(), n);
+
+    let mut undo = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_imapsort"))
+            .args(["undo", "--rule", "lists", "-c"])
+            .arg(&config)
+            .env("IMAPSORT_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // Killed once its steps are in the journal: before, during or just after the move back.
+    once_util::wait_for(
+        "the undo's steps in the journal",
+        Duration::from_secs(120),
+        || undo_steps(&state) > 0 || undo.0.try_wait().unwrap().is_some(),
+        String::new,
+    );
+    let running = undo.0.try_wait().unwrap().is_none();
+    let _ = undo.0.kill();
+    let _ = undo.0.wait();
+    let (steps, back) = (undo_steps(&state), live(census_now(&rt, &d))["INBOX"].len());
+    eprintln!("killed: running {running}, {steps} undo steps in the journal, {back} back in INBOX");
+    assert!(
+        running,
+        "the undo finished before it could be killed: nothing was tested"
+    );
+
+    let out = imapsort("undo", &config, &["--rule", "lists", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let summary = json_lines(&out).last().unwrap()["summary"].clone();
+    assert_eq!(summary["selected"], n);
+    assert_eq!(summary["undone"], n);
+    let after = census_now(&rt, &d);
+    assert!(
+        after["Lists"].is_empty(),
+        "{} left in Lists",
+        after["Lists"].len()
+    );
+    let mut inbox: Vec<&str> = after["INBOX"].iter().map(|m| m.subject.as_str()).collect();
+    inbox.sort_unstable();
+    let mut want: Vec<&str> = subjects.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!(inbox, want, "every message back in INBOX exactly once");
+    // Every one recognised under its new UID: a sweep applies only `later`, moves nothing.
+    let out = imapsort("sweep", &config, &["--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let summary = json_lines(&out).last().unwrap()["summary"].clone();
+    assert_eq!(summary["moved"], 0, "{}", shown(&out));
+    // And a third undo changes nothing.
+    let out = imapsort("undo", &config, &["--rule", "lists", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(census_now(&rt, &d)["INBOX"].len(), n);
+}
