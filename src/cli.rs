@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::shard::ShardArg;
+
 /// Sort IMAP mail on the server, the moment it arrives, by YAML rules.
 #[derive(Debug, Parser)]
 #[command(name = "imapsort", version, about, long_about = None)]
@@ -113,12 +115,16 @@ pub struct SweepArgs {
     pub dry_run: bool,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    #[command(flatten)]
+    pub shard: ShardArg,
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub config: ConfigArg,
+    #[command(flatten)]
+    pub shard: ShardArg,
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +142,8 @@ pub struct StatusArgs {
     pub config: ConfigArg,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    #[command(flatten)]
+    pub shard: ShardArg,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,7 @@
 //!            execute -> persist -> IDLE), reload (file watch + SIGHUP), systemd notify
 //! commands   one module per subcommand; each returns an exit code
 //! logging    tracing setup: IMAPSORT_LOG filter, text or JSON on stderr, journald under systemd
+//! shard      `--shard I/N`: FNV-1a 64 of the account name modulo N picks an instance's accounts
 //! ```
 //!
 //! Data flow for new mail: `config::load` -> `daemon` starts workers -> a worker selects its
@@ -41,5 +42,6 @@ pub mod logging;
 pub mod reconcile;
 pub mod record;
 pub mod rules;
+pub mod shard;
 pub mod state;
 pub mod sweep;

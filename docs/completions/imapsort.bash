@@ -369,7 +369,7 @@ _imapsort() {
             return 0
             ;;
         imapsort__subcmd__run)
-            opts="-c -h --config --log-format --help"
+            opts="-c -h --config --shard --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -380,6 +380,10 @@ _imapsort() {
                     return 0
                     ;;
                 -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shard)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -395,7 +399,7 @@ _imapsort() {
             return 0
             ;;
         imapsort__subcmd__status)
-            opts="-c -h --config --format --log-format --help"
+            opts="-c -h --config --format --shard --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -413,6 +417,10 @@ _imapsort() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -425,7 +433,7 @@ _imapsort() {
             return 0
             ;;
         imapsort__subcmd__sweep)
-            opts="-c -h --config --account --mailbox --dry-run --format --log-format --help"
+            opts="-c -h --config --account --mailbox --dry-run --format --shard --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -449,6 +457,10 @@ _imapsort() {
                     ;;
                 --format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --log-format)

@@ -10,7 +10,9 @@ use crate::exit::Exit;
 /// How long abandoned tasks get after the daemon returned, before the process exits anyway.
 const RUNTIME_GRACE: Duration = Duration::from_millis(500);
 
-/// Exit 0 after SIGTERM/SIGINT, 78 when the configuration is invalid at start.
+/// Exit 0 after SIGTERM/SIGINT, 78 when the configuration is invalid at start. With
+/// `--shard I/N` only that shard's accounts are run; a shard without accounts runs idle (the
+/// file may gain some on reload), but a file without any account is still refused.
 pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
     let path = config::resolve_path(args.config.config.as_deref());
     let config = match config::load(&path) {
@@ -38,7 +40,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         .build()?;
     let result = runtime.block_on(async {
         let shutdown = daemon::shutdown::signal()?;
-        daemon::run(path, config, shutdown).await?;
+        let options = daemon::Options {
+            shard: args.shard.shard,
+            ..daemon::Options::default()
+        };
+        daemon::run_with(path, config, shutdown, options).await?;
         anyhow::Ok(())
     });
     runtime.shutdown_timeout(RUNTIME_GRACE);

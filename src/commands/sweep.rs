@@ -4,7 +4,8 @@
 //! Output (stdout): one line per message acted on, then a summary; `--format json` prints one
 //! JSON object per line (RULES.md). Errors and warnings go to stderr through `tracing` and as
 //! plain lines. Exit 0; 69 when an account's server cannot be reached or logged in to (the
-//! other accounts are still swept); 78 for an invalid configuration.
+//! other accounts are still swept); 78 for an invalid configuration. With `--shard I/N` only
+//! the shard's accounts are swept (none at all is not an error: another instance has them).
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -53,7 +54,18 @@ pub async fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
     }
     let accounts: Vec<&Account> = match &args.account {
         Some(name) => match config.account(name) {
-            Some(a) => vec![a],
+            Some(a) if args.shard.keeps(name) => vec![a],
+            Some(_) => {
+                // Only reachable with --shard: without it every account is kept.
+                let shard = args.shard.shard.unwrap_or_default();
+                let _ = writeln!(
+                    err,
+                    "imapsort: account {name:?} belongs to shard {}/{}, not to {shard}",
+                    crate::shard::Shard::of(name, shard.count()),
+                    shard.count()
+                );
+                return Exit::Usage;
+            }
             None => {
                 let _ = writeln!(
                     err,
@@ -63,9 +75,13 @@ pub async fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
                 return Exit::Usage;
             }
         },
-        None => config.accounts.iter().collect(),
+        None => config
+            .accounts
+            .iter()
+            .filter(|a| args.shard.keeps(&a.name))
+            .collect(),
     };
-    if accounts.is_empty() {
+    if config.accounts.is_empty() {
         let _ = writeln!(err, "imapsort: {}: no accounts to sweep", path.display());
         return Exit::Config;
     }

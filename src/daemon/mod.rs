@@ -110,6 +110,8 @@ pub struct Options {
     pub shutdown_grace: Duration,
     /// How long a batch in flight may go on after shutdown began.
     pub batch_grace: Duration,
+    /// `--shard I/N`: only the accounts of this shard are started, at start and on reload.
+    pub shard: Option<crate::shard::Shard>,
 }
 
 impl Default for Options {
@@ -122,6 +124,7 @@ impl Default for Options {
             backoff: BackoffPolicy::default(),
             shutdown_grace: Duration::from_secs(4),
             batch_grace: Duration::from_millis(2500),
+            shard: None,
         }
     }
 }

@@ -105,9 +105,10 @@ impl Drop for FirstAttempt {
 impl Supervisor {
     pub async fn start(
         config_path: PathBuf,
-        config: Config,
+        mut config: Config,
         options: Options,
     ) -> Result<Supervisor, DaemonError> {
+        keep_shard(&mut config, options.shard);
         let state_dir = config.settings.state_dir.clone();
         std::fs::create_dir_all(&state_dir).map_err(|source| DaemonError::StateDir {
             path: state_dir.clone(),
@@ -142,6 +143,7 @@ impl Supervisor {
         };
         tracing::info!(
             config = %sup.config_path.display(),
+            shard = %sup.options.shard.map(|s| s.to_string()).unwrap_or_else(|| "all".into()),
             accounts = sup.config.accounts.len(),
             rules = sup.config.rules.rules().count(),
             "imapsort daemon starting"
@@ -346,6 +348,8 @@ impl Supervisor {
         for w in &new.warnings {
             tracing::warn!("{w}");
         }
+        let mut new = new;
+        keep_shard(&mut new, self.options.shard);
         let diff = ConfigDiff::between(&self.config, &new);
         self.apply(new, &diff).await;
         Stats::bump(&self.shared.stats.reloads_applied);
@@ -461,6 +465,13 @@ async fn recv_opt(r: &mut Option<mpsc::Receiver<()>>) -> Option<()> {
             }
         },
         None => std::future::pending().await,
+    }
+}
+
+/// Drop the accounts another shard handles: they are neither connected to nor reported.
+fn keep_shard(config: &mut Config, shard: Option<crate::shard::Shard>) {
+    if let Some(shard) = shard {
+        config.accounts.retain(|a| shard.contains(&a.name));
     }
 }
 

@@ -79,6 +79,7 @@ pub async fn sweep_with(
         mailbox: mailbox.map(String::from),
         dry_run,
         format,
+        shard: Default::default(),
     };
     let mut out = Vec::new();
     let mut err = Vec::new();
