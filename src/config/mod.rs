@@ -20,7 +20,9 @@ pub mod types;
 pub mod units;
 
 pub use diag::{Diagnostic, Severity};
-pub use types::{Account, AuthMechanism, Config, FirstStart, SecretSource, Settings, TlsMode};
+pub use types::{
+    Account, AuthMechanism, Config, FirstStart, ListenAddr, SecretSource, Settings, TlsMode,
+};
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
