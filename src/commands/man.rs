@@ -112,6 +112,9 @@ a server could not be reached or logged in to
 .B 70
 internal error
 .TP
+.B 71
+the daemon cannot listen on \fBsettings.metrics_listen\fR (address in use, or not an address of this host)
+.TP
 .B 78
 the configuration is invalid
 .SH ENVIRONMENT

@@ -10,7 +10,8 @@ use crate::exit::Exit;
 /// How long abandoned tasks get after the daemon returned, before the process exits anyway.
 const RUNTIME_GRACE: Duration = Duration::from_millis(500);
 
-/// Exit 0 after SIGTERM/SIGINT, 78 when the configuration is invalid at start. With
+/// Exit 0 after SIGTERM/SIGINT, 78 when the configuration is invalid at start, 71 when
+/// `settings.metrics_listen` cannot be bound. With
 /// `--shard I/N` only that shard's accounts are run; a shard without accounts runs idle (the
 /// file may gain some on reload), but a file without any account is still refused.
 pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
@@ -44,9 +45,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
             shard: args.shard.shard,
             ..daemon::Options::default()
         };
-        daemon::run_with(path, config, shutdown, options).await?;
-        anyhow::Ok(())
+        match daemon::run_with(path, config, shutdown, options).await {
+            Ok(()) => anyhow::Ok(Exit::Ok),
+            Err(daemon::DaemonError::MetricsListen(e)) => {
+                eprintln!("imapsort: {:#}", anyhow::Error::from(e));
+                Ok(Exit::OsErr)
+            }
+            Err(e) => Err(e.into()),
+        }
     });
     runtime.shutdown_timeout(RUNTIME_GRACE);
-    result.map(|()| Exit::Ok)
+    result
 }

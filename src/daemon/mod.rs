@@ -10,8 +10,11 @@
 //!  │   │   └─ poller                    mailboxes beyond the cap, sweep-only mailboxes
 //!  │   └─ account "b" ...
 //!  ├─ ConfigWatcher         file events of the config's directory -> reload
-//!  └─ SIGHUP / Options::reload_trigger -> reload
+//!  ├─ SIGHUP / Options::reload_trigger -> reload
+//!  └─ http::serve           /metrics and /health, when settings.metrics_listen is set
 //! ```
+//!
+//! Workers report to [`metrics::Metrics`] through a per-worker [`metrics::Link`].
 //!
 //! Workers reconnect by themselves with [`backoff::Backoff`]; a worker task that ends anyway
 //! says why ([`worker::WorkerExit`]) and its supervising loop restarts it unless the account
@@ -21,6 +24,8 @@
 
 pub mod backoff;
 pub mod heartbeat;
+pub mod http;
+pub mod metrics;
 pub mod notify;
 mod pass;
 mod poller;
@@ -58,6 +63,9 @@ pub enum DaemonError {
     State(#[source] crate::state::StateError),
     #[error("cannot listen for signals")]
     Signals(#[source] std::io::Error),
+    /// `settings.metrics_listen` could not be bound (in use, not an address of this host).
+    #[error(transparent)]
+    MetricsListen(#[from] http::BindError),
 }
 
 /// Counters that tests and `STATUS=` lines read. Every field only grows.
@@ -100,6 +108,9 @@ pub struct Options {
     pub reload_trigger: Option<mpsc::Receiver<()>>,
     /// Shared counters; keep a clone to observe the daemon.
     pub stats: Arc<Stats>,
+    /// The Prometheus series and the health of `/metrics` and `/health`; keep a clone to
+    /// observe them (also when `metrics_listen` is off).
+    pub metrics: metrics::Metrics,
     /// Watch the configuration file for changes.
     pub watch_file: bool,
     /// Reload on SIGHUP.
@@ -119,6 +130,7 @@ impl Default for Options {
         Options {
             reload_trigger: None,
             stats: Arc::new(Stats::default()),
+            metrics: metrics::Metrics::new(),
             watch_file: true,
             sighup: true,
             backoff: BackoffPolicy::default(),

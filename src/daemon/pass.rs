@@ -54,6 +54,8 @@ pub(crate) struct Ctx<'a> {
     /// After cancellation, a batch in flight gets this long to finish before it is abandoned.
     pub grace: Duration,
     pub hb: &'a Heartbeat,
+    /// Metrics and health of the worker running the pass.
+    pub link: &'a super::metrics::Link,
 }
 
 /// One connection's per-session knowledge: the executor (which destinations exist) and the

@@ -89,6 +89,8 @@ impl Worker {
                     Err(e) => return e.into(),
                 }
             }
+            self.link.success();
+            self.link.state_failing(false);
             if Instant::now() >= next_sweep {
                 for mailbox in polled.iter().chain(&sweep_only) {
                     if !pass::has_sweep_rules(&live.rules, &self.account, mailbox) {

@@ -5,6 +5,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::Stats;
+use super::metrics::{ErrorKind, Trigger};
 use super::pass::Ctx;
 use crate::imap::MailboxInfo;
 use crate::imap::uidset::Uid;
@@ -50,7 +51,9 @@ impl<'c, 'a> Sink<'c, 'a> {
         if let Err(e) = r
             && self.state_error.is_none()
         {
-            tracing::error!(account = %self.ctx.account.name, mailbox = self.ctx.mailbox, error = %super::worker::chain(&e), "state database write failed");
+            let text = super::worker::chain(&e);
+            tracing::error!(account = %self.ctx.account.name, mailbox = self.ctx.mailbox, error = %text, "state database write failed");
+            self.ctx.link.error(ErrorKind::State, &text);
             self.state_error = Some(e);
         }
     }
@@ -82,7 +85,9 @@ impl<'c, 'a> Sink<'c, 'a> {
     fn log(&mut self, r: &MessageResult) {
         let uid = r.uid.get();
         let rule = r.rules.join(", ");
+        self.ctx.link.result(r, self.metrics_trigger());
         if let Some(error) = &r.error {
+            self.ctx.link.error(ErrorKind::Command, error);
             self.failed.insert(uid);
             tracing::warn!(account = %self.ctx.account.name, mailbox = self.ctx.mailbox, uid, rule, error = %error, "could not carry out the plan");
             return;
@@ -120,6 +125,9 @@ impl SweepSink for Sink<'_, '_> {
     fn applied_to(&mut self, messages: &[(Uid, Option<&str>)]) -> HashMap<Uid, HashSet<String>> {
         // A chunk was fetched: progress, for the watchdog, however long the whole pass takes.
         self.ctx.hb.beat();
+        self.ctx
+            .link
+            .processed(self.metrics_trigger(), messages.len());
         let uids: Vec<Uid> = messages.iter().map(|(u, _)| *u).collect();
         if self.validity_changed || self.state_error.is_some() {
             return self.refuse_all(&uids);
@@ -173,6 +181,15 @@ impl SweepSink for Sink<'_, '_> {
 }
 
 impl Sink<'_, '_> {
+    /// The pass's trigger, as the metrics name it.
+    fn metrics_trigger(&self) -> Trigger {
+        if self.trigger == "sweep" {
+            Trigger::Sweep
+        } else {
+            Trigger::New
+        }
+    }
+
     /// Make evaluation add nothing: every rule counts as applied (used when the state
     /// database cannot say; the messages are then retried, not acted on twice).
     fn refuse_all(&mut self, uids: &[Uid]) -> HashMap<Uid, HashSet<String>> {

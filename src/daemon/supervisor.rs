@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 
 use super::backoff::Backoff;
 use super::heartbeat::Heartbeats;
+use super::metrics::Link;
 use super::reload::{ConfigDiff, ConfigWatcher, content_hash};
 use super::systemd::Notifier;
 use super::worker::{self, Live, Shared, WorkerExit, WorkerKind};
@@ -114,6 +115,11 @@ impl Supervisor {
             path: state_dir.clone(),
             source,
         })?;
+        // First, so that a port in use stops the daemon before it connects to anything.
+        let listener = match &config.settings.metrics_listen {
+            Some(addr) => Some(super::http::bind(addr).await?),
+            None => None,
+        };
         let config_hash = std::fs::read(&config_path).ok().map(|b| content_hash(&b));
         let (live, live_rx) = watch::channel(Arc::new(Live {
             rules: config.rules.clone(),
@@ -127,7 +133,12 @@ impl Supervisor {
             backoff: options.backoff,
             batch_grace: options.batch_grace,
             state: worker::open_state(&state_dir)?,
+            metrics: options.metrics.clone(),
         };
+        shared.metrics.set_accounts(
+            config.accounts.iter().map(|a| a.name.as_str()),
+            config.rules.rules().map(|r| r.name.as_str()),
+        );
         let mut sup = Supervisor {
             config_path,
             config,
@@ -148,6 +159,15 @@ impl Supervisor {
             rules = sup.config.rules.rules().count(),
             "imapsort daemon starting"
         );
+        if let Some(listener) = listener {
+            if let Some(addr) = super::http::local_addr(&listener) {
+                sup.shared.metrics.set_listening(addr);
+                tracing::info!(address = %addr, "serving /metrics and /health");
+            }
+            let (metrics, token) = (sup.shared.metrics.clone(), sup.root.clone());
+            sup.tracker
+                .spawn(super::http::serve(listener, metrics, token));
+        }
         for account in sup.config.accounts.clone() {
             sup.start_account(&account);
         }
@@ -263,12 +283,16 @@ impl Supervisor {
         kinds.push(WorkerKind::Poller(polled));
         for kind in kinds {
             let first = self.pending_first.guard();
+            // Made here, before the task starts, so the account counts as not connected
+            // from the start.
+            let link = Arc::new(self.shared.metrics.link(&account.name));
             let fut = supervise(
                 Arc::new(account.clone()),
                 kind,
                 self.shared.clone(),
                 token.clone(),
                 first,
+                link,
             );
             self.tracker.spawn(tracker.track_future(fut));
         }
@@ -303,6 +327,7 @@ impl Supervisor {
             Err(error) => {
                 tracing::error!(file = %path.display(), %error, "cannot read the configuration; keeping the old one");
                 Stats::bump(&self.shared.stats.reloads_rejected);
+                self.shared.metrics.reload(false);
                 return;
             }
         };
@@ -325,12 +350,14 @@ impl Supervisor {
                     "the new configuration is invalid; still running on the old one"
                 );
                 Stats::bump(&self.shared.stats.reloads_rejected);
+                self.shared.metrics.reload(false);
                 self.notifier.ready();
                 return;
             }
             Err(join) => {
                 tracing::error!(error = %join, "loading the configuration failed");
                 Stats::bump(&self.shared.stats.reloads_rejected);
+                self.shared.metrics.reload(false);
                 self.notifier.ready();
                 return;
             }
@@ -342,6 +369,7 @@ impl Supervisor {
                 "the new configuration has no accounts (`imapsort run` needs at least one); still running on the old one"
             );
             Stats::bump(&self.shared.stats.reloads_rejected);
+            self.shared.metrics.reload(false);
             self.notifier.ready();
             return;
         }
@@ -353,6 +381,7 @@ impl Supervisor {
         let diff = ConfigDiff::between(&self.config, &new);
         self.apply(new, &diff).await;
         Stats::bump(&self.shared.stats.reloads_applied);
+        self.shared.metrics.reload(true);
         self.notifier.ready();
         self.send_status();
     }
@@ -367,6 +396,12 @@ impl Supervisor {
         for name in &to_stop {
             self.stop_account(name).await;
         }
+        // After the stopped workers let go, before new ones start: removed accounts and
+        // rules lose their series, added accounts get theirs.
+        self.shared.metrics.set_accounts(
+            new.accounts.iter().map(|a| a.name.as_str()),
+            new.rules.rules().map(|r| r.name.as_str()),
+        );
         for name in diff.accounts_to_start() {
             if let Some(account) = new.account(name) {
                 self.start_account(&account.clone());
@@ -409,6 +444,7 @@ async fn supervise(
     shared: Shared,
     token: CancellationToken,
     first: FirstAttempt,
+    link: Arc<Link>,
 ) {
     let mut backoff = Backoff::new(shared.backoff);
     let mut first = Some(first);
@@ -419,6 +455,7 @@ async fn supervise(
             shared.clone(),
             token.clone(),
             first.take(),
+            link.clone(),
         ));
         let exit = match task.await {
             Ok(exit) => exit,
@@ -429,6 +466,7 @@ async fn supervise(
             return;
         }
         let delay = backoff.failed();
+        link.connecting();
         tracing::error!(account = %account.name, worker = %kind, reason = %exit, retry_in = ?delay, "worker ended; restarting it");
         tokio::select! {
             _ = token.cancelled() => return,

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::backoff::{Backoff, BackoffPolicy};
 use super::heartbeat::{Heartbeat, Heartbeats, sleep_beating};
+use super::metrics::{ErrorKind, Link, Metrics};
 use super::pass::{self, PassError};
 use super::store::Store;
 use super::supervisor::FirstAttempt;
@@ -63,6 +64,8 @@ pub(crate) struct Shared {
     pub batch_grace: Duration,
     /// The state database.
     pub state: Store,
+    /// `/metrics` and `/health`.
+    pub metrics: Metrics,
 }
 
 /// What a worker does.
@@ -155,6 +158,8 @@ pub(crate) struct Worker {
     connected_before: bool,
     /// Reported once the first connection attempt finished (READY=1 waits for it).
     first: Option<FirstAttempt>,
+    /// This worker's metrics and its part of the account's health.
+    pub link: Arc<Link>,
 }
 
 /// Why serving a connection stopped.
@@ -188,11 +193,13 @@ pub(crate) async fn run(
     shared: Shared,
     token: CancellationToken,
     first: Option<FirstAttempt>,
+    link: Arc<Link>,
 ) -> WorkerExit {
     let hb = shared
         .heartbeats
         .register(format!("{}/{}", account.name, kind));
     let mut w = Worker {
+        link,
         backoff: Backoff::new(shared.backoff),
         account,
         kind,
@@ -227,8 +234,12 @@ impl Worker {
                 && !self.poller_has_work()
             {
                 self.first_done();
+                self.link.idle();
                 match self.wait_for_poller_work().await {
-                    true => continue,
+                    true => {
+                        self.link.connecting();
+                        continue;
+                    }
                     false => return WorkerExit::Cancelled,
                 }
             }
@@ -239,6 +250,7 @@ impl Worker {
             self.hb.beat();
             let delay = match connected {
                 Ok(mut session) => {
+                    self.link.up();
                     Stats::bump(&self.shared.stats.connections);
                     self.backoff.connected();
                     if std::mem::take(&mut self.announce) {
@@ -272,12 +284,20 @@ impl Worker {
                             continue;
                         }
                         Served::State(why) => {
+                            self.link.error(ErrorKind::State, &why);
+                            self.link.state_failing(true);
                             let _ = tokio::time::timeout(LOGOUT_LIMIT, session.logout()).await;
                             return WorkerExit::Failed(why);
                         }
                         Served::Lost(error) => {
                             let delay = self.backoff.failed();
                             let text = chain(&error);
+                            self.link.connecting();
+                            if error.is_connection_fatal() {
+                                self.link.error(ErrorKind::Connect, &text);
+                            } else {
+                                self.link.error(ErrorKind::Command, &text);
+                            }
                             let what = if error.is_connection_fatal() {
                                 "connection lost"
                             } else {
@@ -309,6 +329,11 @@ impl Worker {
                         self.backoff.failed()
                     };
                     let text = chain(&error);
+                    let kind = match error {
+                        ImapError::Auth { .. } | ImapError::Secret { .. } => ErrorKind::Auth,
+                        _ => ErrorKind::Connect,
+                    };
+                    self.link.error(kind, &text);
                     if self.last_error.as_deref() != Some(text.as_str()) {
                         self.announce = true;
                         if auth {
@@ -385,6 +410,8 @@ impl Worker {
             // SELECTs again, so mail that arrived before it is in its search.
             match pass::new_mail(session, &mut conn, &ctx, &mut sel).await {
                 Ok(outcome) => {
+                    self.link.success();
+                    self.link.state_failing(false);
                     if outcome.failed > 0 {
                         reconcile_first = true;
                         let d = retry.failed();
@@ -412,6 +439,8 @@ impl Worker {
                 }
                 next_sweep = Instant::now() + live.settings.sweep_interval;
             }
+            // The passes after an EXISTS are over: later results are not push latency.
+            self.link.pass_done();
             // Wait: IDLE if the server has it, else poll.
             let mut wake = next_sweep.min(Instant::now() + live.settings.idle_refresh);
             if let Some(at) = retry_at {
@@ -430,7 +459,8 @@ impl Worker {
             };
             match outcome {
                 Ok(IdleOutcome::Cancelled) => return Served::Cancelled,
-                Ok(IdleOutcome::NewData | IdleOutcome::Timeout) => {}
+                Ok(IdleOutcome::NewData) => self.link.exists_seen(),
+                Ok(IdleOutcome::Timeout) => {}
                 Err(e) => return Served::Lost(e),
             }
         }
@@ -472,6 +502,7 @@ impl Worker {
             token: &self.token,
             grace: self.shared.batch_grace,
             hb: &self.hb,
+            link: &self.link,
         }
     }
 }
