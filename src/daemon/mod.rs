@@ -14,7 +14,9 @@
 //!  └─ http::serve           /metrics and /health, when settings.metrics_listen is set
 //! ```
 //!
-//! Workers report to [`metrics::Metrics`] through a per-worker [`metrics::Link`].
+//! Workers connect through [`pacing`] (at most `max_connecting` attempts in flight per host;
+//! a host that comes back wakes the workers waiting to retry it) and report to
+//! [`metrics::Metrics`] through a per-worker [`metrics::Link`].
 //!
 //! Workers reconnect by themselves with [`backoff::Backoff`]; a worker task that ends anyway
 //! says why ([`worker::WorkerExit`]) and its supervising loop restarts it unless the account
@@ -27,6 +29,7 @@ pub mod heartbeat;
 pub mod http;
 pub mod metrics;
 pub mod notify;
+mod pacing;
 mod pass;
 mod poller;
 mod reconcile;

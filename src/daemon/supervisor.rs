@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use super::backoff::Backoff;
 use super::heartbeat::Heartbeats;
 use super::metrics::Link;
+use super::pacing::Pacer;
 use super::reload::{ConfigDiff, ConfigWatcher, content_hash};
 use super::systemd::Notifier;
 use super::worker::{self, Live, Shared, WorkerExit, WorkerKind};
@@ -134,6 +135,7 @@ impl Supervisor {
             batch_grace: options.batch_grace,
             state: worker::open_state(&state_dir)?,
             metrics: options.metrics.clone(),
+            pacer: Pacer::new(config.settings.max_connecting),
         };
         shared.metrics.set_accounts(
             config.accounts.iter().map(|a| a.name.as_str()),

@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::backoff::{Backoff, BackoffPolicy};
 use super::heartbeat::{Heartbeat, Heartbeats, sleep_beating};
 use super::metrics::{ErrorKind, Link, Metrics};
+use super::pacing::{Host, Pacer};
 use super::pass::{self, PassError};
 use super::store::Store;
 use super::supervisor::FirstAttempt;
@@ -66,6 +67,8 @@ pub(crate) struct Shared {
     pub state: Store,
     /// `/metrics` and `/health`.
     pub metrics: Metrics,
+    /// Connection attempts per host.
+    pub pacer: Pacer,
 }
 
 /// What a worker does.
@@ -160,6 +163,8 @@ pub(crate) struct Worker {
     first: Option<FirstAttempt>,
     /// This worker's metrics and its part of the account's health.
     pub link: Arc<Link>,
+    /// The pacing of the account's server.
+    host: Host,
 }
 
 /// Why serving a connection stopped.
@@ -198,8 +203,10 @@ pub(crate) async fn run(
     let hb = shared
         .heartbeats
         .register(format!("{}/{}", account.name, kind));
+    let host = shared.pacer.host(&account.host);
     let mut w = Worker {
         link,
+        host,
         backoff: Backoff::new(shared.backoff),
         account,
         kind,
@@ -245,11 +252,19 @@ impl Worker {
             }
             let connected = tokio::select! {
                 _ = self.token.cancelled() => return WorkerExit::Cancelled,
-                r = crate::imap::connect_account(&self.account, &self.shared.config_dir) => r,
+                r = async {
+                    // One of the host's `max_connecting` attempt slots, from TCP connect to
+                    // logged in; queued in arrival order when all are taken.
+                    let _slot = self.host.slot().await;
+                    crate::imap::connect_account(&self.account, &self.shared.config_dir).await
+                } => r,
             };
             self.hb.beat();
+            // Set when the failure concerns the host: a success elsewhere ends the wait.
+            let mut host_seen = None;
             let delay = match connected {
                 Ok(mut session) => {
+                    let up = self.host.succeeded();
                     self.link.up();
                     Stats::bump(&self.shared.stats.connections);
                     self.backoff.connected();
@@ -269,6 +284,8 @@ impl Worker {
                         }
                     };
                     Stats::bump(&self.shared.stats.connections_ended);
+                    // The connection is over: a failure below then speaks for the host.
+                    drop(up);
                     match served {
                         Served::Cancelled => {
                             let _ = tokio::time::timeout(LOGOUT_LIMIT, session.logout()).await;
@@ -297,6 +314,9 @@ impl Worker {
                                 self.link.error(ErrorKind::Connect, &text);
                             } else {
                                 self.link.error(ErrorKind::Command, &text);
+                            }
+                            if error.is_connection_fatal() && error.is_transient() {
+                                host_seen = Some(self.host.failed());
                             }
                             let what = if error.is_connection_fatal() {
                                 "connection lost"
@@ -334,6 +354,9 @@ impl Worker {
                         _ => ErrorKind::Connect,
                     };
                     self.link.error(kind, &text);
+                    if error.is_transient() {
+                        host_seen = Some(self.host.failed());
+                    }
                     if self.last_error.as_deref() != Some(text.as_str()) {
                         self.announce = true;
                         if auth {
@@ -348,9 +371,19 @@ impl Worker {
                     delay
                 }
             };
+            let host = self.host.clone();
+            let early = async {
+                match host_seen {
+                    Some(seen) => host.retry_early(seen).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = self.token.cancelled() => return WorkerExit::Cancelled,
                 _ = sleep_beating(&self.hb, delay, BEAT_EVERY) => {}
+                _ = early => {
+                    tracing::debug!(account = self.name(), worker = %self.label(), host = %self.account.host, "the server is back (or it is this worker's turn to try it); retrying now");
+                }
             }
         }
     }
