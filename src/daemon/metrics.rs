@@ -9,7 +9,7 @@
 //! Link::connecting / up / idle     the worker wants a connection / holds one / wants none
 //! Link::error(kind, text)          errors_total{kind}, last_error
 //! Link::success                    last_success (a login or a pass that went through)
-//! Link::processed(trigger, n)      messages_processed_total
+//! Link::processed(trigger, n)      messages_processed_total (every message a pass examined)
 //! Link::result(result, trigger)    rule_matches_total, actions_total, push_latency_seconds
 //! Link::exists_seen / pass_done    the EXISTS a push latency is measured from
 //! Metrics::reload(ok)              config_reloads_total
@@ -233,7 +233,7 @@ impl Metrics {
         };
         registry.register(
             "messages_processed",
-            "Messages the rules were evaluated on",
+            "Messages a pass examined (new mail, or a mailbox swept)",
             series.processed.clone(),
         );
         registry.register(
@@ -600,13 +600,14 @@ impl Link {
         });
     }
 
-    /// `n` messages were fetched for evaluation by the rules of `trigger`.
-    pub fn processed(&self, trigger: Trigger, n: usize) {
+    /// A pass of the rules of `trigger` examined `n` messages (those the server's search
+    /// ruled out included).
+    pub fn processed(&self, trigger: Trigger, n: u64) {
         let i = match trigger {
             Trigger::New => 0,
             Trigger::Sweep => 1,
         };
-        self.processed[i].inc_by(n as u64);
+        self.processed[i].inc_by(n);
     }
 
     /// The server's EXISTS woke the worker now: the next pass's results are push latency.

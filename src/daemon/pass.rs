@@ -255,6 +255,14 @@ async fn run_pass(
             | crate::sweep::SweepError::Fetch { source, .. } => PassError::Imap(source),
         })
     });
+    if let Ok(s) = &summary {
+        // Every message in scope, also those the server's SEARCH ruled out for the rules.
+        let trigger = match trigger {
+            Trigger::New => super::metrics::Trigger::New,
+            Trigger::Sweep => super::metrics::Trigger::Sweep,
+        };
+        ctx.link.processed(trigger, s.examined);
+    }
     Ok(PassResult {
         summary,
         failed: std::mem::take(&mut sink.failed),

@@ -125,9 +125,6 @@ impl SweepSink for Sink<'_, '_> {
     fn applied_to(&mut self, messages: &[(Uid, Option<&str>)]) -> HashMap<Uid, HashSet<String>> {
         // A chunk was fetched: progress, for the watchdog, however long the whole pass takes.
         self.ctx.hb.beat();
-        self.ctx
-            .link
-            .processed(self.metrics_trigger(), messages.len());
         let uids: Vec<Uid> = messages.iter().map(|(u, _)| *u).collect();
         if self.validity_changed || self.state_error.is_some() {
             return self.refuse_all(&uids);
