@@ -125,6 +125,15 @@ pub struct RunArgs {
     pub config: ConfigArg,
     #[command(flatten)]
     pub shard: ShardArg,
+    /// Serve /metrics and /health on HOST:PORT instead of settings.metrics_listen (for several
+    /// instances of one configuration on one host).
+    #[arg(long, value_name = "HOST:PORT", env = "IMAPSORT_METRICS_LISTEN", value_parser = parse_listen)]
+    pub metrics_listen: Option<crate::config::ListenAddr>,
+}
+
+fn parse_listen(s: &str) -> Result<crate::config::ListenAddr, String> {
+    crate::config::parse_listen_addr(s)
+        .map_err(|why| format!("{why} (expected HOST:PORT, e.g. 127.0.0.1:9898)"))
 }
 
 #[derive(Debug, Args)]

@@ -369,7 +369,7 @@ _imapsort() {
             return 0
             ;;
         imapsort__subcmd__run)
-            opts="-c -h --config --shard --log-format --help"
+            opts="-c -h --config --shard --metrics-listen --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -384,6 +384,10 @@ _imapsort() {
                     return 0
                     ;;
                 --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-listen)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -125,6 +125,9 @@ the configuration file when \fB\-c\fR is not given
 .B IMAPSORT_LOG
 log filter in RUST_LOG syntax (default \fBinfo\fR), e.g. \fBimapsort=debug,info\fR
 .TP
+.B IMAPSORT_METRICS_LISTEN
+\fBrun\fR: where to serve /metrics and /health, instead of \fBsettings.metrics_listen\fR (as \fB\-\-metrics\-listen\fR)
+.TP
 .B STATE_DIRECTORY
 where the state database lives, unless \fBsettings.state_dir\fR says otherwise (set by systemd's \fBStateDirectory=\fR)
 .TP

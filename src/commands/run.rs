@@ -43,6 +43,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
         let shutdown = daemon::shutdown::signal()?;
         let options = daemon::Options {
             shard: args.shard.shard,
+            metrics_listen: args.metrics_listen.clone(),
             ..daemon::Options::default()
         };
         match daemon::run_with(path, config, shutdown, options).await {

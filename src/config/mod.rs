@@ -20,6 +20,7 @@ pub mod types;
 pub mod units;
 
 pub use diag::{Diagnostic, Severity};
+pub use settings::parse_listen_addr;
 pub use types::{
     Account, AuthMechanism, Config, FirstStart, ListenAddr, SecretSource, Settings, TlsMode,
 };

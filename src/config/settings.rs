@@ -118,8 +118,9 @@ fn listen_addr(d: &mut Diags, node: &Node) -> Option<ListenAddr> {
     }
 }
 
-/// `HOST:PORT` with HOST an IPv4 address, a bracketed IPv6 address or a DNS name.
-pub(crate) fn parse_listen_addr(text: &str) -> Result<ListenAddr, String> {
+/// `HOST:PORT` with HOST an IPv4 address, a bracketed IPv6 address or a DNS name; the error
+/// says what is wrong.
+pub fn parse_listen_addr(text: &str) -> Result<ListenAddr, String> {
     if text.contains("://") || text.contains('/') {
         return Err("no scheme or path: only the host and the port".into());
     }

@@ -126,6 +126,8 @@ pub struct Options {
     pub batch_grace: Duration,
     /// `--shard I/N`: only the accounts of this shard are started, at start and on reload.
     pub shard: Option<crate::shard::Shard>,
+    /// `--metrics-listen`: replaces `settings.metrics_listen` of every version of the file.
+    pub metrics_listen: Option<crate::config::ListenAddr>,
 }
 
 impl Default for Options {
@@ -140,6 +142,7 @@ impl Default for Options {
             shutdown_grace: Duration::from_secs(4),
             batch_grace: Duration::from_millis(2500),
             shard: None,
+            metrics_listen: None,
         }
     }
 }

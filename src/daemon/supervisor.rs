@@ -110,7 +110,7 @@ impl Supervisor {
         mut config: Config,
         options: Options,
     ) -> Result<Supervisor, DaemonError> {
-        keep_shard(&mut config, options.shard);
+        command_line(&mut config, &options);
         let state_dir = config.settings.state_dir.clone();
         std::fs::create_dir_all(&state_dir).map_err(|source| DaemonError::StateDir {
             path: state_dir.clone(),
@@ -379,7 +379,7 @@ impl Supervisor {
             tracing::warn!("{w}");
         }
         let mut new = new;
-        keep_shard(&mut new, self.options.shard);
+        command_line(&mut new, &self.options);
         let diff = ConfigDiff::between(&self.config, &new);
         self.apply(new, &diff).await;
         Stats::bump(&self.shared.stats.reloads_applied);
@@ -508,10 +508,15 @@ async fn recv_opt(r: &mut Option<mpsc::Receiver<()>>) -> Option<()> {
     }
 }
 
-/// Drop the accounts another shard handles: they are neither connected to nor reported.
-fn keep_shard(config: &mut Config, shard: Option<crate::shard::Shard>) {
-    if let Some(shard) = shard {
+/// What the command line says over the file, for the first version and every reload: drop
+/// the accounts another shard handles (they are neither connected to nor reported), and put
+/// `--metrics-listen` in place of `settings.metrics_listen`.
+fn command_line(config: &mut Config, options: &Options) {
+    if let Some(shard) = options.shard {
         config.accounts.retain(|a| shard.contains(&a.name));
+    }
+    if let Some(addr) = &options.metrics_listen {
+        config.settings.metrics_listen = Some(addr.clone());
     }
 }
 

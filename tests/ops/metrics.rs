@@ -205,29 +205,52 @@ fn run_exits_71_naming_the_address_when_the_metrics_port_is_taken() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     let config = dir.path().join("config.yaml");
-    crate::harness::write_private(
-        &config,
-        &format!(
-            "settings:\n  state_dir: {state}\n  metrics_listen: 127.0.0.1:{port}\naccounts:\n  - name: a\n    host: 127.0.0.1\n    port: 1\n    username: u\n    password: p\n",
-            state = dir.path().join("state").display()
-        ),
-    );
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_imapsort"))
-        .args(["run", "-c"])
-        .arg(&config)
-        .env_remove("NOTIFY_SOCKET")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = wait_with_timeout(child, Duration::from_secs(30));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(71), "{stderr}");
-    assert!(
-        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}"))
-            && stderr.contains("metrics_listen"),
-        "{stderr}"
-    );
+    let write = |listen: &str| {
+        crate::harness::write_private(
+            &config,
+            &format!(
+                "settings:\n  state_dir: {state}\n  metrics_listen: {listen}\naccounts:\n  - name: a\n    host: 127.0.0.1\n    port: 1\n    username: u\n    password: p\n",
+                state = dir.path().join("state").display()
+            ),
+        )
+    };
+    let run = |args: &[&str], env: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_imapsort"));
+        cmd.args(["run", "-c"])
+            .arg(&config)
+            .args(args)
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("IMAPSORT_METRICS_LISTEN")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if let Some(v) = env {
+            cmd.env("IMAPSORT_METRICS_LISTEN", v);
+        }
+        wait_with_timeout(cmd.spawn().unwrap(), Duration::from_secs(30))
+    };
+    let taken_addr = format!("127.0.0.1:{port}");
+    // The setting, --metrics-listen over a free setting, and its environment variable.
+    write(&taken_addr);
+    let from_setting = run(&[], None);
+    write("127.0.0.1:0");
+    let from_flag = run(&["--metrics-listen", &taken_addr], None);
+    let from_env = run(&[], Some(&taken_addr));
+    for (what, out) in [
+        ("setting", from_setting),
+        ("flag", from_flag),
+        ("environment", from_env),
+    ] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(71), "{what}: {stderr}");
+        assert!(
+            stderr.contains(&format!("cannot listen on {taken_addr}")),
+            "{what}: {stderr}"
+        );
+    }
+    let junk = run(&["--metrics-listen", "9898"], None);
+    let stderr = String::from_utf8_lossy(&junk.stderr);
+    assert_eq!(junk.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("HOST:PORT"), "{stderr}");
     drop(taken);
 }
 
