@@ -1,6 +1,7 @@
 //! Operations at scale, against a real Dovecot started by the tests: `/metrics` and `/health`,
 //! connection pacing and recovery after a server restart, `--shard` with several instances,
-//! and the deployment files (systemd, container, Kubernetes, the Debian package).
+//! and the deployment examples under `deploy/` (the units and the Debian package are checked
+//! in tests/systemd_units.rs).
 //!
 //! One test binary for all of it (linking is the slow part on a small machine).
 
@@ -9,8 +10,7 @@ mod harness;
 #[path = "../support/mod.rs"]
 mod support;
 
-// mod deb;
-// mod deploy;
+mod deploy;
 mod metrics;
 mod pacing;
 mod shards;
