@@ -331,3 +331,50 @@ fn a_shard_that_is_not_i_of_n_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("belongs to shard"), "{stderr}");
 }
+
+#[test]
+fn an_empty_shard_sweeps_nothing_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    // Port 1 on loopback: a sweep that tried to connect would fail (69).
+    crate::harness::write_private(
+        &config,
+        "accounts:\n  - { name: a, host: 127.0.0.1, port: 1, tls: none, allow_insecure: true, username: u, password: p }\nrules:\n  - { name: r, when: true, then: mark_read }\n",
+    );
+    let other = (Shard::of("a", 2) + 1) % 2;
+    let out = Command::new(BIN)
+        .args([
+            "sweep",
+            "--format",
+            "json",
+            "--shard",
+            &format!("{other}/2"),
+            "-c",
+        ])
+        .arg(&config)
+        .env("STATE_DIRECTORY", dir.path().join("state"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(summary["summary"]["examined"], 0, "{stdout}");
+    // The shard that has the account does try it.
+    let out = Command::new(BIN)
+        .args(["sweep", "--shard", &format!("{}/2", 1 - other), "-c"])
+        .arg(&config)
+        .env("STATE_DIRECTORY", dir.path().join("state"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(69),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
