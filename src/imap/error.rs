@@ -96,6 +96,16 @@ impl ImapError {
             | ImapError::Io(_)
             | ImapError::ConnectionLost(_)
             | ImapError::Timeout(..) => true,
+            // The connection broke during the handshake (a server restarting resets it); a
+            // certificate or protocol problem is not transient (rustls reports InvalidData).
+            ImapError::Tls { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::TimedOut
+            ),
             // [UNAVAILABLE] / [INUSE] (RFC 5530) are the server telling us to come back later.
             ImapError::No { code, .. } => {
                 matches!(code.as_deref(), Some("UNAVAILABLE" | "INUSE" | "LIMIT"))
@@ -155,6 +165,31 @@ mod tests {
                     source: io(),
                 },
                 false,
+            ),
+            // A certificate rustls refused (tokio-rustls reports it as InvalidData).
+            (
+                ImapError::Tls {
+                    host: "h".into(),
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, "UnknownIssuer"),
+                },
+                false,
+            ),
+            // The server reset the connection in the middle of the handshake (restarting):
+            // regression, a Dovecot restart under 1,000 accounts left 8 of them waiting the
+            // full 5-minute "cannot log in" backoff.
+            (
+                ImapError::Tls {
+                    host: "h".into(),
+                    source: std::io::Error::from(std::io::ErrorKind::ConnectionReset),
+                },
+                true,
+            ),
+            (
+                ImapError::Tls {
+                    host: "h".into(),
+                    source: std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+                },
+                true,
             ),
             (no(None), false),
             (no(Some("UNAVAILABLE")), true),
