@@ -400,6 +400,8 @@ impl Worker {
 
     /// IDLE worker: select, catch up, sweep when due, IDLE; repeat until cancelled or lost.
     async fn serve_idle(&mut self, session: &mut Session, mailbox: &str) -> Served {
+        // A new connection's catch-up is not push latency, whatever woke the last one.
+        self.link.pass_done();
         let mut conn = match pass::Conn::new(session, &self.account).await {
             Ok(c) => c,
             Err(e) => return Served::Lost(e),
