@@ -198,3 +198,11 @@ pub fn p50_p99_ms(v: &[Duration]) -> (f64, f64) {
     let (m, p) = super::push::median_p99(v);
     (m.as_secs_f64() * 1000.0, p.as_secs_f64() * 1000.0)
 }
+
+/// Write a configuration readable by us only (it holds literal passwords; `check` would warn
+/// once per account otherwise).
+pub fn write_private(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).expect("write the configuration");
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+}

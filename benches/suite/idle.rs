@@ -19,7 +19,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
-use super::daemon::{Daemon, open_files_limit, p50_p99_ms};
+use super::daemon::{Daemon, open_files_limit, p50_p99_ms, write_private};
 
 /// An `EXISTS` to send; the instant the next command arrived comes back.
 type Poke = oneshot::Sender<Instant>;
@@ -185,7 +185,7 @@ async fn one(
     let state = dir.join(format!("idle-state-{accounts}"));
     let _ = std::fs::remove_dir_all(&state);
     let cfg = dir.join(format!("idle-{accounts}.yaml"));
-    std::fs::write(&cfg, config(port, accounts, &state)).expect("config");
+    write_private(&cfg, &config(port, accounts, &state));
     let log = dir.join(format!("idle-{accounts}.log"));
     let started = Instant::now();
     let (bin, cfg2, log2) = (bin.to_owned(), cfg.clone(), log.clone());
@@ -227,7 +227,8 @@ async fn one(
 }
 
 pub fn run(bin: &str, dir: &Path, connections: usize, samples: usize, idle: Duration) -> Idle {
-    let need = connections as u64 * 2 + 1000;
+    // The server's side of every connection is in this process (imapsort's side in its own).
+    let need = connections as u64 + 1000;
     if open_files_limit() < need {
         // As root, raise this process's limit (the server's side of every connection).
         let _ = std::process::Command::new("prlimit")

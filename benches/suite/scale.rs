@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use imapsort::dovecot::{Dovecot, DovecotOptions};
 
-use super::daemon::{Daemon, p50_p99_ms, raise_inotify, restore_inotify};
+use super::daemon::{Daemon, p50_p99_ms, raise_inotify, restore_inotify, write_private};
 use super::push;
 
 /// What one run showed.
@@ -72,7 +72,7 @@ pub fn run(bin: &str, dir: &Path, accounts: usize, push_samples: usize, idle: Du
     let state = dir.join("scale-state");
     let _ = std::fs::remove_dir_all(&state);
     let cfg = dir.join("scale.yaml");
-    std::fs::write(&cfg, config(&d, accounts, &state)).expect("config");
+    write_private(&cfg, &config(&d, accounts, &state));
 
     let started = Instant::now();
     let daemon = Daemon::start(bin, &cfg, &dir.join("scale.log"), Duration::from_secs(30));
@@ -97,6 +97,12 @@ pub fn run(bin: &str, dir: &Path, accounts: usize, push_samples: usize, idle: Du
     let back_after = daemon.wait_all_connected(Duration::from_secs(600));
     eprintln!("  scale: all back {back_after:?} after the restart");
     daemon.stop();
+    // Kept for a look at what happened (connects, errors, the restart).
+    let _ = std::fs::copy(dir.join("scale.log"), "target/bench-scale.log");
+    let _ = std::fs::copy(
+        d.dir().join("dovecot.log"),
+        "target/bench-scale-dovecot.log",
+    );
     drop(d);
     restore_inotify(old_inotify, want);
     Scale {
