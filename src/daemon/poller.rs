@@ -7,9 +7,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::Stats;
-use super::heartbeat::sleep_beating;
+use super::heartbeat::sleep_away;
 use super::pass::{self, PassError};
-use super::worker::{BEAT_EVERY, Served, Worker, WorkerKind, chain};
+use super::worker::{Served, Worker, WorkerKind, chain};
 use crate::imap::Session;
 
 impl Worker {
@@ -48,7 +48,7 @@ impl Worker {
                         return true;
                     }
                 }
-                _ = sleep_beating(&self.hb, Duration::from_secs(3600), BEAT_EVERY) => {}
+                _ = sleep_away(&self.hb, Duration::from_secs(3600)) => {}
             }
         }
     }

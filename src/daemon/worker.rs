@@ -23,7 +23,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::{Backoff, BackoffPolicy};
-use super::heartbeat::{Heartbeat, Heartbeats, sleep_beating};
+use super::heartbeat::{Heartbeat, Heartbeats, sleep_away};
 use super::metrics::{ErrorKind, Link, Metrics};
 use super::pacing::{Host, Pacer};
 use super::pass::{self, PassError};
@@ -34,8 +34,6 @@ use crate::config::{Account, Config, Settings};
 use crate::imap::{IdleOutcome, ImapError, Session};
 use crate::rules::RuleSet;
 
-/// How often a waiting worker beats.
-pub(crate) const BEAT_EVERY: Duration = Duration::from_secs(5);
 /// LOGOUT at shutdown gets this long before the connection is simply dropped.
 const LOGOUT_LIMIT: Duration = Duration::from_secs(2);
 
@@ -380,7 +378,7 @@ impl Worker {
             };
             tokio::select! {
                 _ = self.token.cancelled() => return WorkerExit::Cancelled,
-                _ = sleep_beating(&self.hb, delay, BEAT_EVERY) => {}
+                _ = sleep_away(&self.hb, delay) => {}
                 _ = early => {
                     tracing::debug!(account = self.name(), worker = %self.label(), host = %self.account.host, "the server is back (or it is this worker's turn to try it); retrying now");
                 }
@@ -501,29 +499,27 @@ impl Worker {
         }
     }
 
-    /// IDLE until `wake` (at most), beating meanwhile. The imap layer re-checks cancellation.
+    /// IDLE until `wake` (at most). The worker is away meanwhile: no wake-ups to beat (the
+    /// imap layer re-checks cancellation).
     async fn idle_until(
         &self,
         session: &mut Session,
         wake: Instant,
     ) -> Result<IdleOutcome, ImapError> {
         let timeout = wake.saturating_duration_since(Instant::now());
-        let idle = session.idle(timeout.max(Duration::from_millis(10)), &self.token);
-        tokio::pin!(idle);
-        let mut beat = tokio::time::interval(BEAT_EVERY);
-        loop {
-            tokio::select! {
-                r = &mut idle => return r,
-                _ = beat.tick() => self.hb.beat(),
-            }
-        }
+        self.hb.away_for(timeout);
+        let r = session
+            .idle(timeout.max(Duration::from_millis(10)), &self.token)
+            .await;
+        self.hb.beat();
+        r
     }
 
     pub(super) async fn sleep_until(&self, until: Instant) {
         let d = until.saturating_duration_since(Instant::now());
         tokio::select! {
             _ = self.token.cancelled() => {}
-            _ = sleep_beating(&self.hb, d, BEAT_EVERY) => {}
+            _ = sleep_away(&self.hb, d) => {}
         }
     }
 
