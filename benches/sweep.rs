@@ -25,8 +25,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use imapsort::config::{AuthMechanism, TlsMode};
-use imapsort::dovecot::{Dovecot, DovecotOptions};
 use imapsort::imap::{ConnectOptions, connect};
+use imapsort_testkit::dovecot::{Dovecot, DovecotOptions};
 use secrecy::SecretString;
 
 const MESSAGES: usize = 10_000;

@@ -60,8 +60,8 @@ pub enum Command {
     Folders(FoldersArgs),
     /// Show what the state database knows: last handled UIDs, errors, recent actions.
     Status(StatusArgs),
-    /// Start a private Dovecot on loopback, seed it and run the daemon against it, until Ctrl-C.
-    Demo(DemoArgs),
+    /// Sign an `auth: oauth2` account in once (OAuth 2.0); the daemon refreshes from then on.
+    Login(LoginArgs),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
     /// Print the man page (roff).
@@ -145,6 +145,28 @@ pub struct FoldersArgs {
     pub account: Option<String>,
 }
 
+/// How `imapsort login` signs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LoginMethod {
+    /// Show a code to enter at the provider's page, on any device (RFC 8628).
+    Device,
+    /// Open a URL in a browser; it comes back to a listener on 127.0.0.1, or paste the address
+    /// it ended on (RFC 8252, PKCE).
+    Browser,
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The account to sign in (it must have auth: oauth2).
+    #[arg(value_name = "ACCOUNT")]
+    pub account: String,
+    /// Sign-in method [default: device when the provider has a device endpoint, else browser].
+    #[arg(long, value_enum)]
+    pub method: Option<LoginMethod>,
+}
+
 #[derive(Debug, Args)]
 pub struct StatusArgs {
     #[command(flatten)]
@@ -153,13 +175,6 @@ pub struct StatusArgs {
     pub format: OutputFormat,
     #[command(flatten)]
     pub shard: ShardArg,
-}
-
-#[derive(Debug, Args)]
-pub struct DemoArgs {
-    /// Rules to run [default: rules.example.yaml beside the binary's source, else built in].
-    #[arg(long, value_name = "FILE")]
-    pub rules: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -275,6 +275,10 @@ pub trait ImapTarget {
 
     /// Whether the connection is unusable after this error: later steps are not attempted.
     fn is_connection_lost(err: &Self::Error) -> bool;
+
+    /// Whether a COPY or MOVE failed because the destination does not exist (`[TRYCREATE]`):
+    /// another client deleted or renamed it since it was ensured.
+    fn is_missing_mailbox(err: &Self::Error) -> bool;
 }
 
 /// Which messages exist in the selected mailbox, as far as a pass knows.
@@ -466,7 +470,7 @@ impl Executor {
                 book.fail(&members, reason, true);
                 continue;
             }
-            match target.copy(&line, mailbox).await {
+            match self.send_to_mailbox(target, false, &line, mailbox).await {
                 Ok(()) => members.iter().for_each(|u| copied.insert(u)),
                 Err(e) => book.failed_command::<T>(&members, format!("{what}: {e}"), &e, true),
             }
@@ -530,16 +534,20 @@ impl Executor {
         let result = match step {
             Step::Flags { add, flags, .. } => target.store_flags(wire, *add, flags).await,
             Step::Labels { labels, .. } => target.add_labels(wire, labels).await,
-            Step::Copy { mailbox, .. } => target.copy(wire, mailbox).await,
-            Step::Move { mailbox, .. } if self.caps.move_ => match target.mv(wire, mailbox).await {
-                Ok(()) => return true,
-                Err(e) => Err(e),
-            },
-            Step::Move { mailbox, .. } => match target.copy(wire, mailbox).await {
-                // The copy exists now: from here on a failure leaves a duplicate, not a loss.
-                Ok(()) => return self.remove_copied(target, wire, members, book, &what).await,
-                Err(e) => Err(e),
-            },
+            Step::Copy { mailbox, .. } => self.send_to_mailbox(target, false, wire, mailbox).await,
+            Step::Move { mailbox, .. } if self.caps.move_ => {
+                match self.send_to_mailbox(target, true, wire, mailbox).await {
+                    Ok(()) => return true,
+                    Err(e) => Err(e),
+                }
+            }
+            Step::Move { mailbox, .. } => {
+                match self.send_to_mailbox(target, false, wire, mailbox).await {
+                    // The copy exists now: from here on a failure leaves a duplicate, not a loss.
+                    Ok(()) => return self.remove_copied(target, wire, members, book, &what).await,
+                    Err(e) => Err(e),
+                }
+            }
             Step::Delete { .. } => match target.store_flags(wire, true, &deleted).await {
                 Ok(()) => return self.expunge(target, wire, members, book, &what).await,
                 Err(e) => Err(e),
@@ -549,6 +557,38 @@ impl Executor {
             book.failed_command::<T>(members, format!("{what}: {e}"), &e, step.blocks_terminal());
         }
         false
+    }
+
+    /// `UID MOVE` (`mv`) or `UID COPY` of `wire` to `mailbox`. When the server says the
+    /// mailbox does not exist although this session ensured it (another client deleted or
+    /// renamed it since), it is forgotten, created again (parents too, subscribed) and the
+    /// command is sent once more; a second failure is the answer.
+    async fn send_to_mailbox<T: ImapTarget>(
+        &mut self,
+        target: &mut T,
+        mv: bool,
+        wire: &UidSet,
+        mailbox: &str,
+    ) -> Result<(), T::Error> {
+        let first = if mv {
+            target.mv(wire, mailbox).await
+        } else {
+            target.copy(wire, mailbox).await
+        };
+        match first {
+            Err(e) if T::is_missing_mailbox(&e) => {
+                self.ensured.remove(mailbox);
+                tracing::info!(mailbox, error = %e, "destination missing; creating it again");
+                target.ensure_mailbox(mailbox).await?;
+                self.ensured.insert(mailbox.to_owned());
+                if mv {
+                    target.mv(wire, mailbox).await
+                } else {
+                    target.copy(wire, mailbox).await
+                }
+            }
+            other => other,
+        }
     }
 
     /// After the copy half of a move without MOVE: mark the originals and expunge them.

@@ -252,6 +252,8 @@ fn plans_merge_into_few_commands_in_plan_order() {
 struct FakeError {
     text: String,
     lost: bool,
+    /// The destination does not exist (`NO [TRYCREATE]`).
+    missing: bool,
 }
 
 impl std::fmt::Display for FakeError {
@@ -260,16 +262,37 @@ impl std::fmt::Display for FakeError {
     }
 }
 
-/// Records commands; fails those whose text contains one of `fail_on`.
+/// Records commands; fails those whose text contains one of `fail_on`. COPY and MOVE to a
+/// mailbox in `gone` fail as missing (`TRYCREATE`); ENSURE of it creates it again, unless it
+/// is in `gone_again`, where it vanishes again at once.
 #[derive(Default)]
 struct Fake {
     log: Vec<String>,
     fail_on: Vec<&'static str>,
     lose_connection_on: Option<&'static str>,
+    gone: Vec<String>,
+    gone_again: Vec<&'static str>,
 }
 
 impl Fake {
+    fn answer_for_mailbox(&mut self, cmd: String, mailbox: &str) -> Result<(), FakeError> {
+        if self.gone.iter().any(|g| g == mailbox) {
+            self.log.push(cmd.clone());
+            return Err(FakeError {
+                text: format!("NO [TRYCREATE] {cmd}"),
+                lost: false,
+                missing: true,
+            });
+        }
+        self.answer(cmd)
+    }
+
     fn answer(&mut self, cmd: String) -> Result<(), FakeError> {
+        if let Some(mailbox) = cmd.strip_prefix("ENSURE ")
+            && !self.gone_again.contains(&mailbox)
+        {
+            self.gone.retain(|g| g != mailbox);
+        }
         let lost = self.lose_connection_on.is_some_and(|p| cmd.contains(p));
         let fail = lost || self.fail_on.iter().any(|p| cmd.contains(p));
         self.log.push(cmd.clone());
@@ -277,6 +300,7 @@ impl Fake {
             Err(FakeError {
                 text: format!("NO [{cmd}]"),
                 lost,
+                missing: false,
             })
         } else {
             Ok(())
@@ -306,10 +330,10 @@ impl ImapTarget for Fake {
         ))
     }
     async fn copy(&mut self, uids: &UidSet, mailbox: &str) -> Result<(), FakeError> {
-        self.answer(format!("UID COPY {uids} {mailbox}"))
+        self.answer_for_mailbox(format!("UID COPY {uids} {mailbox}"), mailbox)
     }
     async fn mv(&mut self, uids: &UidSet, mailbox: &str) -> Result<(), FakeError> {
-        self.answer(format!("UID MOVE {uids} {mailbox}"))
+        self.answer_for_mailbox(format!("UID MOVE {uids} {mailbox}"), mailbox)
     }
     async fn uid_expunge(&mut self, uids: &UidSet) -> Result<(), FakeError> {
         self.answer(format!("UID EXPUNGE {uids}"))
@@ -319,6 +343,9 @@ impl ImapTarget for Fake {
     }
     fn is_connection_lost(err: &FakeError) -> bool {
         err.lost
+    }
+    fn is_missing_mailbox(err: &FakeError) -> bool {
+        err.missing
     }
 }
 
@@ -610,6 +637,105 @@ fn each_destination_is_ensured_once_per_session() {
         block_on(exec.run(&mut fake, &program));
     }
     assert_eq!(fake.log, ["ENSURE X", "UID MOVE 1 X", "UID MOVE 2 X"]);
+}
+
+/// A destination deleted (or renamed) by another client after this session ensured it: the
+/// NO that says it is missing drops it from the session's knowledge, it is created again and
+/// the command retried once; for moves, copies, and the copy half of a shared expunge.
+#[test]
+fn a_destination_gone_since_it_was_ensured_is_created_again_and_retried_once() {
+    let move_to = |m: &'static str| P {
+        fin: Some((FinalKind::Move, Some(m))),
+        ..P::default()
+    };
+    let copy_to = |m: &'static [&'static str]| P {
+        copy: m,
+        ..P::default()
+    };
+    type Case = (&'static str, ServerCaps, Vec<(u32, P)>, Vec<&'static str>);
+    let cases: Vec<Case> = vec![
+        (
+            "move",
+            ALL_CAPS,
+            vec![(2, move_to("X"))],
+            vec!["UID MOVE 2 X", "ENSURE X", "UID MOVE 2 X"],
+        ),
+        (
+            "copy",
+            ALL_CAPS,
+            vec![(2, copy_to(&["X"]))],
+            vec!["UID COPY 2 X", "ENSURE X", "UID COPY 2 X"],
+        ),
+        (
+            "move without MOVE",
+            ServerCaps {
+                move_: false,
+                ..ALL_CAPS
+            },
+            vec![(2, move_to("X"))],
+            vec![
+                "UID COPY 2 X",
+                "ENSURE X",
+                "UID COPY 2 X",
+                "UID STORE 2 +FLAGS.SILENT (\\Deleted)",
+                "UID EXPUNGE 2",
+            ],
+        ),
+        (
+            "moves sharing one expunge",
+            ALL_CAPS,
+            vec![(2, move_to("X")), (3, move_to("Y"))],
+            vec![
+                "UID COPY 2 X",
+                "ENSURE X",
+                "UID COPY 2 X",
+                "ENSURE Y",
+                "UID COPY 3 Y",
+                "UID STORE 2:3 +FLAGS.SILENT (\\Deleted)",
+                "UID EXPUNGE 2:3",
+            ],
+        ),
+    ];
+    for (name, caps, plans, want) in cases {
+        let mut exec = Executor::new(caps);
+        let mut fake = Fake::default();
+        // X was ensured by an earlier batch of this session...
+        let first = group(&[(uid(1), &copy_to(&["X"]).plan())], caps);
+        block_on(exec.run(&mut fake, &first));
+        // ...and another client deleted it since.
+        fake.gone.push("X".into());
+        fake.log.clear();
+        let plans: Vec<(Uid, Plan)> = plans.iter().map(|(u, p)| (uid(*u), p.plan())).collect();
+        let refs: Vec<(Uid, &Plan)> = plans.iter().map(|(u, p)| (*u, p)).collect();
+        let out = block_on(exec.run(&mut fake, &group(&refs, caps)));
+        assert_eq!(fake.log, want, "{name}");
+        assert!(out.iter().all(Outcome::done), "{name}: {out:?}");
+        // The session knows X again: the next command goes straight out.
+        fake.log.clear();
+        let next = group(&[(uid(9), &copy_to(&["X"]).plan())], caps);
+        block_on(exec.run(&mut fake, &next));
+        assert_eq!(fake.log, ["UID COPY 9 X"], "{name}");
+    }
+
+    // Gone again right after it was created: one retry, then the failure is reported.
+    let mut exec = Executor::new(ALL_CAPS);
+    let mut fake = Fake {
+        gone: vec!["X".into()],
+        gone_again: vec!["X"],
+        ..Fake::default()
+    };
+    let out = block_on(exec.run(
+        &mut fake,
+        &group(&[(uid(4), &move_to("X").plan())], ALL_CAPS),
+    ));
+    assert_eq!(
+        fake.log,
+        ["ENSURE X", "UID MOVE 4 X", "ENSURE X", "UID MOVE 4 X"]
+    );
+    assert!(
+        out[0].error.as_deref().unwrap().contains("TRYCREATE"),
+        "{out:?}"
+    );
 }
 
 #[test]

@@ -18,6 +18,10 @@ pub enum Exit {
     /// address cannot be bound: in use, or not an address of this host). Not 78: such a
     /// cause often passes (a previous instance still stopping), so systemd may restart.
     OsErr = 71,
+    /// EX_TEMPFAIL: try again later (a sign-in code expired; a mailbox held by another process).
+    TempFail = 75,
+    /// EX_NOPERM: permission denied (the user refused the sign-in).
+    NoPerm = 77,
     /// EX_CONFIG: the configuration is invalid.
     Config = 78,
 }

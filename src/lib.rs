@@ -19,6 +19,8 @@
 //! sweep      one pass over one mailbox (imapsort sweep, and the daemon's periodic sweeps)
 //! daemon     supervisor (per-account workers, backoff), worker (catch-up -> evaluate ->
 //!            execute -> persist -> IDLE), reload (file watch + SIGHUP), systemd notify
+//! oauth      OAuth 2.0 handled by imapsort: login (device, browser + PKCE), the token file,
+//!            cached access tokens, refresh with rotation, "log in again" on invalid_grant
 //! commands   one module per subcommand; each returns an exit code
 //! logging    tracing setup: IMAPSORT_LOG filter, text or JSON on stderr, journald under systemd
 //! shard      `--shard I/N`: FNV-1a 64 of the account name modulo N picks an instance's accounts
@@ -34,11 +36,11 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod daemon;
-pub mod dovecot;
 pub mod execute;
 pub mod exit;
 pub mod imap;
 pub mod logging;
+pub mod oauth;
 pub mod reconcile;
 pub mod record;
 pub mod rules;

@@ -32,6 +32,7 @@ pub enum Destination {
 /// ignored. Returns where logs go.
 pub fn init(format: LogFormat) -> Destination {
     let (filter, bad_filter) = filter_from(std::env::var(ENV_VAR).ok().as_deref());
+    let filter = quiet_wire(filter);
     let registry = tracing_subscriber::registry().with(filter);
 
     let journald = journal_stream_is_stderr()
@@ -90,6 +91,15 @@ fn filter_from(value: Option<&str>) -> (EnvFilter, Option<String>) {
     }
 }
 
+/// The HTTP library logs request and response bytes at `trace` (a token request holds a
+/// refresh token): its modules are capped at `info`, whatever `IMAPSORT_LOG` asks for.
+fn quiet_wire(filter: EnvFilter) -> EnvFilter {
+    ["ureq=info", "ureq_proto=info"]
+        .into_iter()
+        .filter_map(|d| d.parse().ok())
+        .fold(filter, EnvFilter::add_directive)
+}
+
 /// True when `JOURNAL_STREAM` (`DEVICE:INODE`) names the file stderr is open on. A variable
 /// inherited by a child whose stderr was redirected elsewhere does not count.
 fn journal_stream_is_stderr() -> bool {
@@ -133,6 +143,14 @@ mod tests {
         for (value, want) in cases {
             assert_eq!(parse_journal_stream(value), want, "{value:?}");
         }
+    }
+
+    #[test]
+    fn wire_logs_stay_capped_even_at_trace() {
+        let (filter, _) = filter_from(Some("trace,ureq_proto=trace"));
+        let shown = quiet_wire(filter).to_string();
+        assert!(shown.contains("ureq_proto=info"), "{shown}");
+        assert!(!shown.contains("ureq_proto=trace"), "{shown}");
     }
 
     #[test]

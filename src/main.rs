@@ -9,18 +9,18 @@ use imapsort::exit::Exit;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     imapsort::logging::init(cli.log_format);
-    // Not locked for the whole run: `run` and `demo` print from several threads.
+    // Not locked for the whole run: `run` prints from several threads.
     let out = &mut std::io::stdout();
     let result = match &cli.command {
         Command::Check(args) => commands::check::run(args, out),
         Command::Status(args) => commands::status::run(args, out),
+        Command::Login(args) => commands::login::run(args, out),
         Command::Completions(args) => commands::completions::run(args, out),
         Command::Folders(args) => commands::folders::run(args, out),
         Command::Man => commands::man::run(out),
         Command::Test(args) => commands::test::run(args, out, &mut std::io::stderr().lock()),
         Command::Sweep(args) => commands::sweep::run_blocking(args, out),
         Command::Run(args) => commands::run::run(args),
-        Command::Demo(args) => commands::demo::run(args),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -331,13 +331,8 @@ pub async fn sweep_mailbox<S: SweepSink + ?Sized>(
         if let Some(following) = chunks.get(i + 1) {
             next = Some(send_fetch(session, &spec, following, universe.as_ref()).await);
         }
-        let views: Vec<_> = items
-            .iter()
-            .filter_map(|item| spec.view(item))
-            // Unsolicited FETCH responses for other messages may be mixed in.
-            .filter(|(uid, _)| chunk.contains(*uid))
-            .collect();
-        drop(items);
+        // Unsolicited FETCH responses for other messages may be mixed in.
+        let views = spec.views(items, chunk);
         let ids: Vec<(Uid, Option<&str>)> = views
             .iter()
             .map(|(uid, v)| (*uid, v.message_id()))
@@ -640,6 +635,10 @@ impl ImapTarget for Session {
 
     fn is_connection_lost(err: &ImapError) -> bool {
         err.is_connection_fatal()
+    }
+
+    fn is_missing_mailbox(err: &ImapError) -> bool {
+        err.is_missing_mailbox()
     }
 }
 

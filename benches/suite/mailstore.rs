@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use imapsort::dovecot::Dovecot;
+use imapsort_testkit::dovecot::Dovecot;
 
 use super::corpus::Message;
 use super::raw::Raw;

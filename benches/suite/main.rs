@@ -42,7 +42,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use imapsort::dovecot::{Dovecot, DovecotOptions};
+use imapsort_testkit::dovecot::{Dovecot, DovecotOptions};
 
 use mailstore::{clone_user, outcome, remove_user, run_measured};
 use ruleset::Rule;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use imapsort::dovecot::Dovecot;
+use imapsort_testkit::dovecot::Dovecot;
 
 use super::mailstore::proc_status_kb;
 

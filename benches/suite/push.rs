@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use imapsort::dovecot::Dovecot;
+use imapsort_testkit::dovecot::Dovecot;
 
 use super::raw::Raw;
 

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use imapsort::dovecot::{Dovecot, DovecotOptions};
+use imapsort_testkit::dovecot::{Dovecot, DovecotOptions};
 
 use super::daemon::{Daemon, p50_p99_ms, raise_inotify, restore_inotify, write_private};
 use super::push;

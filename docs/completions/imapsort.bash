@@ -22,14 +22,14 @@ _imapsort() {
             imapsort,completions)
                 cmd="imapsort__subcmd__completions"
                 ;;
-            imapsort,demo)
-                cmd="imapsort__subcmd__demo"
-                ;;
             imapsort,folders)
                 cmd="imapsort__subcmd__folders"
                 ;;
             imapsort,help)
                 cmd="imapsort__subcmd__help"
+                ;;
+            imapsort,login)
+                cmd="imapsort__subcmd__login"
                 ;;
             imapsort,man)
                 cmd="imapsort__subcmd__man"
@@ -52,14 +52,14 @@ _imapsort() {
             imapsort__subcmd__help,completions)
                 cmd="imapsort__subcmd__help__subcmd__completions"
                 ;;
-            imapsort__subcmd__help,demo)
-                cmd="imapsort__subcmd__help__subcmd__demo"
-                ;;
             imapsort__subcmd__help,folders)
                 cmd="imapsort__subcmd__help__subcmd__folders"
                 ;;
             imapsort__subcmd__help,help)
                 cmd="imapsort__subcmd__help__subcmd__help"
+                ;;
+            imapsort__subcmd__help,login)
+                cmd="imapsort__subcmd__help__subcmd__login"
                 ;;
             imapsort__subcmd__help,man)
                 cmd="imapsort__subcmd__help__subcmd__man"
@@ -83,7 +83,7 @@ _imapsort() {
 
     case "${cmd}" in
         imapsort)
-            opts="-h -V --log-format --help --version check test sweep run folders status demo completions man help"
+            opts="-h -V --log-format --help --version check test sweep run folders status login completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -144,28 +144,6 @@ _imapsort() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        imapsort__subcmd__demo)
-            opts="-h --rules --log-format --help"
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                --rules)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --log-format)
-                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
-                    return 0
-                    ;;
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         imapsort__subcmd__folders)
             opts="-c -h --config --account --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -197,7 +175,7 @@ _imapsort() {
             return 0
             ;;
         imapsort__subcmd__help)
-            opts="check test sweep run folders status demo completions man help"
+            opts="check test sweep run folders status login completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -238,20 +216,6 @@ _imapsort() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        imapsort__subcmd__help__subcmd__demo)
-            opts=""
-            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
-                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-                return 0
-            fi
-            case "${prev}" in
-                *)
-                    COMPREPLY=()
-                    ;;
-            esac
-            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
-            return 0
-            ;;
         imapsort__subcmd__help__subcmd__folders)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -267,6 +231,20 @@ _imapsort() {
             return 0
             ;;
         imapsort__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        imapsort__subcmd__help__subcmd__login)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -343,6 +321,36 @@ _imapsort() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        imapsort__subcmd__login)
+            opts="-c -h --config --method --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --method)
+                    COMPREPLY=($(compgen -W "device browser" -- "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

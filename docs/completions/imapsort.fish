@@ -34,7 +34,7 @@ complete -c imapsort -n "__fish_imapsort_needs_command" -f -a "sweep" -d 'One pa
 complete -c imapsort -n "__fish_imapsort_needs_command" -f -a "run" -d 'Run the daemon: IDLE push, sweeps, hot reload'
 complete -c imapsort -n "__fish_imapsort_needs_command" -f -a "folders" -d 'List mailboxes with their special use and message counts'
 complete -c imapsort -n "__fish_imapsort_needs_command" -f -a "status" -d 'Show what the state database knows: last handled UIDs, errors, recent actions'
-complete -c imapsort -n "__fish_imapsort_needs_command" -f -a "demo" -d 'Start a private Dovecot on loopback, seed it and run the daemon against it, until Ctrl-C'
+complete -c imapsort -n "__fish_imapsort_needs_command" -f -a "login" -d 'Sign an `auth: oauth2` account in once (OAuth 2.0); the daemon refreshes from then on'
 complete -c imapsort -n "__fish_imapsort_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c imapsort -n "__fish_imapsort_needs_command" -f -a "man" -d 'Print the man page (roff)'
 complete -c imapsort -n "__fish_imapsort_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -82,23 +82,25 @@ complete -c imapsort -n "__fish_imapsort_using_subcommand status" -l shard -d 'H
 complete -c imapsort -n "__fish_imapsort_using_subcommand status" -l log-format -d 'Log line format on stderr (journald fields are used when JOURNAL_STREAM is set)' -r -f -a "text\t''
 json\t''"
 complete -c imapsort -n "__fish_imapsort_using_subcommand status" -s h -l help -d 'Print help'
-complete -c imapsort -n "__fish_imapsort_using_subcommand demo" -l rules -d 'Rules to run [default: rules.example.yaml beside the binary\'s source, else built in]' -r -F
-complete -c imapsort -n "__fish_imapsort_using_subcommand demo" -l log-format -d 'Log line format on stderr (journald fields are used when JOURNAL_STREAM is set)' -r -f -a "text\t''
+complete -c imapsort -n "__fish_imapsort_using_subcommand login" -s c -l config -d 'Configuration file [default: $IMAPSORT_CONFIG, else $XDG_CONFIG_HOME/imapsort/config.yaml, else /etc/imapsort/config.yaml]' -r -F
+complete -c imapsort -n "__fish_imapsort_using_subcommand login" -l method -d 'Sign-in method [default: device when the provider has a device endpoint, else browser]' -r -f -a "device\t'Show a code to enter at the provider\'s page, on any device (RFC 8628)'
+browser\t'Open a URL in a browser; it comes back to a listener on 127.0.0.1, or paste the address it ended on (RFC 8252, PKCE)'"
+complete -c imapsort -n "__fish_imapsort_using_subcommand login" -l log-format -d 'Log line format on stderr (journald fields are used when JOURNAL_STREAM is set)' -r -f -a "text\t''
 json\t''"
-complete -c imapsort -n "__fish_imapsort_using_subcommand demo" -s h -l help -d 'Print help'
+complete -c imapsort -n "__fish_imapsort_using_subcommand login" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c imapsort -n "__fish_imapsort_using_subcommand completions" -l log-format -d 'Log line format on stderr (journald fields are used when JOURNAL_STREAM is set)' -r -f -a "text\t''
 json\t''"
 complete -c imapsort -n "__fish_imapsort_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c imapsort -n "__fish_imapsort_using_subcommand man" -l log-format -d 'Log line format on stderr (journald fields are used when JOURNAL_STREAM is set)' -r -f -a "text\t''
 json\t''"
 complete -c imapsort -n "__fish_imapsort_using_subcommand man" -s h -l help -d 'Print help'
-complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status demo completions man help" -f -a "check" -d 'Validate the configuration file; print every error and warning'
-complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status demo completions man help" -f -a "test" -d 'Evaluate the rules against message files, without a server'
-complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status demo completions man help" -f -a "sweep" -d 'One pass of all rules (both triggers) over existing mail'
-complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status demo completions man help" -f -a "run" -d 'Run the daemon: IDLE push, sweeps, hot reload'
-complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status demo completions man help" -f -a "folders" -d 'List mailboxes with their special use and message counts'
-complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status demo completions man help" -f -a "status" -d 'Show what the state database knows: last handled UIDs, errors, recent actions'
-complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status demo completions man help" -f -a "demo" -d 'Start a private Dovecot on loopback, seed it and run the daemon against it, until Ctrl-C'
-complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status demo completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status demo completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status demo completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status login completions man help" -f -a "check" -d 'Validate the configuration file; print every error and warning'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status login completions man help" -f -a "test" -d 'Evaluate the rules against message files, without a server'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status login completions man help" -f -a "sweep" -d 'One pass of all rules (both triggers) over existing mail'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status login completions man help" -f -a "run" -d 'Run the daemon: IDLE push, sweeps, hot reload'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status login completions man help" -f -a "folders" -d 'List mailboxes with their special use and message counts'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status login completions man help" -f -a "status" -d 'Show what the state database knows: last handled UIDs, errors, recent actions'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status login completions man help" -f -a "login" -d 'Sign an `auth: oauth2` account in once (OAuth 2.0); the daemon refreshes from then on'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status login completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status login completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status login completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

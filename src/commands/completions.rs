@@ -46,7 +46,20 @@ mod tests {
             .get_subcommands()
             .map(|s| s.get_name().to_owned())
             .collect();
-        assert!(subcommands.len() >= 9, "{subcommands:?}");
+        assert_eq!(
+            subcommands,
+            [
+                "check",
+                "test",
+                "sweep",
+                "run",
+                "folders",
+                "status",
+                "login",
+                "completions",
+                "man"
+            ]
+        );
         for shell in [
             Shell::Bash,
             Shell::Zsh,

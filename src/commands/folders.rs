@@ -7,8 +7,8 @@ use std::path::Path;
 use crate::cli::FoldersArgs;
 use crate::config::{self, Account};
 use crate::exit::Exit;
-use crate::imap::mailbox::{MailboxEntry, SpecialUse, resolve_special};
 use crate::imap::{ImapError, connect_account};
+use crate::imap::{MailboxEntry, SpecialUse, resolve_special};
 
 /// One line of the listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -217,7 +217,9 @@ mod tests {
             allow_insecure: false,
             ca_file: None,
             username: "u".into(),
-            password: crate::config::SecretSource::Literal("x".into()),
+            credentials: crate::config::Credentials::Secret(crate::config::SecretSource::Literal(
+                "x".into(),
+            )),
             auth: crate::config::AuthMechanism::Login,
             watch: vec!["INBOX".into()],
             max_connections: 4,

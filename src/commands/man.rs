@@ -107,13 +107,19 @@ bad input data
 a message file could not be read (\fBtest\fR)
 .TP
 .B 69
-a server could not be reached or logged in to
+a server could not be reached or logged in to (also: an \fBauth: oauth2\fR account must sign in again with \fBimapsort login\fR)
 .TP
 .B 70
 internal error
 .TP
 .B 71
 the daemon cannot listen on \fBsettings.metrics_listen\fR (address in use, or not an address of this host)
+.TP
+.B 75
+try again later: the sign-in code expired (\fBlogin\fR)
+.TP
+.B 77
+the user refused the sign-in (\fBlogin\fR)
 .TP
 .B 78
 the configuration is invalid
@@ -146,6 +152,9 @@ the configuration (rules, accounts, settings)
 .TP
 .I $STATE_DIRECTORY/state.sqlite3, ~/.local/state/imapsort/state.sqlite3
 the state database: last handled UIDs, applied rules, the action journal
+.TP
+.I $STATE_DIRECTORY/oauth2/ACCOUNT.json
+an \fBauth: oauth2\fR account's refresh token and cached access token (mode 0600), written by \fBimapsort login\fR
 .SH "SEE ALSO"
 .BR systemctl (1),
 .BR journalctl (1),

@@ -3,8 +3,8 @@
 
 pub mod check;
 pub mod completions;
-pub mod demo;
 pub mod folders;
+pub mod login;
 pub mod man;
 pub mod run;
 pub mod status;

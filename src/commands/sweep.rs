@@ -17,7 +17,7 @@ use crate::cli::{OutputFormat, SweepArgs};
 use crate::config::{self, Account, Config};
 use crate::execute::Executor;
 use crate::exit::Exit;
-use crate::imap::mailbox::resolve_special;
+use crate::imap::resolve_special;
 use crate::imap::{Session, SpecialUse};
 use crate::rules::Plan;
 use crate::rules::mailbox_eq;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::diag::Diags;
 use super::node::{Node, Value};
 use super::read::{self, MapKind};
-use super::types::{Account, AuthMechanism, FirstStart, SecretSource, TlsMode};
+use super::types::{Account, AuthMechanism, Credentials, FirstStart, SecretSource, TlsMode};
 
 const ACCOUNT_KEYS: &[&str] = &[
     "name",
@@ -24,6 +24,7 @@ const ACCOUNT_KEYS: &[&str] = &[
     "trash",
     "archive",
     "first_start",
+    "oauth2",
 ];
 
 const PASSWORD_KEYS: &[&str] = &["command", "env", "file"];
@@ -34,11 +35,19 @@ const TLS_MODES: &[(&str, TlsMode)] = &[
     ("none", TlsMode::None),
 ];
 
-const AUTH_MECHANISMS: &[(&str, AuthMechanism)] = &[
-    ("login", AuthMechanism::Login),
-    ("plain", AuthMechanism::Plain),
-    ("xoauth2", AuthMechanism::XOAuth2),
-    ("oauthbearer", AuthMechanism::OAuthBearer),
+/// `auth:` as written: a mechanism with a password source, or imapsort's own OAuth 2.0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Auth {
+    Mechanism(AuthMechanism),
+    OAuth2,
+}
+
+const AUTH_CHOICES: &[(&str, Auth)] = &[
+    ("login", Auth::Mechanism(AuthMechanism::Login)),
+    ("plain", Auth::Mechanism(AuthMechanism::Plain)),
+    ("xoauth2", Auth::Mechanism(AuthMechanism::XOAuth2)),
+    ("oauthbearer", Auth::Mechanism(AuthMechanism::OAuthBearer)),
+    ("oauth2", Auth::OAuth2),
 ];
 
 const FIRST_START: &[(&str, FirstStart)] = &[("new", FirstStart::New), ("all", FirstStart::All)];
@@ -51,12 +60,18 @@ pub(crate) fn valid_account_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
-/// What the loader knows about the file itself, for warnings about secrets.
-pub(crate) struct FileFacts {
+/// What the loader knows about the file itself: for warnings about secrets, and to resolve
+/// the paths written in it.
+pub(crate) struct FileFacts<'e> {
     /// The file's permission bits; `None` when not read from a file (`load_str`).
     pub mode: Option<u32>,
-    /// Where relative `file:` paths are resolved (without `$CREDENTIALS_DIRECTORY`).
+    /// Where relative paths are resolved: `ca_file`, and `file:` passwords (without
+    /// `$CREDENTIALS_DIRECTORY`).
     pub config_dir: PathBuf,
+    /// `settings.state_dir`: OAuth 2.0 token files live in its `oauth2/` directory.
+    pub state_dir: PathBuf,
+    /// The environment (`$HOME` for `~/` paths), injected for tests.
+    pub env: &'e dyn Fn(&str) -> Option<std::ffi::OsString>,
 }
 
 /// Read `accounts:` (absent or `null`: none). Accounts with errors are left out; the second
@@ -65,7 +80,7 @@ pub(crate) struct FileFacts {
 pub(crate) fn accounts(
     d: &mut Diags,
     node: Option<&Node>,
-    facts: &FileFacts,
+    facts: &FileFacts<'_>,
 ) -> (Vec<Account>, Vec<String>) {
     let Some(node) = node.filter(|n| n.value != Value::Null) else {
         return (Vec::new(), Vec::new());
@@ -130,7 +145,7 @@ fn account_name(item: &Node) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn account(d: &mut Diags, node: &Node, facts: &FileFacts) -> Option<Account> {
+fn account(d: &mut Diags, node: &Node, facts: &FileFacts<'_>) -> Option<Account> {
     let kind = MapKind {
         noun: "key",
         context: " in an account",
@@ -160,13 +175,6 @@ fn account(d: &mut Diags, node: &Node, facts: &FileFacts) -> Option<Account> {
     let username = f
         .require(d, "username", "the login name")
         .and_then(|n| read::text(d, n, "username"));
-    let password = f
-        .require(
-            d,
-            "password",
-            "a password source: { command: [...] }, { env: VAR }, { file: PATH } or a string",
-        )
-        .and_then(|n| password(d, n, facts));
 
     let tls = match f.get("tls") {
         Some(n) => read::choice(d, n, "tls", TLS_MODES),
@@ -193,10 +201,54 @@ fn account(d: &mut Diags, node: &Node, facts: &FileFacts) -> Option<Account> {
     let ca_file = f
         .get_some("ca_file")
         .and_then(|n| read::text(d, n, "ca_file"))
-        .map(PathBuf::from);
+        .map(|s| super::settings::expand_path(&s, &facts.config_dir, facts.env));
     let auth = match f.get("auth") {
-        Some(n) => read::choice(d, n, "auth", AUTH_MECHANISMS),
-        None => Some(AuthMechanism::Login),
+        Some(n) => read::choice(d, n, "auth", AUTH_CHOICES),
+        None => Some(Auth::Mechanism(AuthMechanism::Login)),
+    };
+    let credentials = match auth {
+        Some(Auth::OAuth2) => {
+            if let Some(n) = f.get("password") {
+                d.error(
+                    n.span,
+                    "password: not used with auth: oauth2 (imapsort gets the access token itself; a client secret goes in oauth2: client_secret)",
+                );
+            }
+            let auth_span = f.get("auth").map_or(f.span, |n| n.span);
+            match f.get("oauth2") {
+                Some(n) => super::oauth2::oauth2(d, n, facts, name.as_deref()),
+                None => {
+                    d.error(
+                        auth_span,
+                        "auth: oauth2 needs an oauth2: block with at least provider and client_id",
+                    );
+                    None
+                }
+            }
+            .map(|(o, mechanism)| (Credentials::OAuth2(Box::new(o)), mechanism))
+        }
+        other => {
+            if let Some(n) = f.get("oauth2") {
+                let found = f.get("auth").and_then(Node::as_str).unwrap_or("login");
+                d.error(
+                    n.span,
+                    format!("oauth2: used only with auth: oauth2 (this account has auth: {found}); set auth: oauth2 or remove the block"),
+                );
+            }
+            f.require(
+                d,
+                "password",
+                "a password source: { command: [...] }, { env: VAR }, { file: PATH } or a string",
+            )
+            .and_then(|n| password(d, n, facts, "password"))
+            .zip(other)
+            .map(|(p, a)| {
+                let Auth::Mechanism(m) = a else {
+                    unreachable!("oauth2 is the other arm")
+                };
+                (Credentials::Secret(p), m)
+            })
+        }
     };
     let watch = match f.get("watch") {
         Some(n) => read::strings(d, n, "watch"),
@@ -219,6 +271,7 @@ fn account(d: &mut Diags, node: &Node, facts: &FileFacts) -> Option<Account> {
         None => Some(FirstStart::New),
     };
 
+    let (credentials, auth_mechanism) = credentials?;
     Some(Account {
         name: name?,
         host: host?,
@@ -227,8 +280,8 @@ fn account(d: &mut Diags, node: &Node, facts: &FileFacts) -> Option<Account> {
         allow_insecure,
         ca_file,
         username: username?,
-        password: password?,
-        auth: auth?,
+        credentials,
+        auth: auth_mechanism,
         watch: watch?,
         max_connections: max_connections?,
         poll_interval: poll_interval?,
@@ -239,17 +292,23 @@ fn account(d: &mut Diags, node: &Node, facts: &FileFacts) -> Option<Account> {
     })
 }
 
-/// `password:` as a literal string or a map with exactly one of `command`, `env`, `file`.
-/// Messages never quote a literal value.
-fn password(d: &mut Diags, node: &Node, facts: &FileFacts) -> Option<SecretSource> {
-    let source = password_source(d, node)?;
+/// `password:` (or `client_secret:`, named by `what`) as a literal string or a map with exactly
+/// one of `command`, `env`, `file`. Messages never quote a literal value.
+pub(crate) fn password(
+    d: &mut Diags,
+    node: &Node,
+    facts: &FileFacts<'_>,
+    what: &str,
+) -> Option<SecretSource> {
+    let source = password_source(d, node, what)?;
     match &source {
         SecretSource::Literal(_) => {
             if let Some(mode) = facts.mode.filter(|m| m & 0o044 != 0) {
                 d.warning(
                     node.span,
                     format!(
-                        "the password is written in the file, which group or others can read (mode {:03o}); chmod 600 the file, or use command, env or file",
+                        "the {} is written in the file, which group or others can read (mode {:03o}); chmod 600 the file, or use command, env or file",
+                        if what == "password" { "password" } else { what },
                         mode & 0o777
                     ),
                 );
@@ -261,7 +320,7 @@ fn password(d: &mut Diags, node: &Node, facts: &FileFacts) -> Option<SecretSourc
                 d.warning(
                     node.span,
                     format!(
-                        "password file {} is readable by others (mode {:03o}); chmod o-r it",
+                        "{what} file {} is readable by others (mode {:03o}); chmod o-r it",
                         path.display(),
                         mode & 0o777
                     ),
@@ -287,10 +346,10 @@ pub(crate) fn file_mode(path: &std::path::Path) -> Option<u32> {
     }
 }
 
-fn password_source(d: &mut Diags, node: &Node) -> Option<SecretSource> {
+fn password_source(d: &mut Diags, node: &Node, what: &str) -> Option<SecretSource> {
     match &node.value {
         Value::Str(s) if s.is_empty() => {
-            d.error(node.span, "password: must not be empty");
+            d.error(node.span, format!("{what}: must not be empty"));
             None
         }
         Value::Str(s) => Some(SecretSource::Literal(s.clone())),
@@ -302,9 +361,18 @@ fn password_source(d: &mut Diags, node: &Node) -> Option<SecretSource> {
                 if k.as_str().is_some_and(|k| PASSWORD_KEYS.contains(&k)) {
                     known.push((k.clone(), v.clone()));
                 } else {
+                    // A key close to a known one is a typo, not a secret: naming the known
+                    // key shows nothing of it.
+                    let hint = k
+                        .as_str()
+                        .and_then(|k| read::suggest(k, PASSWORD_KEYS))
+                        .map(|s| format!("; did you mean {s:?}?"))
+                        .unwrap_or_default();
                     d.error(
                         k.span,
-                        "password: unknown key (not shown, in case it is the secret); allowed: command, env, file",
+                        format!(
+                            "{what}: unknown key (not shown, in case it is the secret{hint}); allowed: command, env, file"
+                        ),
                     );
                 }
             }
@@ -314,11 +382,11 @@ fn password_source(d: &mut Diags, node: &Node) -> Option<SecretSource> {
             };
             let kind = MapKind {
                 noun: "key",
-                context: " in password",
+                context: "",
                 allowed: PASSWORD_KEYS,
                 quiet: &[],
             };
-            let f = read::fields(d, &known, "password", &kind)?;
+            let f = read::fields(d, &known, what, &kind)?;
             if f.entries.len() != 1 {
                 let present: Vec<&str> = f.entries.iter().map(|(k, _, _)| *k).collect();
                 let found = if present.is_empty() {
@@ -330,16 +398,16 @@ fn password_source(d: &mut Diags, node: &Node) -> Option<SecretSource> {
                 if !(present.is_empty() && has_any_key(node)) {
                     d.error(
                         node.span,
-                        format!("password: give exactly one of command, env, file; found {found}"),
+                        format!("{what}: give exactly one of command, env, file; found {found}"),
                     );
                 }
                 return None;
             }
             let (key, _, value) = f.entries[0];
             match key {
-                "command" => command(d, value).map(SecretSource::Command),
-                "env" => read::text(d, value, "password env").map(SecretSource::Env),
-                _ => read::text(d, value, "password file")
+                "command" => command(d, value, what).map(SecretSource::Command),
+                "env" => read::text(d, value, &format!("{what} env")).map(SecretSource::Env),
+                _ => read::text(d, value, &format!("{what} file"))
                     .map(|p| SecretSource::File(PathBuf::from(p))),
             }
         }
@@ -347,12 +415,12 @@ fn password_source(d: &mut Diags, node: &Node) -> Option<SecretSource> {
             d.error(
                 node.span,
                 format!(
-                    "password: expected a string or a map with command, env or file, found {}{}",
+                    "{what}: expected a string or a map with command, env or file, found {}{}",
                     other.kind(),
                     if matches!(other, Value::Seq(_) | Value::Map(_) | Value::Null) {
-                        ""
+                        String::new()
                     } else {
-                        " (put a literal password in quotes)"
+                        format!(" (put a literal {what} in quotes)")
                     }
                 ),
             );
@@ -366,12 +434,12 @@ fn has_any_key(node: &Node) -> bool {
 }
 
 /// `command:` is an argv list, run without a shell.
-fn command(d: &mut Diags, node: &Node) -> Option<Vec<String>> {
+fn command(d: &mut Diags, node: &Node, what: &str) -> Option<Vec<String>> {
     let Value::Seq(items) = &node.value else {
         d.error(
             node.span,
             format!(
-                "password command: expected a list (program and arguments, no shell), as in [pass, show, mail/personal]; found {}",
+                "{what} command: expected a list (program and arguments, no shell), as in [pass, show, mail/personal]; found {}",
                 node.value.kind()
             ),
         );
@@ -380,7 +448,7 @@ fn command(d: &mut Diags, node: &Node) -> Option<Vec<String>> {
     if items.is_empty() {
         d.error(
             node.span,
-            "password command: the list is empty; name the program and its arguments",
+            format!("{what} command: the list is empty; name the program and its arguments"),
         );
         return None;
     }
@@ -388,7 +456,10 @@ fn command(d: &mut Diags, node: &Node) -> Option<Vec<String>> {
     for (i, item) in items.iter().enumerate() {
         match &item.value {
             Value::Str(s) if i == 0 && s.is_empty() => {
-                d.error(item.span, "password command: the program name is empty");
+                d.error(
+                    item.span,
+                    format!("{what} command: the program name is empty"),
+                );
                 return None;
             }
             Value::Str(s) => argv.push(s.clone()),
@@ -396,10 +467,7 @@ fn command(d: &mut Diags, node: &Node) -> Option<Vec<String>> {
             other => {
                 d.error(
                     item.span,
-                    format!(
-                        "password command: expected a string, found {}",
-                        other.kind()
-                    ),
+                    format!("{what} command: expected a string, found {}", other.kind()),
                 );
                 return None;
             }

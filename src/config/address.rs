@@ -1,10 +1,10 @@
 //! Address matchers, with RULES.md's inference: `"@x"` is a domain, a string holding `@`
 //! elsewhere is the exact address, any other string is `contains` on the address.
 
-use super::conditions::{all_keys_known, patterns, text_matcher};
 use super::diag::Diags;
 use super::node::{Node, Value};
-use super::read::{self, MapKind};
+use super::read::{self, MapKind, all_keys_known};
+use super::text::{patterns, text_matcher};
 use crate::rules::ast::{AddressMatcher, AddressOp, Span, TextOp};
 
 const ADDRESS_OPS: &[&str] = &[

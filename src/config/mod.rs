@@ -2,9 +2,10 @@
 //!
 //! Raw then validated: [`node`] parses the YAML into a tree in which every key and value knows
 //! its line and column; the section readers ([`settings`], [`accounts`], [`rules`] with
-//! [`conditions`]) turn it into typed values, reporting every problem they meet and going on,
-//! so that all errors of a file are reported at once; [`lint`] adds warnings; finally the
-//! rules engine compiles the rule AST (invalid regexes, unknown template variables).
+//! [`conditions`], whose matchers [`address`] and [`text`] read) turn it into typed values,
+//! reporting every problem they meet and going on, so that all errors of a file are reported at
+//! once; [`lint`] adds warnings; finally the rules engine compiles the rule AST (invalid
+//! regexes, unknown template variables).
 
 pub(crate) mod accounts;
 pub(crate) mod address;
@@ -12,17 +13,20 @@ pub(crate) mod conditions;
 mod diag;
 pub(crate) mod lint;
 pub mod node;
+pub mod oauth2;
 pub(crate) mod read;
 pub(crate) mod rules;
 pub mod secret;
 pub(crate) mod settings;
+pub(crate) mod text;
 pub mod types;
 pub mod units;
 
 pub use diag::{Diagnostic, Severity};
 pub use settings::parse_listen_addr;
 pub use types::{
-    Account, AuthMechanism, Config, FirstStart, ListenAddr, SecretSource, Settings, TlsMode,
+    Account, AuthMechanism, Config, Credentials, FirstStart, ListenAddr, OAuth2, Provider,
+    SecretSource, Settings, TlsMode,
 };
 
 use std::ffi::OsString;
@@ -170,7 +174,12 @@ fn load_with(
     let get = |k: &str| top.as_ref().and_then(|f| f.get(k));
 
     let settings = settings::settings(&mut d, get("settings"), &config_dir, env);
-    let facts = accounts::FileFacts { mode, config_dir };
+    let facts = accounts::FileFacts {
+        mode,
+        config_dir,
+        state_dir: settings.state_dir.clone(),
+        env,
+    };
     let (accounts, account_names) = accounts::accounts(&mut d, get("accounts"), &facts);
     let rules = rules::rules(&mut d, get("rules"), &account_names);
     lint::move_loops(&mut d, &rules, &accounts);

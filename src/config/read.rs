@@ -105,10 +105,7 @@ pub(crate) fn fields<'a>(
 }
 
 fn unknown_key(d: &mut Diags, span: Span, name: &str, kind: &MapKind<'_>) {
-    let hint = match suggest(name, kind.allowed) {
-        Some(s) => format!(" (did you mean {s:?}?)"),
-        None => String::new(),
-    };
+    let hint = did_you_mean(name, kind.allowed);
     d.error(
         span,
         format!(
@@ -120,31 +117,30 @@ fn unknown_key(d: &mut Diags, span: Span, name: &str, kind: &MapKind<'_>) {
     );
 }
 
-/// The allowed word closest to a misspelt one, if it is close enough to be a typo.
+/// The allowed word closest to a misspelt one, if it is close enough to be a typo: at most one
+/// edit per three letters (at least one), where swapping two neighbouring letters is one edit
+/// (`form` -> `from`, `mvoe` -> `move`), compared without regard to case.
 pub(crate) fn suggest<'a>(word: &str, allowed: &[&'a str]) -> Option<&'a str> {
     let word = word.to_lowercase();
     let limit = (word.chars().count() / 3).max(1);
     allowed
         .iter()
-        .map(|a| (edit_distance(&word, a), *a))
+        .map(|a| (strsim::osa_distance(&word, a), *a))
         .filter(|(dist, _)| *dist <= limit)
         .min_by_key(|(dist, _)| *dist)
         .map(|(_, a)| a)
 }
 
-/// Levenshtein distance, by characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+/// ` (did you mean "X"?)` when [`suggest`] finds a close word, else nothing.
+pub(crate) fn did_you_mean(word: &str, allowed: &[&str]) -> String {
+    suggest(word, allowed)
+        .map(|s| format!(" (did you mean {s:?}?)"))
+        .unwrap_or_default()
+}
+
+/// Whether every key of the raw map made it into `f` (none unknown or duplicated).
+pub(crate) fn all_keys_known(node: &Node, f: &Fields<'_>) -> bool {
+    matches!(&node.value, Value::Map(e) if e.len() == f.entries.len())
 }
 
 /// `found` where text is expected: a float would lose its spelling (2024.10 -> 2024.1), so
@@ -369,9 +365,7 @@ pub(crate) fn choice<T: Copy>(
     match options.iter().find(|(n, _)| *n == s) {
         Some((_, v)) => Some(*v),
         None => {
-            let hint = suggest(s, &names)
-                .map(|n| format!(" (did you mean {n:?}?)"))
-                .unwrap_or_default();
+            let hint = did_you_mean(s, &names);
             d.error(
                 node.span,
                 format!("{what}: unknown value {s:?}{hint}; expected {expected}"),
@@ -390,6 +384,7 @@ mod tests {
         let allowed = &["accounts", "rules", "settings", "on", "to", "cc", "subject"];
         for (word, want) in [
             ("acounts", Some("accounts")),
+            ("sbuject", Some("subject")),
             ("Rules", Some("rules")),
             ("setting", Some("settings")),
             ("subjet", Some("subject")),
@@ -397,6 +392,24 @@ mod tests {
             ("xyz", None),
             ("weather", None),
             ("", None),
+        ] {
+            assert_eq!(suggest(word, allowed), want, "{word:?}");
+        }
+    }
+
+    /// Swapped neighbours are one slip of the fingers, as cargo and clap count them.
+    #[test]
+    fn swapped_letters_are_one_typo() {
+        let allowed = &["from", "to", "move", "copy", "login", "tls"];
+        for (word, want) in [
+            ("form", Some("from")),
+            ("mvoe", Some("move")),
+            ("cpoy", Some("copy")),
+            ("lgoin", Some("login")),
+            ("tsl", Some("tls")),
+            ("ot", Some("to")),
+            ("mvoed", None),
+            ("xyz", None),
         ] {
             assert_eq!(suggest(word, allowed), want, "{word:?}");
         }

@@ -200,7 +200,12 @@ fn rule_accounts(d: &mut Diags, node: &Node, known: &[String]) -> Option<Vec<Str
             } else {
                 format!("defined accounts: {}", known.join(", "))
             };
-            d.error(*span, format!("accounts: unknown account {name:?}; {hint}"));
+            let names: Vec<&str> = known.iter().map(String::as_str).collect();
+            let typo = read::did_you_mean(name, &names);
+            d.error(
+                *span,
+                format!("accounts: unknown account {name:?}{typo}; {hint}"),
+            );
         }
     }
     ok.then(|| list.into_iter().map(|(s, _)| s).collect())
@@ -342,9 +347,7 @@ fn action(d: &mut Diags, node: &Node) -> Option<Action> {
                     node.span,
                     format!(
                         "unknown action {word:?}{}; plain actions: {}; with a value: move, copy, archive, flag, unflag, label",
-                        read::suggest(word, ACTIONS)
-                            .map(|n| format!(" (did you mean {n:?}?)"))
-                            .unwrap_or_default(),
+                        read::did_you_mean(word, ACTIONS),
                         BARE_ACTIONS.join(", ")
                     ),
                 );

@@ -1,8 +1,10 @@
 //! Resolving passwords and OAuth tokens from their [`SecretSource`], only when a command needs
 //! them. The resolved value lives in a [`SecretString`], whose `Debug` prints nothing.
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 
@@ -19,6 +21,8 @@ pub enum SecretError {
     },
     #[error("password command {program:?} failed ({status})")]
     Failed { program: String, status: String },
+    #[error("password command {program:?} did not finish within {}s and was stopped", .limit.as_secs_f64())]
+    Timeout { program: String, limit: Duration },
     #[error("password command {program:?} printed nothing")]
     EmptyCommand { program: String },
     #[error("password command is empty")]
@@ -53,34 +57,86 @@ impl SecretSource {
                 let text = String::from_utf8(bytes).map_err(|_| SecretError::NotUtf8)?;
                 Ok(SecretString::from(trim_one_newline(text)))
             }
-            SecretSource::Command(argv) => {
-                let (program, args) = argv.split_first().ok_or(SecretError::NoProgram)?;
-                let output = Command::new(program)
-                    .args(args)
-                    .stdin(Stdio::null())
-                    .stderr(Stdio::inherit())
-                    .output()
-                    .map_err(|source| SecretError::Spawn {
-                        program: program.clone(),
-                        source,
-                    })?;
-                if !output.status.success() {
-                    return Err(SecretError::Failed {
-                        program: program.clone(),
-                        status: output.status.to_string(),
-                    });
-                }
-                let text = String::from_utf8(output.stdout).map_err(|_| SecretError::NotUtf8)?;
-                let text = trim_one_newline(text);
-                if text.is_empty() {
-                    return Err(SecretError::EmptyCommand {
-                        program: program.clone(),
-                    });
-                }
-                Ok(SecretString::from(text))
-            }
+            SecretSource::Command(argv) => run_command(argv, COMMAND_TIMEOUT),
         }
     }
+}
+
+/// How long a password command may run. A helper that waits for a pinentry nobody answers, or
+/// for a network that does not, would otherwise hold its account for ever.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs a password command (argv, no shell) for at most `limit`; its stdout, less one trailing
+/// newline, is the secret. On timeout the child is killed and reaped.
+fn run_command(argv: &[String], limit: Duration) -> Result<SecretString, SecretError> {
+    let (program, args) = argv.split_first().ok_or(SecretError::NoProgram)?;
+    let deadline = Instant::now() + limit;
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|source| SecretError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+    let timed_out = |child: &mut std::process::Child| {
+        let _ = child.kill();
+        let _ = child.wait();
+        SecretError::Timeout {
+            program: program.clone(),
+            limit,
+        }
+    };
+    // std has no wait with a timeout: a thread reads stdout to its end (the child exiting, as a
+    // rule), and this one waits for that under the deadline.
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = tx.send(stdout.read_to_end(&mut buf).map(|_| buf));
+    });
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    let output = match rx.recv_timeout(remaining) {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(SecretError::Failed {
+                program: program.clone(),
+                status: format!("its output could not be read: {e}"),
+            });
+        }
+        // Still running (or something it started still holds its stdout).
+        Err(_) => return Err(timed_out(&mut child)),
+    };
+    // Its stdout is closed; it is about to exit, which is awaited under the same deadline.
+    let mut pause = Duration::from_millis(1);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            Ok(None) | Err(_) => return Err(timed_out(&mut child)),
+        }
+    };
+    if !status.success() {
+        return Err(SecretError::Failed {
+            program: program.clone(),
+            status: status.to_string(),
+        });
+    }
+    let text = String::from_utf8(output).map_err(|_| SecretError::NotUtf8)?;
+    let text = trim_one_newline(text);
+    if text.is_empty() {
+        return Err(SecretError::EmptyCommand {
+            program: program.clone(),
+        });
+    }
+    Ok(SecretString::from(text))
 }
 
 /// A relative `file:` path is looked up in `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`)
@@ -136,6 +192,47 @@ mod tests {
         let src = SecretSource::Command(vec!["false".into()]);
         let err = src.resolve(Path::new("/")).unwrap_err();
         assert!(err.to_string().contains("failed"), "{err}");
+    }
+
+    /// A password command that hangs (a `pass` waiting for a pinentry nobody answers) must not
+    /// block its account for ever: it is stopped, and the error names the program only.
+    #[test]
+    fn a_hanging_command_is_stopped_and_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let script = format!(
+            "echo $$ > {}; echo partial-secret; exec sleep 30",
+            pid_file.display()
+        );
+        let argv = vec!["sh".to_owned(), "-c".to_owned(), script];
+        let started = std::time::Instant::now();
+        let err = run_command(&argv, Duration::from_millis(500)).unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            matches!(err, SecretError::Timeout { ref program, .. } if program == "sh"),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(text.contains("\"sh\"") && text.contains("0.5s"), "{text}");
+        assert!(
+            !text.contains("partial-secret") && !text.contains("sleep"),
+            "{text}"
+        );
+        // The child is gone (killed and reaped), not left running.
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        assert!(
+            !Path::new(&format!("/proc/{}", pid.trim())).exists(),
+            "child {pid} still there"
+        );
+    }
+
+    #[test]
+    fn the_default_limit_is_thirty_seconds() {
+        assert_eq!(COMMAND_TIMEOUT, Duration::from_secs(30));
     }
 
     #[test]

@@ -181,8 +181,13 @@ fn check_host(host: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `~/x` is taken in `$HOME`; a relative path is taken beside the configuration file.
-fn expand_path(s: &str, config_dir: &Path, env: &dyn Fn(&str) -> Option<OsString>) -> PathBuf {
+/// A path as written in the configuration: `~/x` is taken in `$HOME`; a relative path is
+/// taken beside the configuration file (under systemd the working directory is `/`).
+pub(crate) fn expand_path(
+    s: &str,
+    config_dir: &Path,
+    env: &dyn Fn(&str) -> Option<OsString>,
+) -> PathBuf {
     if let Some(rest) = s.strip_prefix("~/")
         && let Some(home) = non_empty(env("HOME"))
     {

@@ -66,8 +66,12 @@ fn rules_md_example_loads() {
     assert!(!a.allow_insecure);
     assert_eq!(a.username, "me@example.com");
     assert_eq!(
-        a.password,
-        SecretSource::Command(vec!["pass".into(), "show".into(), "mail/personal".into()])
+        a.credentials,
+        Credentials::Secret(SecretSource::Command(vec![
+            "pass".into(),
+            "show".into(),
+            "mail/personal".into()
+        ]))
     );
     assert_eq!(a.auth, AuthMechanism::Login);
     assert_eq!(a.watch, vec!["INBOX".to_string()]);
@@ -388,8 +392,14 @@ rules:
     then: [delete]
 "#;
     let c = load_ok(text);
-    assert_eq!(c.accounts[0].password, SecretSource::Env("PW".into()));
-    assert_eq!(c.accounts[1].password, SecretSource::File("pw.txt".into()));
+    assert_eq!(
+        c.accounts[0].credentials,
+        Credentials::Secret(SecretSource::Env("PW".into()))
+    );
+    assert_eq!(
+        c.accounts[1].credentials,
+        Credentials::Secret(SecretSource::File("pw.txt".into()))
+    );
     let r: Vec<Rule> = c.rules.rules().cloned().collect();
     let kinds: Vec<ActionKind> = r[0].then.iter().map(|a| a.kind.clone()).collect();
     assert_eq!(
@@ -549,4 +559,88 @@ fn invalid_file_lists_errors_and_warnings_in_order() {
         "{lines:?}"
     );
     assert_eq!(err.to_string(), lines.join("\n"));
+}
+
+#[test]
+fn oauth2_accounts_get_provider_defaults() {
+    let text = r#"
+settings: { state_dir: /var/lib/imapsort }
+accounts:
+  - name: work
+    host: outlook.office365.com
+    username: me@example.com
+    auth: oauth2
+    oauth2: { provider: microsoft, client_id: cid, tenant: contoso.example }
+  - name: gmail
+    host: imap.gmail.com
+    username: me@gmail.com
+    auth: oauth2
+    oauth2:
+      provider: google
+      client_id: gid
+      client_secret: { env: GSECRET }
+      mechanism: oauthbearer
+"#;
+    let c = load_ok(text);
+    let ms = c.accounts[0].credentials.oauth2().unwrap();
+    assert_eq!(c.accounts[0].auth, AuthMechanism::XOAuth2);
+    assert_eq!(ms.provider, Provider::Microsoft);
+    assert_eq!(
+        ms.token_url,
+        "https://login.microsoftonline.com/contoso.example/oauth2/v2.0/token"
+    );
+    assert_eq!(
+        ms.device_url.as_deref(),
+        Some("https://login.microsoftonline.com/contoso.example/oauth2/v2.0/devicecode")
+    );
+    assert_eq!(
+        ms.scopes,
+        vec![
+            "https://outlook.office.com/IMAP.AccessAsUser.All".to_string(),
+            "offline_access".to_string()
+        ]
+    );
+    assert_eq!(
+        ms.token_file,
+        Path::new("/var/lib/imapsort/oauth2/work.json")
+    );
+    let g = c.accounts[1].credentials.oauth2().unwrap();
+    assert_eq!(c.accounts[1].auth, AuthMechanism::OAuthBearer);
+    assert_eq!(g.device_url, None);
+    assert_eq!(g.token_url, "https://oauth2.googleapis.com/token");
+    assert_eq!(g.scopes, vec!["https://mail.google.com/".to_string()]);
+    assert_eq!(g.client_secret, Some(SecretSource::Env("GSECRET".into())));
+    assert!(
+        g.authorize_params
+            .contains(&("access_type".into(), "offline".into()))
+    );
+}
+
+/// Under systemd the working directory is `/`: a relative `ca_file` is taken beside the
+/// configuration file, like a relative `state_dir` or password `file:`; `~/` is `$HOME`.
+#[test]
+fn a_relative_ca_file_is_beside_the_configuration_file() {
+    let account = |ca: &str| {
+        format!("accounts:\n  - {{ name: a, host: h, username: u, password: p, ca_file: {ca} }}\n")
+    };
+    let env = |k: &str| (k == "HOME").then(|| std::ffi::OsString::from("/home/me"));
+    for (written, want) in [
+        ("ca.pem", "/etc/imapsort/ca.pem"),
+        ("certs/ca.pem", "/etc/imapsort/certs/ca.pem"),
+        ("/etc/ssl/ca.pem", "/etc/ssl/ca.pem"),
+        ("~/ca.pem", "/home/me/ca.pem"),
+    ] {
+        let c = load_with(
+            &account(written),
+            Path::new("/etc/imapsort/c.yaml"),
+            None,
+            &env,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            c.accounts[0].ca_file.as_deref(),
+            Some(Path::new(want)),
+            "{written}"
+        );
+    }
 }

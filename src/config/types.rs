@@ -108,6 +108,72 @@ impl std::fmt::Debug for SecretSource {
     }
 }
 
+/// How an account proves who it is.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Credentials {
+    /// `password:`: a password (LOGIN, PLAIN) or, with `auth: xoauth2` / `oauthbearer`, an
+    /// access token a helper program provides.
+    Secret(SecretSource),
+    /// `auth: oauth2`: imapsort signs in (`imapsort login`) and refreshes tokens itself.
+    OAuth2(Box<OAuth2>),
+}
+
+impl Credentials {
+    /// The imapsort-managed OAuth 2.0 settings, if the account uses them.
+    pub fn oauth2(&self) -> Option<&OAuth2> {
+        match self {
+            Credentials::OAuth2(o) => Some(o),
+            Credentials::Secret(_) => None,
+        }
+    }
+}
+
+/// Who issues the tokens of an `auth: oauth2` account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Provider {
+    /// Microsoft Entra ID (Outlook.com, Microsoft 365): device and browser login.
+    Microsoft,
+    /// Google (Gmail, Workspace): browser login only (its device flow refuses the mail scope).
+    Google,
+    /// Any RFC 6749 server; every URL is given.
+    Custom,
+}
+
+impl Provider {
+    pub fn name(self) -> &'static str {
+        match self {
+            Provider::Microsoft => "microsoft",
+            Provider::Google => "google",
+            Provider::Custom => "custom",
+        }
+    }
+}
+
+/// The `oauth2:` block of an account, provider defaults filled in.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OAuth2 {
+    pub provider: Provider,
+    /// The application's registration, brought by the user.
+    pub client_id: String,
+    /// Sent in the body of token requests when given (confidential or Google desktop clients).
+    pub client_secret: Option<SecretSource>,
+    /// Requested at login; empty means no `scope` parameter.
+    pub scopes: Vec<String>,
+    /// Where codes and refresh tokens are exchanged (RFC 6749 §3.2).
+    pub token_url: String,
+    /// The RFC 8628 device authorization endpoint; `None`: no device login.
+    pub device_url: Option<String>,
+    /// The authorization endpoint for the browser login; `None`: no browser login.
+    pub authorize_url: Option<String>,
+    /// Extra query parameters for the authorization request (Google: `access_type=offline`).
+    pub authorize_params: Vec<(String, String)>,
+    /// `STATE_DIR/oauth2/ACCOUNT.json`: the refresh token and the cached access token.
+    pub token_file: PathBuf,
+    /// Where `provider:` is written (the `oauth2:` block when it is missing), for errors that
+    /// `imapsort login` finds (a login method the provider lacks).
+    pub span: Span,
+}
+
 /// One entry of `accounts:`, defaults filled in.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Account {
@@ -121,7 +187,10 @@ pub struct Account {
     /// An extra trust anchor, added to the system roots.
     pub ca_file: Option<PathBuf>,
     pub username: String,
-    pub password: SecretSource,
+    /// A password or token source, or imapsort's own OAuth 2.0 sign-in.
+    pub credentials: Credentials,
+    /// The mechanism on the wire. With `auth: oauth2` it is `oauth2.mechanism` (XOAUTH2 or
+    /// OAUTHBEARER).
     pub auth: AuthMechanism,
     /// Mailboxes pushed with IDLE (UTF-8, `/`-separated). Default `[INBOX]`.
     pub watch: Vec<String>,

@@ -178,9 +178,15 @@ mod tests {
         let a = hbs.register("a");
         a.away_for(Duration::from_secs(600));
         tokio::time::advance(Duration::from_secs(590)).await;
-        assert!(hbs.stale(Duration::from_secs(6)).is_empty(), "within its wait");
+        assert!(
+            hbs.stale(Duration::from_secs(6)).is_empty(),
+            "within its wait"
+        );
         tokio::time::advance(Duration::from_secs(15)).await;
-        assert!(hbs.stale(Duration::from_secs(30)).is_empty(), "within the allowance");
+        assert!(
+            hbs.stale(Duration::from_secs(30)).is_empty(),
+            "within the allowance"
+        );
         tokio::time::advance(Duration::from_secs(30)).await;
         assert_eq!(hbs.stale(Duration::from_secs(30)), vec!["a".to_string()]);
     }

@@ -105,7 +105,7 @@ impl Stats {
     }
 }
 
-/// Knobs for embedding the daemon (tests, `imapsort demo`); `run` uses the defaults.
+/// Knobs for embedding the daemon (the integration tests); `run` uses the defaults.
 pub struct Options {
     /// Every `()` received triggers a reload, exactly like SIGHUP.
     pub reload_trigger: Option<mpsc::Receiver<()>>,

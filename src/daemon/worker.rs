@@ -34,6 +34,8 @@ use crate::config::{Account, Config, Settings};
 use crate::imap::{IdleOutcome, ImapError, Session};
 use crate::rules::RuleSet;
 
+/// How often a worker waiting for `imapsort login` looks at the token file (one `stat`).
+const LOGIN_CHECK_EVERY: Duration = Duration::from_secs(2);
 /// LOGOUT at shutdown gets this long before the connection is simply dropped.
 const LOGOUT_LIMIT: Duration = Duration::from_secs(2);
 
@@ -229,6 +231,30 @@ impl Worker {
         self.kind.to_string()
     }
 
+    /// An `auth: oauth2` account must sign in again (`imapsort login`): say so once per
+    /// account, stop trying the token endpoint, and go on when the token file changes. False
+    /// when cancelled.
+    async fn wait_for_login(&mut self, error: &ImapError) -> bool {
+        let Some(oauth) = error.login_needed() else {
+            return true;
+        };
+        if let crate::oauth::OAuthError::LoginNeeded { first: true, .. } = oauth {
+            tracing::error!(account = self.name(), error = %oauth, "stopped until the account signs in again");
+        } else {
+            tracing::debug!(account = self.name(), worker = %self.label(), "waiting for imapsort login");
+        }
+        self.last_error = Some(chain(error));
+        self.announce = true;
+        while !crate::oauth::login_changed(oauth) {
+            tokio::select! {
+                _ = self.token.cancelled() => return false,
+                _ = sleep_away(&self.hb, LOGIN_CHECK_EVERY) => {}
+            }
+        }
+        tracing::info!(account = self.name(), worker = %self.label(), "the token file changed; connecting");
+        true
+    }
+
     async fn run(&mut self) -> WorkerExit {
         loop {
             if self.token.is_cancelled() {
@@ -334,6 +360,14 @@ impl Worker {
                         }
                     }
                 }
+                Err(error) if error.login_needed().is_some() => {
+                    Stats::bump(&self.shared.stats.connection_failures);
+                    self.first_done();
+                    match self.wait_for_login(&error).await {
+                        true => continue,
+                        false => return WorkerExit::Cancelled,
+                    }
+                }
                 Err(error) => {
                     Stats::bump(&self.shared.stats.connection_failures);
                     self.first_done();
@@ -358,7 +392,7 @@ impl Worker {
                     if self.last_error.as_deref() != Some(text.as_str()) {
                         self.announce = true;
                         if auth {
-                            tracing::error!(account = self.name(), worker = %self.label(), error = %text, retry_in = ?delay, "cannot log in");
+                            tracing::error!(account = self.name(), worker = %self.label(), error = %text, retry_in = ?delay, "{}", error.connect_failure());
                         } else {
                             tracing::warn!(account = self.name(), worker = %self.label(), error = %text, retry_in = ?delay, "cannot connect");
                         }

@@ -23,10 +23,11 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpStream;
 
 use super::auth::{self, Astring};
+use super::response::{capability_names, wait_tagged};
 use super::session::Session;
-use super::transport::{Io, Transport, response_code};
+use super::transport::{Io, Transport};
 use super::{ImapError, tls};
-use crate::config::{Account, AuthMechanism, TlsMode};
+use crate::config::{Account, AuthMechanism, Credentials, TlsMode};
 
 /// Everything needed to reach and log in to one account's server.
 #[derive(Clone, Debug)]
@@ -72,9 +73,25 @@ impl ConnectOptions {
     }
 }
 
-/// Resolve the account's secret (off the async threads: it may run a command) and connect.
+/// Get the account's credentials and connect: the password source resolved (off the async
+/// threads: it may run a command), or for `auth: oauth2` an access token from the token cache,
+/// refreshed once when the server refuses it.
 pub async fn connect_account(account: &Account, config_dir: &Path) -> Result<Session, ImapError> {
-    let source = account.password.clone();
+    let opts = ConnectOptions::from_account(account);
+    let source = match &account.credentials {
+        Credentials::Secret(source) => source.clone(),
+        Credentials::OAuth2(_) => {
+            let token = crate::oauth::access_token(account, config_dir).await?;
+            return match connect(&opts, &token.secret).await {
+                Err(ImapError::Auth { .. }) if !token.fresh => {
+                    tracing::debug!(account = %account.name, "the server refused the access token; refreshing it once");
+                    let token = crate::oauth::refused(account, config_dir, &token).await?;
+                    connect(&opts, &token.secret).await
+                }
+                other => other,
+            };
+        }
+    };
     let dir = config_dir.to_path_buf();
     let name = account.name.clone();
     let secret = tokio::task::spawn_blocking(move || source.resolve(&dir))
@@ -84,7 +101,7 @@ pub async fn connect_account(account: &Account, config_dir: &Path) -> Result<Ses
             account: name,
             source,
         })?;
-    connect(&ConnectOptions::from_account(account), &secret).await
+    connect(&opts, &secret).await
 }
 
 /// Connect, secure, greet and authenticate. `secret` is the password or OAuth access token.
@@ -186,13 +203,26 @@ async fn tls_handshake(
     let name = ServerName::try_from(opts.host.clone())
         .map_err(|_| ImapError::TlsConfig(format!("invalid server name {:?}", opts.host)))?;
     let connector = tokio_rustls::TlsConnector::from(config);
-    let tls = connector
-        .connect(name, stream)
-        .await
-        .map_err(|source| ImapError::Tls {
-            host: opts.host.clone(),
-            source,
-        })?;
+    let tls = connector.connect(name, stream).await.map_err(|source| {
+        // tokio-rustls wraps the rustls error in an io::Error.
+        let refused = source
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<rustls::Error>())
+            .and_then(|e| match e {
+                rustls::Error::InvalidCertificate(c) => Some(c),
+                _ => None,
+            });
+        match refused {
+            Some(c) => ImapError::Certificate {
+                host: opts.host.clone(),
+                problem: tls::certificate_problem(c, &opts.host, opts.ca_file.as_deref()),
+            },
+            None => ImapError::Tls {
+                host: opts.host.clone(),
+                source,
+            },
+        }
+    })?;
     Ok(Box::new(tls))
 }
 
@@ -220,65 +250,7 @@ async fn greeting(t: &mut Transport) -> Result<bool, ImapError> {
 async fn capability_raw(t: &mut Transport) -> Result<Vec<String>, ImapError> {
     let tag = t.send("CAPABILITY").await?;
     let untagged = wait_tagged(t, &tag, "CAPABILITY").await?;
-    Ok(super::session::capability_names(&untagged))
-}
-
-/// The most untagged responses one command may collect: far above a FETCH chunk (500), the
-/// EXPUNGE responses of one MOVE, or a LIST of every mailbox on a big server.
-const MAX_UNTAGGED: usize = 1_000_000;
-/// The most bytes one command may collect (500 partial bodies of 256 KiB are 125 MiB).
-const MAX_COMMAND_BYTES: u64 = 256 << 20;
-
-/// Read until the tagged response of `tag`; error on NO/BAD/EOF; return the untagged ones.
-pub(crate) async fn wait_tagged(
-    t: &mut Transport,
-    tag: &str,
-    command: &str,
-) -> Result<Vec<Response<'static>>, ImapError> {
-    let mut untagged = Vec::new();
-    let base = t.consumed();
-    loop {
-        if untagged.len() > MAX_UNTAGGED || t.consumed() - base > MAX_COMMAND_BYTES {
-            // A server streaming untagged data without ever completing the command would
-            // otherwise grow this list until memory runs out.
-            return Err(ImapError::Protocol(format!(
-                "{command}: more than {MAX_UNTAGGED} responses or {} MiB without completion",
-                MAX_COMMAND_BYTES >> 20
-            )));
-        }
-        let resp = t.read().await?;
-        match resp {
-            Response::Done {
-                tag: ref done_tag,
-                ref status,
-                ref outcome,
-            } if done_tag.0 == tag => {
-                let text = outcome.information.as_deref().unwrap_or("").to_string();
-                let code = response_code(outcome.code.as_ref(), outcome.information.as_deref());
-                return match *status {
-                    Status::Ok => {
-                        untagged.push(resp);
-                        Ok(untagged)
-                    }
-                    Status::No => Err(ImapError::No {
-                        command: command.to_string(),
-                        text,
-                        code,
-                    }),
-                    _ => Err(ImapError::Bad {
-                        command: command.to_string(),
-                        text,
-                    }),
-                };
-            }
-            Response::Continue(_) => {
-                return Err(ImapError::Protocol(format!(
-                    "unexpected continuation during {command}"
-                )));
-            }
-            other => untagged.push(other),
-        }
-    }
+    Ok(capability_names(&untagged))
 }
 
 async fn authenticate(

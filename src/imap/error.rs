@@ -30,6 +30,10 @@ pub enum ImapError {
         #[source]
         source: std::io::Error,
     },
+    /// The server's certificate was refused: `problem` says what is wrong with it and what to
+    /// do (an unknown CA, a name mismatch naming both names, an expiry date).
+    #[error("the certificate of {host} was refused: {problem}")]
+    Certificate { host: String, problem: String },
     /// The TLS setup itself is wrong (unreadable `ca_file`, no roots, bad host name).
     #[error("TLS setup: {0}")]
     TlsConfig(String),
@@ -52,6 +56,9 @@ pub enum ImapError {
         #[source]
         source: crate::config::secret::SecretError,
     },
+    /// An `auth: oauth2` account's access token could not be had.
+    #[error(transparent)]
+    OAuth(#[from] crate::oauth::OAuthError),
     /// The server answered NO to a command.
     #[error("server said NO to {command}: {text}")]
     No {
@@ -71,10 +78,10 @@ pub enum ImapError {
     Unsupported(&'static str),
     /// A mailbox name that cannot be put on the wire.
     #[error(transparent)]
-    Name(#[from] super::mailbox::NameError),
+    Name(#[from] super::name::NameError),
     /// A mailbox name from the server that is not modified UTF-7.
     #[error(transparent)]
-    Utf7(#[from] super::mailbox::Utf7Error),
+    Utf7(#[from] super::name::Utf7Error),
     /// An argument with CR/LF or NUL, which would inject a command.
     #[error("invalid argument for {0}: contains CR, LF or NUL")]
     InvalidArgument(&'static str),
@@ -96,14 +103,15 @@ impl ImapError {
             | ImapError::Io(_)
             | ImapError::ConnectionLost(_)
             | ImapError::Timeout(..) => true,
-            // The connection broke during the handshake (a server restarting resets it); a
-            // certificate or protocol problem is not transient (rustls reports InvalidData).
+            ImapError::OAuth(e) => e.is_transient(),
+            // The connection broke during the handshake (a server restarting resets it): not a
+            // TLS problem, and the next attempt may well succeed.
             ImapError::Tls { source, .. } => matches!(
                 source.kind(),
                 std::io::ErrorKind::ConnectionReset
                     | std::io::ErrorKind::ConnectionAborted
-                    | std::io::ErrorKind::BrokenPipe
                     | std::io::ErrorKind::UnexpectedEof
+                    | std::io::ErrorKind::BrokenPipe
                     | std::io::ErrorKind::TimedOut
             ),
             // [UNAVAILABLE] / [INUSE] (RFC 5530) are the server telling us to come back later.
@@ -124,7 +132,79 @@ impl ImapError {
                 | ImapError::Timeout(..)
                 | ImapError::Protocol(_)
                 | ImapError::Tls { .. }
+                | ImapError::Certificate { .. }
         )
+    }
+
+    /// The OAuth 2.0 error that says the account must sign in again (`imapsort login`).
+    pub fn login_needed(&self) -> Option<&crate::oauth::OAuthError> {
+        match self {
+            ImapError::OAuth(e @ crate::oauth::OAuthError::LoginNeeded { .. }) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether logging in failed: the server refused the credentials, or the password or
+    /// token could not be had. (Not a TLS failure, a refused connection or a NO to a command.)
+    pub fn is_auth_failure(&self) -> bool {
+        matches!(self, ImapError::Auth { .. } | ImapError::Secret { .. })
+    }
+
+    /// Whether a secure connection could not be set up: a refused certificate, a failed
+    /// handshake, a TLS configuration error, STARTTLS not offered, or plaintext refused.
+    pub fn is_tls_failure(&self) -> bool {
+        if let ImapError::Tls { .. } = self {
+            // A handshake cut short by the network is a connection problem, not a TLS one.
+            return !self.is_transient();
+        }
+        matches!(
+            self,
+            ImapError::Certificate { .. }
+                | ImapError::TlsConfig(_)
+                | ImapError::StartTlsUnavailable { .. }
+                | ImapError::Insecure
+        )
+    }
+
+    /// What a failed connection attempt was, in the words of the one line that reports it.
+    pub fn connect_failure(&self) -> &'static str {
+        if self.is_auth_failure() {
+            "cannot log in"
+        } else if self.is_tls_failure() {
+            "cannot connect securely"
+        } else {
+            "cannot connect"
+        }
+    }
+
+    /// Whether a COPY or MOVE was refused because the destination mailbox does not exist:
+    /// `[TRYCREATE]` (RFC 3501 §6.4.7), `[NONEXISTENT]` (RFC 5530), or a NO to COPY/MOVE without
+    /// a code whose text says so (servers that predate the codes).
+    pub fn is_missing_mailbox(&self) -> bool {
+        let ImapError::No {
+            command,
+            text,
+            code,
+        } = self
+        else {
+            return false;
+        };
+        if matches!(code.as_deref(), Some("TRYCREATE" | "NONEXISTENT")) {
+            return true;
+        }
+        let to_mailbox = matches!(command.as_str(), "UID COPY" | "UID MOVE" | "COPY" | "MOVE");
+        let text = text.to_ascii_lowercase();
+        to_mailbox
+            && code.is_none()
+            && [
+                "doesn't exist",
+                "does not exist",
+                "no such mailbox",
+                "mailbox not found",
+                "unknown mailbox",
+            ]
+            .iter()
+            .any(|s| text.contains(s))
     }
 
     /// The response code of a NO, upper-cased (`TRYCREATE`, `ALREADYEXISTS` ...).
@@ -166,28 +246,12 @@ mod tests {
                 },
                 false,
             ),
-            // A certificate rustls refused (tokio-rustls reports it as InvalidData).
+            // Regression: a Dovecot restarting reset the handshake of the first reconnect, and
+            // the account waited out a permanent error's backoff (minutes) instead of retrying.
             (
                 ImapError::Tls {
                     host: "h".into(),
-                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, "UnknownIssuer"),
-                },
-                false,
-            ),
-            // The server reset the connection in the middle of the handshake (restarting):
-            // regression, a Dovecot restart under 1,000 accounts left 8 of them waiting the
-            // full 5-minute "cannot log in" backoff.
-            (
-                ImapError::Tls {
-                    host: "h".into(),
-                    source: std::io::Error::from(std::io::ErrorKind::ConnectionReset),
-                },
-                true,
-            ),
-            (
-                ImapError::Tls {
-                    host: "h".into(),
-                    source: std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+                    source: std::io::ErrorKind::ConnectionReset.into(),
                 },
                 true,
             ),
@@ -196,6 +260,90 @@ mod tests {
             (ImapError::Insecure, false),
         ] {
             assert_eq!(err.is_transient(), transient, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn missing_mailbox_classification() {
+        let no = |command: &str, code: Option<&str>, text: &str| ImapError::No {
+            command: command.into(),
+            text: text.into(),
+            code: code.map(String::from),
+        };
+        for (err, missing) in [
+            (
+                no("UID MOVE", Some("TRYCREATE"), "Mailbox doesn't exist: X"),
+                true,
+            ),
+            (no("UID COPY", Some("NONEXISTENT"), "No such folder"), true),
+            (no("UID COPY", None, "Mailbox does not exist"), true),
+            (no("UID MOVE", None, "No such mailbox"), true),
+            (
+                no("UID COPY", Some("OVERQUOTA"), "Mailbox does not exist?"),
+                false,
+            ),
+            (no("UID COPY", None, "Quota exceeded"), false),
+            (no("UID STORE", None, "Mailbox doesn't exist"), false),
+            (ImapError::ConnectionLost(None), false),
+        ] {
+            assert_eq!(err.is_missing_mailbox(), missing, "{err:?}");
+        }
+    }
+
+    #[test]
+    fn connect_failures_say_what_kind_they_are() {
+        let secret = || crate::config::secret::SecretError::NoProgram;
+        for (err, auth, tls, words) in [
+            (
+                ImapError::Auth {
+                    account: "a".into(),
+                    reason: None,
+                },
+                true,
+                false,
+                "cannot log in",
+            ),
+            (
+                ImapError::Secret {
+                    account: "a".into(),
+                    source: secret(),
+                },
+                true,
+                false,
+                "cannot log in",
+            ),
+            (
+                ImapError::Certificate {
+                    host: "h".into(),
+                    problem: "p".into(),
+                },
+                false,
+                true,
+                "cannot connect securely",
+            ),
+            (
+                ImapError::TlsConfig("ca_file x: missing".into()),
+                false,
+                true,
+                "cannot connect securely",
+            ),
+            (ImapError::Insecure, false, true, "cannot connect securely"),
+            (
+                ImapError::Timeout(Duration::from_secs(1), "connecting"),
+                false,
+                false,
+                "cannot connect",
+            ),
+            (
+                ImapError::Unsupported("LOGIN"),
+                false,
+                false,
+                "cannot connect",
+            ),
+        ] {
+            assert_eq!(err.is_auth_failure(), auth, "{err:?}");
+            assert_eq!(err.is_tls_failure(), tls, "{err:?}");
+            assert_eq!(err.connect_failure(), words, "{err:?}");
         }
     }
 

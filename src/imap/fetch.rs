@@ -16,8 +16,8 @@ use std::fmt::Write as _;
 
 use async_imap::imap_proto::{BodyStructure, ContentDisposition, ContentType};
 
-use crate::imap::item::FetchedItem;
-use crate::imap::uidset::Uid;
+use crate::imap::item::{FetchedItem, merge_items};
+use crate::imap::uidset::{Uid, UidSet};
 use crate::rules::{Attachment, FetchNeeds, MessageFacts, MessageView};
 
 /// How many bytes of a message are fetched for `body` conditions.
@@ -72,10 +72,44 @@ impl FetchSpec {
         &self.items
     }
 
-    /// One FETCH answer as a view, with its UID. `None` for an answer without a UID (an
-    /// unsolicited flag update), which is not a message we asked for.
+    /// The views of the messages in `asked`, in the order of `items`: the answers to the
+    /// command lines of one chunk, merged by UID again across lines (see
+    /// [`Session::uid_fetch`](crate::imap::Session::uid_fetch) for one answer). Items of other
+    /// messages (unsolicited flag updates) are ignored; an asked-for message whose answer
+    /// lacks an item is left out with a warning, as [`view`](Self::view) would not evaluate it.
+    /// Each message is viewed once.
+    pub fn views(&self, items: Vec<FetchedItem>, asked: &UidSet) -> Vec<(Uid, MessageView)> {
+        let items = merge_items(items);
+        let mut out = Vec::with_capacity(items.len());
+        for item in &items {
+            let Some(uid) = item.uid().and_then(Uid::new) else {
+                continue;
+            };
+            if !asked.contains(uid) {
+                continue;
+            }
+            if let Some(missing) = self.missing(item) {
+                tracing::warn!(
+                    uid = uid.get(),
+                    missing,
+                    "the server's FETCH answer lacks an item asked for; the message is not evaluated"
+                );
+                continue;
+            }
+            out.extend(self.view(item));
+        }
+        out
+    }
+
+    /// One message's FETCH answer as a view, with its UID. `None` for an answer without a UID,
+    /// and for one that lacks an item the spec asked for (an unsolicited flag update of a
+    /// message, or a server that left something out): evaluating it would judge a message by
+    /// data it does not have.
     pub fn view(&self, fetch: &FetchedItem) -> Option<(Uid, MessageView)> {
         let uid = Uid::new(fetch.uid()?)?;
+        if self.missing(fetch).is_some() {
+            return None;
+        }
         let facts = MessageFacts {
             flags: fetch
                 .flags()
@@ -98,6 +132,32 @@ impl FetchSpec {
             view.set_attachments(attachments(bs));
         }
         Some((uid, view))
+    }
+}
+
+impl FetchSpec {
+    /// The first item of [`items`](Self::items) the answer does not hold.
+    fn missing(&self, fetch: &FetchedItem) -> Option<&'static str> {
+        if fetch.flags().is_none() {
+            return Some("FLAGS");
+        }
+        if fetch.size().is_none() {
+            return Some("RFC822.SIZE");
+        }
+        if fetch.internal_date_raw().is_none() {
+            return Some("INTERNALDATE");
+        }
+        if self.needs.body {
+            if fetch.body().is_none() {
+                return Some("BODY[]");
+            }
+        } else if fetch.header().is_none() {
+            return Some("BODY[HEADER]");
+        }
+        if self.needs.attachments && fetch.bodystructure().is_none() {
+            return Some("BODYSTRUCTURE");
+        }
+        None
     }
 }
 

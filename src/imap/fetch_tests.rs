@@ -3,6 +3,7 @@ use std::collections::BTreeSet;
 use async_imap::imap_proto::{AttributeValue, Response};
 
 use super::*;
+use crate::imap::uidset::UidSet;
 
 fn needs(headers: Option<&[&str]>, body: bool, attachments: bool) -> FetchNeeds {
     FetchNeeds {
@@ -139,4 +140,123 @@ fn system_flags_are_spelt_canonically() {
     ] {
         assert_eq!(flag_name(sent.to_owned()).as_deref(), want, "{sent}");
     }
+}
+
+/// The FETCH responses of `lines` (`* n FETCH (...)`), merged as a session merges them.
+fn fetched(lines: &[&str]) -> Vec<FetchedItem> {
+    let responses = lines
+        .iter()
+        .map(|l| {
+            let line = format!("{l}\r\n");
+            let (_, r) = Response::parse(line.as_bytes()).expect("parsable");
+            r.into_owned()
+        })
+        .collect();
+    crate::imap::item::merge_by_uid(responses)
+}
+
+#[test]
+fn an_answer_without_an_item_asked_for_is_not_evaluated() {
+    const DATE: &str = r#"INTERNALDATE "02-Mar-2026 10:00:00 +0000""#;
+    let hdr = r#"BODY[HEADER.FIELDS (FROM)] "From: a@b.example""#;
+    let bs = r#"BODYSTRUCTURE ("text" "plain" NIL NIL NIL "7bit" 1 1 NIL NIL NIL NIL)"#;
+    let with_attachments = FetchSpec::new(&needs(Some(&["From"]), false, true));
+    let headers_only = FetchSpec::new(&needs(Some(&["From"]), false, false));
+    let body = FetchSpec::new(&needs(Some(&["From"]), true, false));
+    let cases = [
+        (
+            &with_attachments,
+            format!("UID 1 FLAGS () RFC822.SIZE 1 {DATE} {hdr} {bs}"),
+            true,
+        ),
+        (
+            &with_attachments,
+            format!("UID 1 FLAGS () RFC822.SIZE 1 {DATE} {hdr}"),
+            false,
+        ),
+        (
+            &headers_only,
+            format!("UID 1 FLAGS () RFC822.SIZE 1 {DATE} {hdr}"),
+            true,
+        ),
+        (
+            &headers_only,
+            format!("UID 1 FLAGS () RFC822.SIZE 1 {DATE}"),
+            false,
+        ),
+        (
+            &headers_only,
+            format!("UID 1 RFC822.SIZE 1 {DATE} {hdr}"),
+            false,
+        ),
+        (&headers_only, format!("UID 1 FLAGS () {DATE} {hdr}"), false),
+        (
+            &headers_only,
+            format!("UID 1 FLAGS () RFC822.SIZE 1 {hdr}"),
+            false,
+        ),
+        (&headers_only, "UID 1 FLAGS (\\Seen)".to_owned(), false),
+        (
+            &body,
+            format!("UID 1 FLAGS () RFC822.SIZE 1 {DATE} {hdr}"),
+            false,
+        ),
+        (
+            &body,
+            format!(r#"UID 1 FLAGS () RFC822.SIZE 1 {DATE} BODY[]<0> "From: a@b.example""#),
+            true,
+        ),
+    ];
+    let asked: UidSet = "1".parse().unwrap();
+    for (spec, attrs, complete) in cases {
+        let items = fetched(&[&format!("* 1 FETCH ({attrs})")]);
+        assert_eq!(spec.view(&items[0]).is_some(), complete, "{attrs}");
+        assert_eq!(
+            spec.views(items, &asked).len(),
+            usize::from(complete),
+            "{attrs}"
+        );
+    }
+}
+
+#[test]
+fn an_answer_split_in_two_is_one_complete_message() {
+    let spec = FetchSpec::new(&needs(Some(&["From"]), false, false));
+    let items = fetched(&[
+        "* 4 FETCH (UID 7 FLAGS (\\Seen) RFC822.SIZE 9)",
+        "* 4 FETCH (INTERNALDATE \"02-Mar-2026 10:00:00 +0000\")",
+        "* 4 FETCH (UID 7 BODY[HEADER.FIELDS (FROM)] \"From: a@b.example\")",
+    ]);
+    assert_eq!(items.len(), 1);
+    let (uid, view) = spec.view(&items[0]).expect("complete once merged");
+    assert_eq!(uid.get(), 7);
+    assert!(view.has_flag("\\Seen"));
+    assert_eq!(view.header_values("From"), ["a@b.example"]);
+}
+
+/// The command lines of one chunk are answered separately, and a server running them at once
+/// may put a message's data, or a flag update for it, in another line's answer: still one view
+/// per message, with the newest flags, and never two.
+#[test]
+fn answers_of_several_lines_give_one_view_per_message() {
+    let spec = FetchSpec::new(&needs(Some(&["From"]), false, false));
+    let full = |uid: u32| {
+        format!(
+            "* {uid} FETCH (UID {uid} FLAGS () RFC822.SIZE 9 INTERNALDATE \"02-Mar-2026 10:00:00 +0000\" BODY[HEADER.FIELDS (FROM)] \"From: a@b.example\")"
+        )
+    };
+    let mut items = fetched(&[&full(1), &full(5)]);
+    items.extend(fetched(&[
+        "* 1 FETCH (UID 1 FLAGS (\\Flagged))",
+        &full(5),
+        &full(6),
+    ]));
+    let asked: UidSet = "1:6".parse().unwrap();
+    let views = spec.views(items, &asked);
+    let uids: Vec<u32> = views.iter().map(|(u, _)| u.get()).collect();
+    assert_eq!(uids, [1, 5, 6]);
+    assert!(
+        views[0].1.has_flag("\\Flagged"),
+        "the later update is the newer state"
+    );
 }

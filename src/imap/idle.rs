@@ -8,8 +8,8 @@ use async_imap::imap_proto::{MailboxDatum, Response, Status};
 use tokio_util::sync::CancellationToken;
 
 use super::ImapError;
+use super::response::response_code;
 use super::session::Session;
-use super::transport::response_code;
 
 /// Why [`Session::idle`] returned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

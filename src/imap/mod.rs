@@ -11,9 +11,12 @@
 //! ```text
 //! connect   ConnectOptions -> Session: TCP + TLS/STARTTLS + greeting + LOGIN/AUTHENTICATE
 //! session   Session: select/examine, uid_search/uid_fetch/uid_store/uid_copy/uid_move/
-//!           uid_expunge, list/status/create/subscribe/ensure_mailbox, noop, logout
+//!           uid_expunge, noop, logout
+//! list      Session: list/status/create/subscribe/exists/ensure_mailbox; MailboxEntry,
+//!           SPECIAL-USE
+//! name      mailbox names: config form <-> wire form (delimiter, modified UTF-7)
 //! idle      Session::idle(timeout, cancel) -> NewData | Timeout | Cancelled
-//! mailbox   names (delimiter, modified UTF-7), SPECIAL-USE, MailboxEntry
+//! response  reading to a command's tagged status, response codes, capabilities
 //! item      FetchedItem: one FETCH response with accessors (header, body, flags, size, ...)
 //! error     ImapError with is_transient()
 //! ```
@@ -24,8 +27,9 @@ pub mod error;
 pub mod fetch;
 pub mod idle;
 pub mod item;
-pub mod mailbox;
-pub mod mailboxes;
+pub mod list;
+pub mod name;
+mod response;
 pub mod search;
 pub mod session;
 pub mod tls;
@@ -36,5 +40,5 @@ pub use connect::{ConnectOptions, connect, connect_account};
 pub use error::ImapError;
 pub use idle::IdleOutcome;
 pub use item::FetchedItem;
-pub use mailbox::{MailboxEntry, SpecialUse};
+pub use list::{MailboxEntry, SpecialUse, resolve_special};
 pub use session::{MailboxInfo, MailboxStatus, Session, Unsolicited};

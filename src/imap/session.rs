@@ -6,12 +6,12 @@
 
 use std::collections::HashSet;
 
-use async_imap::imap_proto::{AttributeValue, Capability, MailboxDatum, Response, ResponseCode};
+use async_imap::imap_proto::{MailboxDatum, Response, ResponseCode};
 
 use super::ImapError;
-use super::connect::wait_tagged;
-use super::item::FetchedItem;
-use super::mailbox;
+use super::item::{FetchedItem, merge_by_uid};
+use super::name;
+use super::response::{capability_names, wait_tagged};
 use super::transport::{OwnedResponse, Transport};
 
 /// How many unsolicited responses are kept for [`Session::take_unsolicited`] (oldest dropped).
@@ -85,49 +85,7 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// Names of the capabilities in CAPABILITY responses and `[CAPABILITY ...]` codes, upper-cased.
-pub(crate) fn capability_names(responses: &[OwnedResponse]) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut add = |caps: &[Capability<'_>]| {
-        for c in caps {
-            out.push(match c {
-                Capability::Imap4rev1 => "IMAP4REV1".to_string(),
-                Capability::Auth(m) => format!("AUTH={}", m.to_ascii_uppercase()),
-                Capability::Atom(a) => a.to_ascii_uppercase(),
-            });
-        }
-    };
-    for r in responses {
-        match r {
-            Response::Capabilities(caps) => add(caps),
-            Response::Data { outcome, .. } | Response::Done { outcome, .. } => {
-                if let Some(ResponseCode::Capabilities(caps)) = &outcome.code {
-                    add(caps);
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 /// The label of a command for errors: its name, never its arguments (LOGIN has a password).
-/// The FETCH responses that carry a UID (others, e.g. unsolicited flag updates without one,
-/// cannot be matched to a message).
-fn fetched_items(responses: Vec<OwnedResponse>) -> Vec<FetchedItem> {
-    let mut out = Vec::new();
-    for r in responses {
-        if let Response::Fetch(seq, attributes) = r
-            && attributes
-                .iter()
-                .any(|a| matches!(a, AttributeValue::Uid(_)))
-        {
-            out.push(FetchedItem { seq, attributes });
-        }
-    }
-    out
-}
-
 fn command_label(command: &str) -> String {
     let mut words = command.split_whitespace();
     let first = words.next().unwrap_or("").to_ascii_uppercase();
@@ -309,7 +267,7 @@ impl Session {
             return Ok("INBOX".into());
         }
         let delim = self.delimiter().await?;
-        let wire = mailbox::to_wire(name, delim)?;
+        let wire = name::to_wire(name, delim)?;
         super::auth::quote(&wire).ok_or(ImapError::InvalidArgument("mailbox name"))
     }
 
@@ -369,8 +327,9 @@ impl Session {
         Ok(uids)
     }
 
-    /// `UID FETCH <set> <items>`: one item per message that has a UID (unsolicited flag
-    /// updates of other messages may be among them: match by UID). Nothing sets `\Seen` here
+    /// `UID FETCH <set> <items>`: one item per message, its responses merged by UID (see
+    /// [`merge_by_uid`]; unsolicited flag updates of other messages may be among them: match
+    /// by UID, and check that an item holds what was asked for). Nothing sets `\Seen` here
     /// unless `items` says `BODY[...]` instead of `BODY.PEEK[...]`.
     pub async fn uid_fetch(
         &mut self,
@@ -380,7 +339,7 @@ impl Session {
         let responses = self
             .run_command(&format!("UID FETCH {uid_set} {items}"))
             .await?;
-        Ok(fetched_items(responses))
+        Ok(merge_by_uid(responses))
     }
 
     /// Sends `UID FETCH <set> <items>` without waiting for the answer (pipelining: the server
@@ -409,7 +368,7 @@ impl Session {
         for r in &responses {
             self.note_unsolicited(r);
         }
-        Ok(fetched_items(responses))
+        Ok(merge_by_uid(responses))
     }
 
     /// `UID STORE <set> <query>`, e.g. `+FLAGS.SILENT (\Seen)`. A NO is an error.
@@ -451,7 +410,7 @@ impl Session {
         }
         let mut quoted = Vec::with_capacity(labels.len());
         for l in labels {
-            let wire = mailbox::mutf7_encode(l);
+            let wire = name::mutf7_encode(l);
             quoted.push(super::auth::quote(&wire).ok_or(ImapError::InvalidArgument("label"))?);
         }
         self.run_command(&format!(

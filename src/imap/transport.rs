@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use async_imap::imap_proto::{Response, ResponseCode, Status};
+use async_imap::imap_proto::{Response, Status};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::ImapError;
@@ -241,36 +241,6 @@ fn too_large() -> ImapError {
     ))
 }
 
-/// The upper-cased response code of a tagged/untagged status, including codes imap-proto does
-/// not know (`[ALREADYEXISTS]`, `[OVERQUOTA]` stay at the start of the text).
-pub fn response_code(code: Option<&ResponseCode<'_>>, text: Option<&str>) -> Option<String> {
-    if let Some(code) = code {
-        let name = match code {
-            ResponseCode::Alert => "ALERT",
-            ResponseCode::BadCharset(_) => "BADCHARSET",
-            ResponseCode::Capabilities(_) => "CAPABILITY",
-            ResponseCode::HighestModSeq(_) => "HIGHESTMODSEQ",
-            ResponseCode::Parse => "PARSE",
-            ResponseCode::PermanentFlags(_) => "PERMANENTFLAGS",
-            ResponseCode::ReadOnly => "READ-ONLY",
-            ResponseCode::ReadWrite => "READ-WRITE",
-            ResponseCode::TryCreate => "TRYCREATE",
-            ResponseCode::UidNext(_) => "UIDNEXT",
-            ResponseCode::UidValidity(_) => "UIDVALIDITY",
-            ResponseCode::Unseen(_) => "UNSEEN",
-            ResponseCode::AppendUid(..) => "APPENDUID",
-            ResponseCode::CopyUid(..) => "COPYUID",
-            ResponseCode::UidNotSticky => "UIDNOTSTICKY",
-            _ => "METADATA",
-        };
-        return Some(name.to_string());
-    }
-    let text = text?.trim_start();
-    let inner = text.strip_prefix('[')?;
-    let end = inner.find([']', ' '])?;
-    Some(inner[..end].to_ascii_uppercase())
-}
-
 /// A short description of a response for trace logs: never literal contents.
 fn summarize(resp: &OwnedResponse) -> String {
     match resp {
@@ -301,25 +271,6 @@ fn mailbox_datum_name(d: &async_imap::imap_proto::MailboxDatum<'_>) -> &'static 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn codes_known_and_unknown() {
-        for (text, want) in [
-            (
-                "[ALREADYEXISTS] Mailbox already exists",
-                Some("ALREADYEXISTS"),
-            ),
-            ("[OVERQUOTA] Quota exceeded", Some("OVERQUOTA")),
-            ("[unavailable] later", Some("UNAVAILABLE")),
-            ("no code here", None),
-        ] {
-            assert_eq!(response_code(None, Some(text)).as_deref(), want, "{text}");
-        }
-        assert_eq!(
-            response_code(Some(&ResponseCode::TryCreate), Some("x")).as_deref(),
-            Some("TRYCREATE")
-        );
-    }
 
     #[tokio::test]
     async fn reads_split_literals_and_eof() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use regex::Regex;
 
 use super::ast::{self, AddressField, AddressOp, ConditionKind, SystemFlag, TextMatcher, TextOp};
-use super::index::{GuardKey, Source};
+use super::guard::{GuardKey, Source};
 use super::matcher::{AddressMatch, RegexTarget, TextMatch};
 use super::subject_set::Memo;
 use super::template::Captures;
@@ -352,8 +352,8 @@ impl Cond {
     }
 
     /// Keys one of which the message must have for the condition to hold (see
-    /// [`RuleIndex`](super::index::RuleIndex)); false when there is no such set. Only
-    /// necessary, never sufficient: a message with a key still evaluates the condition.
+    /// [`super::guard`]); false when there is no such set. Only necessary, never sufficient: a
+    /// message with a key still evaluates the condition.
     pub(crate) fn guard(&self, out: &mut Vec<GuardKey>) -> bool {
         match &self.kind {
             Kind::Address(field, m) => {

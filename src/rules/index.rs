@@ -10,46 +10,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use super::ast::AddressField;
 use super::cond::Cond;
+use super::guard::{SOURCES, Source};
 use super::view::{AddressEntry, AddressSlot, MessageView};
-
-/// What a guard key is compared with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Source {
-    /// The lower-cased addresses of the field (their domains for a domain key).
-    Address(AddressField),
-    /// The lower-cased List-Id identifiers.
-    ListIdLower,
-    /// The List-Id identifiers as written (a case-sensitive matcher).
-    ListIdText,
-}
-
-const SOURCES: usize = 9;
-
-impl Source {
-    fn id(self) -> usize {
-        match self {
-            Source::Address(AddressField::From) => 0,
-            Source::Address(AddressField::Sender) => 1,
-            Source::Address(AddressField::ReplyTo) => 2,
-            Source::Address(AddressField::To) => 3,
-            Source::Address(AddressField::Cc) => 4,
-            Source::Address(AddressField::Bcc) => 5,
-            Source::Address(AddressField::Recipient) => 6,
-            Source::ListIdLower => 7,
-            Source::ListIdText => 8,
-        }
-    }
-}
-
-/// One value a message must have for a guarded rule to be able to match.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct GuardKey {
-    pub(crate) source: Source,
-    /// The key is a domain: an address matches when its domain is the key or a subdomain.
-    pub(crate) domain: bool,
-    /// Compared for equality (already in the form the matcher compares).
-    pub(crate) key: Box<str>,
-}
 
 /// Word-at-a-time multiplicative hashing: the keys are short strings and the tables small,
 /// so SipHash's cost would dominate a lookup.

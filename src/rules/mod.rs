@@ -11,6 +11,7 @@ pub mod ast;
 mod attachment;
 mod cond;
 mod eval;
+mod guard;
 mod index;
 mod matcher;
 pub mod plan;

@@ -130,6 +130,7 @@ impl Template {
         if !lit.is_empty() {
             pieces.push(Piece::Lit(lit));
         }
+        check_levels(source, &pieces)?;
         Ok(Template {
             source: source.to_owned(),
             pieces,
@@ -161,7 +162,9 @@ impl Template {
                     let value = lookup(v)
                         .filter(|s| !s.trim().is_empty())
                         .ok_or_else(|| v.name().to_owned())?;
-                    let replaced = |c: char| c == '/' || Some(c) == delimiter || c.is_control();
+                    let replaced = |c: char| {
+                        matches!(c, '/' | '*' | '%') || Some(c) == delimiter || c.is_control()
+                    };
                     // Most values need no replacement: copy them whole.
                     if *v == Var::Mailbox || !value.chars().any(replaced) {
                         out.push_str(&value);
@@ -171,8 +174,68 @@ impl Template {
                 }
             }
         }
-        Ok(out)
+        Ok(dot_levels_replaced(out))
     }
+}
+
+/// Refuses a template whose literal text makes a level that no value can fill: an empty one
+/// (`a//b`, a `/` at either end) or `.` / `..`, which servers refuse or read as a path.
+fn check_levels(source: &str, pieces: &[Piece]) -> Result<(), String> {
+    // The current level's literal text, and whether a variable is part of it.
+    let mut level = String::new();
+    let mut has_var = false;
+    let finish = |level: &mut String, has_var: &mut bool| {
+        let bad = if *has_var {
+            None
+        } else if level.is_empty() {
+            Some(format!(
+                "template {source:?}: empty level (two '/' in a row, or a '/' at the start or end)"
+            ))
+        } else if level == "." || level == ".." {
+            Some(format!(
+                "template {source:?}: a mailbox level {level:?} is not a name (servers refuse it or read it as a path)"
+            ))
+        } else {
+            None
+        };
+        level.clear();
+        *has_var = false;
+        bad.map_or(Ok(()), Err)
+    };
+    for piece in pieces {
+        match piece {
+            Piece::Var(_) => has_var = true,
+            Piece::Lit(text) => {
+                for c in text.chars() {
+                    if c == '/' {
+                        finish(&mut level, &mut has_var)?;
+                    } else {
+                        level.push(c);
+                    }
+                }
+            }
+        }
+    }
+    finish(&mut level, &mut has_var)
+}
+
+/// A level made only of dots (from values: `check_levels` refuses such literal levels) gets
+/// `_` for each dot, so a List-Id of `..` cannot name the parent of a mailbox.
+fn dot_levels_replaced(name: String) -> String {
+    let dots_only = |level: &str| !level.is_empty() && level.bytes().all(|b| b == b'.');
+    if !name.split('/').any(dots_only) {
+        return name;
+    }
+    name.split('/')
+        .map(|level| {
+            if dots_only(level) {
+                "_".repeat(level.len())
+            } else {
+                level.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn unknown(source: &str, name: &str, captures: &[String]) -> String {
@@ -237,6 +300,34 @@ mod tests {
         }
     }
 
+    /// Values that a server would read as LIST wildcards or as `.` / `..` levels are made
+    /// harmless; `{mailbox}` stays a mailbox name.
+    #[test]
+    fn values_cannot_become_wildcards_or_dot_levels() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("Deals/{v}", "50% off *now*", "Deals/50_ off _now_"),
+            ("Lists/{v}", "..", "Lists/__"),
+            ("Lists/{v}", ".", "Lists/_"),
+            ("Lists/{v}{v}", ".", "Lists/__"),
+            ("Lists/.{v}", ".", "Lists/__"),
+            ("Lists/{v}", ".hidden", "Lists/.hidden"),
+            ("Lists/{v}", "a..b", "Lists/a..b"),
+            ("{mailbox}/x", "", "Work/Inbox/x"),
+        ];
+        for (src, value, want) in cases {
+            let t = Template::parse(src, &["v".to_string()]).unwrap();
+            let got = t.expand(
+                &mut |var| match var {
+                    Var::Mailbox => Some("Work/Inbox".into()),
+                    Var::Capture(_) => Some((*value).into()),
+                    _ => None,
+                },
+                Some('/'),
+            );
+            assert_eq!(got.as_deref(), Ok(*want), "{src:?} with {value:?}");
+        }
+    }
+
     #[test]
     fn template_syntax_errors_are_reported() {
         let cases: &[(&str, &str)] = &[
@@ -245,6 +336,11 @@ mod tests {
             ("year}", "unmatched '}'"),
             ("{}", "empty variable name"),
             ("{t}", "unknown variable {t}"),
+            ("a//b", "empty level"),
+            ("/a", "empty level"),
+            ("a/{year}/", "empty level"),
+            ("a/../b", "level \"..\""),
+            ("./{year}", "level \".\""),
         ];
         for (src, want) in cases {
             let err = Template::parse(src, &[]).unwrap_err();

@@ -1,0 +1,159 @@
+//! Helpers shared by the sweep tests: a config file for the private Dovecot, running the
+//! `sweep` command in-process, and looking at mailboxes over an independent connection.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use imapsort::cli::{ConfigArg, OutputFormat, SweepArgs};
+use imapsort::exit::Exit;
+use imapsort::imap::{Session, connect};
+use imapsort_testkit::dovecot::Dovecot;
+use secrecy::SecretString;
+
+/// Writes a config for account `test` on `d` (implicit TLS, trusting its CA) plus `rules`
+/// (YAML, the `rules:` list's items, indented by two spaces); the state database goes to
+/// `dir/state`.
+pub fn write_config(dir: &Path, d: &Dovecot, extra_account: &str, rules: &str) -> PathBuf {
+    let text = format!(
+        "settings:\n  state_dir: {state}\naccounts:\n  - name: test\n    host: localhost\n    port: {port}\n    ca_file: {ca}\n    \
+         username: user\n    password: pass\n{extra_account}rules:\n{rules}",
+        port = d.imaps_port(),
+        ca = d.ca_pem_path().display(),
+        state = dir.join("state").display(),
+    );
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, text).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    path
+}
+
+/// What one run of `imapsort sweep` printed, and its exit code.
+pub struct Run {
+    pub exit: Exit,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The JSON lines, parsed.
+    pub fn json(&self) -> Vec<serde_json::Value> {
+        self.stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+            .collect()
+    }
+
+    /// The final summary line (`--format json`).
+    pub fn summary(&self) -> serde_json::Value {
+        self.json().last().expect("a summary line")["summary"].clone()
+    }
+
+    /// Message lines by Message-ID.
+    pub fn by_message_id(&self) -> BTreeMap<String, serde_json::Value> {
+        self.json()
+            .into_iter()
+            .filter(|v| v.get("summary").is_none())
+            .map(|v| (v["message_id"].as_str().unwrap_or("").to_owned(), v))
+            .collect()
+    }
+}
+
+pub async fn sweep(config: &Path, dry_run: bool, format: OutputFormat) -> Run {
+    sweep_with(config, dry_run, format, None, None).await
+}
+
+pub async fn sweep_with(
+    config: &Path,
+    dry_run: bool,
+    format: OutputFormat,
+    account: Option<&str>,
+    mailbox: Option<&str>,
+) -> Run {
+    let args = SweepArgs {
+        config: ConfigArg {
+            config: Some(config.to_path_buf()),
+        },
+        account: account.map(String::from),
+        mailbox: mailbox.map(String::from),
+        dry_run,
+        format,
+        shard: Default::default(),
+    };
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let exit = imapsort::commands::sweep::run(&args, &mut out, &mut err).await;
+    Run {
+        exit,
+        stdout: String::from_utf8(out).unwrap(),
+        stderr: String::from_utf8(err).unwrap(),
+    }
+}
+
+/// An independent connection (not the one the sweep used) to look at the result.
+pub async fn observer(d: &Dovecot) -> Session {
+    let opts = crate::support::dovecot::connect_opts(d, "user");
+    connect(&opts, &SecretString::from("pass".to_string()))
+        .await
+        .expect("observer connects")
+}
+
+/// A mailbox's messages: Message-ID -> flags (sorted, without `\Recent`). Empty when the
+/// mailbox does not exist.
+pub async fn contents(s: &mut Session, mailbox: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out = BTreeMap::new();
+    if !s.exists(mailbox).await.unwrap() {
+        return out;
+    }
+    s.examine(mailbox).await.unwrap();
+    let uids = s.uid_search("ALL").await.unwrap();
+    if uids.is_empty() {
+        return out;
+    }
+    let items = s
+        .uid_fetch("1:*", "(UID FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        .await
+        .unwrap();
+    for item in items {
+        let header = String::from_utf8_lossy(item.header().unwrap_or_default()).to_string();
+        let id = header
+            .split_once(':')
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default();
+        let mut flags: Vec<String> = item
+            .flags()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| f != "\\Recent")
+            .collect();
+        flags.sort();
+        out.insert(id, flags);
+    }
+    out
+}
+
+/// Every mailbox the server lists (config form).
+pub async fn mailbox_names(s: &mut Session) -> Vec<String> {
+    let mut names: Vec<String> = s
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    names.sort();
+    names
+}
+
+/// A message with the given headers (CRLF line ends), a Message-ID `<id>` and a short body.
+pub fn eml(id: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
+    let mut s = String::new();
+    for (k, v) in headers {
+        s.push_str(&format!("{k}: {v}\r\n"));
+    }
+    s.push_str(&format!("Message-ID: <{id}>\r\n"));
+    s.push_str("Date: Mon, 2 Mar 2026 10:00:00 +0000\r\nMIME-Version: 1.0\r\n");
+    s.push_str("Content-Type: text/plain; charset=utf-8\r\n\r\n");
+    s.push_str(body);
+    s.push_str("\r\n");
+    s.into_bytes()
+}
