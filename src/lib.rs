@@ -18,7 +18,8 @@
 //!            (rule, message) pairs, the action journal
 //! sweep      one pass over one mailbox (imapsort sweep, and the daemon's periodic sweeps)
 //! daemon     supervisor (per-account workers, backoff), worker (catch-up -> evaluate ->
-//!            execute -> persist -> IDLE), reload (file watch + SIGHUP), systemd notify
+//!            execute -> persist -> IDLE), reload (file watch + SIGHUP), systemd notify,
+//!            connection pacing per host, /metrics and /health (metrics, http)
 //! oauth      OAuth 2.0 handled by imapsort: login (device, browser + PKCE), the token file,
 //!            cached access tokens, refresh with rotation, "log in again" on invalid_grant
 //! commands   one module per subcommand; each returns an exit code
