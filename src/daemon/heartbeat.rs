@@ -144,11 +144,39 @@ impl Drop for Heartbeat {
     }
 }
 
-/// Sleep for `d`, away (a waiting worker is alive) but not woken until the end.
+/// Sleep for `d`, away (a waiting worker is alive) but not woken until the end. Cut short (a
+/// `select!` that took another branch), the worker is back at once: it beats then too, so an
+/// announced hour of waiting does not cover what it does next.
 pub async fn sleep_away(hb: &Heartbeat, d: Duration) {
     hb.away_for(d);
+    let _back = Back(hb);
     tokio::time::sleep(d).await;
-    hb.beat();
+}
+
+/// Await `fut`, beating every [`BEAT_EVERY`] meanwhile: for a wait whose length nobody knows
+/// (a mailbox another process holds, a queue of connection attempts to a host that does not
+/// answer), so the watchdog does not take the waiting worker for a stuck one.
+pub async fn beating<T>(hb: &Heartbeat, fut: impl Future<Output = T>) -> T {
+    tokio::pin!(fut);
+    let mut beat = tokio::time::interval(BEAT_EVERY);
+    loop {
+        tokio::select! {
+            r = &mut fut => {
+                hb.beat();
+                return r;
+            }
+            _ = beat.tick() => hb.beat(),
+        }
+    }
+}
+
+/// Beats when dropped: the end of a wait, however it ended.
+struct Back<'a>(&'a Heartbeat);
+
+impl Drop for Back<'_> {
+    fn drop(&mut self) {
+        self.0.beat();
+    }
 }
 
 #[cfg(test)]
@@ -205,5 +233,44 @@ mod tests {
         assert!(hbs.stale(Duration::from_secs(6)).is_empty());
         tokio::time::advance(Duration::from_secs(7)).await;
         assert_eq!(hbs.stale(Duration::from_secs(6)), vec!["a".to_string()]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_wait_of_unknown_length_keeps_the_worker_fresh() {
+        let hbs = Heartbeats::new();
+        let a = hbs.register("a");
+        let waited = beating(&a, async {
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            7
+        })
+        .await;
+        assert_eq!(waited, 7);
+        // Time passes in the wait without anyone else beating; `beating` kept it fresh.
+        assert!(hbs.stale(BEAT_EVERY + Duration::from_secs(1)).is_empty());
+        let stuck = hbs.register("stuck");
+        let watch = async {
+            tokio::time::sleep(Duration::from_secs(300)).await;
+            hbs.stale(BEAT_EVERY + Duration::from_secs(1))
+        };
+        let (stale, ()) = tokio::join!(
+            watch,
+            beating(&a, tokio::time::sleep(Duration::from_secs(600)))
+        );
+        assert_eq!(stale, vec!["stuck".to_string()], "a beats in its wait");
+        drop(stuck);
+    }
+
+    /// A wait cut short must not leave the worker covered for the rest of its announced
+    /// wait: what it does next is watched again.
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_cut_short_ends_the_cover() {
+        let hbs = Heartbeats::new();
+        let a = hbs.register("a");
+        tokio::select! {
+            _ = sleep_away(&a, Duration::from_secs(3600)) => unreachable!(),
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert_eq!(hbs.stale(Duration::from_secs(30)), vec!["a".to_string()]);
     }
 }

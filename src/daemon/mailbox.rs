@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::heartbeat::{BEAT_EVERY, Heartbeat};
+use super::heartbeat::{Heartbeat, beating};
 use super::metrics::{self, ErrorKind, Link};
 use super::status::Stats;
 use crate::config::Account;
@@ -179,14 +179,9 @@ pub(crate) async fn act(
     // A sweep may hold the mailbox for minutes: the wait beats, so the watchdog does not
     // take the waiting worker for a stuck one.
     let acquire = ctx.locks.acquire(account, ctx.mailbox, None, waiting);
-    tokio::pin!(acquire);
-    let mut beat = tokio::time::interval(BEAT_EVERY);
-    let lock = loop {
-        tokio::select! {
-            _ = ctx.token.cancelled() => return Err(MailboxError::Cancelled),
-            r = &mut acquire => break r.map_err(MailboxError::Lock)?,
-            _ = beat.tick() => ctx.hb.beat(),
-        }
+    let lock = tokio::select! {
+        _ = ctx.token.cancelled() => return Err(MailboxError::Cancelled),
+        r = beating(ctx.hb, acquire) => r.map_err(MailboxError::Lock)?,
     };
     if work.probe {
         let (name, mailbox) = (account.clone(), ctx.mailbox.clone());

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
-use super::heartbeat::sleep_away;
+use super::heartbeat::{beating, sleep_away};
 use super::mailbox::{self, Work};
 use super::metrics::{ErrorKind, Link};
 use super::pacing::Host;
@@ -142,8 +142,9 @@ impl Worker {
                 _ = self.task.token.cancelled() => return WorkerExit::Cancelled,
                 r = async {
                     // One of the host's `max_connecting` attempt slots, from TCP connect to
-                    // logged in; queued in arrival order when all are taken.
-                    let _slot = self.host.slot().await;
+                    // logged in; queued in arrival order when all are taken. The queue can be
+                    // long (a thousand accounts, a host that does not answer): it beats.
+                    let _slot = beating(&self.task.hb, self.host.slot()).await;
                     crate::imap::connect_account(&self.task.account, &self.task.shared.config_dir).await
                 } => r,
             };
