@@ -150,6 +150,11 @@ pub(super) async fn serve(
                 next_sweep = Instant::now() + live.settings.sweep_interval;
             }
         }
+        if let Some(at) = retry_at {
+            // Nothing can be done before the retry, a due sweep included (it waits for it,
+            // rather than making the wait zero long and the poller try again at once).
+            next_sweep = next_sweep.max(at);
+        }
         let mut wake = if polled.is_empty() {
             next_sweep
         } else {

@@ -341,7 +341,12 @@ impl Worker {
                 }
                 Err(e) => match self.task.failed(mailbox, e) {
                     Failed::Retry(d) => {
-                        retry_at = Some(Instant::now() + d);
+                        let at = Instant::now() + d;
+                        retry_at = Some(at);
+                        // Nothing can be done before the retry, a due sweep included: without
+                        // this, a sweep due since the start made the wait below zero long and
+                        // the worker tried again at once, over and over.
+                        next_sweep = next_sweep.max(at);
                         // IDLE needs the mailbox selected, also when nothing was done.
                         if session.selected() != Some(mailbox.as_str())
                             && let Err(e) = session.select(mailbox).await
