@@ -283,6 +283,9 @@ impl Supervisor {
                     "workers of the account did not stop in time"
                 );
             }
+            // Its workers are gone, and with them what they knew of the state database: new
+            // ones (a changed account) find out again, and say so if it is still not writable.
+            self.shared.health.recovered(name);
             tracing::info!(account = name, "stopped account");
         }
     }
