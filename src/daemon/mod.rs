@@ -17,21 +17,20 @@
 //! The rooms, each importing only from those below it:
 //!
 //! ```text
-//! supervisor   accounts, reload, readiness, watchdog, the metrics listener
-//!                                                                  -> worker, task, ready, http
-//! worker       one connection: connect (paced), the IDLE loop, backoff
-//!                                                                  -> poller, task, mailbox, pacing
+//! supervisor   accounts, reload, readiness, watchdog, the listener -> worker, task, ready, http
+//! worker       one connection: connect (paced), IDLE, backoff     -> poller, task, mailbox, pacing
 //! poller       polled and sweep-only mailboxes                    -> task, mailbox
 //! task         what every worker shares (Live, Shared, Served, WorkerKind, WorkerExit),
-//!              the account's health while the state cannot be written  -> mailbox, metrics
+//!              the account's health while the state cannot be written
+//!                                                                 -> mailbox, metrics, pacing
 //! mailbox      acting on one mailbox under its lock: pass, recover, lock -> metrics
+//! options      how the daemon is started (Options, DaemonError)   -> metrics, http
 //! http         /metrics and /health                               -> metrics, status
 //! metrics      the Prometheus series, each worker's Link, /health's report -> status
-//! pacing       connection attempts per host; a host that is back wakes its waiting workers
-//! ready, status, options, heartbeat, backoff, notify, systemd, reload, shutdown: leaves
+//! pacing, ready, status, heartbeat, backoff, notify, systemd, reload, shutdown: leaves
 //! ```
 //!
-//! Workers connect through [`pacing`] (at most `max_connecting` attempts in flight per host;
+//! Workers connect through `pacing` (at most `max_connecting` attempts in flight per host;
 //! a host that comes back wakes the workers waiting to retry it) and report to
 //! [`metrics::Metrics`] through a per-worker [`metrics::Link`].
 //!
