@@ -369,7 +369,7 @@ _imapsort() {
             return 0
             ;;
         imapsort__subcmd__log)
-            opts="-c -h --config --account --rule --since --limit --format --log-format --help"
+            opts="-c -h --config --shard --account --rule --since --limit --format --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -380,6 +380,10 @@ _imapsort() {
                     return 0
                     ;;
                 -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shard)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -463,7 +467,7 @@ _imapsort() {
             return 0
             ;;
         imapsort__subcmd__run)
-            opts="-c -h --config --log-format --help"
+            opts="-c -h --config --shard --metrics-listen --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -474,6 +478,14 @@ _imapsort() {
                     return 0
                     ;;
                 -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --metrics-listen)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -489,7 +501,7 @@ _imapsort() {
             return 0
             ;;
         imapsort__subcmd__status)
-            opts="-c -h --config --format --log-format --help"
+            opts="-c -h --config --format --shard --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -507,6 +519,10 @@ _imapsort() {
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
                     ;;
+                --shard)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --log-format)
                     COMPREPLY=($(compgen -W "text json" -- "${cur}"))
                     return 0
@@ -519,7 +535,7 @@ _imapsort() {
             return 0
             ;;
         imapsort__subcmd__sweep)
-            opts="-c -h --config --account --mailbox --dry-run --format --wait --log-format --help"
+            opts="-c -h --config --account --mailbox --dry-run --format --wait --shard --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -546,6 +562,10 @@ _imapsort() {
                     return 0
                     ;;
                 --wait)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shard)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -611,7 +631,7 @@ _imapsort() {
             return 0
             ;;
         imapsort__subcmd__undo)
-            opts="-c -h --config --account --id --rule --since --last --dry-run --format --wait --log-format --help"
+            opts="-c -h --config --shard --account --id --rule --since --last --dry-run --format --wait --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -622,6 +642,10 @@ _imapsort() {
                     return 0
                     ;;
                 -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --shard)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -62,11 +62,14 @@ complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l mailbox -d '
 complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l format -r -f -a "text\t''
 json\t''"
 complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l wait -d 'How long to wait for a mailbox another imapsort process (the daemon, another sweep) is working on, before giving up with exit 75 (e.g. 90s, 5m, 0s)' -r
+complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l shard -d 'Handle only the accounts of shard I of N (FNV-1a 64 of the account name, modulo N); the others are neither connected to nor reported' -r
 complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l log-format -d 'Log line format on stderr (journald fields are used when JOURNAL_STREAM is set)' -r -f -a "text\t''
 json\t''"
 complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l dry-run -d 'Show what would happen; change nothing on the server'
 complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -s h -l help -d 'Print help'
 complete -c imapsort -n "__fish_imapsort_using_subcommand run" -s c -l config -d 'Configuration file [default: $IMAPSORT_CONFIG, else $XDG_CONFIG_HOME/imapsort/config.yaml, else /etc/imapsort/config.yaml]' -r -F
+complete -c imapsort -n "__fish_imapsort_using_subcommand run" -l shard -d 'Handle only the accounts of shard I of N (FNV-1a 64 of the account name, modulo N); the others are neither connected to nor reported' -r
+complete -c imapsort -n "__fish_imapsort_using_subcommand run" -l metrics-listen -d 'Serve /metrics and /health on HOST:PORT instead of settings.metrics_listen (for several instances of one configuration on one host)' -r
 complete -c imapsort -n "__fish_imapsort_using_subcommand run" -l log-format -d 'Log line format on stderr (journald fields are used when JOURNAL_STREAM is set)' -r -f -a "text\t''
 json\t''"
 complete -c imapsort -n "__fish_imapsort_using_subcommand run" -s h -l help -d 'Print help'
@@ -78,10 +81,12 @@ complete -c imapsort -n "__fish_imapsort_using_subcommand folders" -s h -l help 
 complete -c imapsort -n "__fish_imapsort_using_subcommand status" -s c -l config -d 'Configuration file [default: $IMAPSORT_CONFIG, else $XDG_CONFIG_HOME/imapsort/config.yaml, else /etc/imapsort/config.yaml]' -r -F
 complete -c imapsort -n "__fish_imapsort_using_subcommand status" -l format -r -f -a "text\t''
 json\t''"
+complete -c imapsort -n "__fish_imapsort_using_subcommand status" -l shard -d 'Handle only the accounts of shard I of N (FNV-1a 64 of the account name, modulo N); the others are neither connected to nor reported' -r
 complete -c imapsort -n "__fish_imapsort_using_subcommand status" -l log-format -d 'Log line format on stderr (journald fields are used when JOURNAL_STREAM is set)' -r -f -a "text\t''
 json\t''"
 complete -c imapsort -n "__fish_imapsort_using_subcommand status" -s h -l help -d 'Print help'
 complete -c imapsort -n "__fish_imapsort_using_subcommand log" -s c -l config -d 'Configuration file [default: $IMAPSORT_CONFIG, else $XDG_CONFIG_HOME/imapsort/config.yaml, else /etc/imapsort/config.yaml]' -r -F
+complete -c imapsort -n "__fish_imapsort_using_subcommand log" -l shard -d 'Handle only the accounts of shard I of N (FNV-1a 64 of the account name, modulo N); the others are neither connected to nor reported' -r
 complete -c imapsort -n "__fish_imapsort_using_subcommand log" -l account -d 'Only this account' -r
 complete -c imapsort -n "__fish_imapsort_using_subcommand log" -l rule -d 'Only what this rule did (alone or with others)' -r
 complete -c imapsort -n "__fish_imapsort_using_subcommand log" -l since -d 'Only what was done since WHEN: a duration (2h, 7d: that long ago) or an RFC 3339 time' -r
@@ -92,6 +97,7 @@ complete -c imapsort -n "__fish_imapsort_using_subcommand log" -l log-format -d 
 json\t''"
 complete -c imapsort -n "__fish_imapsort_using_subcommand log" -s h -l help -d 'Print help'
 complete -c imapsort -n "__fish_imapsort_using_subcommand undo" -s c -l config -d 'Configuration file [default: $IMAPSORT_CONFIG, else $XDG_CONFIG_HOME/imapsort/config.yaml, else /etc/imapsort/config.yaml]' -r -F
+complete -c imapsort -n "__fish_imapsort_using_subcommand undo" -l shard -d 'Handle only the accounts of shard I of N (FNV-1a 64 of the account name, modulo N); the others are neither connected to nor reported' -r
 complete -c imapsort -n "__fish_imapsort_using_subcommand undo" -l account -d 'Only entries of this account' -r
 complete -c imapsort -n "__fish_imapsort_using_subcommand undo" -l id -d 'The entries to take back, by the id `imapsort log` shows (several: --id 4 --id 9, or --id 4,9)' -r
 complete -c imapsort -n "__fish_imapsort_using_subcommand undo" -l rule -d 'Everything this rule did (alone or with others)' -r

@@ -20,7 +20,8 @@ use crate::cli::{LogArgs, OutputFormat};
 use crate::config;
 use crate::exit::Exit;
 use crate::rules::{FinalKind, Plan};
-use crate::state::{Entry, Selection, StateDb};
+use crate::shard::ShardArg;
+use crate::state::{Entry, Selection, StateDb, StateError};
 use crate::vocab::MailboxName;
 
 /// One line of `--format json`, keys in RULES.md's order.
@@ -53,7 +54,6 @@ pub fn run(args: &LogArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
         }
     };
     let now = jiff::Timestamp::now();
-    // TODO(issue 15): --shard I/N, with the shared shard filter, once main has it.
     let selection = Selection {
         accounts: args.account.clone().map(|a| vec![a]),
         rule: args.rule.clone(),
@@ -65,7 +65,11 @@ pub fn run(args: &LogArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
     let db = StateDb::open_read_only(state_dir)
         .with_context(|| format!("cannot read the state database in {}", state_dir.display()))?;
     let entries = match &db {
-        Some(db) => db.history(&selection).context("cannot read the history")?,
+        Some(db) => {
+            let mut selection = selection;
+            selection.accounts = in_shard(db, selection.accounts, &args.shard)?;
+            db.history(&selection).context("cannot read the history")?
+        }
         None => Vec::new(),
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
@@ -75,6 +79,27 @@ pub fn run(args: &LogArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
         eprintln!("imapsort: nothing in the history matches");
     }
     Ok(Exit::Ok)
+}
+
+/// The accounts to look at: `accounts` (`None`: all), narrowed to those of `shard` when it
+/// is given (accounts the history knows, configured or not).
+pub fn in_shard(
+    db: &StateDb,
+    accounts: Option<Vec<String>>,
+    shard: &ShardArg,
+) -> Result<Option<Vec<String>>, StateError> {
+    if shard.shard.is_none() {
+        return Ok(accounts);
+    }
+    let known: Vec<String> = match accounts {
+        Some(list) => list,
+        None => db
+            .history_counts()?
+            .into_iter()
+            .map(|(name, _, _)| name)
+            .collect(),
+    };
+    Ok(Some(known.into_iter().filter(|a| shard.keeps(a)).collect()))
 }
 
 /// Prints `entries` (newest first) in `format`.

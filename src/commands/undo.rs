@@ -141,9 +141,12 @@ async fn choose(store: &Store, args: &UndoArgs) -> Result<Vec<(String, Vec<Entry
         limit: args.last,
         done_only: false,
     };
+    let shard = args.shard;
     let entries = store
         .call(move |db| {
             if ids.is_empty() {
+                let mut selection = selection;
+                selection.accounts = super::log::in_shard(db, selection.accounts, &shard)?;
                 db.history(&selection)
             } else {
                 let wanted: Vec<EntryId> = ids.iter().copied().map(EntryId).collect();
@@ -154,7 +157,7 @@ async fn choose(store: &Store, args: &UndoArgs) -> Result<Vec<(String, Vec<Entry
     let mut by_account: BTreeMap<String, Vec<EntryId>> = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for e in entries {
-        if account.as_ref().is_some_and(|a| *a != e.account) {
+        if account.as_ref().is_some_and(|a| *a != e.account) || !args.shard.keeps(&e.account) {
             continue;
         }
         if !by_account.contains_key(&e.account) {
@@ -222,7 +225,7 @@ impl Run<'_> {
                 .collect::<Vec<_>>()
         };
         if account.is_empty() {
-            return refuse("no such entry in the history");
+            return refuse("no such entry in the history (of the accounts asked for)");
         }
         let Some(acct): Option<&Account> = self.config.account(account) else {
             return refuse(&format!(

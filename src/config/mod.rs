@@ -24,9 +24,10 @@ pub mod units;
 
 pub use diag::{Diagnostic, Severity};
 pub use settings::DEFAULT_HISTORY;
+pub use settings::parse_listen_addr;
 pub use types::{
-    Account, AuthMechanism, Config, Credentials, FirstStart, OAuth2, Provider, SecretSource,
-    Settings, TlsMode,
+    Account, AuthMechanism, Config, Credentials, FirstStart, ListenAddr, OAuth2, Provider,
+    SecretSource, Settings, TlsMode,
 };
 
 use std::ffi::OsString;
