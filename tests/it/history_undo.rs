@@ -221,6 +221,33 @@ fn undo_by_rule_leaves_the_server_as_if_the_rules_never_existed_while_the_daemon
             .all(|l| l.contains("[lists]") && l.contains("move -> Lists")),
         "{text}"
     );
+    // `--shard I/N`: the account's own shard sees its entries, the other none.
+    let own = imapsort::shard::Shard::of("test", 2);
+    let (mine, other) = (format!("{own}/2"), format!("{}/2", 1 - own));
+    let out = imapsort("log", &config, &["--format", "json", "--shard", &mine]);
+    assert_eq!(json_lines(&out).len(), 7, "{}", shown(&out));
+    let out = imapsort("log", &config, &["--format", "json", "--shard", &other]);
+    assert_eq!(json_lines(&out).len(), 0, "{}", shown(&out));
+    let out = imapsort(
+        "undo",
+        &config,
+        &["--last", "9", "--format", "json", "--shard", &other],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    assert_eq!(json_lines(&out).last().unwrap()["summary"]["selected"], 0);
+    // `--since`: a duration (that long ago) or an RFC 3339 time.
+    let out = imapsort("log", &config, &["--format", "json", "--since", "1h"]);
+    assert_eq!(json_lines(&out).len(), 7, "{}", shown(&out));
+    let out = imapsort(
+        "log",
+        &config,
+        &["--format", "json", "--since", "2999-01-01T00:00:00Z"],
+    );
+    assert_eq!(json_lines(&out).len(), 0, "{}", shown(&out));
+    let out = imapsort("log", &config, &["--since", "yesterday"]);
+    assert_eq!(out.status.code(), Some(2), "{}", shown(&out));
+    let out = imapsort("log", &config, &["--format", "json", "--account", "nobody"]);
+    assert_eq!(json_lines(&out).len(), 0, "{}", shown(&out));
     let out = imapsort("log", &config, &["--limit", "1", "--format", "json"]);
     assert_eq!(json_lines(&out).len(), 1);
     assert_eq!(json_lines(&out)[0]["id"], ids[0]);
