@@ -366,6 +366,30 @@ fn a_message_moved_away_since_and_a_delete_are_reported_and_left_alone() {
     });
     let before = census_now(&rt, &d);
 
+    // A dry run says what would be taken back and changes nothing.
+    let out = imapsort(
+        "undo",
+        &config,
+        &["--rule", "urgent", "--dry-run", "--format", "json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 3, "{}", shown(&out));
+    assert!(
+        lines[..2]
+            .iter()
+            .all(|l| l["undone"] == false && l["reason"].is_null())
+    );
+    assert_eq!(lines[2]["summary"]["selected"], 2);
+    assert_eq!(lines[2]["summary"]["failed"], 0);
+    let text = imapsort("undo", &config, &["--rule", "urgent", "--dry-run"]);
+    assert!(
+        String::from_utf8_lossy(&text.stdout).contains("would be undone"),
+        "{}",
+        shown(&text)
+    );
+    assert_eq!(census_now(&rt, &d), before, "a dry run changes nothing");
+
     let out = imapsort("undo", &config, &["--rule", "lists", "--format", "json"]);
     assert_eq!(out.status.code(), Some(65), "{}", shown(&out));
     let lines = json_lines(&out);
