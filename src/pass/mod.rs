@@ -354,6 +354,10 @@ pub async fn run<R: Report + ?Sized>(
         report,
         summary: &mut summary,
     };
+    let returning = match pass.sink.returning().await {
+        Ok(r) => r,
+        Err(e) => return Err(pass.sink.failed(e)),
+    };
     let chunks = candidates.chunks(usize::MAX, FETCH_CHUNK);
     let mut next = match chunks.first() {
         Some(first) => Some(send_fetch(pass.session, &spec, first, universe.as_ref()).await),
@@ -394,12 +398,16 @@ pub async fn run<R: Report + ?Sized>(
         pass.report.progress();
         for (uid, view) in &views {
             // A message `imapsort undo` put back is not new mail (RULES.md); sweeps treat it
-            // like any message, the undone rules passed by.
+            // like any message, the undone rules passed by. One an interrupted undo is still
+            // moving back is left for the undo to settle.
             if opts.trigger == Some(Trigger::New)
                 && applied
                     .get(uid)
                     .is_some_and(|a| a.contains(crate::state::RETURNED))
             {
+                continue;
+            }
+            if view.message_id().is_some_and(|id| returning.contains(id)) {
                 continue;
             }
             let ctx = EvalContext {

@@ -110,6 +110,27 @@ impl Sink {
             .collect())
     }
 
+    /// The Message-IDs of messages an interrupted `imapsort undo` is moving back into this
+    /// mailbox (its steps still open): such a message may arrive here after recovery looked
+    /// (the server finishing the commands of a client that died), and is not the rules' to
+    /// act on — the next undo settles it. Empty without state.
+    pub(super) async fn returning(&self) -> Result<HashSet<String>, StateError> {
+        let (Some(store), Some(place)) = (&self.store, &self.place) else {
+            return Ok(HashSet::new());
+        };
+        let place = place.clone();
+        let steps = store
+            .call(move |db| {
+                db.open_intents_into(
+                    &place.account,
+                    &place.mailbox,
+                    crate::state::Action::UndoMove,
+                )
+            })
+            .await?;
+        Ok(steps.into_iter().filter_map(|s| s.message_id).collect())
+    }
+
     /// Writes the history entries of `planned` and the intents of their copies and terminal
     /// actions, before their commands; gives them back, with whether anything was written.
     pub(super) async fn journal(

@@ -659,12 +659,20 @@ fn kill_9_during_an_undo_of_5000_entries_then_undo_again_loses_nothing_and_does_
             .spawn()
             .unwrap(),
     );
-    // Killed once its steps are in the journal: before, during or just after the move back.
+    // Killed once messages arrive back in INBOX: in the middle of the batched moves back (or
+    // just after them, before their outcomes are recorded).
+    let mut watcher = rt.block_on(once_util::observer(&d));
+    let mut arrived = || {
+        rt.block_on(watcher.status("INBOX"))
+            .ok()
+            .and_then(|s| s.messages)
+            .unwrap_or(0)
+    };
     once_util::wait_for(
-        "the undo's steps in the journal",
+        "messages moved back into INBOX",
         Duration::from_secs(120),
-        || undo_steps(&state) > 0 || undo.0.try_wait().unwrap().is_some(),
-        String::new,
+        || arrived() > 0 || undo.0.try_wait().unwrap().is_some(),
+        || format!("{} undo steps in the journal", undo_steps(&state)),
     );
     let running = undo.0.try_wait().unwrap().is_none();
     let _ = undo.0.kill();
@@ -675,6 +683,16 @@ fn kill_9_during_an_undo_of_5000_entries_then_undo_again_loses_nothing_and_does_
         running,
         "the undo finished before it could be killed: nothing was tested"
     );
+    assert!(back > 0);
+
+    // Before the undo runs again, a sweep of INBOX moves none of what the killed undo put
+    // back there to Lists again: recovery recognises what had arrived (by the undo's fence
+    // and the messages' signatures), and what arrives later still (the server finishing
+    // the dead client's commands) is left for the undo to settle.
+    let out = imapsort("sweep", &config, &["--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
+    let summary = json_lines(&out).last().unwrap()["summary"].clone();
+    assert_eq!(summary["moved"], 0, "{}", shown(&out));
 
     let out = imapsort("undo", &config, &["--rule", "lists", "--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
