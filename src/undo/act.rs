@@ -393,3 +393,101 @@ pub fn program(tasks: &[Task], gmail: bool) -> Program {
         atomic: UidSet::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::{FinalAction, FinalKind, Plan};
+    use crate::state::EntryId;
+
+    fn task(id: i64, uid: u32, part: Part, plan: Plan) -> Task {
+        Task {
+            key: (EntryId(id), 0),
+            entry: Entry {
+                id: EntryId(id),
+                at: jiff::Timestamp::UNIX_EPOCH,
+                account: "a".into(),
+                mailbox: MailboxName::inbox(),
+                uid_validity: UidValidity::new(7).unwrap(),
+                uid: 100 + uid,
+                message_id: None,
+                from: None,
+                subject: None,
+                rules: vec!["r".into()],
+                plan,
+                done: true,
+                moved_to: None,
+                copies: vec![],
+                undone_at: None,
+            },
+            part,
+            uid,
+            digest: String::new(),
+        }
+    }
+
+    fn show(p: &Program) -> Vec<String> {
+        p.steps
+            .iter()
+            .map(|s| match s {
+                Step::Flags { uids, add, flags } => {
+                    format!(
+                        "{}FLAGS {uids} {}",
+                        if *add { "+" } else { "-" },
+                        flags.join(" ")
+                    )
+                }
+                Step::Labels { uids, labels } => format!("+LABELS {uids} {}", labels.join(" ")),
+                Step::Unlabel { uids, labels } => format!("-LABELS {uids} {}", labels.join(" ")),
+                Step::Copy { uids, mailbox } => format!("COPY {uids} {mailbox}"),
+                Step::Move { uids, mailbox } => format!("MOVE {uids} {mailbox}"),
+                Step::Delete { uids } => format!("DELETE {uids}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_command_per_flag_set_and_mailbox_flags_before_moves_copies_deleted_last() {
+        let moved = Plan {
+            add_flags: vec!["$Urgent".into()],
+            remove_flags: vec!["\\Seen".into()],
+            add_labels: vec!["Work".into()],
+            final_action: Some(FinalAction {
+                action: FinalKind::Move,
+                mailbox: Some("Work".into()),
+            }),
+            ..Plan::default()
+        };
+        let from_work = || Part::Move {
+            from: MailboxName::new("Work"),
+        };
+        let tasks = [
+            task(1, 5, from_work(), moved.clone()),
+            task(2, 6, from_work(), moved.clone()),
+            task(
+                3,
+                9,
+                Part::Copy {
+                    mailbox: MailboxName::new("Work"),
+                },
+                Plan::default(),
+            ),
+        ];
+        assert_eq!(
+            show(&program(&tasks, true)),
+            [
+                "-FLAGS 5:6 $Urgent",
+                "+FLAGS 5:6 \\Seen",
+                "-LABELS 5:6 Work",
+                "MOVE 5:6 INBOX",
+                "DELETE 9",
+            ]
+        );
+        // Labels are taken back on Gmail only (elsewhere they were never added).
+        assert!(
+            !show(&program(&tasks, false))
+                .iter()
+                .any(|s| s.contains("LABELS"))
+        );
+    }
+}
