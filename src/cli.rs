@@ -61,6 +61,10 @@ pub enum Command {
     Folders(FoldersArgs),
     /// Show what the state database knows: last handled UIDs, errors, recent actions.
     Status(StatusArgs),
+    /// Show what was done to which message, newest first (the history).
+    Log(LogArgs),
+    /// Take back what rules did: move messages back, restore flags, delete copies.
+    Undo(UndoArgs),
     /// Sign an `auth: oauth2` account in once (OAuth 2.0); the daemon refreshes from then on.
     Login(LoginArgs),
     /// Print a shell completion script.
@@ -191,6 +195,103 @@ pub struct StatusArgs {
     pub format: OutputFormat,
     #[command(flatten)]
     pub shard: ShardArg,
+}
+
+/// A point in time as `--since` takes it: a duration (that long ago) or an RFC 3339 time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    /// `2h`, `7d`, `1h 30m`: that long before now.
+    Ago(std::time::Duration),
+    /// `2026-11-26T10:00:00Z`, `2026-11-26T11:00:00+01:00`.
+    At(jiff::Timestamp),
+}
+
+impl When {
+    /// The instant meant, `now` being now.
+    pub fn resolve(self, now: jiff::Timestamp) -> jiff::Timestamp {
+        match self {
+            When::At(t) => t,
+            When::Ago(d) => {
+                let d = jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX);
+                now.checked_sub(d).unwrap_or(jiff::Timestamp::MIN)
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for When {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<When, String> {
+        if let Ok(t) = text.trim().parse::<jiff::Timestamp>() {
+            return Ok(When::At(t));
+        }
+        crate::config::units::parse_duration(text)
+            .map(When::Ago)
+            .map_err(|_| {
+                format!(
+                    "{text:?} is neither a duration (2h, 7d, 1h 30m: that long ago) nor an \
+                     RFC 3339 time (2026-11-26T10:00:00Z)"
+                )
+            })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub shard: ShardArg,
+    /// Only this account.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// Only what this rule did (alone or with others).
+    #[arg(long, value_name = "RULE")]
+    pub rule: Option<String>,
+    /// Only what was done since WHEN: a duration (2h, 7d: that long ago) or an RFC 3339 time.
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<When>,
+    /// At most this many entries, the newest.
+    #[arg(long, value_name = "N", default_value_t = 50)]
+    pub limit: u64,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["id", "rule", "last"])))]
+pub struct UndoArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    #[command(flatten)]
+    pub shard: ShardArg,
+    /// Only entries of this account.
+    #[arg(long)]
+    pub account: Option<String>,
+    /// The entries to take back, by the id `imapsort log` shows (several: --id 4 --id 9, or
+    /// --id 4,9).
+    #[arg(long, value_name = "ID", value_delimiter = ',', num_args = 1..)]
+    pub id: Vec<i64>,
+    /// Everything this rule did (alone or with others).
+    #[arg(long, value_name = "RULE")]
+    pub rule: Option<String>,
+    /// With --rule: only what it did since WHEN (a duration, that long ago, or an RFC 3339
+    /// time).
+    #[arg(long, value_name = "WHEN", requires = "rule")]
+    pub since: Option<When>,
+    /// The last N entries.
+    #[arg(long, value_name = "N")]
+    pub last: Option<u64>,
+    /// Show what would be taken back; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// How long to wait for a mailbox another imapsort process (the daemon, a sweep) is
+    /// working on, before giving up with exit 75.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub wait: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -63,6 +63,8 @@ pub enum Step {
     },
     /// `UID STORE uids +X-GM-LABELS (labels)`.
     Labels { uids: UidSet, labels: Vec<String> },
+    /// `UID STORE uids -X-GM-LABELS (labels)`: `imapsort undo` taking labels back.
+    Unlabel { uids: UidSet, labels: Vec<String> },
     /// `UID COPY uids mailbox` (a `copy` action, not a move).
     Copy { uids: UidSet, mailbox: String },
     /// A terminal move (move, archive, trash) to `mailbox`.
@@ -76,6 +78,7 @@ impl Step {
         match self {
             Step::Flags { uids, .. }
             | Step::Labels { uids, .. }
+            | Step::Unlabel { uids, .. }
             | Step::Copy { uids, .. }
             | Step::Move { uids, .. }
             | Step::Delete { uids } => uids,
@@ -84,7 +87,7 @@ impl Step {
 
     /// Whether a failure of this step keeps the message where it is (skips its terminal step).
     fn blocks_terminal(&self) -> bool {
-        !matches!(self, Step::Labels { .. })
+        !matches!(self, Step::Labels { .. } | Step::Unlabel { .. })
     }
 
     fn is_terminal(&self) -> bool {
@@ -101,6 +104,7 @@ impl Step {
                 add: false, flags, ..
             } => format!("remove flags {}", flags.join(" ")),
             Step::Labels { labels, .. } => format!("add labels {}", labels.join(" ")),
+            Step::Unlabel { labels, .. } => format!("remove labels {}", labels.join(" ")),
             Step::Copy { mailbox, .. } => format!("copy to {mailbox}"),
             Step::Move { mailbox, .. } => format!("move to {mailbox}"),
             Step::Delete { .. } => "delete".to_owned(),
@@ -254,6 +258,12 @@ pub trait ImapTarget {
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
     /// `UID STORE uids +X-GM-LABELS (labels)` (Gmail).
     fn add_labels(
+        &mut self,
+        uids: &UidSet,
+        labels: &[String],
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+    /// `UID STORE uids -X-GM-LABELS (labels)` (Gmail).
+    fn remove_labels(
         &mut self,
         uids: &UidSet,
         labels: &[String],
@@ -697,6 +707,7 @@ impl Executor {
         let result = match step {
             Step::Flags { add, flags, .. } => target.store_flags(wire, *add, flags).await,
             Step::Labels { labels, .. } => target.add_labels(wire, labels).await,
+            Step::Unlabel { labels, .. } => target.remove_labels(wire, labels).await,
             Step::Copy { mailbox, .. } => {
                 match self.send_to_mailbox(target, false, wire, mailbox).await {
                     Ok(uids) => {

@@ -45,6 +45,7 @@ fn show(step: &Step) -> String {
             )
         }
         Step::Labels { uids, labels } => format!("LABELS {uids} ({})", labels.join(" ")),
+        Step::Unlabel { uids, labels } => format!("UNLABEL {uids} ({})", labels.join(" ")),
         Step::Copy { uids, mailbox } => format!("COPY {uids} {mailbox}"),
         Step::Move { uids, mailbox } => format!("MOVE {uids} {mailbox}"),
         Step::Delete { uids } => format!("DELETE {uids}"),
@@ -343,6 +344,12 @@ impl ImapTarget for Fake {
     async fn add_labels(&mut self, uids: &UidSet, labels: &[String]) -> Result<(), FakeError> {
         self.answer(format!(
             "UID STORE {uids} +X-GM-LABELS ({})",
+            labels.join(" ")
+        ))
+    }
+    async fn remove_labels(&mut self, uids: &UidSet, labels: &[String]) -> Result<(), FakeError> {
+        self.answer(format!(
+            "UID STORE {uids} -X-GM-LABELS ({})",
             labels.join(" ")
         ))
     }

@@ -14,6 +14,8 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Check(args) => commands::check::run(args, out),
         Command::Status(args) => commands::status::run(args, out),
+        Command::Log(args) => commands::log::run(args, out),
+        Command::Undo(args) => commands::undo::run_blocking(args, out),
         Command::Login(args) => commands::login::run(args, out),
         Command::Completions(args) => commands::completions::run(args, out),
         Command::Folders(args) => commands::folders::run(args, out),

@@ -14,7 +14,9 @@
 //! 7. 1,000 accounts on one Dovecot (own instance): time to all connected, RSS, push latency
 //!    over the floor, idle CPU, time to all back after a Dovecot restart;
 //! 8. 10,000 IDLE connections against a minimal IDLE server: RSS per connection, idle CPU,
-//!    latency from an EXISTS to the pass's first command.
+//!    latency from an EXISTS to the pass's first command;
+//! 9. history: `imapsort log --limit 100000` over 1,000,000 entries, `imapsort undo` of
+//!    10,000 moves.
 //!
 //! Prints Markdown tables (medians, ratios, targets). Knobs (environment):
 //! `IMAPSORT_BENCH_RUNS` (10k runs per tool, default 3), `IMAPSORT_BENCH_LARGE_RUNS` (100k,
@@ -22,13 +24,14 @@
 //! `IMAPSORT_BENCH_PUSH` (push samples, default 100), `IMAPSORT_BENCH_ACCOUNTS` (default 200),
 //! `IMAPSORT_BENCH_SCALE_ACCOUNTS` (scenario 7, default 1000), `IMAPSORT_BENCH_IDLE_CONNECTIONS`
 //! (scenario 8, default 10000), `IMAPSORT_BENCH_IDLE_SECS` (idle CPU window, default 30),
-//! `IMAPSORT_BENCH_ONLY` (comma list of engine, sweep, push, memory, scale, idle). Needs
+//! `IMAPSORT_BENCH_ONLY` (comma list of engine, sweep, push, memory, scale, idle, history). Needs
 //! `dovecot`, and `imapfilter` for sweep and push; never part of `cargo test`.
 
 mod corpus;
 mod daemon;
 mod engine;
 mod floor;
+mod history;
 mod idle;
 mod mailstore;
 mod memory;
@@ -534,6 +537,11 @@ fn scale_report(wanted: &dyn Fn(&str) -> bool) -> String {
         let samples = env_num("IMAPSORT_BENCH_PUSH", 100);
         let s = scale::run(bin, dir.path(), accounts, samples, idle_window);
         scale::table(&mut report, &s);
+        eprintln!("{report}");
+    }
+    if wanted("history") {
+        let r = history::run(bin, dir.path());
+        history::table(&mut report, &r);
         eprintln!("{report}");
     }
     if wanted("idle") {

@@ -34,6 +34,8 @@ complete -c imapsort -n "__fish_imapsort_needs_command" -f -a "sweep" -d 'One pa
 complete -c imapsort -n "__fish_imapsort_needs_command" -f -a "run" -d 'Run the daemon: IDLE push, sweeps, hot reload'
 complete -c imapsort -n "__fish_imapsort_needs_command" -f -a "folders" -d 'List mailboxes with their special use and message counts'
 complete -c imapsort -n "__fish_imapsort_needs_command" -f -a "status" -d 'Show what the state database knows: last handled UIDs, errors, recent actions'
+complete -c imapsort -n "__fish_imapsort_needs_command" -f -a "log" -d 'Show what was done to which message, newest first (the history)'
+complete -c imapsort -n "__fish_imapsort_needs_command" -f -a "undo" -d 'Take back what rules did: move messages back, restore flags, delete copies'
 complete -c imapsort -n "__fish_imapsort_needs_command" -f -a "login" -d 'Sign an `auth: oauth2` account in once (OAuth 2.0); the daemon refreshes from then on'
 complete -c imapsort -n "__fish_imapsort_needs_command" -f -a "completions" -d 'Print a shell completion script'
 complete -c imapsort -n "__fish_imapsort_needs_command" -f -a "man" -d 'Print the man page (roff)'
@@ -83,6 +85,31 @@ complete -c imapsort -n "__fish_imapsort_using_subcommand status" -l shard -d 'H
 complete -c imapsort -n "__fish_imapsort_using_subcommand status" -l log-format -d 'Log line format on stderr (journald fields are used when JOURNAL_STREAM is set)' -r -f -a "text\t''
 json\t''"
 complete -c imapsort -n "__fish_imapsort_using_subcommand status" -s h -l help -d 'Print help'
+complete -c imapsort -n "__fish_imapsort_using_subcommand log" -s c -l config -d 'Configuration file [default: $IMAPSORT_CONFIG, else $XDG_CONFIG_HOME/imapsort/config.yaml, else /etc/imapsort/config.yaml]' -r -F
+complete -c imapsort -n "__fish_imapsort_using_subcommand log" -l shard -d 'Handle only the accounts of shard I of N (FNV-1a 64 of the account name, modulo N); the others are neither connected to nor reported' -r
+complete -c imapsort -n "__fish_imapsort_using_subcommand log" -l account -d 'Only this account' -r
+complete -c imapsort -n "__fish_imapsort_using_subcommand log" -l rule -d 'Only what this rule did (alone or with others)' -r
+complete -c imapsort -n "__fish_imapsort_using_subcommand log" -l since -d 'Only what was done since WHEN: a duration (2h, 7d: that long ago) or an RFC 3339 time' -r
+complete -c imapsort -n "__fish_imapsort_using_subcommand log" -l limit -d 'At most this many entries, the newest' -r
+complete -c imapsort -n "__fish_imapsort_using_subcommand log" -l format -r -f -a "text\t''
+json\t''"
+complete -c imapsort -n "__fish_imapsort_using_subcommand log" -l log-format -d 'Log line format on stderr (journald fields are used when JOURNAL_STREAM is set)' -r -f -a "text\t''
+json\t''"
+complete -c imapsort -n "__fish_imapsort_using_subcommand log" -s h -l help -d 'Print help'
+complete -c imapsort -n "__fish_imapsort_using_subcommand undo" -s c -l config -d 'Configuration file [default: $IMAPSORT_CONFIG, else $XDG_CONFIG_HOME/imapsort/config.yaml, else /etc/imapsort/config.yaml]' -r -F
+complete -c imapsort -n "__fish_imapsort_using_subcommand undo" -l shard -d 'Handle only the accounts of shard I of N (FNV-1a 64 of the account name, modulo N); the others are neither connected to nor reported' -r
+complete -c imapsort -n "__fish_imapsort_using_subcommand undo" -l account -d 'Only entries of this account' -r
+complete -c imapsort -n "__fish_imapsort_using_subcommand undo" -l id -d 'The entries to take back, by the id `imapsort log` shows (several: --id 4 --id 9, or --id 4,9)' -r
+complete -c imapsort -n "__fish_imapsort_using_subcommand undo" -l rule -d 'Everything this rule did (alone or with others)' -r
+complete -c imapsort -n "__fish_imapsort_using_subcommand undo" -l since -d 'With --rule: only what it did since WHEN (a duration, that long ago, or an RFC 3339 time)' -r
+complete -c imapsort -n "__fish_imapsort_using_subcommand undo" -l last -d 'The last N entries' -r
+complete -c imapsort -n "__fish_imapsort_using_subcommand undo" -l format -r -f -a "text\t''
+json\t''"
+complete -c imapsort -n "__fish_imapsort_using_subcommand undo" -l wait -d 'How long to wait for a mailbox another imapsort process (the daemon, a sweep) is working on, before giving up with exit 75' -r
+complete -c imapsort -n "__fish_imapsort_using_subcommand undo" -l log-format -d 'Log line format on stderr (journald fields are used when JOURNAL_STREAM is set)' -r -f -a "text\t''
+json\t''"
+complete -c imapsort -n "__fish_imapsort_using_subcommand undo" -l dry-run -d 'Show what would be taken back; change nothing'
+complete -c imapsort -n "__fish_imapsort_using_subcommand undo" -s h -l help -d 'Print help'
 complete -c imapsort -n "__fish_imapsort_using_subcommand login" -s c -l config -d 'Configuration file [default: $IMAPSORT_CONFIG, else $XDG_CONFIG_HOME/imapsort/config.yaml, else /etc/imapsort/config.yaml]' -r -F
 complete -c imapsort -n "__fish_imapsort_using_subcommand login" -l method -d 'Sign-in method [default: device when the provider has a device endpoint, else browser]' -r -f -a "device\t'Show a code to enter at the provider\'s page, on any device (RFC 8628)'
 browser\t'Open a URL in a browser; it comes back to a listener on 127.0.0.1, or paste the address it ended on (RFC 8252, PKCE)'"
@@ -95,13 +122,15 @@ complete -c imapsort -n "__fish_imapsort_using_subcommand completions" -s h -l h
 complete -c imapsort -n "__fish_imapsort_using_subcommand man" -l log-format -d 'Log line format on stderr (journald fields are used when JOURNAL_STREAM is set)' -r -f -a "text\t''
 json\t''"
 complete -c imapsort -n "__fish_imapsort_using_subcommand man" -s h -l help -d 'Print help'
-complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status login completions man help" -f -a "check" -d 'Validate the configuration file; print every error and warning'
-complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status login completions man help" -f -a "test" -d 'Evaluate the rules against message files, without a server'
-complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status login completions man help" -f -a "sweep" -d 'One pass of all rules (both triggers) over existing mail'
-complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status login completions man help" -f -a "run" -d 'Run the daemon: IDLE push, sweeps, hot reload'
-complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status login completions man help" -f -a "folders" -d 'List mailboxes with their special use and message counts'
-complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status login completions man help" -f -a "status" -d 'Show what the state database knows: last handled UIDs, errors, recent actions'
-complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status login completions man help" -f -a "login" -d 'Sign an `auth: oauth2` account in once (OAuth 2.0); the daemon refreshes from then on'
-complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status login completions man help" -f -a "completions" -d 'Print a shell completion script'
-complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status login completions man help" -f -a "man" -d 'Print the man page (roff)'
-complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status login completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status log undo login completions man help" -f -a "check" -d 'Validate the configuration file; print every error and warning'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status log undo login completions man help" -f -a "test" -d 'Evaluate the rules against message files, without a server'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status log undo login completions man help" -f -a "sweep" -d 'One pass of all rules (both triggers) over existing mail'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status log undo login completions man help" -f -a "run" -d 'Run the daemon: IDLE push, sweeps, hot reload'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status log undo login completions man help" -f -a "folders" -d 'List mailboxes with their special use and message counts'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status log undo login completions man help" -f -a "status" -d 'Show what the state database knows: last handled UIDs, errors, recent actions'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status log undo login completions man help" -f -a "log" -d 'Show what was done to which message, newest first (the history)'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status log undo login completions man help" -f -a "undo" -d 'Take back what rules did: move messages back, restore flags, delete copies'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status log undo login completions man help" -f -a "login" -d 'Sign an `auth: oauth2` account in once (OAuth 2.0); the daemon refreshes from then on'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status log undo login completions man help" -f -a "completions" -d 'Print a shell completion script'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status log undo login completions man help" -f -a "man" -d 'Print the man page (roff)'
+complete -c imapsort -n "__fish_imapsort_using_subcommand help; and not __fish_seen_subcommand_from check test sweep run folders status log undo login completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -55,6 +55,8 @@ mod tests {
                 "run",
                 "folders",
                 "status",
+                "log",
+                "undo",
                 "login",
                 "completions",
                 "man"

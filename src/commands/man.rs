@@ -101,7 +101,7 @@ success (also: the daemon stopped on SIGTERM or SIGINT)
 usage error
 .TP
 .B 65
-bad input data
+bad input data; \fBundo\fR: some entries could not be taken back (\fBdelete\fR, or the message is no longer where the action left it)
 .TP
 .B 66
 a message file could not be read (\fBtest\fR)

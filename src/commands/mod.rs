@@ -4,9 +4,11 @@
 pub mod check;
 pub mod completions;
 pub mod folders;
+pub mod log;
 pub mod login;
 pub mod man;
 pub mod run;
 pub mod status;
 pub mod sweep;
 pub mod test;
+pub mod undo;

@@ -39,6 +39,15 @@ struct AccountOutput {
     configured: bool,
     /// Empty when the database knows nothing of the account yet.
     mailboxes: Vec<MailboxStatus>,
+    /// How many actions the history keeps (`imapsort log`), and how many of them were taken
+    /// back (`imapsort undo`).
+    history: HistoryCounts,
+}
+
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+struct HistoryCounts {
+    logged: u64,
+    undone: u64,
 }
 
 /// Loads the configuration (for `state_dir` and the account names) and prints the status.
@@ -87,8 +96,20 @@ pub fn print_status(
             .context("cannot read the state database")?,
         None => StatusReport::default(),
     };
+    let counts = match &db {
+        Some(db) => db.history_counts().context("cannot read the history")?,
+        None => Vec::new(),
+    };
     let mut accounts = merge(report, configured);
     accounts.retain(|a| shard.keeps(&a.account));
+    for a in &mut accounts {
+        if let Some((_, logged, undone)) = counts.iter().find(|(name, _, _)| *name == a.account) {
+            a.history = HistoryCounts {
+                logged: *logged,
+                undone: *undone,
+            };
+        }
+    }
     match format {
         OutputFormat::Json => {
             let doc = StatusOutput {
@@ -131,6 +152,7 @@ fn merge(report: StatusReport, configured: &[String]) -> Vec<AccountOutput> {
                 account: name.clone(),
                 configured: true,
                 mailboxes,
+                history: HistoryCounts::default(),
             }
         })
         .collect();
@@ -138,6 +160,7 @@ fn merge(report: StatusReport, configured: &[String]) -> Vec<AccountOutput> {
         account: a.account,
         configured: false,
         mailboxes: a.mailboxes,
+        history: HistoryCounts::default(),
     }));
     out
 }
@@ -153,6 +176,11 @@ fn write_text(accounts: &[AccountOutput], out: &mut dyn Write) -> std::io::Resul
             " (not in the configuration)"
         };
         writeln!(out, "account {}{note}", account.account)?;
+        writeln!(
+            out,
+            "  history: {} action(s) logged, {} undone (imapsort log)",
+            account.history.logged, account.history.undone
+        )?;
         if account.mailboxes.is_empty() {
             writeln!(out, "  no state yet")?;
         }

@@ -161,7 +161,7 @@ async fn open_state(config: &Config, dry_run: bool, err: &mut dyn Write) -> Opti
             }
         });
     }
-    let store = Store::new(dir);
+    let store = Store::new(dir).keep_history(config.settings.history);
     match store.call(|db| db.check_writable()).await {
         Ok(()) => Some(Some(store)),
         Err(e) => {

@@ -23,6 +23,7 @@ pub mod types;
 pub mod units;
 
 pub use diag::{Diagnostic, Severity};
+pub use settings::DEFAULT_HISTORY;
 pub use settings::parse_listen_addr;
 pub use types::{
     Account, AuthMechanism, Config, Credentials, FirstStart, ListenAddr, OAuth2, Provider,

@@ -13,12 +13,19 @@ const SETTINGS_KEYS: &[&str] = &[
     "state_dir",
     "sweep_interval",
     "idle_refresh",
+    "history",
     "metrics_listen",
     "max_connecting",
 ];
 
 /// Connection attempts in flight per server host when `max_connecting` is not given.
 pub const DEFAULT_MAX_CONNECTING: u32 = 8;
+
+/// `history` when the file does not say: 90 days of what was done.
+pub const DEFAULT_HISTORY: Duration = Duration::from_secs(90 * 24 * 3600);
+
+/// Below this, `history` is most likely a slip (`90m` for `90d`): `check` warns.
+const SHORT_HISTORY: Duration = Duration::from_secs(24 * 3600);
 
 /// RFC 2177: clients should re-issue IDLE at least every 29 minutes.
 const IDLE_LIMIT: Duration = Duration::from_secs(29 * 60);
@@ -35,6 +42,7 @@ pub(crate) fn settings(
         state_dir: default_state_dir(env),
         sweep_interval: Duration::from_secs(3600),
         idle_refresh: Duration::from_secs(600),
+        history: DEFAULT_HISTORY,
         metrics_listen: None,
         max_connecting: DEFAULT_MAX_CONNECTING,
     };
@@ -70,6 +78,17 @@ pub(crate) fn settings(
             );
         }
         out.idle_refresh = v;
+    }
+    if let Some(n) = f.get("history")
+        && let Some(v) = read::duration(d, n, "history")
+    {
+        if v < SHORT_HISTORY {
+            d.warning(
+                n.span,
+                "history: less than a day of what was done is kept; `imapsort log` and `imapsort undo` see only that far back",
+            );
+        }
+        out.history = v;
     }
     if let Some(n) = f.get_some("metrics_listen") {
         out.metrics_listen = listen_addr(d, n);

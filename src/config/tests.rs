@@ -83,6 +83,7 @@ fn rules_md_example_loads() {
     assert_eq!(a.span, Span { line: 3, column: 5 });
     assert_eq!(c.settings.sweep_interval, Duration::from_secs(3600));
     assert_eq!(c.settings.idle_refresh, Duration::from_secs(600));
+    assert_eq!(c.settings.history, Duration::from_secs(90 * 24 * 3600));
     assert_eq!(c.settings.metrics_listen, None);
     assert_eq!(c.settings.max_connecting, 8);
 
@@ -435,6 +436,7 @@ settings:
   state_dir: /var/lib/x
   sweep_interval: 15m
   idle_refresh: 5m
+  history: 2w
   metrics_listen: "[::1]:9898"
   max_connecting: 2
 accounts:
@@ -457,6 +459,7 @@ accounts:
     assert_eq!(c.settings.state_dir, Path::new("/var/lib/x"));
     assert_eq!(c.settings.sweep_interval, Duration::from_secs(900));
     assert_eq!(c.settings.idle_refresh, Duration::from_secs(300));
+    assert_eq!(c.settings.history, Duration::from_secs(14 * 24 * 3600));
     let listen = c.settings.metrics_listen.as_ref().unwrap();
     assert_eq!((listen.host.as_str(), listen.port), ("::1", 9898));
     assert_eq!(c.settings.max_connecting, 2);

@@ -34,6 +34,8 @@ pub struct Settings {
     pub state_dir: PathBuf,
     pub sweep_interval: Duration,
     pub idle_refresh: Duration,
+    /// How long the history of what was done (`imapsort log`, `imapsort undo`) is kept.
+    pub history: Duration,
     /// Where the daemon serves `/metrics` and `/health`; `None`: not at all (the default).
     pub metrics_listen: Option<ListenAddr>,
     /// Connection attempts (TCP + TLS + login) in flight at once per server host. Default 8.

@@ -695,6 +695,8 @@ mod tests {
         MessageResult {
             uid: Uid::new(7).unwrap(),
             message_id: None,
+            from: None,
+            subject: None,
             rules: rules.iter().map(|r| r.to_string()).collect(),
             plan,
             warnings: vec![],

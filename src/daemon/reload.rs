@@ -143,7 +143,7 @@ pub struct ConfigDiff {
     pub accounts_added: Vec<String>,
     pub accounts_removed: Vec<String>,
     pub accounts_changed: Vec<String>,
-    /// `sweep_interval` / `idle_refresh` changed: applied live.
+    /// `sweep_interval` / `idle_refresh` / `history` changed: applied live.
     pub settings_changed: Vec<&'static str>,
     /// `state_dir`, `metrics_listen` or `max_connecting` changed: takes effect only after a
     /// restart of the daemon.
@@ -204,6 +204,9 @@ impl ConfigDiff {
         }
         if old.settings.idle_refresh != new.settings.idle_refresh {
             d.settings_changed.push("idle_refresh");
+        }
+        if old.settings.history != new.settings.history {
+            d.settings_changed.push("history");
         }
         if old.settings.state_dir != new.settings.state_dir {
             d.needs_restart.push("state_dir");

@@ -93,7 +93,7 @@ impl Supervisor {
             // Opened at first use and again after a failure: a state directory that cannot be
             // written now degrades the accounts (they act on nothing) instead of stopping the
             // daemon.
-            state: Store::new(&state_dir),
+            state: Store::new(&state_dir).keep_history(config.settings.history),
             locks: Locks::new(&state_dir),
             health: options.health.clone(),
             metrics: options.metrics.clone(),
@@ -363,6 +363,7 @@ impl Supervisor {
             rules: new.rules.clone(),
             settings: new.settings.clone(),
         }));
+        self.shared.state.set_history(new.settings.history);
         let to_stop: Vec<String> = diff.accounts_to_stop().cloned().collect();
         for name in &to_stop {
             self.stop_account(name).await;

@@ -442,6 +442,17 @@ impl Session {
         uid_set: &str,
         labels: &[String],
     ) -> Result<(), ImapError> {
+        self.uid_gmail_labels(uid_set, true, labels).await
+    }
+
+    /// Add (`add`) or remove Gmail labels: `UID STORE <set> +X-GM-LABELS.SILENT (...)` or
+    /// `-X-GM-LABELS.SILENT`, as [`uid_add_gmail_labels`](Self::uid_add_gmail_labels).
+    pub async fn uid_gmail_labels(
+        &mut self,
+        uid_set: &str,
+        add: bool,
+        labels: &[String],
+    ) -> Result<(), ImapError> {
         if !self.is_gmail() {
             return Err(ImapError::Unsupported("X-GM-LABELS (not a Gmail server)"));
         }
@@ -450,8 +461,9 @@ impl Session {
             let wire = name::mutf7_encode(l);
             quoted.push(super::auth::quote(&wire).ok_or(ImapError::InvalidArgument("label"))?);
         }
+        let sign = if add { '+' } else { '-' };
         self.run_command(&format!(
-            "UID STORE {uid_set} +X-GM-LABELS.SILENT ({})",
+            "UID STORE {uid_set} {sign}X-GM-LABELS.SILENT ({})",
             quoted.join(" ")
         ))
         .await

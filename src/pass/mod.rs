@@ -96,6 +96,11 @@ pub struct MessageResult {
     pub uid: Uid,
     /// As written, angle brackets included.
     pub message_id: Option<String>,
+    /// The first From address, lower-cased, for the history (not kept while waiting for
+    /// the batch's commands: the entry is written before them).
+    pub from: Option<String>,
+    /// The decoded Subject, for the history (as `from`).
+    pub subject: Option<String>,
     /// Names of the rules that matched, in order.
     pub rules: Vec<String>,
     /// Only real changes; empty when the rules want nothing done (already applied, flags set).
@@ -349,6 +354,10 @@ pub async fn run<R: Report + ?Sized>(
         report,
         summary: &mut summary,
     };
+    let returning = match pass.sink.returning().await {
+        Ok(r) => r,
+        Err(e) => return Err(pass.sink.failed(e)),
+    };
     let chunks = candidates.chunks(usize::MAX, FETCH_CHUNK);
     let mut next = match chunks.first() {
         Some(first) => Some(send_fetch(pass.session, &spec, first, universe.as_ref()).await),
@@ -388,6 +397,19 @@ pub async fn run<R: Report + ?Sized>(
         };
         pass.report.progress();
         for (uid, view) in &views {
+            // A message `imapsort undo` put back is not new mail (RULES.md); sweeps treat it
+            // like any message, the undone rules passed by. One an interrupted undo is still
+            // moving back is left for the undo to settle.
+            if opts.trigger == Some(Trigger::New)
+                && applied
+                    .get(uid)
+                    .is_some_and(|a| a.contains(crate::state::RETURNED))
+            {
+                continue;
+            }
+            if view.message_id().is_some_and(|id| returning.contains(id)) {
+                continue;
+            }
             let ctx = EvalContext {
                 account: Some(opts.account),
                 mailbox: opts.mailbox,
@@ -420,6 +442,8 @@ pub async fn run<R: Report + ?Sized>(
             held.unjournaled.push(MessageResult {
                 uid: *uid,
                 message_id: view.message_id().map(str::to_owned),
+                from: view.from_address().map(str::to_owned),
+                subject: view.subject().map(str::to_owned),
                 rules: ev.matched.into_iter().map(|m| m.rule).collect(),
                 plan: ev.plan,
                 warnings: ev.warnings,
@@ -651,6 +675,8 @@ mod tests {
         let mut r = MessageResult {
             uid: Uid::new(1).unwrap(),
             message_id: None,
+            from: None,
+            subject: None,
             rules: vec!["r".into()],
             plan: Plan::default(),
             warnings: vec![],

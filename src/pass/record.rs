@@ -1,14 +1,19 @@
 //! What a pass over a mailbox writes to the state database around its commands (the
-//! synchronous half of [`super::sink`]): an *intent* in the journal before each copy and
-//! terminal action, and after them the outcomes, the flag changes made, and the (rule,
-//! message) pairs applied. A plan that failed part-way leaves its intents open: a copy may
-//! have been made before a later step failed, and only [`crate::recover`] can tell.
+//! synchronous half of [`super::sink`]): before them, a history entry for every message
+//! acted on and an *intent* in the journal (a step of that entry) before each copy and
+//! terminal action; after them the outcomes, the flag changes made, the (rule, message)
+//! pairs applied, and where the server says the moves and copies went (the entry's
+//! placement). A plan that failed part-way leaves its intents open: a copy may have been made
+//! before a later step failed, and only [`crate::recover`] can tell.
+
+use std::collections::HashMap;
 
 use super::MessageResult;
 use crate::execute::{Copied, Fence};
 use crate::rules::{FinalKind, Plan};
 use crate::state::{
-    Action, Applied, Batch, JournalId, NewFence, NewJournalEntry, Outcome, StateDb, StateError,
+    Action, Applied, Batch, EntryId, JournalId, Link, NewEntry, NewFence, NewJournalEntry, Outcome,
+    Placed, StateDb, StateError,
 };
 use crate::vocab::{MailboxName, UidValidity};
 
@@ -23,6 +28,8 @@ pub const RESULTS_BATCH: usize = 5_000;
 pub struct Intents {
     /// Sorted by UID (stable: a message's intents keep their order).
     rows: Vec<(u32, JournalId)>,
+    /// The history entry of each message acted on, sorted by UID.
+    entries: Vec<(u32, EntryId)>,
 }
 
 impl Intents {
@@ -32,14 +39,19 @@ impl Intents {
 
     /// Adds the intents of another batch.
     pub fn extend(&mut self, other: Intents) {
-        let sorted = match (self.rows.last(), other.rows.first()) {
-            (Some(last), Some(first)) => last.0 <= first.0,
-            _ => true,
-        };
-        self.rows.extend(other.rows);
-        if !sorted {
-            self.rows.sort_by_key(|r| r.0);
-        }
+        append_sorted(&mut self.rows, other.rows);
+        append_sorted(&mut self.entries, other.entries);
+    }
+
+    /// The history entry of the message `uid`, if one was written.
+    pub fn entry_of(&self, uid: u32) -> Option<EntryId> {
+        let i = self.entries.partition_point(|r| r.0 < uid);
+        self.entries.get(i).filter(|r| r.0 == uid).map(|r| r.1)
+    }
+
+    /// Whether anything (an entry or an intent) was written.
+    pub fn wrote(&self) -> bool {
+        !self.entries.is_empty() || !self.rows.is_empty()
     }
 
     /// The intents of the message `uid`.
@@ -55,6 +67,7 @@ impl Intents {
     pub fn forget(&mut self, uids: impl IntoIterator<Item = u32>) {
         let gone: std::collections::HashSet<u32> = uids.into_iter().collect();
         self.rows.retain(|r| !gone.contains(&r.0));
+        self.entries.retain(|r| !gone.contains(&r.0));
     }
 
     /// Takes the intents of `uids` out (to finish them with their results).
@@ -64,16 +77,24 @@ impl Intents {
             .into_iter()
             .partition(|r| wanted.contains(&r.0));
         self.rows = kept;
-        Intents { rows: taken }
+        let (entries, kept) = std::mem::take(&mut self.entries)
+            .into_iter()
+            .partition(|r| wanted.contains(&r.0));
+        self.entries = kept;
+        Intents {
+            rows: taken,
+            entries,
+        }
     }
 
     /// Forgets every intent.
     pub fn clear(&mut self) {
         self.rows.clear();
+        self.entries.clear();
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
+        self.rows.is_empty() && self.entries.is_empty()
     }
 
     /// The lowest and highest journal id held.
@@ -81,6 +102,18 @@ impl Intents {
         let min = self.rows.iter().map(|r| r.1).min()?;
         let max = self.rows.iter().map(|r| r.1).max()?;
         Some((min, max))
+    }
+}
+
+/// Appends `more` to `list`, kept sorted by UID (stable).
+fn append_sorted<T>(list: &mut Vec<(u32, T)>, more: Vec<(u32, T)>) {
+    let sorted = match (list.last(), more.first()) {
+        (Some(last), Some(first)) => last.0 <= first.0,
+        _ => true,
+    };
+    list.extend(more);
+    if !sorted {
+        list.sort_by_key(|r| r.0);
     }
 }
 
@@ -95,26 +128,60 @@ pub struct Place {
     pub uid_validity: UidValidity,
 }
 
-/// Writes the intents of the copies and terminal actions of `planned`, in one transaction.
+/// Writes, in one transaction, a history entry for each message of `planned` that is acted
+/// on (or continues the open entry of a plan tried before), and the intents of its copies
+/// and terminal action, as steps of that entry.
 pub fn intents(
     db: &mut StateDb,
     at: &Place,
     planned: &[MessageResult],
 ) -> Result<Intents, StateError> {
-    let mut uids = Vec::new();
-    let mut rows = Vec::new();
-    for r in planned {
-        for (action, dest) in risky_actions(&r.plan) {
-            uids.push(r.uid.get());
-            rows.push(entry(at, r, action, dest));
-        }
-    }
+    let acted: Vec<&MessageResult> = planned.iter().filter(|r| r.acted_on()).collect();
     let mut out = Intents::new();
-    if rows.is_empty() {
+    if acted.is_empty() {
         return Ok(out);
     }
-    out.rows = uids.into_iter().zip(db.journal_intents(&rows)?).collect();
+    let tx = db.batch()?;
+    let uids: Vec<u32> = acted.iter().map(|r| r.uid.get()).collect();
+    // A retry of a plan that failed continues its entry; the newest one counts.
+    let open: HashMap<u32, _> = tx
+        .open_entries(&at.account, &at.mailbox, at.uid_validity, &uids)?
+        .into_iter()
+        .map(|o| (o.uid, o))
+        .collect();
+    for r in acted {
+        let uid = r.uid.get();
+        let new = NewEntry {
+            account: &at.account,
+            mailbox: &at.mailbox,
+            uid_validity: at.uid_validity,
+            uid,
+            message_id: r.message_id.as_deref(),
+            from: r.from.as_deref(),
+            subject: r.subject.as_deref(),
+            rules: &r.rules,
+            plan: &r.plan,
+        };
+        let id = match open.get(&uid) {
+            Some(o) if o.message_id == r.message_id => {
+                tx.extend_entry(o.id, (&o.plan, &o.rules), &new)?;
+                o.id
+            }
+            _ => tx.insert_entry(&new)?,
+        };
+        out.entries.push((uid, id));
+        for (action, dest) in risky_actions(&r.plan) {
+            let step = tx.journal_step(
+                Link::entry(id),
+                &entry(at, r, action, dest),
+                &Outcome::Intent,
+            )?;
+            out.rows.push((uid, step));
+        }
+    }
+    tx.commit()?;
     out.rows.sort_by_key(|r| r.0);
+    out.entries.sort_by_key(|r| r.0);
     Ok(out)
 }
 
@@ -123,6 +190,29 @@ pub fn intents(
 pub struct Copies {
     pub intents: (JournalId, JournalId),
     pub copied: Vec<Copied>,
+}
+
+/// Where the server says a pass's copies and moves went: (destination, source UID) ->
+/// (the destination's UIDVALIDITY, the copy's UID).
+#[derive(Clone, Debug, Default)]
+pub struct Placements(HashMap<(MailboxName, u32), (u32, u32)>);
+
+impl Placements {
+    /// Adds what the commands of a batch reported (COPYUID).
+    pub fn add(&mut self, copied: &[Copied]) {
+        for c in copied {
+            let mailbox = MailboxName::new(c.mailbox.as_str());
+            for &(src, dst) in &c.uids.pairs {
+                self.0
+                    .insert((mailbox.clone(), src), (c.uids.uid_validity, dst));
+            }
+        }
+    }
+
+    /// Where the copy of `uid` in `mailbox` is, if the server said.
+    pub fn of(&self, mailbox: &str, uid: u32) -> Option<(u32, u32)> {
+        self.0.get(&(MailboxName::new(mailbox), uid)).copied()
+    }
 }
 
 /// Writes the batch's fences (before its copy-based commands), in one transaction.
@@ -153,14 +243,16 @@ fn batch(at: &Place, intents: (JournalId, JournalId)) -> Batch<'_> {
 }
 
 /// Writes what came of `results` in one transaction: outcomes of their `intents`, flag
-/// changes, applied pairs, and the copies the batch's commands reported. Failed results
-/// leave their intents open.
+/// changes, applied pairs, the copies the batch's commands reported, and the entries done
+/// and where their moves and copies went (`placed`). Failed results leave their intents
+/// open and their entries not done.
 pub fn results(
     db: &mut StateDb,
     at: &Place,
     results: &[MessageResult],
     intents: &Intents,
     copies: Option<&Copies>,
+    placed: &Placements,
 ) -> Result<(), StateError> {
     let tx = db.batch()?;
     if let Some(c) = copies {
@@ -172,13 +264,22 @@ pub fn results(
     let mut pairs: Vec<Applied<'_>> = Vec::new();
     // The intents carried out, closed together (runs of consecutive ids, one statement each).
     let mut done: Vec<JournalId> = Vec::new();
+    let mut finished: Vec<EntryId> = Vec::new();
     for r in results {
+        let uid = r.uid.get();
+        let id = intents.entry_of(uid);
+        if let Some(id) = id {
+            // Copies made are where the server says, whatever came of the rest of the plan.
+            place(&tx, id, r, placed)?;
+        }
         if r.error.is_some() {
             continue;
         }
-        done.extend(intents.of(r.uid.get()));
+        done.extend(intents.of(uid));
+        finished.extend(id);
+        let link = id.map(Link::entry).unwrap_or_default();
         for (action, dest) in flag_actions(&r.plan) {
-            tx.journal_record(&entry(at, r, action, Some(dest)), &Outcome::Done)?;
+            tx.journal_step(link, &entry(at, r, action, Some(dest)), &Outcome::Done)?;
         }
         pairs.extend(r.rules.iter().map(|rule| Applied {
             uid: r.uid.get(),
@@ -187,10 +288,39 @@ pub fn results(
         }));
     }
     tx.journal_outcomes(&done, &Outcome::Done)?;
+    tx.finish_entries(&finished)?;
     if !pairs.is_empty() {
         tx.record_applied(&at.account, &at.mailbox, at.uid_validity, &pairs)?;
     }
     tx.commit()
+}
+
+/// Records where the server put the message's move and copies, as far as it said.
+fn place(
+    tx: &crate::state::StateTx<'_>,
+    id: EntryId,
+    r: &MessageResult,
+    placed: &Placements,
+) -> Result<(), StateError> {
+    let uid = r.uid.get();
+    if let Some(f) = &r.plan.final_action
+        && f.action != FinalKind::Delete
+        && let Some(mailbox) = &f.mailbox
+        && let Some((v, dest)) = placed.of(mailbox, uid)
+    {
+        tx.entry_moved_to(id, v, dest)?;
+    }
+    for c in &r.plan.copy {
+        if let Some((uid_validity, dest)) = placed.of(c, uid) {
+            let p = Placed {
+                mailbox: c.clone(),
+                uid_validity,
+                uid: dest,
+            };
+            tx.entry_copied_to(id, &p)?;
+        }
+    }
+    Ok(())
 }
 
 fn entry<'e>(
@@ -247,11 +377,14 @@ fn flag_actions(plan: &Plan) -> Vec<(Action, &str)> {
 mod tests {
     use super::*;
     use crate::imap::uidset::Uid;
+    use crate::state::Placed;
 
     fn result(uid: u32, plan: Plan, error: Option<&str>) -> MessageResult {
         MessageResult {
             uid: Uid::new(uid).unwrap(),
             message_id: Some(format!("<{uid}@x>")),
+            from: Some("a@b.example".into()),
+            subject: Some("hello".into()),
             rules: vec!["r".into()],
             plan,
             warnings: vec![],
@@ -284,7 +417,7 @@ mod tests {
         let batch = [result(1, plan.clone(), None), result(2, plan, Some("no"))];
         let ids = intents(&mut db, at, &batch).unwrap();
         assert_eq!((ids.of(1).count(), ids.of(2).count()), (1, 1));
-        results(&mut db, at, &batch, &ids, None).unwrap();
+        results(&mut db, at, &batch, &ids, None, &Placements::default()).unwrap();
         let open: Vec<u32> = db
             .unfinished_intents("a")
             .unwrap()
@@ -301,12 +434,78 @@ mod tests {
             )
             .unwrap();
         assert_eq!(applied.keys().copied().collect::<Vec<_>>(), vec![1]);
+        // One history entry per message: the done one done, the failed one not.
+        let entries = db.history(&crate::state::Selection::default()).unwrap();
+        let done: Vec<(u32, bool)> = entries.iter().map(|e| (e.uid, e.done)).collect();
+        assert_eq!(done, [(2, false), (1, true)]);
+        assert_eq!(entries[1].from.as_deref(), Some("a@b.example"));
+        assert_eq!(entries[1].subject.as_deref(), Some("hello"));
+        assert_eq!(entries[1].plan.copy, ["Accounting"]);
+        // The retry of the failed one continues its entry, and its flag row is a step of it.
+        let retry = [result(2, batch[1].plan.clone(), None)];
+        let ids = intents(&mut db, at, &retry).unwrap();
+        assert_eq!(ids.entry_of(2), Some(entries[0].id));
+        results(&mut db, at, &retry, &ids, None, &Placements::default()).unwrap();
+        let entries = db.history(&crate::state::Selection::default()).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert!(entries[0].done);
+        let steps = db.steps_of(&[entries[0].id]).unwrap();
+        let actions: Vec<Action> = steps.iter().map(|s| s.action).collect();
+        assert_eq!(actions, [Action::Copy, Action::Copy, Action::Flag]);
+    }
+
+    /// Where the server put a message's move and copies (COPYUID) is its entry's placement;
+    /// a message with nothing to do gets no entry.
+    #[test]
+    fn entries_record_where_the_server_put_moves_and_copies() {
+        use crate::imap::uidset::CopyUid;
+        use crate::rules::FinalAction;
+        let mut db = StateDb::open_in_memory().unwrap();
+        let at = &Place {
+            account: "a".into(),
+            mailbox: MailboxName::inbox(),
+            uid_validity: UidValidity::new(7).unwrap(),
+        };
+        let plan = Plan {
+            copy: vec!["Acc".into()],
+            final_action: Some(FinalAction {
+                action: FinalKind::Archive,
+                mailbox: Some("Archive/2026".into()),
+            }),
+            ..Plan::default()
+        };
+        let batch = [result(4, plan, None), result(5, Plan::default(), None)];
+        let ids = intents(&mut db, at, &batch).unwrap();
+        assert!(ids.entry_of(5).is_none());
+        let mut placed = Placements::default();
+        placed.add(&[
+            Copied {
+                mailbox: "Acc".into(),
+                uids: CopyUid::new(31, vec![4], vec![17]).unwrap(),
+            },
+            Copied {
+                mailbox: "Archive/2026".into(),
+                uids: CopyUid::new(32, vec![4], vec![3]).unwrap(),
+            },
+        ]);
+        results(&mut db, at, &batch, &ids, None, &placed).unwrap();
+        let e = &db.history(&crate::state::Selection::default()).unwrap()[0];
+        assert_eq!(e.moved_to, Some((32, 3)));
+        assert_eq!(
+            e.copies,
+            [Placed {
+                mailbox: "Acc".into(),
+                uid_validity: 31,
+                uid: 17
+            }]
+        );
     }
 
     #[test]
     fn intents_are_found_by_uid_in_order_and_forgotten_by_uid() {
         let batch = |rows: &[(u32, i64)]| Intents {
             rows: rows.iter().map(|&(u, id)| (u, JournalId(id))).collect(),
+            entries: rows.iter().map(|&(u, id)| (u, EntryId(id * 10))).collect(),
         };
         let mut all = batch(&[(5, 50), (7, 70), (7, 71)]);
         // A later batch with lower UIDs (another pass over the same mailbox) still sorts in.
@@ -314,6 +513,8 @@ mod tests {
         let of = |i: &Intents, uid| i.of(uid).map(|id| id.0).collect::<Vec<_>>();
         assert_eq!(of(&all, 7), [70, 71]);
         assert_eq!(of(&all, 2), [20]);
+        assert_eq!(all.entry_of(2), Some(EntryId(200)));
+        assert_eq!(all.entry_of(6), None);
         assert!(of(&all, 6).is_empty());
         all.forget([7, 2]);
         assert_eq!(of(&all, 7), Vec::<i64>::new());

@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
-use super::record::{self, Copies, Intents, Place};
+use super::record::{self, Copies, Intents, Place, Placements};
 use super::{MessageResult, PassError, Report};
 use crate::execute::{Copied, Fence};
 use crate::imap::MailboxInfo;
@@ -40,6 +40,9 @@ pub struct Sink {
     pending: Vec<MessageResult>,
     /// COPYUID answers of the batch's commands, written with its first results.
     copies: Option<Copies>,
+    /// Every COPYUID answer of the pass, for the history entries' placements (results are
+    /// written in several transactions; each needs them).
+    placed: std::sync::Arc<Placements>,
 }
 
 impl Sink {
@@ -52,6 +55,7 @@ impl Sink {
             intents: Intents::new(),
             pending: Vec::new(),
             copies: None,
+            placed: Default::default(),
         }
     }
 
@@ -106,8 +110,29 @@ impl Sink {
             .collect())
     }
 
-    /// Journals the intents of the copies and terminal actions of `planned`, before their
-    /// commands; gives them back, with whether anything was written.
+    /// The Message-IDs of messages an interrupted `imapsort undo` is moving back into this
+    /// mailbox (its steps still open): such a message may arrive here after recovery looked
+    /// (the server finishing the commands of a client that died), and is not the rules' to
+    /// act on — the next undo settles it. Empty without state.
+    pub(super) async fn returning(&self) -> Result<HashSet<String>, StateError> {
+        let (Some(store), Some(place)) = (&self.store, &self.place) else {
+            return Ok(HashSet::new());
+        };
+        let place = place.clone();
+        let steps = store
+            .call(move |db| {
+                db.open_intents_into(
+                    &place.account,
+                    &place.mailbox,
+                    crate::state::Action::UndoMove,
+                )
+            })
+            .await?;
+        Ok(steps.into_iter().filter_map(|s| s.message_id).collect())
+    }
+
+    /// Writes the history entries of `planned` and the intents of their copies and terminal
+    /// actions, before their commands; gives them back, with whether anything was written.
     pub(super) async fn journal(
         &mut self,
         planned: Vec<MessageResult>,
@@ -122,7 +147,7 @@ impl Sink {
                 Ok((planned, ids))
             })
             .await?;
-        let wrote = !ids.is_empty();
+        let wrote = ids.wrote();
         self.intents.extend(ids);
         Ok((planned, wrote))
     }
@@ -159,6 +184,7 @@ impl Sink {
         if self.dry_run || copied.is_empty() {
             return;
         }
+        std::sync::Arc::make_mut(&mut self.placed).add(&copied);
         if let Some(intents) = self.intents.range() {
             self.copies = Some(Copies { intents, copied });
         }
@@ -195,8 +221,11 @@ impl Sink {
             let intents = self.intents.take(pending.iter().map(|r| r.uid.get()));
             let copies = self.copies.take();
             let batch = pending.clone();
+            let placed = self.placed.clone();
             store
-                .call(move |db| record::results(db, &place, &batch, &intents, copies.as_ref()))
+                .call(move |db| {
+                    record::results(db, &place, &batch, &intents, copies.as_ref(), &placed)
+                })
                 .await
         };
         for r in pending.iter() {

@@ -42,7 +42,12 @@ impl ImapTarget for Session {
     }
 
     async fn add_labels(&mut self, uids: &UidSet, labels: &[String]) -> Result<(), ImapError> {
-        self.uid_add_gmail_labels(&uids.to_string(), labels).await
+        self.uid_gmail_labels(&uids.to_string(), true, labels).await
+    }
+
+    async fn remove_labels(&mut self, uids: &UidSet, labels: &[String]) -> Result<(), ImapError> {
+        self.uid_gmail_labels(&uids.to_string(), false, labels)
+            .await
     }
 
     async fn copy(&mut self, uids: &UidSet, mailbox: &str) -> Result<Option<CopyUid>, ImapError> {

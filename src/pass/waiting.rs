@@ -124,6 +124,9 @@ impl Waiting {
             MessageResult {
                 uid: e.uid,
                 message_id,
+                // The history entry has them (written before the commands).
+                from: None,
+                subject: None,
                 rules: rule_lists[e.rules as usize].clone(),
                 plan: plans[e.plan as usize].clone(),
                 warnings: u32::try_from(i)
@@ -161,6 +164,8 @@ mod tests {
         MessageResult {
             uid: Uid::new(uid).unwrap(),
             message_id: id.map(str::to_owned),
+            from: None,
+            subject: None,
             rules: rules.iter().map(|r| r.to_string()).collect(),
             plan: Plan {
                 final_action: dest.map(|d| FinalAction {

@@ -26,19 +26,20 @@ use crate::state::Transfer;
 use crate::vocab::MailboxName;
 
 /// The fields a copy is recognised by, besides its size and arrival time.
-const FIELDS: &str = "(UID RFC822.SIZE INTERNALDATE \
+pub(crate) const FIELDS: &str = "(UID RFC822.SIZE INTERNALDATE \
      BODY.PEEK[HEADER.FIELDS (MESSAGE-ID DATE FROM TO SUBJECT)])";
 
 /// What makes two messages the same message.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct Signature {
+pub(crate) struct Signature {
     size: u32,
     internal_date: String,
     header: Vec<u8>,
 }
 
 impl Signature {
-    fn of(item: &FetchedItem) -> Option<(u32, Signature)> {
+    /// The signature of a message fetched with [`FIELDS`], with its UID.
+    pub(crate) fn of(item: &FetchedItem) -> Option<(u32, Signature)> {
         Some((
             item.uid()?,
             Signature {
@@ -48,6 +49,31 @@ impl Signature {
             },
         ))
     }
+}
+
+impl Signature {
+    /// The signature as text for the state database (`SIZE INTERNALDATE HASH`, the hash a
+    /// 64-bit FNV-1a of the header fields): kept for a message about to be moved back by
+    /// `imapsort undo`, so that its copy is recognised once the original is gone.
+    pub(crate) fn digest(&self) -> String {
+        let hash = self.header.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        format!("{} {} {hash:016x}", self.size, self.internal_date)
+    }
+}
+
+/// The digests of `uids` in the selected mailbox (UIDs below `lowest` dropped).
+pub(crate) async fn digests(
+    session: &mut Session,
+    uids: &UidSet,
+    lowest: Option<u32>,
+) -> Result<HashMap<u32, String>, ImapError> {
+    Ok(fetch_signatures(session, uids, lowest)
+        .await?
+        .into_iter()
+        .map(|(u, s)| (u, s.digest()))
+        .collect())
 }
 
 /// An original whose copy into `destination` is to be looked for.
@@ -63,15 +89,18 @@ pub(super) struct Wanted<'t> {
     pub is_copy: bool,
 }
 
-/// For each of `wanted` (by index), the UID of its copy if one was found. `source` is
-/// selected when called and again on return. `known` holds, per destination, the copies
-/// other batches reported (UIDVALIDITY, UIDs): never taken for these.
+/// A copy found: the destination's UIDVALIDITY (when the server says) and the copy's UID.
+pub(super) type Found = HashMap<usize, (Option<u32>, u32)>;
+
+/// For each of `wanted` (by index), its copy if one was found. `source` is selected when
+/// called and again on return. `known` holds, per destination, the copies other batches
+/// reported (UIDVALIDITY, UIDs): never taken for these.
 pub(super) async fn copies(
     session: &mut Session,
     source: &MailboxName,
     wanted: &[Wanted<'_>],
     known: &super::Known,
-) -> Result<HashMap<usize, u32>, ImapError> {
+) -> Result<Found, ImapError> {
     let mut found = HashMap::new();
     if wanted.is_empty() {
         return Ok(found);
@@ -116,7 +145,7 @@ pub(super) async fn copies(
         let mut found_here: Vec<u32> = Vec::new();
         for (i, copy) in reported {
             if present.contains(&copy) {
-                found.insert(i, copy);
+                found.insert(i, (validity, copy));
                 found_here.push(copy);
             }
         }
@@ -137,7 +166,9 @@ pub(super) async fn copies(
                 .filter_map(Uid::new)
                 .collect();
             let candidates = fetch_signatures(session, &arrived, Some(lowest)).await?;
-            matches(&looked_for, wanted, &signatures, &candidates, &mut found);
+            let mut here = HashMap::new();
+            matches(&looked_for, wanted, &signatures, &candidates, &mut here);
+            found.extend(here.into_iter().map(|(i, copy)| (i, (validity, copy))));
         }
     }
     session.select(source).await?;
@@ -199,7 +230,10 @@ async fn fetch_signatures(
 }
 
 /// Which of `uids` are in the selected mailbox.
-async fn search_within(session: &mut Session, uids: &UidSet) -> Result<HashSet<u32>, ImapError> {
+pub(crate) async fn search_within(
+    session: &mut Session,
+    uids: &UidSet,
+) -> Result<HashSet<u32>, ImapError> {
     let mut out = HashSet::new();
     for chunk in uids.chunks(MAX_SET_CHARS, u64::MAX) {
         for u in session.uid_search(&format!("UID {chunk}")).await? {

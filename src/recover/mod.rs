@@ -26,7 +26,10 @@
 //! originals still there, and per destination one `EXAMINE`, a `UID SEARCH UID <fence>:*` and
 //! a `UID FETCH` of what arrived since.
 
-mod find;
+pub(crate) mod find;
+pub mod returned;
+mod undo;
+pub mod undone;
 
 use std::collections::{HashMap, HashSet};
 
@@ -35,8 +38,8 @@ use crate::imap::{ImapError, Session};
 use crate::rules::RuleSet;
 use crate::rules::ast::ActionKind;
 use crate::state::{
-    Action, Applied, JournalEntry, JournalId, Outcome, StateDb, StateError, Store, Transfer,
-    copied_marker,
+    Action, Applied, EntryId, JournalEntry, JournalId, Outcome, Placed, StateDb, StateError, Store,
+    Transfer, copied_marker,
 };
 use crate::vocab::{MailboxName, UidValidity};
 use find::Wanted;
@@ -50,6 +53,15 @@ struct Settled {
     outcome: Outcome,
     /// Rules to record as applied because the action behind them was done.
     applied: Option<(u32, Vec<String>, Option<String>)>,
+    /// The history entry the intent is a step of.
+    entry: Option<EntryId>,
+    /// Where the copy (or the moved message) was found: its mailbox, the mailbox's
+    /// UIDVALIDITY and its UID, and whether it is a copy (else the move's message).
+    placed: Option<(Placed, bool)>,
+    /// An undo move step: the step, and where its message went back to when known.
+    returned: Option<(JournalEntry, Option<(u32, u32)>)>,
+    /// A step of `imapsort undo` (its entry may be undone now).
+    undo: bool,
 }
 
 /// Why recovery stopped (nothing is recorded then; the intents stay open for the next try).
@@ -76,6 +88,8 @@ pub async fn recover(
     uid_validity: UidValidity,
     rules: &RuleSet,
 ) -> Result<usize, RecoverError> {
+    // Messages an interrupted undo moved back here are recognised before anything else.
+    undo::returns_into(session, store, account, mailbox, uid_validity).await?;
     let (name, key) = (account.to_owned(), mailbox.clone());
     let open = store
         .call(move |db| db.open_intents(&name, &key))
@@ -198,7 +212,8 @@ async fn settle(
     let present = search_within(session, &all, "").await?;
     let deletes: UidSet = current
         .iter()
-        .filter(|e| e.action == Action::Delete && present.contains(&e.uid))
+        .filter(|e| matches!(e.action, Action::Delete | Action::UndoCopy))
+        .filter(|e| present.contains(&e.uid))
         .filter_map(|e| Uid::new(e.uid))
         .collect();
     let marked = search_within(session, &deletes, " DELETED").await?;
@@ -227,7 +242,13 @@ async fn settle(
         });
     }
     let found = find::copies(session, ctx.mailbox, &wanted, ctx.known).await?;
-    let copied = |e: &JournalEntry| wanted_of.get(&e.id).is_some_and(|i| found.contains_key(i));
+    // Messages undo moved back: found where they went back to.
+    let returned = undo::returned(session, ctx, &current).await?;
+    let copy_of = |e: &JournalEntry| wanted_of.get(&e.id).and_then(|i| found.get(i)).copied();
+    let copied = |e: &JournalEntry| match e.action {
+        Action::UndoMove => returned.contains_key(&e.id),
+        _ => copy_of(e).is_some(),
+    };
     // Moves of the batch whose originals are gone finished, so their copies had succeeded.
     let moved_away: HashSet<u32> = current
         .iter()
@@ -243,14 +264,30 @@ async fn settle(
                 return unknown(e);
             }
             let here = present.contains(&e.uid);
-            decide(
+            let mut s = decide(
                 e,
                 here,
                 copied(e),
                 marked.contains(&e.uid),
                 &moved_away,
                 ctx.rules,
-            )
+            );
+            if s.outcome == Outcome::Done
+                && let (Some((Some(uid_validity), uid)), Some(dest)) = (copy_of(e), &e.destination)
+            {
+                let placed = Placed {
+                    mailbox: dest.clone(),
+                    uid_validity,
+                    uid,
+                };
+                s.placed = Some((placed, e.action == Action::Copy));
+            }
+            if e.action == Action::UndoMove {
+                s.placed = None;
+                let back = returned.get(&e.id).copied();
+                s.returned = Some(((*e).clone(), back.filter(|_| s.outcome == Outcome::Done)));
+            }
+            s
         })
         .collect();
     // What was found half done is finished: the copy exists (or the delete was marked), so
@@ -271,6 +308,10 @@ fn unknown(e: &JournalEntry) -> Settled {
         id: e.id,
         outcome: Outcome::Unknown,
         applied: None,
+        entry: e.entry,
+        placed: None,
+        returned: None,
+        undo: e.action.is_undo(),
     }
 }
 
@@ -303,6 +344,19 @@ fn decide(
         }
         Action::Copy if moved_away.contains(&e.uid) => s.outcome = Outcome::Done,
         Action::Copy => {}
+        // imapsort undo's steps: done when their message is gone (or its copy found where it
+        // went back to); otherwise the next undo does them again.
+        Action::UndoFlags => {
+            s.outcome =
+                Outcome::Failed("interrupted; imapsort undo restores the flags again".into())
+        }
+        Action::UndoCopy | Action::UndoMove if !here || copied || marked => {
+            s.outcome = Outcome::Done
+        }
+        Action::UndoCopy | Action::UndoMove => {
+            s.outcome =
+                Outcome::Failed("interrupted before it ran; imapsort undo does it again".into())
+        }
         _ if !here => s.outcome = Outcome::Done,
         Action::Delete if marked => {
             s.outcome = Outcome::Done;
@@ -330,8 +384,26 @@ fn record(
     settled: &[Settled],
 ) -> Result<(), StateError> {
     let tx = db.batch()?;
+    let mut entries: Vec<EntryId> = Vec::new();
+    let mut undone_entries: Vec<EntryId> = Vec::new();
     for s in settled {
         tx.journal_outcome(s.id, &s.outcome)?;
+        if let Some((step, back)) = &s.returned {
+            undo::record_returned(&tx, step, *back)?;
+        }
+        if s.undo
+            && let Some(entry) = s.entry
+        {
+            undone_entries.push(entry);
+        }
+        if let Some(entry) = s.entry {
+            entries.push(entry);
+            match &s.placed {
+                Some((p, true)) => tx.entry_copied_to(entry, p)?,
+                Some((p, false)) => tx.entry_moved_to(entry, p.uid_validity, p.uid)?,
+                None => {}
+            }
+        }
         if let Some((uid, rules, message_id)) = &s.applied {
             let pairs: Vec<Applied<'_>> = rules
                 .iter()
@@ -344,6 +416,14 @@ fn record(
             tx.record_applied(account, mailbox, uid_validity, &pairs)?;
         }
     }
+    // An entry whose every step turned out done was carried out completely.
+    entries.sort_unstable();
+    entries.dedup();
+    tx.finish_entries_if_complete(&entries)?;
+    // Entries whose undo steps all turned out done are undone.
+    undone_entries.sort_unstable();
+    undone_entries.dedup();
+    undone::mark(&tx, &undone_entries)?;
     tx.commit()
 }
 

@@ -68,8 +68,18 @@ impl RuleSet {
         let in_watch = ctx.watch.contains(ctx.mailbox);
         let candidates = self.index.candidates(view, indexed);
         let memo = Memo::new(self.subject_sets.as_ref().filter(|_| indexed));
+        // Rules whose work on this message was undone: as if they did not exist.
+        let undone: Vec<&str> = ctx
+            .applied
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.strip_prefix(super::UNDONE_PREFIX))
+            .collect();
         for i in candidates {
             let (rule, compiled) = (&self.rules[i], &self.compiled[i]);
+            if !undone.is_empty() && undone.contains(&rule.name.as_str()) {
+                continue;
+            }
             if let Some(t) = ctx.trigger
                 && !compiled.triggers.contains(&t)
             {

@@ -126,7 +126,9 @@ pub struct EvalContext<'a> {
     /// The server's hierarchy delimiter, replaced by `_` in template values (as is `/`).
     pub delimiter: Option<char>,
     /// Rules (by name) already applied to this message: they still match and still end
-    /// evaluation, but contribute no actions.
+    /// evaluation, but contribute no actions. A name marked with [`undone_marker`] is a rule
+    /// whose work on this message was taken back (`imapsort undo`): evaluation passes it by
+    /// as if it did not exist.
     pub applied: Option<&'a HashSet<String>>,
 }
 
@@ -148,11 +150,23 @@ pub struct Match {
     pub because: String,
 }
 
+/// How an applied set marks a rule whose work on the message was undone.
+pub const UNDONE_PREFIX: &str = "\u{1}undone ";
+
+/// The applied-set entry saying that `rule`'s work on the message was undone: the rule is
+/// never applied to it again, and does not end evaluation either (as if it did not exist).
+/// Starts with a control character, so no rule's name (one line of YAML text) is mistaken
+/// for it.
+pub fn undone_marker(rule: &str) -> String {
+    format!("{UNDONE_PREFIX}{rule}")
+}
+
 /// What the IMAP layer must fetch for a message.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FetchNeeds {
     /// Header names for `BODY.PEEK[HEADER.FIELDS (...)]`; `None`: the whole header block.
-    /// Always includes Message-ID, From and Date.
+    /// Always includes Message-ID, From, Date and Subject (the history keeps From and
+    /// Subject).
     pub headers: Option<BTreeSet<String>>,
     /// Some rule has a `body` condition.
     pub body: bool,
@@ -305,6 +319,7 @@ impl RuleSet {
             "message-id".to_owned(),
             "from".to_owned(),
             "date".to_owned(),
+            "subject".to_owned(),
         ];
         let mut body = false;
         let mut attachments = false;

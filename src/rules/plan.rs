@@ -1,10 +1,10 @@
 //! What evaluation decides for one message: the [`Plan`].
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The changes the rules want for one message, carried out in field order: flags, labels,
 /// copies, then the final (terminal) action. Lists hold only real changes.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Plan {
     pub add_flags: Vec<String>,
     pub remove_flags: Vec<String>,
@@ -27,14 +27,14 @@ impl Plan {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FinalAction {
     pub action: FinalKind,
     /// The destination (UTF-8, `/`-separated); `None` for `delete`.
     pub mailbox: Option<String>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FinalKind {
     Move,

@@ -596,6 +596,49 @@ fn applied_rules_match_and_end_but_contribute_nothing() {
     assert!(ev.plan.is_empty(), "{:?}", ev.plan);
 }
 
+/// A rule whose work on the message was undone neither matches nor ends evaluation: the
+/// rules after it see the message as if it did not exist.
+#[test]
+fn undone_rules_are_passed_by_as_if_they_did_not_exist() {
+    let v = msg("Subject: s\n\n", &[], None);
+    let rs = compile(vec![
+        rule(
+            "lists",
+            c(ConditionKind::True),
+            vec![ActionKind::Move("Lists".into())],
+        ),
+        rule(
+            "read",
+            c(ConditionKind::True),
+            vec![ActionKind::Flag(strs(&["\\Seen"]))],
+        ),
+    ]);
+    let watch = vec![MailboxName::inbox()];
+    let inbox = MailboxName::inbox();
+    let with = |applied: &std::collections::HashSet<String>| {
+        let ctx = EvalContext {
+            account: None,
+            mailbox: &inbox,
+            watch: &watch,
+            trigger: None,
+            now: NOW.parse().expect("now"),
+            trash: "Trash",
+            archive: "Archive",
+            delimiter: None,
+            applied: Some(applied),
+        };
+        rs.evaluate(&v, &ctx)
+    };
+    let ev = with(&["lists".to_string(), super::undone_marker("lists")].into());
+    assert_eq!(names(&ev), ["read"]);
+    assert_eq!(ev.plan.add_flags, ["\\Seen"]);
+    assert!(ev.plan.final_action.is_none());
+    // Only applied (not undone): it still ends evaluation.
+    let ev = with(&["lists".to_string()].into());
+    assert_eq!(names(&ev), ["lists"]);
+    assert!(ev.plan.is_empty());
+}
+
 #[test]
 fn because_names_the_branch_that_held() {
     let v = msg(

@@ -356,6 +356,20 @@ impl MessageView {
         }
     }
 
+    /// The first From address, lower-cased (`local@domain`): who the history says sent it.
+    pub fn from_address(&self) -> Option<&str> {
+        self.addresses[AddressSlot::From as usize]
+            .addrs
+            .first()
+            .map(|a| &*a.address)
+    }
+
+    /// The decoded Subject (its first instance), as the history shows it; `None` when there
+    /// is none or it cannot be decoded.
+    pub fn subject(&self) -> Option<&str> {
+        self.subjects().next().flatten().map(Folded::text)
+    }
+
     /// Message-ID as written, angle brackets included.
     pub fn message_id(&self) -> Option<&str> {
         self.message_id.as_deref()

@@ -206,3 +206,16 @@ fn the_first_subject_slot_agrees_with_the_header_lookup() {
     assert_eq!(v.header_values("subject"), vec!["café", "second"]);
     assert!(subject(&view("X: y\r\n\r\n")).is_empty());
 }
+
+/// What the history keeps of a message: the first From address, lower-cased, and the decoded
+/// first Subject; `None` where there is none.
+#[test]
+fn from_address_and_subject_for_the_history() {
+    let v = view(
+        "From: Alice <Alice@Example.COM>, bob@x.test\nSubject: =?UTF-8?Q?Caf=C3=A9?= menu\nSubject: second\n\n",
+    );
+    assert_eq!(v.from_address(), Some("alice@example.com"));
+    assert_eq!(v.subject(), Some("Café menu"));
+    let none = view("To: a@b.c\n\n");
+    assert_eq!((none.from_address(), none.subject()), (None, None));
+}

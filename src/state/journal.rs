@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, Row, params};
 use serde::Serialize;
 
+use super::history::EntryId;
 use super::{StateError, from_ms, opt_ts, ts};
 use crate::vocab::{MailboxName, UidValidity};
 
@@ -30,6 +31,14 @@ pub enum Action {
     Archive,
     Trash,
     Delete,
+    /// `imapsort undo`: a message a move, archive or trash left somewhere, moved back to the
+    /// mailbox it came from.
+    UndoMove,
+    /// `imapsort undo`: a copy a rule made, deleted (`\Deleted` and `UID EXPUNGE`).
+    UndoCopy,
+    /// `imapsort undo`: flags a plan added removed, those it removed added again, labels it
+    /// added removed (on a message no move took elsewhere).
+    UndoFlags,
 }
 
 impl Action {
@@ -43,7 +52,18 @@ impl Action {
             Action::Archive => "archive",
             Action::Trash => "trash",
             Action::Delete => "delete",
+            Action::UndoMove => "undo_move",
+            Action::UndoCopy => "undo_copy",
+            Action::UndoFlags => "undo_flags",
         }
+    }
+
+    /// Whether the action is `imapsort undo` taking a rule's work back.
+    pub fn is_undo(self) -> bool {
+        matches!(
+            self,
+            Action::UndoMove | Action::UndoCopy | Action::UndoFlags
+        )
     }
 
     fn parse(s: &str) -> Option<Self> {
@@ -56,6 +76,9 @@ impl Action {
             Action::Archive,
             Action::Trash,
             Action::Delete,
+            Action::UndoMove,
+            Action::UndoCopy,
+            Action::UndoFlags,
         ]
         .into_iter()
         .find(|a| a.as_str() == s)
@@ -152,6 +175,25 @@ pub struct NewJournalEntry<'a> {
     pub destination: Option<&'a str>,
 }
 
+/// What ties a journal row to the rest: the history entry it is a step of, and for an undo
+/// move the moved message's signature (size, arrival time, identifying headers), by which its
+/// put-back copy is recognised when a crash hid the server's answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Link<'a> {
+    pub entry: Option<EntryId>,
+    pub signature: Option<&'a str>,
+}
+
+impl Link<'_> {
+    /// A step of `entry`.
+    pub fn entry(entry: EntryId) -> Link<'static> {
+        Link {
+            entry: Some(entry),
+            signature: None,
+        }
+    }
+}
+
 /// One row of the journal.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct JournalEntry {
@@ -182,10 +224,15 @@ pub struct JournalEntry {
     /// When the outcome was recorded; `None` while it is an intent.
     #[serde(serialize_with = "opt_ts")]
     pub finished_at: Option<Timestamp>,
+    /// The history entry this row is a step of (`None` for rows of older versions).
+    pub entry: Option<EntryId>,
+    /// See [`Link::signature`].
+    #[serde(skip)]
+    pub signature: Option<String>,
 }
 
 pub(super) const SELECT_COLUMNS: &str = "id, at, account, mailbox, uid_validity, uid, message_id, \
-     rule, action, destination, outcome, reason, finished_at";
+     rule, action, destination, outcome, reason, finished_at, entry, signature";
 
 impl JournalEntry {
     /// Reads a row selected with [`SELECT_COLUMNS`].
@@ -215,6 +262,8 @@ impl JournalEntry {
             destination: row.get(9)?,
             outcome,
             finished_at: row.get::<_, Option<i64>>(12)?.map(from_ms),
+            entry: row.get::<_, Option<i64>>(13)?.map(EntryId),
+            signature: row.get(14)?,
         }))
     }
 }
@@ -236,12 +285,13 @@ pub(super) fn insert(
     now: i64,
     entry: &NewJournalEntry<'_>,
     outcome: &Outcome,
+    link: Link<'_>,
 ) -> Result<JournalId, StateError> {
     let finished = (*outcome != Outcome::Intent).then_some(now);
     let mut stmt = conn.prepare_cached(
         "INSERT INTO journal (at, account, mailbox, uid_validity, uid, message_id, rule, action, \
-         destination, outcome, reason, finished_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         destination, outcome, reason, finished_at, entry, signature) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?;
     stmt.execute(params![
         now,
@@ -256,6 +306,8 @@ pub(super) fn insert(
         outcome.as_str(),
         outcome.reason(),
         finished,
+        link.entry.map(|e| e.0),
+        link.signature,
     ])?;
     Ok(JournalId(conn.last_insert_rowid()))
 }
@@ -329,6 +381,9 @@ mod tests {
             Action::Archive,
             Action::Trash,
             Action::Delete,
+            Action::UndoMove,
+            Action::UndoCopy,
+            Action::UndoFlags,
         ] {
             assert_eq!(Action::parse(action.as_str()), Some(action));
         }

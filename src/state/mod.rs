@@ -14,13 +14,15 @@
 //! Durability: `synchronous = FULL`, so a committed intent survives a power cut, not only a
 //! crash of the process: the journal is only useful if it is on disk before the COPY is sent.
 
+mod history;
 mod journal;
 mod report;
 mod schema;
 mod store;
 mod transfer;
 
-pub use journal::{Action, JournalEntry, JournalId, NewJournalEntry, Outcome};
+pub use history::{Entry, EntryId, NewEntry, OpenEntry, Placed, Selection};
+pub use journal::{Action, JournalEntry, JournalId, Link, NewJournalEntry, Outcome};
 pub use report::{AccountStatus, LastError, MailboxStatus, StatusReport};
 pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
 pub use store::Store;
@@ -127,22 +129,23 @@ pub fn copied_marker(destination: &str) -> String {
     format!("\u{1}copied {destination}")
 }
 
-/// How much of the journal to keep.
+/// The `applied` row's `rule` that marks a message `imapsort undo` put back into the mailbox
+/// it came from (under a new UID): the daemon's new-mail pass leaves it alone, since it is
+/// not new mail. Starts with a control character, like [`copied_marker`].
+pub const RETURNED: &str = "\u{1}returned";
+
+/// How much of the history (and the journal of its steps) to keep: `settings.history`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Retention {
-    /// Rows older than this are deleted.
+    /// Entries and journal rows older than this are deleted (never an open one).
     pub max_age: Duration,
-    /// At most this many rows are kept (the newest).
-    pub max_rows: u64,
 }
 
 impl Default for Retention {
-    /// 30 days or 100,000 rows, whichever is less: enough to answer "what happened to my
-    /// mail last week", small enough (~20 MB) to never matter on disk.
+    /// `settings.history`'s default: 90 days.
     fn default() -> Self {
         Retention {
-            max_age: Duration::from_secs(30 * 24 * 3600),
-            max_rows: 100_000,
+            max_age: crate::config::DEFAULT_HISTORY,
         }
     }
 }
@@ -163,6 +166,8 @@ pub struct StateDb {
     clock: Clock,
     /// When the journal was last pruned (Unix ms); writes prune again once a day has passed.
     last_prune: i64,
+    /// How long the history is kept (`settings.history`).
+    retention: Retention,
 }
 
 impl std::fmt::Debug for StateDb {
@@ -173,8 +178,13 @@ impl std::fmt::Debug for StateDb {
 
 impl StateDb {
     /// Opens (creating if needed) `dir/state.sqlite3`; creates `dir` with mode 0700, migrates
-    /// the schema and prunes the journal with the default [`Retention`].
+    /// the schema and prunes the history with the default [`Retention`].
     pub fn open(dir: &Path) -> Result<Self, StateError> {
+        StateDb::open_with(dir, Retention::default())
+    }
+
+    /// [`open`](Self::open), keeping the history as long as `retention` says.
+    pub fn open_with(dir: &Path, retention: Retention) -> Result<Self, StateError> {
         create_private_dir(dir)?;
         let path = dir.join(FILE_NAME);
         let existed = path.exists();
@@ -205,8 +215,9 @@ impl StateDb {
             path: Some(path),
             clock: Arc::new(Timestamp::now),
             last_prune: 0,
+            retention,
         };
-        db.prune(Retention::default())?;
+        db.prune(retention)?;
         tracing::debug!(path = %dir.display(), "state database open");
         Ok(db)
     }
@@ -250,6 +261,7 @@ impl StateDb {
             path: Some(path),
             clock: Arc::new(Timestamp::now),
             last_prune: i64::MAX, // never writes
+            retention: Retention::default(),
         }))
     }
 
@@ -262,6 +274,7 @@ impl StateDb {
             path: None,
             clock: Arc::new(Timestamp::now),
             last_prune: 0,
+            retention: Retention::default(),
         })
     }
 
@@ -270,6 +283,12 @@ impl StateDb {
         self.clock = Arc::new(clock);
         self.last_prune = self.last_prune.min((self.clock)().as_millisecond());
         self
+    }
+
+    /// Keeps the history as long as `retention` says from now on (a reload changed
+    /// `settings.history`).
+    pub fn set_retention(&mut self, retention: Retention) {
+        self.retention = retention;
     }
 
     /// The database file, `None` in memory.
@@ -298,7 +317,7 @@ impl StateDb {
         let now = tx.now;
         tx.commit()?;
         if now.saturating_sub(self.last_prune) >= PRUNE_EVERY_MS {
-            self.prune(Retention::default())?;
+            self.prune(self.retention)?;
         }
         Ok(out)
     }
@@ -469,6 +488,82 @@ impl StateDb {
         report::build(&self.conn, recent)
     }
 
+    /// History entries as `imapsort log` asks for them, newest first.
+    pub fn history(&self, selection: &Selection) -> Result<Vec<Entry>, StateError> {
+        history::select(&self.conn, selection)
+    }
+
+    /// The history entries with these ids (those that exist), in the order given.
+    pub fn entries(&self, ids: &[EntryId]) -> Result<Vec<Entry>, StateError> {
+        history::by_ids(&self.conn, ids)
+    }
+
+    /// Per account: (account, entries kept, entries undone), sorted by account.
+    pub fn history_counts(&self) -> Result<Vec<(String, u64, u64)>, StateError> {
+        history::counts(&self.conn)
+    }
+
+    /// The journal rows of these entries (their steps), oldest first per entry.
+    pub fn steps_of(&self, entries: &[EntryId]) -> Result<Vec<JournalEntry>, StateError> {
+        steps_of(&self.conn, entries)
+    }
+
+    /// The fence of the batch whose step of `entry` (its last `action` to `destination`) went
+    /// to `destination`: the destination's (UIDVALIDITY, UIDNEXT) before the batch's first
+    /// copy there, when the batch took one.
+    pub fn fence_of(
+        &self,
+        account: &str,
+        entry: EntryId,
+        action: Action,
+        destination: &MailboxName,
+    ) -> Result<Option<(Option<u32>, u32)>, StateError> {
+        let step: Option<(i64, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT id, mailbox FROM journal WHERE entry = ?1 AND action = ?2 \
+                 AND destination = ?3 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row(
+                params![entry.0, action.as_str(), destination.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((step, mailbox)) = step else {
+            return Ok(None);
+        };
+        let rows = transfer::query(
+            &self.conn,
+            "account = ?1 AND mailbox = ?2 AND destination = ?3 AND first_intent <= ?4 \
+             AND last_intent >= ?4 AND dest_uid_next IS NOT NULL",
+            params![account, mailbox, destination.as_str(), step],
+        )?;
+        Ok(rows
+            .first()
+            .and_then(|t| t.dest_uid_next.map(|n| (t.dest_uid_validity, n))))
+    }
+
+    /// Open intents of `account` whose destination is `mailbox` and whose action is `action`
+    /// (an undo move whose message is to come back into `mailbox`), oldest first.
+    pub fn open_intents_into(
+        &self,
+        account: &str,
+        mailbox: &MailboxName,
+        action: Action,
+    ) -> Result<Vec<JournalEntry>, StateError> {
+        let sql = format!(
+            "SELECT {} FROM journal WHERE account = ?1 AND outcome = 'intent' \
+             AND destination = ?2 AND action = ?3 ORDER BY id",
+            journal::SELECT_COLUMNS
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![account, mailbox.as_str(), action.as_str()],
+            JournalEntry::from_row,
+        )?;
+        journal::collect(rows)
+    }
+
     // ---- writes, each its own transaction (see StateTx for the batched forms) ----
 
     /// See [`StateTx::reset_mailbox`].
@@ -595,24 +690,24 @@ impl StateDb {
         tx.commit()
     }
 
-    /// Deletes finished journal rows beyond `retention` (open intents stay, whatever their
-    /// age); returns how many went. [`StateDb::open`] does
-    /// this once; a long-running daemon calls it now and then (after each sweep, say).
+    /// Deletes history entries and finished journal rows older than `retention` (an entry
+    /// with an open intent stays, and so do open intents, whatever their age); returns how
+    /// many rows went. [`StateDb::open`] does this once; writes do it again once a day.
     pub fn prune(&mut self, retention: Retention) -> Result<usize, StateError> {
         let cutoff = (self.clock)().as_millisecond()
             - i64::try_from(retention.max_age.as_millis()).unwrap_or(i64::MAX);
-        let max_rows = i64::try_from(retention.max_rows).unwrap_or(i64::MAX);
         let tx = self.batch()?;
         let now = tx.now;
-        // Open intents are never pruned: they are what recovery still has to settle.
-        let by_age = tx.tx.execute(
-            "DELETE FROM journal WHERE at < ?1 AND outcome <> 'intent'",
+        // Open intents are never pruned: they are what recovery still has to settle; nor is
+        // an entry one of whose steps is open.
+        let entries = tx.tx.execute(
+            "DELETE FROM history WHERE at < ?1 AND NOT EXISTS (SELECT 1 FROM journal j \
+             WHERE j.entry = history.id AND j.outcome = 'intent')",
             [cutoff],
         )?;
-        let by_count = tx.tx.execute(
-            "DELETE FROM journal WHERE id <= (SELECT max(id) FROM journal) - ?1 \
-             AND outcome <> 'intent'",
-            [max_rows],
+        let rows = tx.tx.execute(
+            "DELETE FROM journal WHERE at < ?1 AND outcome <> 'intent'",
+            [cutoff],
         )?;
         // A batch's transfers go with its intents: once none of them is open, by age.
         tx.tx.execute(
@@ -623,11 +718,10 @@ impl StateDb {
         )?;
         tx.commit()?;
         self.last_prune = now;
-        let n = by_age + by_count;
-        if n > 0 {
-            tracing::info!(rows = n, "pruned old journal rows");
+        if entries + rows > 0 {
+            tracing::info!(entries, journal_rows = rows, "pruned old history");
         }
-        Ok(n)
+        Ok(entries + rows)
     }
 }
 
@@ -846,7 +940,142 @@ impl StateTx<'_> {
     /// Writes an intent before a non-idempotent command; finish it with
     /// [`journal_outcome`](Self::journal_outcome).
     pub fn journal_intent(&self, entry: &NewJournalEntry<'_>) -> Result<JournalId, StateError> {
-        journal::insert(&self.tx, self.now, entry, &Outcome::Intent)
+        journal::insert(&self.tx, self.now, entry, &Outcome::Intent, Link::default())
+    }
+
+    /// A journal row that is a step of a history entry (`link`), with its outcome (`Intent`
+    /// before a command).
+    pub fn journal_step(
+        &self,
+        link: Link<'_>,
+        entry: &NewJournalEntry<'_>,
+        outcome: &Outcome,
+    ) -> Result<JournalId, StateError> {
+        journal::insert(&self.tx, self.now, entry, outcome, link)
+    }
+
+    /// The entries of `mailbox` not done yet for these UIDs, which a retried plan continues:
+    /// (UID, Message-ID, entry, its plan, its rules).
+    pub fn open_entries(
+        &self,
+        account: &str,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
+        uids: &[u32],
+    ) -> Result<Vec<OpenEntry>, StateError> {
+        history::open_of(&self.tx, account, mailbox, uid_validity, uids)
+    }
+
+    /// Writes a history entry for a message about to be acted on (not done yet).
+    pub fn insert_entry(&self, entry: &NewEntry<'_>) -> Result<EntryId, StateError> {
+        history::insert(&self.tx, self.now, entry)
+    }
+
+    /// A retry of entry `id`'s plan (`old` its plan and rules so far): the entry keeps both.
+    pub fn extend_entry(
+        &self,
+        id: EntryId,
+        old: (&crate::rules::Plan, &[String]),
+        retry: &NewEntry<'_>,
+    ) -> Result<(), StateError> {
+        history::extend(&self.tx, id, old, retry)
+    }
+
+    /// Marks entries done: their plans were carried out completely.
+    pub fn finish_entries(&self, ids: &[EntryId]) -> Result<(), StateError> {
+        history::finish(&self.tx, ids)
+    }
+
+    /// Where the entry's move left the message (COPYUID, or what recovery found).
+    pub fn entry_moved_to(
+        &self,
+        id: EntryId,
+        uid_validity: u32,
+        uid: u32,
+    ) -> Result<(), StateError> {
+        history::moved_to(&self.tx, id, uid_validity, uid)
+    }
+
+    /// Where one of the entry's copies is.
+    pub fn entry_copied_to(&self, id: EntryId, placed: &Placed) -> Result<(), StateError> {
+        history::copied_to(&self.tx, id, placed)
+    }
+
+    /// Marks done those of `ids` whose copy, move and delete steps are all done (recovery
+    /// settled the last of them; of a step tried more than once, the last try counts).
+    /// Returns them.
+    pub fn finish_entries_if_complete(&self, ids: &[EntryId]) -> Result<Vec<EntryId>, StateError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT NOT EXISTS (SELECT 1 FROM journal j WHERE j.entry = ?1 \
+             AND j.action IN ('copy', 'move', 'archive', 'trash', 'delete') \
+             AND j.outcome <> 'done' AND j.id = (SELECT max(k.id) FROM journal k \
+             WHERE k.entry = j.entry AND k.action = j.action \
+             AND k.destination IS j.destination))",
+        )?;
+        let mut complete = Vec::new();
+        for id in ids {
+            if stmt.query_row([id.0], |r| r.get::<_, bool>(0))? {
+                complete.push(*id);
+            }
+        }
+        history::finish(&self.tx, &complete)?;
+        Ok(complete)
+    }
+
+    /// The history entries with these ids, read inside the batch.
+    pub fn entries(&self, ids: &[EntryId]) -> Result<Vec<Entry>, StateError> {
+        history::by_ids(&self.tx, ids)
+    }
+
+    /// The journal rows of these entries, read inside the batch (what it wrote included).
+    pub fn steps_of(&self, entries: &[EntryId]) -> Result<Vec<JournalEntry>, StateError> {
+        steps_of(&self.tx, entries)
+    }
+
+    /// The rules recorded as applied to one message (for the same Message-ID), markers
+    /// included, read inside the batch.
+    pub fn applied_of(
+        &self,
+        account: &str,
+        mailbox: &MailboxName,
+        uid_validity: UidValidity,
+        uid: u32,
+        message_id: Option<&str>,
+    ) -> Result<Vec<String>, StateError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT rule FROM applied WHERE account = ?1 AND mailbox = ?2 AND uid_validity = ?3 \
+             AND uid = ?4 AND message_id IS ?5",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                account,
+                mailbox.as_str(),
+                uid_validity.get(),
+                uid,
+                message_id
+            ],
+            |r| r.get::<_, String>(0),
+        )?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// The UIDVALIDITY the state keeps `mailbox` under (`None`: no row, or never selected).
+    pub fn mailbox_validity(
+        &self,
+        account: &str,
+        mailbox: &MailboxName,
+    ) -> Result<Option<UidValidity>, StateError> {
+        let stored: Option<Option<u32>> = self
+            .tx
+            .prepare_cached("SELECT uid_validity FROM mailbox WHERE account = ?1 AND mailbox = ?2")?
+            .query_row(params![account, mailbox.as_str()], |r| r.get(0))
+            .optional()?;
+        Ok(stored.flatten().and_then(UidValidity::new))
+    }
+
+    /// Marks entries undone.
+    pub fn mark_undone(&self, ids: &[EntryId]) -> Result<(), StateError> {
+        history::undone(&self.tx, self.now, ids)
     }
 
     /// Intents for a whole batch (one COPY of many UIDs), in the order given.
@@ -863,7 +1092,7 @@ impl StateTx<'_> {
         entry: &NewJournalEntry<'_>,
         outcome: &Outcome,
     ) -> Result<JournalId, StateError> {
-        journal::insert(&self.tx, self.now, entry, outcome)
+        journal::insert(&self.tx, self.now, entry, outcome, Link::default())
     }
 
     /// Records how an intent ended.
@@ -943,6 +1172,21 @@ impl StateTx<'_> {
             _ => Ok(()),
         }
     }
+}
+
+/// The journal rows of `entries`, oldest first per entry.
+fn steps_of(conn: &Connection, entries: &[EntryId]) -> Result<Vec<JournalEntry>, StateError> {
+    let sql = format!(
+        "SELECT {} FROM journal WHERE entry = ?1 ORDER BY id",
+        journal::SELECT_COLUMNS
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut out = Vec::new();
+    for e in entries {
+        let rows = stmt.query_map([e.0], JournalEntry::from_row)?;
+        out.extend(journal::collect(rows)?);
+    }
+    Ok(out)
 }
 
 /// Creates `dir` (and parents) with mode 0700; an existing directory is left as it is.

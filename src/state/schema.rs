@@ -112,6 +112,75 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX transfer_batch ON transfer (account, mailbox, last_intent);
     CREATE INDEX transfer_destination ON transfer (account, destination, id);
     "#,
+    // 4 -> 5: the history (`imapsort log`, `imapsort undo`): one entry per message acted on,
+    // with its From, Subject and plan, where the action left the message, and whether it was
+    // undone; journal rows become the steps of an entry (state/history.rs). The journal's
+    // rows so far become entries too, one per message and list of rules (without From and
+    // Subject, which were not kept, and without the copies' UIDs).
+    r#"
+    CREATE TABLE history (
+        id                 INTEGER PRIMARY KEY,
+        at                 INTEGER NOT NULL,
+        account            TEXT    NOT NULL,
+        mailbox            TEXT    NOT NULL,
+        uid_validity       INTEGER NOT NULL,
+        uid                INTEGER NOT NULL,
+        message_id         TEXT,
+        from_address       TEXT,
+        subject            TEXT,
+        rules              TEXT    NOT NULL,
+        plan               TEXT    NOT NULL,
+        done               INTEGER NOT NULL DEFAULT 0,
+        dest_uid_validity  INTEGER,
+        dest_uid           INTEGER,
+        copies             TEXT,
+        undone_at          INTEGER
+    );
+    CREATE INDEX history_account ON history (account, id);
+    CREATE INDEX history_at ON history (at);
+    CREATE INDEX history_message ON history (account, mailbox, uid);
+
+    ALTER TABLE journal ADD COLUMN entry INTEGER;
+    ALTER TABLE journal ADD COLUMN signature TEXT;
+    CREATE INDEX journal_entry ON journal (entry);
+
+    INSERT INTO history (at, account, mailbox, uid_validity, uid, message_id, rules, plan, done)
+    SELECT min(at), account, mailbox, uid_validity, uid, max(message_id), rule,
+           json_object(
+               'add_flags', json_group_array(destination) FILTER (WHERE action = 'flag'),
+               'remove_flags', json_group_array(destination) FILTER (WHERE action = 'unflag'),
+               'add_labels', json_group_array(destination) FILTER (WHERE action = 'label'),
+               'copy', json_group_array(destination) FILTER (WHERE action = 'copy'),
+               'final', json(CASE WHEN max(action IN ('move', 'archive', 'trash', 'delete'))
+                   THEN json_object(
+                       'action', max(CASE WHEN action IN ('move', 'archive', 'trash', 'delete')
+                                     THEN action END),
+                       'mailbox', max(CASE WHEN action IN ('move', 'archive', 'trash')
+                                      THEN destination END))
+                   END)),
+           min(outcome = 'done')
+    FROM journal WHERE uid_validity IS NOT NULL
+    GROUP BY account, mailbox, uid_validity, uid, rule;
+    UPDATE journal SET entry = (SELECT h.id FROM history h WHERE h.account = journal.account
+        AND h.mailbox = journal.mailbox AND h.uid = journal.uid
+        AND h.uid_validity = journal.uid_validity AND h.rules = journal.rule)
+    WHERE uid_validity IS NOT NULL;
+
+    DROP VIEW journal_view;
+    CREATE VIEW journal_view AS
+        SELECT id, strftime('%Y-%m-%dT%H:%M:%fZ', at / 1000.0, 'unixepoch') AS at,
+               account, mailbox, uid_validity, uid, message_id, rule, action, destination,
+               outcome, reason,
+               strftime('%Y-%m-%dT%H:%M:%fZ', finished_at / 1000.0, 'unixepoch') AS finished_at,
+               entry
+        FROM journal;
+    CREATE VIEW history_view AS
+        SELECT id, strftime('%Y-%m-%dT%H:%M:%fZ', at / 1000.0, 'unixepoch') AS at,
+               account, mailbox, uid_validity, uid, message_id, from_address, subject, rules,
+               plan, done, dest_uid_validity, dest_uid, copies,
+               strftime('%Y-%m-%dT%H:%M:%fZ', undone_at / 1000.0, 'unixepoch') AS undone_at
+        FROM history;
+    "#,
 ];
 
 /// The schema version this build reads and writes.
@@ -163,8 +232,11 @@ mod tests {
             "mailbox",
             "applied",
             "journal",
+            "transfer",
+            "history",
             "mailbox_view",
             "journal_view",
+            "history_view",
         ] {
             let n: i64 = conn
                 .query_row(
@@ -238,6 +310,74 @@ mod tests {
             rules,
             [vec!["lists", "invoices"], vec![r#"say "hi" \ bye"#]]
         );
+    }
+
+    /// A database of version 4 keeps what its journal says as history entries: one per
+    /// message and list of rules, with the plan its rows describe.
+    #[test]
+    fn the_journal_so_far_becomes_history_entries() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for step in &MIGRATIONS[..4] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 4).unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO journal (at, account, mailbox, uid_validity, uid, message_id, rule,
+                   action, destination, outcome) VALUES
+                 (10, 'a', 'INBOX', 7, 1, '<1@x>', '["invoices"]', 'copy', 'Accounting', 'done'),
+                 (11, 'a', 'INBOX', 7, 1, '<1@x>', '["invoices"]', 'flag', '$Invoice', 'done'),
+                 (12, 'a', 'INBOX', 7, 2, NULL, '["lists"]', 'move', 'Lists/x', 'done'),
+                 (13, 'a', 'INBOX', 7, 3, '<3@x>', '["spam"]', 'trash', 'Trash', 'intent');"#,
+        )
+        .unwrap();
+        migrate(&mut conn).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT uid, at, rules, plan, done FROM history ORDER BY uid")
+            .unwrap();
+        let rows: Vec<(u32, i64, String, serde_json::Value, bool)> = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    serde_json::from_str(&r.get::<_, String>(3)?).unwrap(),
+                    r.get(4)?,
+                ))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            (rows[0].0, rows[0].1, rows[0].2.as_str()),
+            (1, 10, r#"["invoices"]"#)
+        );
+        assert_eq!(
+            rows[0].3,
+            serde_json::json!({"add_flags": ["$Invoice"], "remove_flags": [], "add_labels": [],
+                               "copy": ["Accounting"], "final": null})
+        );
+        assert!(rows[0].4);
+        assert_eq!(
+            rows[1].3["final"],
+            serde_json::json!({"action": "move", "mailbox": "Lists/x"})
+        );
+        assert_eq!(rows[2].3["final"]["action"], "trash");
+        assert!(!rows[2].4, "an open intent is not done");
+        let plan: crate::rules::Plan = serde_json::from_value(rows[1].3.clone()).unwrap();
+        assert_eq!(
+            plan.final_action.unwrap().mailbox.as_deref(),
+            Some("Lists/x")
+        );
+        let linked: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM journal j JOIN history h ON h.id = j.entry \
+                 WHERE h.uid = j.uid",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(linked, 4, "every journal row is a step of its entry");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::{FILE_NAME, StateDb, StateError};
+use super::{FILE_NAME, Retention, StateDb, StateError};
 
 /// A cheap-to-clone handle on the state database of one state directory.
 #[derive(Clone, Debug)]
@@ -26,6 +26,8 @@ struct Inner {
     read_only: bool,
     /// `StateDb` is `Send` but not `Sync`: one caller at a time. `None` until opened.
     db: Mutex<Option<StateDb>>,
+    /// How long the history is kept (`settings.history`), for the database when it opens.
+    retention: Mutex<Retention>,
 }
 
 impl Store {
@@ -46,7 +48,34 @@ impl Store {
                 dir: dir.to_owned(),
                 read_only,
                 db: Mutex::new(None),
+                retention: Mutex::new(Retention::default()),
             }),
+        }
+    }
+
+    /// Keeps the history for `history` (`settings.history`): from the next prune on, and
+    /// when the database is opened.
+    pub fn keep_history(self, history: std::time::Duration) -> Store {
+        self.set_history(history);
+        self
+    }
+
+    /// [`keep_history`](Self::keep_history) on a shared store (a reload changed the setting).
+    pub fn set_history(&self, history: std::time::Duration) {
+        let retention = Retention { max_age: history };
+        *self
+            .inner
+            .retention
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = retention;
+        if let Some(db) = self
+            .inner
+            .db
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            db.set_retention(retention);
         }
     }
 
@@ -101,7 +130,8 @@ impl Inner {
 
     fn open(&self) -> Result<StateDb, StateError> {
         if !self.read_only {
-            return StateDb::open(&self.dir);
+            let retention = *self.retention.lock().unwrap_or_else(|p| p.into_inner());
+            return StateDb::open_with(&self.dir, retention);
         }
         StateDb::open_read_only(&self.dir)?.ok_or_else(|| StateError::NoDatabase {
             path: self.dir.join(FILE_NAME),

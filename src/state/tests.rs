@@ -412,8 +412,23 @@ fn a_dropped_batch_writes_nothing_and_a_committed_one_everything() {
     assert_eq!(db.applied_rules(A, &inbox(), v(7), &[10]).unwrap().len(), 1);
 }
 
+/// `history: 30d`.
+fn thirty_days() -> Retention {
+    Retention {
+        max_age: std::time::Duration::from_secs(30 * 24 * 3600),
+    }
+}
+
 #[test]
-fn prune_drops_old_rows_and_caps_the_count() {
+fn the_default_history_is_ninety_days() {
+    assert_eq!(
+        Retention::default().max_age,
+        std::time::Duration::from_secs(90 * 24 * 3600)
+    );
+}
+
+#[test]
+fn prune_drops_rows_older_than_the_history_setting() {
     const DAY: i64 = 24 * 3600 * 1000;
     let start = 1_800_000_000_000;
     let (mut db, now) = manual_clock(db(), start);
@@ -426,15 +441,11 @@ fn prune_drops_old_rows_and_caps_the_count() {
         db.journal_record(&entry(uid, Action::Flag, Some("\\Seen")), &Outcome::Done)
             .unwrap();
     }
-    // (days after start, max rows, rows left)
-    let cases = [(25, 1000, 15), (31, 1000, 5), (31, 3, 3), (60, 1000, 0)];
-    for (days, max_rows, left) in cases {
+    // (days after start, rows left)
+    let cases = [(25, 15), (31, 5), (60, 0)];
+    for (days, left) in cases {
         now.store(start + days * DAY, Ordering::SeqCst);
-        let retention = Retention {
-            max_rows,
-            ..Retention::default()
-        };
-        db.prune(retention).unwrap();
+        db.prune(thirty_days()).unwrap();
         let report = db.status(100).unwrap();
         let n: usize = report
             .accounts
@@ -442,7 +453,7 @@ fn prune_drops_old_rows_and_caps_the_count() {
             .flat_map(|a| &a.mailboxes)
             .map(|m| m.recent_actions.len())
             .sum();
-        assert_eq!(n, left, "after {days} days, max {max_rows}");
+        assert_eq!(n, left, "after {days} days");
     }
 }
 
@@ -477,7 +488,7 @@ fn a_new_applied_record_replaces_a_stale_one_of_another_message() {
 /// Regression (issue 11, item 4): pruning deleted open intents, so recovery lost what a
 /// crash left undecided (a copy made twice), and closing a pruned intent failed its batch.
 #[test]
-fn prune_keeps_open_intents_however_old_and_however_many_rows() {
+fn prune_keeps_open_intents_however_old() {
     const DAY: i64 = 24 * 3600 * 1000;
     let start = 1_800_000_000_000;
     let (mut db, now) = manual_clock(db(), start);
@@ -489,11 +500,7 @@ fn prune_keeps_open_intents_however_old_and_however_many_rows() {
             .unwrap();
     }
     now.store(start + 90 * DAY, Ordering::SeqCst);
-    for max_rows in [2, 0] {
-        let retention = Retention {
-            max_rows,
-            ..Retention::default()
-        };
+    for retention in [thirty_days(), Retention::default()] {
         db.prune(retention).unwrap();
         let left: Vec<u32> = db
             .unfinished_intents(A)
@@ -501,7 +508,7 @@ fn prune_keeps_open_intents_however_old_and_however_many_rows() {
             .iter()
             .map(|e| e.uid)
             .collect();
-        assert_eq!(left, [1], "max_rows {max_rows}");
+        assert_eq!(left, [1], "{retention:?}");
     }
     db.journal_outcome(open, &Outcome::Done).unwrap();
 }
@@ -511,6 +518,7 @@ fn writes_prune_the_journal_once_a_day() {
     const DAY: i64 = 24 * 3600 * 1000;
     let start = 1_800_000_000_000;
     let (mut db, now) = manual_clock(db(), start);
+    db.set_retention(thirty_days());
     db.journal_record(&entry(1, Action::Flag, None), &Outcome::Done)
         .unwrap();
     let count = |db: &StateDb| {
@@ -527,7 +535,7 @@ fn writes_prune_the_journal_once_a_day() {
     const HOUR: i64 = DAY / 24;
     let t2 = start + 31 * DAY + 30 * DAY - HOUR;
     now.store(t2, Ordering::SeqCst);
-    db.prune(Retention::default()).unwrap();
+    db.prune(thirty_days()).unwrap();
     assert_eq!(count(&db), 1);
     // ...two hours later row 2 is past retention, but less than a day has passed since the
     // last prune: a write leaves it.

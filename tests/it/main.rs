@@ -32,6 +32,9 @@ mod sweep_actions;
 mod sweep_equivalence;
 mod sweep_gmail;
 
+// History and undo: `imapsort log`, `imapsort undo`.
+mod history_undo;
+
 // The daemon: runs, reload, faults.
 mod daemon_faults;
 mod daemon_run;
