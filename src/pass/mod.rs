@@ -324,7 +324,7 @@ pub async fn run<R: Report + ?Sized>(
             .map_err(search_err)?
     };
     tracing::debug!(
-        account = opts.account,
+        account = %opts.account,
         mailbox = %opts.mailbox,
         query = %query,
         examined = summary.examined,
@@ -411,7 +411,7 @@ pub async fn run<R: Report + ?Sized>(
             }
             for w in &ev.warnings {
                 tracing::warn!(
-                    account = opts.account,
+                    account = %opts.account,
                     mailbox = %opts.mailbox,
                     uid = uid.get(),
                     "{w}"
@@ -449,14 +449,14 @@ pub async fn run<R: Report + ?Sized>(
         }
     }
     tracing::debug!(
-        account = opts.account,
+        account = %opts.account,
         mailbox = %opts.mailbox,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "sweep fetched and evaluated"
     );
     pass.flush(&mut held, universe.as_mut()).await?;
     tracing::debug!(
-        account = opts.account,
+        account = %opts.account,
         mailbox = %opts.mailbox,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "sweep done"
@@ -550,7 +550,7 @@ impl<R: Report + ?Sized> Pass<'_, '_, R> {
                 .await;
             self.sink.copied(run.copied);
             tracing::debug!(
-                account = opts.account,
+                account = %opts.account,
                 mailbox = %opts.mailbox,
                 steps = program.steps.len(),
                 elapsed_ms = started.elapsed().as_millis() as u64,

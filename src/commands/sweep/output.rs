@@ -69,7 +69,7 @@ impl Report for Printer<'_> {
         };
         let _ = writeln!(self.out, "{line}");
         for w in &r.warnings {
-            tracing::warn!(account = self.account, mailbox = %self.mailbox, uid = r.uid.get(), "{w}");
+            tracing::warn!(account = %self.account, mailbox = %self.mailbox, uid = r.uid.get(), "{w}");
         }
     }
 }
