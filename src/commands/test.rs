@@ -14,7 +14,7 @@ use crate::cli::{OutputFormat, TestArgs, TriggerArg};
 use crate::commands::{Warnings, load_config};
 use crate::exit::Exit;
 use crate::rules::ast::Trigger;
-use crate::rules::{EvalContext, Evaluation, FinalKind, MessageFacts, MessageView, Plan};
+use crate::rules::{EvalContext, Evaluation, FinalKind, Gist, MessageFacts, MessageView, Plan};
 use crate::vocab::MailboxName;
 
 /// One message's result, in the shape of RULES.md's `test --format json`.
@@ -182,10 +182,7 @@ fn write_text(
     ev: &Evaluation,
     mailbox: &str,
 ) -> std::io::Result<()> {
-    match view.message_id() {
-        Some(id) => writeln!(out, "{file} {id}")?,
-        None => writeln!(out, "{file} (no Message-ID)")?,
-    }
+    writeln!(out, "{file} {}", Gist::of(view))?;
     if ev.matched.is_empty() {
         writeln!(out, "  no rule matched")?;
     }

@@ -695,6 +695,7 @@ mod tests {
         MessageResult {
             uid: Uid::new(7).unwrap(),
             message_id: None,
+            gist: Default::default(),
             rules: rules.iter().map(|r| r.to_string()).collect(),
             plan,
             warnings: vec![],

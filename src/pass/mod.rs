@@ -47,7 +47,7 @@ use crate::imap::search;
 use crate::imap::uidset::{MAX_SET_CHARS, Uid, UidSet};
 use crate::imap::{ImapError, MailboxInfo, Session};
 use crate::rules::ast::Trigger;
-use crate::rules::{EvalContext, FinalKind, Plan, RuleSet};
+use crate::rules::{EvalContext, FinalKind, Gist, Plan, RuleSet};
 use crate::state::StateError;
 use crate::vocab::MailboxName;
 use fetch::{Fetch, answer, send_fetch};
@@ -96,6 +96,8 @@ pub struct MessageResult {
     pub uid: Uid,
     /// As written, angle brackets included.
     pub message_id: Option<String>,
+    /// Sender and subject, for text output (JSON and the state use the Message-ID).
+    pub gist: Gist,
     /// Names of the rules that matched, in order.
     pub rules: Vec<String>,
     /// Only real changes; empty when the rules want nothing done (already applied, flags set).
@@ -420,6 +422,7 @@ pub async fn run<R: Report + ?Sized>(
             held.unjournaled.push(MessageResult {
                 uid: *uid,
                 message_id: view.message_id().map(str::to_owned),
+                gist: Gist::of(view),
                 rules: ev.matched.into_iter().map(|m| m.rule).collect(),
                 plan: ev.plan,
                 warnings: ev.warnings,
@@ -651,6 +654,7 @@ mod tests {
         let mut r = MessageResult {
             uid: Uid::new(1).unwrap(),
             message_id: None,
+            gist: Gist::default(),
             rules: vec!["r".into()],
             plan: Plan::default(),
             warnings: vec![],

@@ -252,6 +252,7 @@ mod tests {
         MessageResult {
             uid: Uid::new(uid).unwrap(),
             message_id: Some(format!("<{uid}@x>")),
+            gist: Default::default(),
             rules: vec!["r".into()],
             plan,
             warnings: vec![],

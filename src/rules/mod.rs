@@ -11,6 +11,7 @@ pub mod ast;
 mod attachment;
 mod cond;
 mod eval;
+mod gist;
 mod guard;
 mod index;
 mod matcher;
@@ -22,6 +23,7 @@ mod view;
 use std::collections::{BTreeSet, HashSet};
 
 pub use cond::has_age_condition;
+pub use gist::Gist;
 pub use plan::{FinalAction, FinalKind, Plan};
 pub use template::VARIABLES as TEMPLATE_VARIABLES;
 pub use view::{Attachment, MessageFacts, MessageView};
@@ -152,7 +154,7 @@ pub struct Match {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FetchNeeds {
     /// Header names for `BODY.PEEK[HEADER.FIELDS (...)]`; `None`: the whole header block.
-    /// Always includes Message-ID, From and Date.
+    /// Always includes Message-ID, From, Date and Subject.
     pub headers: Option<BTreeSet<String>>,
     /// Some rule has a `body` condition.
     pub body: bool,
@@ -305,6 +307,8 @@ impl RuleSet {
             "message-id".to_owned(),
             "from".to_owned(),
             "date".to_owned(),
+            // Not for the rules: text output names a message by sender and subject (`Gist`).
+            "subject".to_owned(),
         ];
         let mut body = false;
         let mut attachments = false;
