@@ -52,4 +52,5 @@ pub mod recover;
 pub mod rules;
 pub mod shard;
 pub mod state;
+mod trust;
 pub mod vocab;
