@@ -1,7 +1,7 @@
 //! One module per subcommand. Each takes its parsed arguments and writers, and returns the
 //! process exit code; only `main` turns that into a process exit.
 //!
-//! Every command that needs the configuration loads it through [`load_config`], so an invalid
+//! Every command that needs the configuration loads it through `load_config`, so an invalid
 //! file is reported the same way everywhere. `check` is the exception that proves it: its
 //! output *is* the report, so it prints the same lines to stdout with a summary.
 
