@@ -13,16 +13,16 @@ pub(crate) mod address;
 pub(crate) mod conditions;
 mod diag;
 pub(crate) mod lint;
-pub mod node;
-pub mod oauth2;
+pub(crate) mod node;
+pub(crate) mod oauth2;
 mod password;
 pub(crate) mod read;
 pub(crate) mod rules;
-pub mod secret;
+pub(crate) mod secret;
 pub(crate) mod settings;
 pub(crate) mod text;
-pub mod types;
-pub mod units;
+pub(crate) mod types;
+pub(crate) mod units;
 
 pub use diag::{Diagnostic, Severity};
 pub use settings::parse_listen_addr;
@@ -80,13 +80,6 @@ impl LoadError {
                 message: format!("cannot read the file: {source}"),
             }],
             LoadError::Invalid { diagnostics, .. } => diagnostics.clone(),
-        }
-    }
-
-    /// The file this is about.
-    pub fn path(&self) -> &Path {
-        match self {
-            LoadError::Unreadable { path, .. } | LoadError::Invalid { path, .. } => path,
         }
     }
 }

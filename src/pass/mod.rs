@@ -31,8 +31,8 @@
 //! move without UIDPLUS leaves its originals marked so (sweeping them again would copy twice).
 
 mod fetch;
-pub mod open;
-pub mod record;
+pub(crate) mod open;
+pub(crate) mod record;
 pub mod sink;
 pub mod target;
 mod waiting;

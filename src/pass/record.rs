@@ -51,12 +51,6 @@ impl Intents {
             .map(|r| r.1)
     }
 
-    /// Forgets the intents of `uids` (their results are written).
-    pub fn forget(&mut self, uids: impl IntoIterator<Item = u32>) {
-        let gone: std::collections::HashSet<u32> = uids.into_iter().collect();
-        self.rows.retain(|r| !gone.contains(&r.0));
-    }
-
     /// Takes the intents of `uids` out (to finish them with their results).
     pub fn take(&mut self, uids: impl IntoIterator<Item = u32>) -> Intents {
         let wanted: std::collections::HashSet<u32> = uids.into_iter().collect();
@@ -65,11 +59,6 @@ impl Intents {
             .partition(|r| wanted.contains(&r.0));
         self.rows = kept;
         Intents { rows: taken }
-    }
-
-    /// Forgets every intent.
-    pub fn clear(&mut self) {
-        self.rows.clear();
     }
 
     pub fn is_empty(&self) -> bool {
@@ -305,7 +294,7 @@ mod tests {
     }
 
     #[test]
-    fn intents_are_found_by_uid_in_order_and_forgotten_by_uid() {
+    fn intents_are_found_by_uid_in_order_and_taken_by_uid() {
         let batch = |rows: &[(u32, i64)]| Intents {
             rows: rows.iter().map(|&(u, id)| (u, JournalId(id))).collect(),
         };
@@ -316,11 +305,12 @@ mod tests {
         assert_eq!(of(&all, 7), [70, 71]);
         assert_eq!(of(&all, 2), [20]);
         assert!(of(&all, 6).is_empty());
-        all.forget([7, 2]);
+        let taken = all.take([7, 2]);
+        assert_eq!(of(&taken, 7), [70, 71]);
         assert_eq!(of(&all, 7), Vec::<i64>::new());
         assert_eq!(of(&all, 5), [50]);
         assert_eq!(of(&all, 9), [90]);
-        all.clear();
+        let _ = all.take([5, 9]);
         assert!(all.is_empty());
     }
 }

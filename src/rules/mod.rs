@@ -8,14 +8,13 @@
 //! [`RuleSet::needs`] tells the IMAP layer what to fetch.
 
 pub mod ast;
-mod attachment;
 mod cond;
 mod eval;
 mod gist;
 mod guard;
 mod index;
 mod matcher;
-pub mod plan;
+pub(crate) mod plan;
 mod subject_set;
 mod template;
 mod view;
@@ -25,7 +24,6 @@ use std::collections::{BTreeSet, HashSet};
 pub use cond::has_age_condition;
 pub use gist::Gist;
 pub use plan::{FinalAction, FinalKind, Plan};
-pub use template::VARIABLES as TEMPLATE_VARIABLES;
 pub use view::{Attachment, MessageFacts, MessageView};
 
 use crate::vocab::MailboxName;
