@@ -766,7 +766,7 @@ impl Executor {
         match first {
             Err(e) if T::is_missing_mailbox(&e) => {
                 self.ensured.remove(mailbox);
-                tracing::info!(mailbox, error = %e, "destination missing; creating it again");
+                tracing::info!(mailbox = %mailbox, error = %e, "destination missing; creating it again");
                 target.ensure_mailbox(mailbox).await?;
                 self.ensured.insert(mailbox.to_owned());
                 if mv {

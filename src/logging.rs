@@ -143,6 +143,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn chain_joins_causes() {
+        let e = crate::imap::ImapError::Connect {
+            host: "h".into(),
+            port: 993,
+            source: std::io::Error::other("refused"),
+        };
+        assert_eq!(chain(&e), "connection to h:993 failed: refused");
+    }
+
+    #[test]
     fn journal_stream_values() {
         let cases = [
             ("8:12345", Some((8, 12345))),

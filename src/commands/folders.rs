@@ -5,10 +5,12 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::cli::FoldersArgs;
-use crate::config::{self, Account};
+use crate::commands::{Warnings, load_config};
+use crate::config::Account;
 use crate::exit::Exit;
 use crate::imap::{ImapError, connect_account};
 use crate::imap::{MailboxEntry, SpecialUse, resolve_special};
+use crate::logging::chain;
 
 /// One line of the listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,16 +36,11 @@ pub struct AccountFolders {
 /// Exit 0 when every account answered, 69 when one could not be reached or logged in to,
 /// 78 when the configuration is invalid, 2 for an unknown `--account`.
 pub fn run(args: &FoldersArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
-    let path = config::resolve_path(args.config.config.as_deref());
-    let config = match config::load(&path) {
+    let config = match load_config(&args.config, Warnings::Print, &mut std::io::stderr()) {
         Ok(c) => c,
-        Err(err) => {
-            for d in err.diagnostics() {
-                eprintln!("{d}");
-            }
-            return Ok(Exit::Config);
-        }
+        Err(exit) => return Ok(exit),
     };
+    let path = config.path.clone();
     let accounts: Vec<&Account> = match &args.account {
         Some(name) => match config.account(name) {
             Some(a) => vec![a],
@@ -74,7 +71,7 @@ pub fn run(args: &FoldersArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
         match rt.block_on(account_folders(account, &config_dir)) {
             Ok(folders) => render(account, &folders, out)?,
             Err(e) => {
-                eprintln!("imapsort: account {}: {}", account.name, error_chain(&e));
+                eprintln!("imapsort: account {}: {}", account.name, chain(&e));
                 writeln!(out, "{} ({}): unavailable", account.name, account.host)?;
                 exit = Exit::Unavailable;
             }
@@ -170,18 +167,6 @@ pub fn render(account: &Account, f: &AccountFolders, out: &mut dyn Write) -> std
     Ok(())
 }
 
-/// `error: cause: cause` on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        s.push_str(": ");
-        s.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,15 +237,5 @@ mod tests {
             text.contains("Lists") && text.contains("  -       -"),
             "{text}"
         );
-    }
-
-    #[test]
-    fn error_chain_joins_causes() {
-        let e = ImapError::Connect {
-            host: "h".into(),
-            port: 993,
-            source: std::io::Error::other("refused"),
-        };
-        assert_eq!(error_chain(&e), "connection to h:993 failed: refused");
     }
 }

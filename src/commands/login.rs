@@ -10,7 +10,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::time::{Duration, SystemTime};
 
 use crate::cli::{LoginArgs, LoginMethod};
-use crate::config::{self, Account, Diagnostic, OAuth2, Provider, Severity};
+use crate::commands::{Warnings, load_config};
+use crate::config::{Account, Diagnostic, OAuth2, Provider, Severity};
 use crate::exit::Exit;
 use crate::oauth::store::{self, Tokens};
 use crate::oauth::{Http, OAuthError, TokenReply, browser, device};
@@ -30,16 +31,11 @@ pub fn run_with(
     out: &mut dyn Write,
     stdin: Option<Box<dyn BufRead + Send>>,
 ) -> anyhow::Result<Exit> {
-    let path = config::resolve_path(args.config.config.as_deref());
-    let config = match config::load(&path) {
+    let config = match load_config(&args.config, Warnings::Print, &mut std::io::stderr()) {
         Ok(c) => c,
-        Err(err) => {
-            for d in err.diagnostics() {
-                eprintln!("{d}");
-            }
-            return Ok(Exit::Config);
-        }
+        Err(exit) => return Ok(exit),
     };
+    let path = config.path.clone();
     let config_error = |account: &Account, span, message: String| {
         let d = Diagnostic {
             severity: Severity::Error,

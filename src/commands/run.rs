@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::cli::RunArgs;
-use crate::config;
+use crate::commands::{Warnings, load_config};
 use crate::daemon;
 use crate::exit::Exit;
 
@@ -15,25 +15,17 @@ const RUNTIME_GRACE: Duration = Duration::from_millis(500);
 /// `--shard I/N` only that shard's accounts are run; a shard without accounts runs idle (the
 /// file may gain some on reload), but a file without any account is still refused.
 pub fn run(args: &RunArgs) -> anyhow::Result<Exit> {
-    let path = config::resolve_path(args.config.config.as_deref());
-    let config = match config::load(&path) {
+    let config = match load_config(&args.config, Warnings::Log, &mut std::io::stderr()) {
         Ok(c) => c,
-        Err(err) => {
-            for d in err.diagnostics() {
-                eprintln!("{d}");
-            }
-            return Ok(Exit::Config);
-        }
+        Err(exit) => return Ok(exit),
     };
+    let path = config.path.clone();
     if config.accounts.is_empty() {
         eprintln!(
             "{}: error: no accounts: `imapsort run` needs at least one",
             path.display()
         );
         return Ok(Exit::Config);
-    }
-    for w in &config.warnings {
-        tracing::warn!("{w}");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::cli::{OutputFormat, ShardArg, StatusArgs};
-use crate::config;
+use crate::commands::{Warnings, load_config};
 use crate::exit::Exit;
 use crate::state::{AccountStatus, JournalEntry, MailboxStatus, StateDb, StatusReport};
 
@@ -53,15 +53,9 @@ struct HistoryCounts {
 /// Loads the configuration (for `state_dir` and the account names) and prints the status.
 /// Exit 0, or 78 when the configuration is invalid (its errors go to stderr).
 pub fn run(args: &StatusArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
-    let path = config::resolve_path(args.config.config.as_deref());
-    let config = match config::load(&path) {
+    let config = match load_config(&args.config, Warnings::Print, &mut std::io::stderr()) {
         Ok(config) => config,
-        Err(err) => {
-            for d in err.diagnostics() {
-                eprintln!("{d}");
-            }
-            return Ok(Exit::Config);
-        }
+        Err(exit) => return Ok(exit),
     };
     let names: Vec<String> = config
         .accounts

@@ -28,7 +28,8 @@ use std::io::Write;
 use std::path::Path;
 
 use crate::cli::SweepArgs;
-use crate::config::{self, Account, Config};
+use crate::commands::{Warnings, load_config};
+use crate::config::{Account, Config};
 use crate::execute::Executor;
 use crate::exit::Exit;
 use crate::imap::resolve_special;
@@ -56,17 +57,11 @@ pub fn run_blocking(args: &SweepArgs, out: &mut dyn Write) -> anyhow::Result<Exi
 
 /// Runs the command. `out` gets the results, `err` the problems.
 pub async fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> Exit {
-    let path = config::resolve_path(args.config.config.as_deref());
-    let config = match config::load(&path) {
+    let config = match load_config(&args.config, Warnings::Print, err) {
         Ok(c) => c,
-        Err(e) => {
-            let _ = writeln!(err, "{e}");
-            return Exit::Config;
-        }
+        Err(exit) => return exit,
     };
-    for w in &config.warnings {
-        let _ = writeln!(err, "{w}");
-    }
+    let path = config.path.clone();
     let accounts: Vec<&Account> = match &args.account {
         Some(name) => match config.account(name) {
             Some(a) if args.shard.keeps(name) => vec![a],

@@ -11,10 +11,10 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::cli::{OutputFormat, TestArgs, TriggerArg};
-use crate::config;
+use crate::commands::{Warnings, load_config};
 use crate::exit::Exit;
 use crate::rules::ast::Trigger;
-use crate::rules::{EvalContext, Evaluation, FinalKind, MessageFacts, MessageView, Plan};
+use crate::rules::{EvalContext, Evaluation, FinalKind, Gist, MessageFacts, MessageView, Plan};
 use crate::vocab::MailboxName;
 
 /// One message's result, in the shape of RULES.md's `test --format json`.
@@ -50,17 +50,11 @@ pub fn parse_received(text: &str) -> Result<jiff::Zoned, String> {
 
 /// Run `imapsort test`; diagnostics go to `err`, results to `out`.
 pub fn run(args: &TestArgs, out: &mut dyn Write, err: &mut dyn Write) -> anyhow::Result<Exit> {
-    let path = config::resolve_path(args.config.config.as_deref());
-    let config = match config::load(&path) {
+    let config = match load_config(&args.config, Warnings::Print, err) {
         Ok(c) => c,
-        Err(e) => {
-            writeln!(err, "{e}")?;
-            return Ok(Exit::Config);
-        }
+        Err(exit) => return Ok(exit),
     };
-    for warning in &config.warnings {
-        writeln!(err, "{warning}")?;
-    }
+    let path = &config.path;
     let account = match &args.account {
         Some(name) => match config.account(name) {
             Some(a) => Some(a),
@@ -188,10 +182,7 @@ fn write_text(
     ev: &Evaluation,
     mailbox: &str,
 ) -> std::io::Result<()> {
-    match view.message_id() {
-        Some(id) => writeln!(out, "{file} {id}")?,
-        None => writeln!(out, "{file} (no Message-ID)")?,
-    }
+    writeln!(out, "{file} {}", Gist::of(view))?;
     if ev.matched.is_empty() {
         writeln!(out, "  no rule matched")?;
     }

@@ -1,8 +1,9 @@
 //! The configuration file: YAML -> spanned node tree -> validated [`Config`].
 //!
 //! Raw then validated: [`node`] parses the YAML into a tree in which every key and value knows
-//! its line and column; the section readers ([`settings`], [`accounts`], [`rules`] with
-//! [`conditions`], whose matchers [`address`] and [`text`] read) turn it into typed values,
+//! its line and column; the section readers ([`settings`], [`accounts`] with their [`oauth2`]
+//! blocks, both reading secrets through `password`, [`rules`] with [`conditions`], whose
+//! matchers [`address`] and [`text`] read) turn it into typed values,
 //! reporting every problem they meet and going on, so that all errors of a file are reported at
 //! once; [`lint`] adds warnings; finally the rules engine compiles the rule AST (invalid
 //! regexes, unknown template variables).
@@ -12,15 +13,16 @@ pub(crate) mod address;
 pub(crate) mod conditions;
 mod diag;
 pub(crate) mod lint;
-pub mod node;
-pub mod oauth2;
+pub(crate) mod node;
+pub(crate) mod oauth2;
+mod password;
 pub(crate) mod read;
 pub(crate) mod rules;
-pub mod secret;
+pub(crate) mod secret;
 pub(crate) mod settings;
 pub(crate) mod text;
-pub mod types;
-pub mod units;
+pub(crate) mod types;
+pub(crate) mod units;
 
 pub use diag::{Diagnostic, Severity};
 pub use settings::DEFAULT_HISTORY;
@@ -81,13 +83,6 @@ impl LoadError {
             LoadError::Invalid { diagnostics, .. } => diagnostics.clone(),
         }
     }
-
-    /// The file this is about.
-    pub fn path(&self) -> &Path {
-        match self {
-            LoadError::Unreadable { path, .. } | LoadError::Invalid { path, .. } => path,
-        }
-    }
 }
 
 /// Read, validate and compile the configuration file at `path`. Warnings land in
@@ -98,7 +93,7 @@ pub fn load(path: &Path) -> Result<Config, LoadError> {
         source,
     };
     let text = std::fs::read_to_string(path).map_err(unreadable)?;
-    let mode = accounts::file_mode(path);
+    let mode = password::file_mode(path);
     load_with(&text, path, mode, &|k| std::env::var_os(k))
 }
 
@@ -175,7 +170,7 @@ fn load_with(
     let get = |k: &str| top.as_ref().and_then(|f| f.get(k));
 
     let settings = settings::settings(&mut d, get("settings"), &config_dir, env);
-    let facts = accounts::FileFacts {
+    let facts = password::FileFacts {
         mode,
         config_dir,
         state_dir: settings.state_dir.clone(),

@@ -5,9 +5,9 @@
 //! `custom` provider names every URL itself. Endpoint URLs must be `https`, except on a
 //! loopback address (a token server on the same machine, as in the tests).
 
-use super::accounts::{FileFacts, password};
 use super::diag::Diags;
 use super::node::Node;
+use super::password::{FileFacts, password};
 use super::read::{self, MapKind};
 use super::types::{AuthMechanism, OAuth2, Provider};
 

@@ -94,28 +94,6 @@ pub fn parse_size(text: &str) -> Result<u64, UnitError> {
         .ok_or_else(|| UnitError::SizeTooLarge(text.to_owned()))
 }
 
-/// A duration in the file's own notation, for messages (`1h 30m`).
-pub fn format_duration(d: Duration) -> String {
-    let mut secs = d.as_secs();
-    if secs == 0 {
-        return "0s".to_owned();
-    }
-    let mut parts = Vec::new();
-    for (unit, size) in [
-        ("w", 604_800),
-        ("d", 86_400),
-        ("h", 3600),
-        ("m", 60),
-        ("s", 1),
-    ] {
-        if secs >= size {
-            parts.push(format!("{}{unit}", secs / size));
-            secs %= size;
-        }
-    }
-    parts.join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,17 +182,5 @@ mod tests {
             parse_size("99999999999G"),
             Err(UnitError::SizeTooLarge(_))
         ));
-    }
-
-    #[test]
-    fn formats_durations_in_file_notation() {
-        for (secs, text) in [
-            (0, "0s"),
-            (90, "1m 30s"),
-            (5400, "1h 30m"),
-            (1_209_600, "2w"),
-        ] {
-            assert_eq!(format_duration(Duration::from_secs(secs)), text);
-        }
     }
 }

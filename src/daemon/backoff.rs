@@ -58,8 +58,9 @@ impl Backoff {
         self.connected_since = Some(Instant::now());
     }
 
-    /// Failures counted since the last reset.
-    pub fn attempt(&self) -> u32 {
+    /// Failures counted since the last reset (tests look).
+    #[cfg(test)]
+    fn attempt(&self) -> u32 {
         self.attempt
     }
 

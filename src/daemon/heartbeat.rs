@@ -99,8 +99,9 @@ impl Heartbeats {
         stale
     }
 
-    /// How many workers are registered.
-    pub fn len(&self) -> usize {
+    /// How many workers are registered (tests look).
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.inner
             .workers
             .lock()
@@ -108,7 +109,8 @@ impl Heartbeats {
             .len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }

@@ -516,11 +516,11 @@ impl Report for Log<'_, '_> {
         if let Some(error) = &r.error {
             ctx.link.error(ErrorKind::Command, error);
             self.failed.insert(uid);
-            tracing::warn!(account = %ctx.account.name, mailbox = %ctx.mailbox, uid, rule, error = %error, "could not carry out the plan");
+            tracing::warn!(account = %ctx.account.name, mailbox = %ctx.mailbox, uid, rule = %rule, error = %error, "could not carry out the plan");
             return;
         }
         if r.plan.is_empty() {
-            tracing::debug!(account = %ctx.account.name, mailbox = %ctx.mailbox, uid, rule, "matched; nothing left to do");
+            tracing::debug!(account = %ctx.account.name, mailbox = %ctx.mailbox, uid, rule = %rule, "matched; nothing left to do");
             return;
         }
         Stats::bump(&ctx.stats.messages_acted);
@@ -529,15 +529,15 @@ impl Report for Log<'_, '_> {
             account = %ctx.account.name,
             mailbox = %ctx.mailbox,
             uid,
-            rule,
-            action,
-            destination = destination.unwrap_or(""),
-            trigger = self.trigger.label(),
-            message_id = r.message_id.as_deref().unwrap_or(""),
+            rule = %rule,
+            action = %action,
+            destination = %destination.unwrap_or(""),
+            trigger = %self.trigger.label(),
+            message_id = %r.message_id.as_deref().unwrap_or(""),
             "sorted"
         );
         for w in &r.warnings {
-            tracing::warn!(account = %ctx.account.name, mailbox = %ctx.mailbox, uid, rule, "{w}");
+            tracing::warn!(account = %ctx.account.name, mailbox = %ctx.mailbox, uid, rule = %rule, "{w}");
         }
     }
 }

@@ -697,6 +697,7 @@ mod tests {
             message_id: None,
             from: None,
             subject: None,
+            gist: Default::default(),
             rules: rules.iter().map(|r| r.to_string()).collect(),
             plan,
             warnings: vec![],

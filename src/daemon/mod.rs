@@ -43,9 +43,9 @@
 //! doing without advancing state past unfinished messages, leave IDLE, log out, and the
 //! tracker is awaited (bounded) before the state database is closed.
 
-pub mod backoff;
-pub mod heartbeat;
-pub mod http;
+pub(crate) mod backoff;
+pub(crate) mod heartbeat;
+pub(crate) mod http;
 mod mailbox;
 pub mod metrics;
 pub mod notify;
@@ -53,8 +53,8 @@ mod options;
 mod pacing;
 mod poller;
 mod ready;
-pub mod reload;
-pub mod shutdown;
+pub(crate) mod reload;
+pub(crate) mod shutdown;
 mod status;
 mod supervisor;
 mod systemd;

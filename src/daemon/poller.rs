@@ -89,7 +89,7 @@ pub(super) async fn serve(
                 Err(mailbox::MailboxError::Imap(e)) if !e.is_connection_fatal() => {
                     let text = chain(&e);
                     task.link.error(ErrorKind::Command, &text);
-                    tracing::warn!(account = task.name(), mailbox = %mailbox, error = %text, "cannot poll mailbox");
+                    tracing::warn!(account = %task.name(), mailbox = %mailbox, error = %text, "cannot poll mailbox");
                 }
                 Err(e) => match task.failed(mailbox, e) {
                     Failed::Retry(d) => retry_at = Some(Instant::now() + d),
@@ -108,7 +108,7 @@ pub(super) async fn serve(
                     match session.exists(mailbox).await {
                         Ok(true) => {}
                         Ok(false) => {
-                            tracing::debug!(account = task.name(), mailbox = %mailbox, "sweep skipped: the mailbox does not exist yet");
+                            tracing::debug!(account = %task.name(), mailbox = %mailbox, "sweep skipped: the mailbox does not exist yet");
                             continue;
                         }
                         Err(e) => return Served::Lost(e),
@@ -135,7 +135,7 @@ pub(super) async fn serve(
                     Err(mailbox::MailboxError::Imap(e)) if !e.is_connection_fatal() => {
                         let text = chain(&e);
                         task.link.error(ErrorKind::Command, &text);
-                        tracing::warn!(account = task.name(), mailbox = %mailbox, error = %text, "cannot sweep mailbox");
+                        tracing::warn!(account = %task.name(), mailbox = %mailbox, error = %text, "cannot sweep mailbox");
                     }
                     Err(e) => match task.failed(mailbox, e) {
                         Failed::Retry(d) => {

@@ -12,6 +12,6 @@ pub fn signal() -> std::io::Result<impl Future<Output = ()>> {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
-        tracing::info!(signal = name, "shutting down");
+        tracing::info!(signal = %name, "shutting down");
     })
 }

@@ -57,11 +57,6 @@ pub struct Health {
 }
 
 impl Health {
-    /// Every degraded account with its reason.
-    pub fn degraded(&self) -> BTreeMap<String, String> {
-        self.lock().clone()
-    }
-
     pub fn is_degraded(&self, account: &str) -> bool {
         self.lock().contains_key(account)
     }

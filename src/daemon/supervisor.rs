@@ -279,14 +279,14 @@ impl Supervisor {
                 .is_err()
             {
                 tracing::warn!(
-                    account = name,
+                    account = %name,
                     "workers of the account did not stop in time"
                 );
             }
             // Its workers are gone, and with them what they knew of the state database: new
             // ones (a changed account) find out again, and say so if it is still not writable.
             self.shared.health.recovered(name);
-            tracing::info!(account = name, "stopped account");
+            tracing::info!(account = %name, "stopped account");
         }
     }
 
@@ -381,7 +381,7 @@ impl Supervisor {
         }
         for setting in &diff.needs_restart {
             tracing::warn!(
-                setting,
+                setting = %setting,
                 "this setting changed but takes effect only when imapsort is restarted"
             );
         }

@@ -192,7 +192,7 @@ impl Task {
             self.state_backoff.reset();
             self.shared.health.recovered(&self.account.name);
             tracing::info!(
-                account = self.name(),
+                account = %self.name(),
                 "the state database is writable again; acting on mail again"
             );
         }
@@ -213,9 +213,9 @@ impl Task {
                     .health
                     .set_degraded(&self.account.name, why.clone())
                 {
-                    tracing::error!(account = self.name(), mailbox = %mailbox, error = %why, retry_in = ?delay, "the state database is not writable: acting on nothing until it is");
+                    tracing::error!(account = %self.name(), mailbox = %mailbox, error = %why, retry_in = ?delay, "the state database is not writable: acting on nothing until it is");
                 } else {
-                    tracing::debug!(account = self.name(), mailbox = %mailbox, error = %why, retry_in = ?delay, "the state database is still not writable");
+                    tracing::debug!(account = %self.name(), mailbox = %mailbox, error = %why, retry_in = ?delay, "the state database is still not writable");
                 }
                 Failed::Retry(delay)
             }

@@ -101,9 +101,9 @@ impl Worker {
             return true;
         };
         if let crate::oauth::OAuthError::LoginNeeded { first: true, .. } = oauth {
-            tracing::error!(account = self.name(), error = %oauth, "stopped until the account signs in again");
+            tracing::error!(account = %self.name(), error = %oauth, "stopped until the account signs in again");
         } else {
-            tracing::debug!(account = self.name(), worker = %self.label(), "waiting for imapsort login");
+            tracing::debug!(account = %self.name(), worker = %self.label(), "waiting for imapsort login");
         }
         let text = chain(error);
         self.task.link.error(ErrorKind::Auth, &text);
@@ -115,7 +115,7 @@ impl Worker {
                 _ = sleep_away(&self.task.hb, LOGIN_CHECK_EVERY) => {}
             }
         }
-        tracing::info!(account = self.name(), worker = %self.label(), "the token file changed; connecting");
+        tracing::info!(account = %self.name(), worker = %self.label(), "the token file changed; connecting");
         true
     }
 
@@ -158,11 +158,11 @@ impl Worker {
                     Stats::bump(&self.task.shared.stats.connections);
                     self.backoff.connected();
                     if std::mem::take(&mut self.announce) {
-                        tracing::info!(account = self.name(), worker = %self.label(), "connected again");
+                        tracing::info!(account = %self.name(), worker = %self.label(), "connected again");
                     } else if !self.connected_before {
-                        tracing::info!(account = self.name(), worker = %self.label(), "connected");
+                        tracing::info!(account = %self.name(), worker = %self.label(), "connected");
                     } else {
-                        tracing::debug!(account = self.name(), worker = %self.label(), "connected");
+                        tracing::debug!(account = %self.name(), worker = %self.label(), "connected");
                     }
                     self.connected_before = true;
                     self.first_done();
@@ -178,11 +178,11 @@ impl Worker {
                     match served {
                         Served::Cancelled => {
                             let _ = tokio::time::timeout(LOGOUT_LIMIT, session.logout()).await;
-                            tracing::debug!(account = self.name(), worker = %self.label(), "logged out");
+                            tracing::debug!(account = %self.name(), worker = %self.label(), "logged out");
                             return WorkerExit::Cancelled;
                         }
                         Served::Abandoned => {
-                            tracing::debug!(account = self.name(), worker = %self.label(), "batch abandoned at shutdown; connection dropped");
+                            tracing::debug!(account = %self.name(), worker = %self.label(), "batch abandoned at shutdown; connection dropped");
                             return WorkerExit::Cancelled;
                         }
                         Served::NoWork => {
@@ -209,9 +209,9 @@ impl Worker {
                             };
                             if self.last_error.as_deref() != Some(text.as_str()) {
                                 self.announce = true;
-                                tracing::warn!(account = self.name(), worker = %self.label(), error = %text, retry_in = ?delay, "{what}");
+                                tracing::warn!(account = %self.name(), worker = %self.label(), error = %text, retry_in = ?delay, "{what}");
                             } else {
-                                tracing::debug!(account = self.name(), worker = %self.label(), error = %text, retry_in = ?delay, "{what}");
+                                tracing::debug!(account = %self.name(), worker = %self.label(), error = %text, retry_in = ?delay, "{what}");
                             }
                             self.last_error = Some(text);
                             let _ = tokio::time::timeout(LOGOUT_LIMIT, session.logout()).await;
@@ -251,13 +251,13 @@ impl Worker {
                     if self.last_error.as_deref() != Some(text.as_str()) {
                         self.announce = true;
                         if auth {
-                            tracing::error!(account = self.name(), worker = %self.label(), error = %text, retry_in = ?delay, "{}", error.connect_failure());
+                            tracing::error!(account = %self.name(), worker = %self.label(), error = %text, retry_in = ?delay, "{}", error.connect_failure());
                         } else {
-                            tracing::warn!(account = self.name(), worker = %self.label(), error = %text, retry_in = ?delay, "cannot connect");
+                            tracing::warn!(account = %self.name(), worker = %self.label(), error = %text, retry_in = ?delay, "cannot connect");
                         }
                         self.last_error = Some(text);
                     } else {
-                        tracing::debug!(account = self.name(), worker = %self.label(), error = %text, retry_in = ?delay, "still cannot connect");
+                        tracing::debug!(account = %self.name(), worker = %self.label(), error = %text, retry_in = ?delay, "still cannot connect");
                     }
                     delay
                 }
@@ -273,7 +273,7 @@ impl Worker {
                 _ = self.task.token.cancelled() => return WorkerExit::Cancelled,
                 _ = sleep_away(&self.task.hb, delay) => {}
                 _ = early => {
-                    tracing::debug!(account = self.name(), worker = %self.label(), host = %self.task.account.host, "the server is back (or it is this worker's turn to try it); retrying now");
+                    tracing::debug!(account = %self.name(), worker = %self.label(), host = %self.task.account.host, "the server is back (or it is this worker's turn to try it); retrying now");
                 }
             }
         }
@@ -329,7 +329,7 @@ impl Worker {
                     if acted.failed > 0 {
                         let d = retry.failed();
                         retry_at = Some(Instant::now() + d);
-                        tracing::warn!(account = self.name(), mailbox = %mailbox, failed = acted.failed, retry_in = ?d, "some messages could not be handled; retrying later");
+                        tracing::warn!(account = %self.name(), mailbox = %mailbox, failed = acted.failed, retry_in = ?d, "some messages could not be handled; retrying later");
                     } else {
                         retry.reset();
                         retry_at = None;

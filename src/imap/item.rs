@@ -79,42 +79,9 @@ impl FetchedItem {
         })
     }
 
-    /// The text after the header: `BODY[TEXT]` or `RFC822.TEXT`.
-    pub fn text(&self) -> Option<&[u8]> {
-        self.attributes.iter().find_map(|a| match a {
-            AttributeValue::BodySection {
-                section: Some(SectionPath::Full(MessageSection::Text)),
-                data: Some(d),
-                ..
-            } => Some(d.as_ref()),
-            AttributeValue::Rfc822Text(Some(d)) => Some(d.as_ref()),
-            _ => None,
-        })
-    }
-
-    /// Any body section by path (`BODY[1.2]`, `BODY[1.MIME]` ...).
-    pub fn section(&self, path: &SectionPath) -> Option<&[u8]> {
-        self.attributes.iter().find_map(|a| match a {
-            AttributeValue::BodySection {
-                section: Some(p),
-                data: Some(d),
-                ..
-            } if p == path => Some(d.as_ref()),
-            _ => None,
-        })
-    }
-
     pub fn bodystructure(&self) -> Option<&BodyStructure<'static>> {
         self.attributes.iter().find_map(|a| match a {
             AttributeValue::BodyStructure(b) => Some(b),
-            _ => None,
-        })
-    }
-
-    /// X-GM-LABELS (Gmail).
-    pub fn gmail_labels(&self) -> Option<Vec<String>> {
-        self.attributes.iter().find_map(|a| match a {
-            AttributeValue::GmailLabels(l) => Some(l.iter().map(|s| s.to_string()).collect()),
             _ => None,
         })
     }

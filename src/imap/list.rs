@@ -170,7 +170,7 @@ impl Session {
 fn decode_name(wire: &str, delimiter: Option<char>, account: &str) -> String {
     if wire.is_ascii() {
         name::from_wire(wire, delimiter).unwrap_or_else(|e| {
-            tracing::warn!(account, mailbox = %wire, error = %e, "mailbox name is not modified UTF-7; using it as sent");
+            tracing::warn!(account = %account, mailbox = %wire, error = %e, "mailbox name is not modified UTF-7; using it as sent");
             wire.to_owned()
         })
     } else {

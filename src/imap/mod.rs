@@ -21,19 +21,19 @@
 //! error     ImapError with is_transient()
 //! ```
 
-pub mod auth;
-pub mod connect;
-pub mod error;
+pub(crate) mod auth;
+pub(crate) mod connect;
+pub(crate) mod error;
 pub mod fetch;
-pub mod idle;
-pub mod item;
-pub mod list;
+pub(crate) mod idle;
+pub(crate) mod item;
+pub(crate) mod list;
 pub mod name;
 mod response;
 pub mod search;
-pub mod session;
-pub mod tls;
-pub mod transport;
+pub(crate) mod session;
+pub(crate) mod tls;
+pub(crate) mod transport;
 pub mod uidset;
 
 pub use connect::{ConnectOptions, connect, connect_account};

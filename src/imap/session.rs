@@ -199,11 +199,6 @@ impl Session {
         e
     }
 
-    /// The longest wait for any one response from now on (e.g. longer for huge FETCHes).
-    pub fn set_command_timeout(&mut self, timeout: std::time::Duration) {
-        self.transport.timeout = timeout;
-    }
-
     fn note_unsolicited(&mut self, r: &OwnedResponse) {
         let u = match r {
             Response::MailboxData(MailboxDatum::Exists(n)) => {

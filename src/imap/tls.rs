@@ -1,27 +1,13 @@
 //! TLS client configuration: rustls with the ring provider, system roots (webpki-roots when the
-//! system store is empty), plus the account's `ca_file`. Certificates and host names are always
+//! system store is empty), plus the account's `ca_file` (both read by [`crate::trust`]). Certificates and host names are always
 //! verified; there is no switch to turn that off.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
-
-use rustls::RootCertStore;
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
+use std::sync::Arc;
 
 use super::ImapError;
-
-/// The system's roots, loaded once per process (reading /etc/ssl/certs takes a while).
-pub(crate) fn system_roots() -> &'static [CertificateDer<'static>] {
-    static ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
-    ROOTS.get_or_init(|| {
-        let result = rustls_native_certs::load_native_certs();
-        for e in &result.errors {
-            tracing::debug!(error = %e, "could not load some system root certificates");
-        }
-        result.certs
-    })
-}
+use crate::trust::{ca_file_certs, system_roots};
+use rustls::RootCertStore;
 
 /// Build the client configuration for one account.
 pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, ImapError> {
@@ -31,7 +17,8 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
     if let Some(path) = ca_file {
-        for cert in ca_file_certs(path)? {
+        let certs = ca_file_certs(path).map_err(|e| ImapError::TlsConfig(e.to_string()))?;
+        for cert in certs {
             roots
                 .add(cert)
                 .map_err(|e| ImapError::TlsConfig(format!("ca_file {}: {e}", path.display())))?;
@@ -44,21 +31,6 @@ pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
-}
-
-/// The certificates of a `ca_file` (PEM); an error when it holds none.
-pub(crate) fn ca_file_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ImapError> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| ImapError::TlsConfig(format!("ca_file {}: {e}", path.display())))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| ImapError::TlsConfig(format!("ca_file {}: {e}", path.display())))?;
-    if certs.is_empty() {
-        return Err(ImapError::TlsConfig(format!(
-            "ca_file {} holds no certificate",
-            path.display()
-        )));
-    }
-    Ok(certs)
 }
 
 /// What is wrong with a refused server certificate, and what the user can do about it.

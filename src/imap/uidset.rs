@@ -48,15 +48,6 @@ impl UidSet {
         UidSet::default()
     }
 
-    /// A single range `first:last` (empty when `first > last`).
-    pub fn range(first: Uid, last: Uid) -> UidSet {
-        let mut set = UidSet::new();
-        if first <= last {
-            set.ranges.push((first.get(), last.get()));
-        }
-        set
-    }
-
     pub fn is_empty(&self) -> bool {
         self.ranges.is_empty()
     }

@@ -74,10 +74,10 @@ impl std::fmt::Debug for TokenReply {
 impl Http {
     /// A client trusting the system roots plus `ca_file`.
     pub fn new(ca_file: Option<&Path>) -> Result<Http, OAuthError> {
-        let system = crate::imap::tls::system_roots();
+        let system = crate::trust::system_roots();
         let extra = match ca_file {
             Some(path) => {
-                crate::imap::tls::ca_file_certs(path).map_err(|e| OAuthError::Tls(e.to_string()))?
+                crate::trust::ca_file_certs(path).map_err(|e| OAuthError::Tls(e.to_string()))?
             }
             None => Vec::new(),
         };

@@ -17,16 +17,16 @@
 //! Secrets are `SecretString`s (their `Debug` prints nothing) and are never passed to
 //! `tracing`; the HTTP library's own wire logs are capped in `logging`.
 
-pub mod browser;
-pub mod device;
+pub(crate) mod browser;
+pub(crate) mod device;
 mod http;
-pub mod store;
+pub(crate) mod store;
 mod tokens;
 
 use std::path::PathBuf;
 
 pub use http::{Http, TokenReply};
-pub use tokens::{AccessToken, access_token, login_changed, refused};
+pub use tokens::{access_token, login_changed, refused};
 
 /// What can go wrong getting a token. Messages never contain a token or secret.
 #[derive(Debug, thiserror::Error)]

@@ -31,8 +31,8 @@
 //! move without UIDPLUS leaves its originals marked so (sweeping them again would copy twice).
 
 mod fetch;
-pub mod open;
-pub mod record;
+pub(crate) mod open;
+pub(crate) mod record;
 pub mod sink;
 pub mod target;
 mod waiting;
@@ -47,7 +47,7 @@ use crate::imap::search;
 use crate::imap::uidset::{MAX_SET_CHARS, Uid, UidSet};
 use crate::imap::{ImapError, MailboxInfo, Session};
 use crate::rules::ast::Trigger;
-use crate::rules::{EvalContext, FinalKind, Plan, RuleSet};
+use crate::rules::{EvalContext, FinalKind, Gist, Plan, RuleSet};
 use crate::state::StateError;
 use crate::vocab::MailboxName;
 use fetch::{Fetch, answer, send_fetch};
@@ -101,6 +101,8 @@ pub struct MessageResult {
     pub from: Option<String>,
     /// The decoded Subject, for the history (as `from`).
     pub subject: Option<String>,
+    /// Sender and subject, for text output (JSON and the state use the Message-ID).
+    pub gist: Gist,
     /// Names of the rules that matched, in order.
     pub rules: Vec<String>,
     /// Only real changes; empty when the rules want nothing done (already applied, flags set).
@@ -329,7 +331,7 @@ pub async fn run<R: Report + ?Sized>(
             .map_err(search_err)?
     };
     tracing::debug!(
-        account = opts.account,
+        account = %opts.account,
         mailbox = %opts.mailbox,
         query = %query,
         examined = summary.examined,
@@ -433,7 +435,7 @@ pub async fn run<R: Report + ?Sized>(
             }
             for w in &ev.warnings {
                 tracing::warn!(
-                    account = opts.account,
+                    account = %opts.account,
                     mailbox = %opts.mailbox,
                     uid = uid.get(),
                     "{w}"
@@ -444,6 +446,7 @@ pub async fn run<R: Report + ?Sized>(
                 message_id: view.message_id().map(str::to_owned),
                 from: view.from_address().map(str::to_owned),
                 subject: view.subject().map(str::to_owned),
+                gist: Gist::of(view),
                 rules: ev.matched.into_iter().map(|m| m.rule).collect(),
                 plan: ev.plan,
                 warnings: ev.warnings,
@@ -473,14 +476,14 @@ pub async fn run<R: Report + ?Sized>(
         }
     }
     tracing::debug!(
-        account = opts.account,
+        account = %opts.account,
         mailbox = %opts.mailbox,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "sweep fetched and evaluated"
     );
     pass.flush(&mut held, universe.as_mut()).await?;
     tracing::debug!(
-        account = opts.account,
+        account = %opts.account,
         mailbox = %opts.mailbox,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "sweep done"
@@ -574,7 +577,7 @@ impl<R: Report + ?Sized> Pass<'_, '_, R> {
                 .await;
             self.sink.copied(run.copied);
             tracing::debug!(
-                account = opts.account,
+                account = %opts.account,
                 mailbox = %opts.mailbox,
                 steps = program.steps.len(),
                 elapsed_ms = started.elapsed().as_millis() as u64,
@@ -677,6 +680,7 @@ mod tests {
             message_id: None,
             from: None,
             subject: None,
+            gist: Gist::default(),
             rules: vec!["r".into()],
             plan: Plan::default(),
             warnings: vec![],

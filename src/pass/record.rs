@@ -502,7 +502,7 @@ mod tests {
     }
 
     #[test]
-    fn intents_are_found_by_uid_in_order_and_forgotten_by_uid() {
+    fn intents_are_found_by_uid_in_order_and_taken_by_uid() {
         let batch = |rows: &[(u32, i64)]| Intents {
             rows: rows.iter().map(|&(u, id)| (u, JournalId(id))).collect(),
             entries: rows.iter().map(|&(u, id)| (u, EntryId(id * 10))).collect(),
@@ -516,11 +516,12 @@ mod tests {
         assert_eq!(all.entry_of(2), Some(EntryId(200)));
         assert_eq!(all.entry_of(6), None);
         assert!(of(&all, 6).is_empty());
-        all.forget([7, 2]);
+        let taken = all.take([7, 2]);
+        assert_eq!(of(&taken, 7), [70, 71]);
         assert_eq!(of(&all, 7), Vec::<i64>::new());
         assert_eq!(of(&all, 5), [50]);
         assert_eq!(of(&all, 9), [90]);
-        all.clear();
+        let _ = all.take([5, 9]);
         assert!(all.is_empty());
     }
 }

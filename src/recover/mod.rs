@@ -127,7 +127,7 @@ pub async fn recover(
             .await
             .map_err(RecoverError::State)?;
         tracing::info!(
-            account,
+            account = %account,
             mailbox = %mailbox,
             uids = %finish,
             "finishing moves and deletes an interrupted pass left half done"
@@ -140,7 +140,7 @@ pub async fn recover(
         .call(move |db| record(db, &name, &key, uid_validity, &settled))
         .await
         .map_err(RecoverError::State)?;
-    tracing::info!(account, mailbox = %mailbox, intents = n, "settled actions an interrupted run left open");
+    tracing::info!(account = %account, mailbox = %mailbox, intents = n, "settled actions an interrupted run left open");
     Ok(n)
 }
 

@@ -114,18 +114,6 @@ pub enum SystemFlag {
     Draft,
 }
 
-impl SystemFlag {
-    /// The IMAP spelling, e.g. `\Seen`.
-    pub fn imap_name(self) -> &'static str {
-        match self {
-            SystemFlag::Seen => "\\Seen",
-            SystemFlag::Flagged => "\\Flagged",
-            SystemFlag::Answered => "\\Answered",
-            SystemFlag::Draft => "\\Draft",
-        }
-    }
-}
-
 /// A text matcher: one operation plus `case_sensitive`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TextMatcher {

@@ -8,13 +8,13 @@
 //! [`RuleSet::needs`] tells the IMAP layer what to fetch.
 
 pub mod ast;
-mod attachment;
 mod cond;
 mod eval;
+mod gist;
 mod guard;
 mod index;
 mod matcher;
-pub mod plan;
+pub(crate) mod plan;
 mod subject_set;
 mod template;
 mod view;
@@ -22,8 +22,8 @@ mod view;
 use std::collections::{BTreeSet, HashSet};
 
 pub use cond::has_age_condition;
+pub use gist::Gist;
 pub use plan::{FinalAction, FinalKind, Plan};
-pub use template::VARIABLES as TEMPLATE_VARIABLES;
 pub use view::{Attachment, MessageFacts, MessageView};
 
 use crate::vocab::MailboxName;
@@ -166,7 +166,7 @@ pub fn undone_marker(rule: &str) -> String {
 pub struct FetchNeeds {
     /// Header names for `BODY.PEEK[HEADER.FIELDS (...)]`; `None`: the whole header block.
     /// Always includes Message-ID, From, Date and Subject (the history keeps From and
-    /// Subject).
+    /// Subject; text output names a message by sender and subject).
     pub headers: Option<BTreeSet<String>>,
     /// Some rule has a `body` condition.
     pub body: bool,
@@ -319,6 +319,7 @@ impl RuleSet {
             "message-id".to_owned(),
             "from".to_owned(),
             "date".to_owned(),
+            // Subject: the history keeps it, and text output names a message by it (`Gist`).
             "subject".to_owned(),
         ];
         let mut body = false;

@@ -341,11 +341,6 @@ impl MessageView {
             .collect();
     }
 
-    /// Decoded body text fetched separately (bounded size).
-    pub fn set_body_text(&mut self, text: String) {
-        self.body = Some(Folded::new(text));
-    }
-
     /// Body text and attachments from the full message (when the view was built from the
     /// header fields only and a rule needs the body): `raw` is the whole message, or the
     /// Content-* headers followed by the text.

@@ -203,7 +203,7 @@ impl StateDb {
             .pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0))
             .map_err(open_err)?;
         if !mode.eq_ignore_ascii_case("wal") {
-            tracing::warn!(path = %path.display(), mode, "state database not in WAL mode");
+            tracing::warn!(path = %path.display(), mode = %mode, "state database not in WAL mode");
         }
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(open_err)?;
@@ -791,23 +791,23 @@ impl StateTx<'_> {
         let mailbox = mailbox.as_str();
         match old.flatten() {
             Some(old) if old != uid_validity => tracing::warn!(
-                account,
-                mailbox,
+                account = %account,
+                mailbox = %mailbox,
                 old_uid_validity = old,
                 uid_validity,
                 forgotten,
                 "UIDVALIDITY changed; mailbox state reset"
             ),
             Some(_) => tracing::info!(
-                account,
-                mailbox,
+                account = %account,
+                mailbox = %mailbox,
                 uid_validity,
                 forgotten,
                 "mailbox state reset"
             ),
             None => tracing::info!(
-                account,
-                mailbox,
+                account = %account,
+                mailbox = %mailbox,
                 uid_validity,
                 last_uid,
                 "mailbox state started"
@@ -838,7 +838,7 @@ impl StateTx<'_> {
         )?;
         if stored > uid {
             tracing::debug!(
-                account,
+                account = %account,
                 mailbox = %mailbox,
                 uid,
                 stored,

@@ -167,3 +167,50 @@ fn password_file_readable_by_others_warns() {
     let out = check(&["-c", &file]);
     assert_eq!(stdout(&out), format!("{file}: ok (0 warnings)\n"));
 }
+
+/// Every command that reads the configuration reports an invalid one as `check` does: the
+/// same lines (on stderr rather than stdout, without the summary) and exit 78.
+#[test]
+fn every_command_reports_an_invalid_file_as_check_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "rules:\n  - name: r\n    when: { frm: x }\n    then: trash\n  - name: purge\n    when: true\n    then: delete\n";
+    let file = write(dir.path(), "bad.yaml", text, 0o600);
+    let checked = check(&["-c", &file]);
+    assert_eq!(checked.status.code(), Some(78), "{checked:?}");
+    let report = stdout(&checked);
+    let (lines, summary) = report
+        .trim_end()
+        .rsplit_once('\n')
+        .expect("diagnostics and a summary");
+    assert_eq!(summary, format!("{file}: 1 error, 1 warning"));
+    let message = dir.path().join("m.eml");
+    std::fs::write(&message, "Subject: x\r\n\r\nbody\r\n").unwrap();
+    let message = message.to_string_lossy().into_owned();
+    let commands: &[&[&str]] = &[
+        &["test", &message],
+        &["sweep"],
+        &["sweep", "--dry-run"],
+        &["run"],
+        &["folders"],
+        &["status"],
+        &["login", "personal"],
+    ];
+    for args in commands {
+        let out = Command::new(env!("CARGO_BIN_EXE_imapsort"))
+            .args(&args[..1])
+            .args(["-c", &file])
+            .args(&args[1..])
+            .env_remove("IMAPSORT_CONFIG")
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .env_remove("JOURNAL_STREAM")
+            .output()
+            .expect("the binary runs");
+        assert_eq!(out.status.code(), Some(78), "{args:?}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("{lines}\n"),
+            "{args:?}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}: {out:?}");
+    }
+}

@@ -426,3 +426,62 @@ fn a_copy_destination_deleted_by_another_client_is_created_again() {
         h.stop().await;
     });
 }
+
+/// Log fields are written one way: names (account, mailbox, rule, destination...) with their
+/// Display form, `account=good`, never Debug-quoted `account="good"`, in the daemon's own
+/// lines and in its workers' errors alike.
+#[test]
+fn log_lines_show_names_unquoted() {
+    crate::support::run_with_timeout_logged(Duration::from_secs(60), "info", |logs| async move {
+        let Some(mut h) = harness() else { return };
+        let accounts = format!(
+            "{}{}",
+            h.account("bad", "wrong-password", ""),
+            h.account("good", "pass", "")
+        );
+        let rules = "  - name: mailing lists\n    when: { list_id: { exists: true } }\n    then: { move: \"Lists/{list_id}\" }\n";
+        h.write_config(&h.config(&accounts, rules, ""));
+        h.start().await;
+        h.wait_selected().await;
+        h.deliver("INBOX", &[mail(1, "hello", Some("dev.example.org"))]);
+        logs.wait_for("the sorted line", Duration::from_secs(20), |t| {
+            t.lines().any(|l| l.contains(" sorted "))
+        })
+        .await;
+        logs.wait_for("the bad account's error", Duration::from_secs(20), |t| {
+            t.contains("account=bad")
+        })
+        .await;
+        h.stop().await;
+        let text = logs.text();
+        let sorted = text.lines().find(|l| l.contains(" sorted ")).unwrap();
+        assert!(
+            sorted.contains(
+                "account=good mailbox=INBOX uid=1 rule=mailing lists action=move \
+                 destination=Lists/dev.example.org trigger=new message_id=<m1.5@example.com>"
+            ),
+            "{sorted}"
+        );
+        for field in [
+            "account",
+            "mailbox",
+            "rule",
+            "action",
+            "destination",
+            "trigger",
+            "message_id",
+            "worker",
+            "setting",
+            "signal",
+            "host",
+            "path",
+            "file",
+        ] {
+            let quoted = format!(" {field}=\"");
+            assert!(
+                !text.lines().any(|l| l.contains(&quoted)),
+                "{field} quoted in:\n{text}"
+            );
+        }
+    });
+}

@@ -222,7 +222,7 @@ fn text_output_explains() {
     assert_eq!(outcome.exit, Exit::Ok, "{}", outcome.stderr);
     let text = &outcome.stdout;
     assert!(
-        text.contains("tests/golden/address_matchers.eml <addr@example.com>"),
+        text.contains("tests/golden/address_matchers.eml Alice A. \"addresses\"\n"),
         "{text}"
     );
     assert!(

@@ -20,6 +20,9 @@ mod example;
 mod golden;
 mod rules_props;
 
+// The shape of the source: the map in src/lib.rs, no import circles.
+mod layout;
+
 // The IMAP layer against Dovecot and scripted peers.
 mod imap_connect;
 mod imap_folders;

@@ -334,6 +334,19 @@ fn dry_run_changes_nothing() {
             "{}",
             text.stdout
         );
+        // Each message named by sender (the name, else the address) and subject.
+        assert!(
+            lines.contains(&"test INBOX 2 Boss \"invoice\" [boss] flag \\Flagged (dry run)"),
+            "{}",
+            text.stdout
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("test INBOX 4 spam@junk.test (no subject) [spam] trash")),
+            "{}",
+            text.stdout
+        );
         assert!(
             lines[10].starts_with("examined 11, matched 10, moved 6, errors 0"),
             "{}",

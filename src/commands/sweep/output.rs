@@ -1,5 +1,10 @@
 //! What `imapsort sweep` prints on stdout: a line per message acted on (text, or JSON as in
-//! RULES.md), as the state database records it, and a summary line at the end.
+//! RULES.md), as the state database records it, and a summary line at the end. A text line
+//! names the message as a person knows it, by sender and subject:
+//!
+//! `personal INBOX 42 Alice Example "Your invoice" [invoices] move Invoices (done)`
+//!
+//! JSON lines carry the Message-ID instead.
 
 use std::io::Write;
 
@@ -61,7 +66,7 @@ impl Report for Printer<'_> {
                     self.account,
                     self.mailbox,
                     r.uid,
-                    r.message_id.as_deref().unwrap_or("-"),
+                    r.gist,
                     r.rules.join(", "),
                     describe_plan(&r.plan),
                 )
@@ -69,7 +74,7 @@ impl Report for Printer<'_> {
         };
         let _ = writeln!(self.out, "{line}");
         for w in &r.warnings {
-            tracing::warn!(account = self.account, mailbox = %self.mailbox, uid = r.uid.get(), "{w}");
+            tracing::warn!(account = %self.account, mailbox = %self.mailbox, uid = r.uid.get(), "{w}");
         }
     }
 }
