@@ -63,13 +63,6 @@ impl Intents {
             .map(|r| r.1)
     }
 
-    /// Forgets the intents of `uids` (their results are written).
-    pub fn forget(&mut self, uids: impl IntoIterator<Item = u32>) {
-        let gone: std::collections::HashSet<u32> = uids.into_iter().collect();
-        self.rows.retain(|r| !gone.contains(&r.0));
-        self.entries.retain(|r| !gone.contains(&r.0));
-    }
-
     /// Takes the intents of `uids` out (to finish them with their results).
     pub fn take(&mut self, uids: impl IntoIterator<Item = u32>) -> Intents {
         let wanted: std::collections::HashSet<u32> = uids.into_iter().collect();
@@ -85,16 +78,6 @@ impl Intents {
             rows: taken,
             entries,
         }
-    }
-
-    /// Forgets every intent.
-    pub fn clear(&mut self) {
-        self.rows.clear();
-        self.entries.clear();
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.entries.is_empty()
     }
 
     /// The lowest and highest journal id held.
@@ -385,6 +368,7 @@ mod tests {
             message_id: Some(format!("<{uid}@x>")),
             from: Some("a@b.example".into()),
             subject: Some("hello".into()),
+            gist: Default::default(),
             rules: vec!["r".into()],
             plan,
             warnings: vec![],
@@ -521,7 +505,9 @@ mod tests {
         assert_eq!(of(&all, 7), Vec::<i64>::new());
         assert_eq!(of(&all, 5), [50]);
         assert_eq!(of(&all, 9), [90]);
-        let _ = all.take([5, 9]);
-        assert!(all.is_empty());
+        let rest = all.take([5, 9]);
+        assert_eq!(rest.entry_of(9), Some(EntryId(900)));
+        assert_eq!(all.entry_of(9), None);
+        assert!(of(&all, 5).is_empty() && of(&all, 9).is_empty());
     }
 }
