@@ -18,7 +18,6 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::journal::encode_rules;
 use super::{StateError, from_ms};
 use crate::rules::Plan;
 use crate::vocab::{MailboxName, UidValidity};
@@ -131,7 +130,7 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Entry, StateError>
         message_id: r.get(6)?,
         from: r.get(7)?,
         subject: r.get(8)?,
-        rules: serde_json::from_str(&rules).unwrap_or_else(|_| vec![rules]),
+        rules: decode_rules(&rules),
         plan,
         done: r.get(11)?,
         moved_to,
@@ -253,6 +252,17 @@ pub(super) fn open_of(
         }
     }
     Ok(out)
+}
+
+/// The history's `rules` column and the journal's `rule` column: the rule names as a JSON array (`["a, b","c"]`), so that no character a
+/// name may hold can split it.
+pub(super) fn encode_rules(rules: &[String]) -> String {
+    serde_json::to_string(rules).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// Reads the `rule` column (a JSON array; any other text is one name).
+pub(super) fn decode_rules(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_else(|_| vec![text.to_owned()])
 }
 
 /// Writes a new entry (not done yet).

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, Row, params};
 use serde::Serialize;
 
-use super::history::EntryId;
+use super::history::{EntryId, decode_rules, encode_rules};
 use super::{StateError, from_ms, opt_ts, ts};
 use crate::vocab::{MailboxName, UidValidity};
 
@@ -266,17 +266,6 @@ impl JournalEntry {
             signature: row.get(14)?,
         }))
     }
-}
-
-/// The `rule` column: the rule names as a JSON array (`["a, b","c"]`), so that no character a
-/// name may hold can split it.
-pub(super) fn encode_rules(rules: &[String]) -> String {
-    serde_json::to_string(rules).unwrap_or_else(|_| "[]".to_owned())
-}
-
-/// Reads the `rule` column (a JSON array; any other text is one name).
-fn decode_rules(text: &str) -> Vec<String> {
-    serde_json::from_str(text).unwrap_or_else(|_| vec![text.to_owned()])
 }
 
 /// Inserts one row with the given outcome; `finished_at` is set unless it is an intent.
