@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::cli::{LogArgs, OutputFormat};
 use crate::config;
 use crate::exit::Exit;
-use crate::rules::{FinalKind, Plan};
+use crate::rules::Plan;
 use crate::shard::ShardArg;
 use crate::state::{Entry, Selection, StateDb, StateError};
 use crate::vocab::MailboxName;
@@ -198,36 +198,8 @@ fn text_columns(e: &Entry) -> [String; ALIGNED + 2] {
 /// `flag $Urgent, copy -> Accounting, move -> Lists/x`: the plan in words, in the order it
 /// is carried out.
 pub fn what_was_done(plan: &Plan) -> String {
-    let mut parts = Vec::new();
-    if !plan.add_flags.is_empty() {
-        parts.push(format!("flag {}", plan.add_flags.join(" ")));
-    }
-    if !plan.remove_flags.is_empty() {
-        parts.push(format!("unflag {}", plan.remove_flags.join(" ")));
-    }
-    if !plan.add_labels.is_empty() {
-        parts.push(format!("label {}", plan.add_labels.join(" ")));
-    }
-    for c in &plan.copy {
-        parts.push(format!("copy -> {c}"));
-    }
-    if let Some(f) = &plan.final_action {
-        let verb = match f.action {
-            FinalKind::Move => "move",
-            FinalKind::Archive => "archive",
-            FinalKind::Trash => "trash",
-            FinalKind::Delete => "delete",
-        };
-        match &f.mailbox {
-            Some(m) => parts.push(format!("{verb} -> {m}")),
-            None => parts.push(verb.to_owned()),
-        }
-    }
-    if parts.is_empty() {
-        "nothing".to_owned()
-    } else {
-        parts.join(", ")
-    }
+    let words: Vec<String> = plan.changes().iter().map(|c| c.words(true)).collect();
+    words.join(", ")
 }
 
 fn one_line(text: &str) -> String {
@@ -237,7 +209,7 @@ fn one_line(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::FinalAction;
+    use crate::rules::{FinalAction, FinalKind};
     use crate::state::EntryId;
     use crate::vocab::UidValidity;
 

@@ -38,7 +38,7 @@ use crate::pass::target::server_caps;
 use crate::pass::{MessageResult, PassError, PassOptions, Report, Scope, Summary};
 use crate::recover::RecoverError;
 use crate::rules::ast::Trigger;
-use crate::rules::{FinalKind, Plan, RuleSet};
+use crate::rules::{Change, Plan, RuleSet};
 use crate::state::{StateError, Store};
 use crate::vocab::{MailboxName, UidValidity};
 
@@ -542,34 +542,22 @@ impl Report for Log<'_, '_> {
     }
 }
 
-/// The log line's `action` and `destination`: the terminal action if any, else the first
-/// kind of change.
+/// The log line's `action` (the plan in words, the terminal action without its mailbox) and
+/// `destination` (the terminal action's mailbox, else the first copy's).
 fn summary(plan: &Plan) -> (String, Option<&str>) {
-    let mut parts = Vec::new();
-    if !plan.add_flags.is_empty() {
-        parts.push(format!("flag {}", plan.add_flags.join(" ")));
-    }
-    if !plan.remove_flags.is_empty() {
-        parts.push(format!("unflag {}", plan.remove_flags.join(" ")));
-    }
-    if !plan.add_labels.is_empty() {
-        parts.push(format!("label {}", plan.add_labels.join(" ")));
-    }
-    for c in &plan.copy {
-        parts.push(format!("copy {c}"));
-    }
-    let mut destination = plan.copy.first().map(String::as_str);
-    if let Some(f) = &plan.final_action {
-        let kind = match f.action {
-            FinalKind::Move => "move",
-            FinalKind::Archive => "archive",
-            FinalKind::Trash => "trash",
-            FinalKind::Delete => "delete",
-        };
-        parts.push(kind.to_string());
-        destination = f.mailbox.as_deref();
-    }
-    (parts.join("; "), destination)
+    let words: Vec<String> = plan
+        .changes()
+        .iter()
+        .map(|c| match c {
+            Change::To(verb, _) if *verb != "copy" => (*verb).to_owned(),
+            c => c.words(false),
+        })
+        .collect();
+    let destination = match &plan.final_action {
+        Some(f) => f.mailbox.as_deref(),
+        None => plan.copy.first().map(String::as_str),
+    };
+    (words.join("; "), destination)
 }
 
 #[cfg(test)]

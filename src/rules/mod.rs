@@ -23,7 +23,7 @@ use std::collections::{BTreeSet, HashSet};
 
 pub use cond::has_age_condition;
 pub use gist::Gist;
-pub use plan::{FinalAction, FinalKind, Plan};
+pub use plan::{Change, FinalAction, FinalKind, Plan};
 pub use view::{Attachment, MessageFacts, MessageView};
 
 use crate::vocab::MailboxName;

@@ -79,32 +79,10 @@ impl Report for Printer<'_> {
     }
 }
 
-/// `flag \Seen; copy Acc; move Lists/x` — the plan in words, in the order it is carried out.
+/// `flag \\Seen; copy Acc; move Lists/x`: the plan in words, in the order it is carried out.
 fn describe_plan(plan: &Plan) -> String {
-    let mut parts = Vec::new();
-    if !plan.add_flags.is_empty() {
-        parts.push(format!("flag {}", plan.add_flags.join(" ")));
-    }
-    if !plan.remove_flags.is_empty() {
-        parts.push(format!("unflag {}", plan.remove_flags.join(" ")));
-    }
-    if !plan.add_labels.is_empty() {
-        parts.push(format!("label {}", plan.add_labels.join(" ")));
-    }
-    for c in &plan.copy {
-        parts.push(format!("copy {c}"));
-    }
-    if let Some(f) = &plan.final_action {
-        let verb = serde_json::to_value(f.action)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        match &f.mailbox {
-            Some(m) => parts.push(format!("{verb} {m}")),
-            None => parts.push(verb),
-        }
-    }
-    parts.join("; ")
+    let words: Vec<String> = plan.changes().iter().map(|c| c.words(false)).collect();
+    words.join("; ")
 }
 
 /// `{"summary": {"examined": N, "matched": N, "moved": N, "errors": N}}`, keys in RULES.md's
