@@ -205,15 +205,19 @@ pub fn fences(
     intents: (JournalId, JournalId),
     fences: &[Fence],
 ) -> Result<(), StateError> {
-    let rows: Vec<NewFence<'_>> = fences
+    db.record_fences(&batch(at, intents), &fence_rows(fences))
+}
+
+/// The state's rows for `fences` (the pass's batches and undo's).
+pub fn fence_rows(fences: &[Fence]) -> Vec<NewFence<'_>> {
+    fences
         .iter()
         .map(|f| NewFence {
             destination: &f.mailbox,
             dest_uid_validity: f.uid_validity,
             dest_uid_next: f.uid_next,
         })
-        .collect();
-    db.record_fences(&batch(at, intents), &rows)
+        .collect()
 }
 
 fn batch(at: &Place, intents: (JournalId, JournalId)) -> Batch<'_> {

@@ -16,11 +16,10 @@ use super::{Key, UndoError};
 use crate::execute::{Executor, Fence, Program, Step};
 use crate::imap::Session;
 use crate::imap::uidset::{Uid, UidSet};
+use crate::pass::record::fence_rows;
 use crate::recover::returned::{self as putback, Returning};
 use crate::recover::undone::{Part, describe_flags};
-use crate::state::{
-    Batch, Entry, JournalId, Link, NewFence, NewJournalEntry, Outcome, StateError, Store,
-};
+use crate::state::{Batch, Entry, JournalId, Link, NewJournalEntry, Outcome, StateError, Store};
 use crate::vocab::{MailboxName, UidValidity};
 
 /// One part to take back, found where it is to be taken back.
@@ -125,14 +124,7 @@ pub async fn run(
         let (fences, mailbox, account) = (fences.clone(), mailbox.clone(), account.clone());
         store
             .call(move |db| {
-                let rows: Vec<NewFence<'_>> = fences
-                    .iter()
-                    .map(|f| NewFence {
-                        destination: &f.mailbox,
-                        dest_uid_validity: f.uid_validity,
-                        dest_uid_next: f.uid_next,
-                    })
-                    .collect();
+                let rows = fence_rows(&fences);
                 let batch = Batch {
                     account: &account,
                     mailbox: &mailbox,
