@@ -55,11 +55,7 @@ pub fn run(args: &FoldersArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
         eprintln!("imapsort: {} has no accounts", path.display());
         return Ok(Exit::Config);
     }
-    let config_dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+    let config_dir = crate::config::dir_of(&path).to_path_buf();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

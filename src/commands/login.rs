@@ -85,11 +85,7 @@ pub fn run_with(
         }
         _ => {}
     }
-    let config_dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."))
-        .to_path_buf();
+    let config_dir = crate::config::dir_of(&path).to_path_buf();
     let secret = match &oauth.client_secret {
         Some(s) => match s.resolve(&config_dir) {
             Ok(v) => Some(v),

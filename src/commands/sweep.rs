@@ -98,10 +98,7 @@ pub async fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
     let Some(store) = open_state(&config, args.dry_run, err).await else {
         return Exit::IoErr;
     };
-    let config_dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let config_dir = crate::config::dir_of(&path);
     let mut sweep = Sweep {
         config: &config,
         args,

@@ -99,10 +99,7 @@ pub async fn run(args: &UndoArgs, out: &mut dyn Write, err: &mut dyn Write) -> E
             return Exit::IoErr;
         }
     };
-    let config_dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let config_dir = config::dir_of(&path);
     let mut run = Run {
         config: &config,
         args,

@@ -109,6 +109,14 @@ pub fn default_path() -> PathBuf {
     settings::default_config_path(&|k| std::env::var_os(k))
 }
 
+/// The directory relative paths in the file at `path` are read from (`password_file`,
+/// `ca_file`, ...): the file's own directory, `.` for a bare file name.
+pub fn dir_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
 /// `-c FILE` if given, else [`default_path`].
 pub fn resolve_path(given: Option<&Path>) -> PathBuf {
     given.map_or_else(default_path, Path::to_path_buf)
@@ -121,11 +129,7 @@ fn load_with(
     env: &dyn Fn(&str) -> Option<OsString>,
 ) -> Result<Config, LoadError> {
     let mut d = Diags::new(path);
-    let config_dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
+    let config_dir = dir_of(path).to_path_buf();
     let root = match node::parse(text) {
         Ok(root) => root,
         Err(e) => {

@@ -84,7 +84,7 @@ impl Supervisor {
             settings: config.settings.clone(),
         }));
         let shared = Shared {
-            config_dir: config_dir(&config_path),
+            config_dir: crate::config::dir_of(&config_path).to_path_buf(),
             live: live_rx,
             stats: options.stats.clone(),
             heartbeats: Heartbeats::new(),
@@ -492,12 +492,5 @@ fn command_line(config: &mut Config, options: &Options) {
     }
     if let Some(addr) = &options.metrics_listen {
         config.settings.metrics_listen = Some(addr.clone());
-    }
-}
-
-fn config_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
     }
 }
