@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use imapsort_testkit::dovecot::{Dovecot, DovecotOptions};
@@ -81,18 +81,6 @@ fn message(subject: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// A child process killed when dropped (a failing test leaves no daemon behind).
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
 /// `imapsort COMMAND -c config ARGS...` to completion.
 fn imapsort(command: &str, config: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_imapsort"))
@@ -154,7 +142,7 @@ fn undo_by_rule_leaves_the_server_as_if_the_rules_never_existed_while_the_daemon
     let rt = once_util::runtime();
     let log_file = dir.path().join("run.log");
     let show_log = || std::fs::read_to_string(&log_file).unwrap_or_default();
-    let _daemon = Daemon(once_util::spawn_run(&config, &log_file));
+    let _daemon = once_util::spawn_run(&config, &log_file);
 
     let out = imapsort("sweep", &config, &["--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
@@ -648,7 +636,7 @@ fn kill_9_during_an_undo_of_5000_entries_then_undo_again_loses_nothing_and_does_
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
     assert_eq!(census_now(&rt, &d)["Lists"].len(), n);
 
-    let mut undo = Daemon(
+    let mut undo = crate::support::Daemon(
         Command::new(env!("CARGO_BIN_EXE_imapsort"))
             .args(["undo", "--rule", "lists", "-c"])
             .arg(&config)

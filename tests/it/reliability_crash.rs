@@ -96,12 +96,7 @@ fn open_batch(dir: &Path, validity: u32, intents: &[Intent<'_>], fences: &[Fence
 }
 
 /// Start `imapsort run`, its log appended to `log`.
-fn start(config: &Path, log: &Path) -> Child {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
+fn start(config: &Path, log: &Path) -> support::Daemon {
     support::spawn_run(config, log)
 }
 

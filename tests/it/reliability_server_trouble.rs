@@ -5,7 +5,7 @@
 //! mailboxes keep being served meanwhile.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use imapsort::imap::{Session, connect};
@@ -127,8 +127,9 @@ fn log_lines(log: &Path, words: &[&str]) -> Vec<String> {
         .collect()
 }
 
-fn start(config: &Path, log: &Path) -> Child {
-    support::spawn_run(config, std::fs::File::create(log).unwrap())
+fn start(config: &Path, log: &Path) -> support::Daemon {
+    std::fs::File::create(log).unwrap(); // a fresh log for each start
+    support::spawn_run(config, log)
 }
 
 #[test]

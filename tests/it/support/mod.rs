@@ -18,7 +18,8 @@
 //! - `run_with_timeout(limit, async { .. })`: every socket test runs under a hard timeout;
 //!   `run_with_timeout_logged` also hands the body what the code under test logged;
 //!   `eventually(what, limit, cond)` awaits a condition (tests await, never sleep to sync).
-//! - `spawn_run(config, log)`: the real `imapsort run` binary, its log lines (info) into `log`.
+//! - `spawn_run(config, log)`: the real `imapsort run` binary, its log lines (info) into `log`,
+//!   as a `Daemon` that is killed when dropped.
 //! - `child_test(module_path!(), "name")`: the name to re-run one test of this binary as a child.
 
 pub mod corpus;
@@ -158,9 +159,15 @@ pub fn child_test(module: &str, name: &str) -> String {
     format!("{module}::{name}")
 }
 
-/// Starts the real `imapsort run -c config`, outside systemd, logging at `info` into `log`.
-pub fn spawn_run(config: &std::path::Path, log: std::fs::File) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_imapsort"))
+/// Starts the real `imapsort run -c config`, outside systemd, its log lines (info) appended
+/// to `log`.
+pub fn spawn_run(config: &std::path::Path, log: &std::path::Path) -> Daemon {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("open the daemon's log");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_imapsort"))
         .args(["run", "-c"])
         .arg(config)
         .env("IMAPSORT_LOG", "info")
@@ -170,5 +177,33 @@ pub fn spawn_run(config: &std::path::Path, log: std::fs::File) -> std::process::
         .stdout(std::process::Stdio::null())
         .stderr(log)
         .spawn()
-        .expect("start imapsort run")
+        .expect("start imapsort run");
+    Daemon(child)
+}
+
+/// A child process (a daemon, a long command) that is killed and reaped when dropped, so a
+/// test that fails or panics half-way leaves nothing running behind it. Derefs to the
+/// `Child` for everything else (`stop`, `kill`, `wait`, `id`).
+pub struct Daemon(pub std::process::Child);
+
+impl std::ops::Deref for Daemon {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }

@@ -81,25 +81,7 @@ pub fn shown(out: &Output) -> String {
     )
 }
 
-/// `imapsort run -c config`, its log (info) appended to `log`.
-pub fn spawn_run(config: &Path, log: &Path) -> Child {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_imapsort"))
-        .args(["run", "-c"])
-        .arg(config)
-        .env("IMAPSORT_LOG", "info")
-        .env_remove("JOURNAL_STREAM")
-        .env_remove("NOTIFY_SOCKET")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(file)
-        .spawn()
-        .expect("start imapsort run")
-}
+pub use super::spawn_run;
 
 /// SIGTERM, then wait (at most 15 s, then SIGKILL). Returns the exit code, if it exited.
 pub fn stop(child: &mut Child) -> Option<i32> {
