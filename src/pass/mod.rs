@@ -40,6 +40,7 @@ mod waiting;
 use std::collections::HashMap;
 
 use jiff::Timestamp;
+use tracing::Instrument;
 
 use crate::execute::{Executor, Outcome, Universe, group};
 use crate::imap::fetch::{FETCH_CHUNK, FetchSpec};
@@ -559,7 +560,15 @@ impl<R: Report + ?Sized> Pass<'_, '_, R> {
             // Destinations copied into exist and are fenced, durably, before any command
             // changes a message: after a crash, recovery looks for the copies above the
             // fence (crate::recover).
-            let fences = self.executor.prepare(self.session, &program).await;
+            // The executor's own lines (a destination created again, a step refused) carry
+            // the account and mailbox through this span.
+            let span =
+                tracing::warn_span!("execute", account = %opts.account, mailbox = %opts.mailbox);
+            let fences = self
+                .executor
+                .prepare(self.session, &program)
+                .instrument(span.clone())
+                .await;
             if !fences.is_empty() {
                 self.sink
                     .fence(fences)
@@ -574,6 +583,7 @@ impl<R: Report + ?Sized> Pass<'_, '_, R> {
             let run = self
                 .executor
                 .run_within(self.session, &program, universe)
+                .instrument(span)
                 .await;
             self.sink.copied(run.copied);
             tracing::debug!(

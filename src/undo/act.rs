@@ -12,6 +12,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use tracing::Instrument;
+
 use super::{Key, UndoError};
 use crate::execute::{Executor, Fence, Program, Step};
 use crate::imap::Session;
@@ -90,7 +92,11 @@ pub async fn run(
 
     // Every mailbox messages go back to is fenced: after a crash, or without COPYUID, a
     // message moved back is found among what arrived there since.
-    let mut fences = executor.prepare(session, &program).await;
+    let span = tracing::warn_span!("undo", account = %account, mailbox = %mailbox);
+    let mut fences = executor
+        .prepare(session, &program)
+        .instrument(span.clone())
+        .await;
     let back_to: BTreeSet<&MailboxName> = tasks
         .iter()
         .filter(|t| matches!(t.part, Part::Move { .. }))
@@ -137,7 +143,10 @@ pub async fn run(
             .map_err(UndoError::State)?;
     }
 
-    let run = executor.run_within(session, &program, None).await;
+    let run = executor
+        .run_within(session, &program, None)
+        .instrument(span)
+        .await;
     let errors: HashMap<Uid, String> = run
         .outcomes
         .iter()

@@ -341,5 +341,17 @@ fn quota_deleted_mailboxes_and_uncreatable_destinations_are_logged_left_and_retr
             .join("\n")
     );
     assert!(!text.contains("panicked"));
+    // Every line about trouble says whose: a server problem on one of several accounts must
+    // be traceable to it, the executor's own lines included.
+    let anonymous: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .filter(|l| !l.contains("account="))
+        .collect();
+    assert!(
+        anonymous.is_empty(),
+        "lines without the account:\n{}",
+        anonymous.join("\n")
+    );
     assert_eq!(status.and_then(|s| s.code()), Some(0), "no clean exit");
 }
