@@ -31,6 +31,7 @@ mod imap_session;
 mod sweep_actions;
 mod sweep_equivalence;
 mod sweep_gmail;
+mod sweep_pipelined;
 
 // The daemon: runs, reload, faults.
 mod daemon_faults;
