@@ -393,7 +393,14 @@ fn main() {
             accounts + 100,
             4 * accounts + 1000,
             4 * accounts + 1000
-        ),
+        ) + if million > 0 {
+            // Indexing a million-message maildir takes more than the default 256 MB of
+            // address space: the imap process is killed in the first SELECT.
+            "default_vsz_limit = 4G
+"
+        } else {
+            ""
+        },
         ..DovecotOptions::default()
     })
     .expect("start dovecot");
