@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::shard::ShardArg;
 use crate::vocab::MailboxName;
 
 /// Sort IMAP mail on the server, the moment it arrives, by YAML rules.
@@ -119,6 +120,8 @@ pub struct SweepArgs {
     /// is working on, before giving up with exit 75 (e.g. 90s, 5m, 0s).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub wait: std::time::Duration,
+    #[command(flatten)]
+    pub shard: ShardArg,
 }
 
 /// A duration as the configuration writes them (`90s`, `10m`, `1h 30m`); here zero is
@@ -136,6 +139,17 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 pub struct RunArgs {
     #[command(flatten)]
     pub config: ConfigArg,
+    #[command(flatten)]
+    pub shard: ShardArg,
+    /// Serve /metrics and /health on HOST:PORT instead of settings.metrics_listen (for several
+    /// instances of one configuration on one host).
+    #[arg(long, value_name = "HOST:PORT", env = "IMAPSORT_METRICS_LISTEN", value_parser = parse_listen)]
+    pub metrics_listen: Option<crate::config::ListenAddr>,
+}
+
+fn parse_listen(s: &str) -> Result<crate::config::ListenAddr, String> {
+    crate::config::parse_listen_addr(s)
+        .map_err(|why| format!("{why} (expected HOST:PORT, e.g. 127.0.0.1:9898)"))
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +189,8 @@ pub struct StatusArgs {
     pub config: ConfigArg,
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    #[command(flatten)]
+    pub shard: ShardArg,
 }
 
 #[derive(Debug, Args)]

@@ -390,10 +390,42 @@ impl Executor {
             .collect()
     }
 
+    /// The fence of one destination: ensured first unless `known` (this session ensured it
+    /// before), then UIDNEXT 1 if it was just created, else its UIDNEXT from STATUS.
+    async fn fence<T: ImapTarget>(
+        &mut self,
+        target: &mut T,
+        mailbox: &str,
+        known: bool,
+    ) -> Result<Fence, T::Error> {
+        let created = if known {
+            false
+        } else {
+            let created = target.ensure_mailbox(mailbox).await?;
+            self.ensured.insert(mailbox.to_owned());
+            created
+        };
+        if created {
+            return Ok(Fence {
+                mailbox: mailbox.to_owned(),
+                uid_validity: None,
+                uid_next: 1,
+            });
+        }
+        let (uid_validity, uid_next) = target.uid_next(mailbox).await?;
+        Ok(Fence {
+            mailbox: mailbox.to_owned(),
+            uid_validity,
+            uid_next: uid_next.unwrap_or(1),
+        })
+    }
+
     /// Before [`run_within`](Self::run_within): makes sure every destination `program`
     /// copies into exists, and fences it (STATUS, or UIDNEXT 1 for one it just created).
-    /// Returns the fences; the caller makes them durable before the run. A destination that
-    /// cannot be made or read gets no fence, and its copy-based steps fail unsent.
+    /// Returns the fences; the caller makes them durable before the run. A destination this
+    /// session ensured before whose STATUS says it is missing (another client deleted it) is
+    /// made again, once. A destination that cannot be made or read gets no fence, and its
+    /// copy-based steps fail unsent.
     pub async fn prepare<T: ImapTarget>(
         &mut self,
         target: &mut T,
@@ -402,41 +434,26 @@ impl Executor {
         self.fenced.clear();
         let mut fences = Vec::new();
         for mailbox in self.copy_destinations(program) {
-            let created = if self.ensured.contains(&mailbox) {
-                false
-            } else {
-                match target.ensure_mailbox(&mailbox).await {
-                    Ok(created) => {
-                        self.ensured.insert(mailbox.clone());
-                        created
-                    }
-                    Err(e) => {
-                        tracing::debug!(mailbox = %mailbox, error = %e, "cannot prepare the destination");
-                        continue;
-                    }
+            let known = self.ensured.contains(&mailbox);
+            let fence = match self.fence(target, &mailbox, known).await {
+                Err(e) if known && T::is_missing_mailbox(&e) => {
+                    // Ensured earlier in this session, deleted or renamed by another client
+                    // since: forgotten and made again, once.
+                    self.ensured.remove(&mailbox);
+                    tracing::info!(mailbox = %mailbox, error = %e, "destination missing; creating it again");
+                    self.fence(target, &mailbox, false).await
                 }
+                other => other,
             };
-            let fence = if created {
-                Fence {
-                    mailbox,
-                    uid_validity: None,
-                    uid_next: 1,
+            match fence {
+                Ok(fence) => {
+                    self.fenced.insert(fence.mailbox.clone());
+                    fences.push(fence);
                 }
-            } else {
-                match target.uid_next(&mailbox).await {
-                    Ok((uid_validity, uid_next)) => Fence {
-                        mailbox,
-                        uid_validity,
-                        uid_next: uid_next.unwrap_or(1),
-                    },
-                    Err(e) => {
-                        tracing::debug!(mailbox = %mailbox, error = %e, "cannot read the destination's UIDNEXT");
-                        continue;
-                    }
+                Err(e) => {
+                    tracing::debug!(mailbox = %mailbox, error = %e, "cannot prepare the destination");
                 }
-            };
-            self.fenced.insert(fence.mailbox.clone());
-            fences.push(fence);
+            }
         }
         fences
     }

@@ -275,6 +275,9 @@ struct Fake {
     gone_again: Vec<&'static str>,
     /// `ensure_mailbox` reports the mailbox created (else it existed: a STATUS fences it).
     creates: bool,
+    /// STATUS of a mailbox in `gone` fails as missing too (it was deleted before the batch's
+    /// fence, not between the fence and the command).
+    status_sees_gone: bool,
     /// The UID the next copy gets (COPYUID answers count up from 1000).
     next_copy: u32,
 }
@@ -359,7 +362,11 @@ impl ImapTarget for Fake {
         Ok(self.creates)
     }
     async fn uid_next(&mut self, mailbox: &str) -> Result<(Option<u32>, Option<u32>), FakeError> {
-        self.answer(format!("STATUS {mailbox}"))?;
+        if self.status_sees_gone {
+            self.answer_for_mailbox(format!("STATUS {mailbox}"), mailbox)?;
+        } else {
+            self.answer(format!("STATUS {mailbox}"))?;
+        }
         Ok((Some(7), Some(100)))
     }
     fn is_connection_lost(err: &FakeError) -> bool {
@@ -668,9 +675,10 @@ fn each_destination_is_ensured_once_per_session() {
     assert_eq!(fake.log, ["ENSURE X", "UID MOVE 1 X", "UID MOVE 2 X"]);
 }
 
-/// A destination deleted (or renamed) by another client after this session ensured it: the
-/// NO that says it is missing drops it from the session's knowledge, it is created again and
-/// the command retried once; for moves, copies, and the copy half of a shared expunge.
+/// A destination deleted (or renamed) by another client after this session ensured it (here
+/// after the batch's fence read its UIDNEXT): the NO that says it is missing drops it from the
+/// session's knowledge, it is created again and the command retried once; for moves, copies,
+/// and the copy half of a shared expunge.
 #[test]
 fn a_destination_gone_since_it_was_ensured_is_created_again_and_retried_once() {
     let move_to = |m: &'static str| P {
@@ -693,7 +701,7 @@ fn a_destination_gone_since_it_was_ensured_is_created_again_and_retried_once() {
             "copy",
             ALL_CAPS,
             vec![(2, copy_to(&["X"]))],
-            vec!["UID COPY 2 X", "ENSURE X", "UID COPY 2 X"],
+            vec!["STATUS X", "UID COPY 2 X", "ENSURE X", "UID COPY 2 X"],
         ),
         (
             "move without MOVE",
@@ -703,6 +711,7 @@ fn a_destination_gone_since_it_was_ensured_is_created_again_and_retried_once() {
             },
             vec![(2, move_to("X"))],
             vec![
+                "STATUS X",
                 "UID COPY 2 X",
                 "ENSURE X",
                 "UID COPY 2 X",
@@ -715,10 +724,12 @@ fn a_destination_gone_since_it_was_ensured_is_created_again_and_retried_once() {
             ALL_CAPS,
             vec![(2, move_to("X")), (3, move_to("Y"))],
             vec![
+                "STATUS X",
+                "ENSURE Y",
+                "STATUS Y",
                 "UID COPY 2 X",
                 "ENSURE X",
                 "UID COPY 2 X",
-                "ENSURE Y",
                 "UID COPY 3 Y",
                 "UID STORE 2:3 +FLAGS.SILENT (\\Deleted)",
                 "UID EXPUNGE 2:3",
@@ -739,11 +750,11 @@ fn a_destination_gone_since_it_was_ensured_is_created_again_and_retried_once() {
         let out = block_on(exec.run(&mut fake, &group(&refs, caps)));
         assert_eq!(fake.log, want, "{name}");
         assert!(out.iter().all(Outcome::done), "{name}: {out:?}");
-        // The session knows X again: the next command goes straight out.
+        // The session knows X again: the next copy is fenced and goes out, not ensured again.
         fake.log.clear();
         let next = group(&[(uid(9), &copy_to(&["X"]).plan())], caps);
         block_on(exec.run(&mut fake, &next));
-        assert_eq!(fake.log, ["UID COPY 9 X"], "{name}");
+        assert_eq!(fake.log, ["STATUS X", "UID COPY 9 X"], "{name}");
     }
 
     // Gone again right after it was created: one retry, then the failure is reported.
@@ -765,6 +776,83 @@ fn a_destination_gone_since_it_was_ensured_is_created_again_and_retried_once() {
         out[0].error.as_deref().unwrap().contains("TRYCREATE"),
         "{out:?}"
     );
+}
+
+/// Regression: a copy destination this session had ensured, deleted by another client before
+/// the next batch, failed that batch's fence (STATUS: no such mailbox), and the copy was
+/// refused unsent as "could not be prepared", in every later batch too, since the session
+/// still took the mailbox for ensured. The fence's NO now drops it, and it is made again.
+#[test]
+fn a_copy_destination_gone_before_its_fence_is_created_again() {
+    let copy_to = |m: &'static [&'static str]| P {
+        copy: m,
+        ..P::default()
+    };
+    let move_to = |m: &'static str| P {
+        fin: Some((FinalKind::Move, Some(m))),
+        ..P::default()
+    };
+    type Case = (&'static str, ServerCaps, P, Vec<&'static str>);
+    let no_move = ServerCaps {
+        move_: false,
+        ..ALL_CAPS
+    };
+    let cases: Vec<Case> = vec![
+        (
+            "copy",
+            ALL_CAPS,
+            copy_to(&["X"]),
+            vec!["STATUS X", "ENSURE X", "STATUS X", "UID COPY 2 X"],
+        ),
+        (
+            "move without MOVE",
+            no_move,
+            move_to("X"),
+            vec![
+                "STATUS X",
+                "ENSURE X",
+                "STATUS X",
+                "UID COPY 2 X",
+                "UID STORE 2 +FLAGS.SILENT (\\Deleted)",
+                "UID EXPUNGE 2",
+            ],
+        ),
+    ];
+    for (name, caps, plan, want) in cases {
+        let mut exec = Executor::new(caps);
+        let mut fake = Fake {
+            status_sees_gone: true,
+            ..Fake::default()
+        };
+        let first = group(&[(uid(1), &copy_to(&["X"]).plan())], caps);
+        block_on(exec.run(&mut fake, &first));
+        fake.gone.push("X".into());
+        fake.log.clear();
+        let plan = plan.plan();
+        let out = block_on(exec.run(&mut fake, &group(&[(uid(2), &plan)], caps)));
+        assert_eq!(fake.log, want, "{name}");
+        assert!(out.iter().all(Outcome::done), "{name}: {out:?}");
+    }
+
+    // Cannot be made again: the copy fails, unsent, and says why.
+    let mut exec = Executor::new(ALL_CAPS);
+    let mut fake = Fake {
+        status_sees_gone: true,
+        ..Fake::default()
+    };
+    block_on(exec.run(
+        &mut fake,
+        &group(&[(uid(1), &copy_to(&["X"]).plan())], ALL_CAPS),
+    ));
+    fake.gone.push("X".into());
+    fake.fail_on.push("ENSURE X");
+    fake.log.clear();
+    let out = block_on(exec.run(
+        &mut fake,
+        &group(&[(uid(2), &copy_to(&["X"]).plan())], ALL_CAPS),
+    ));
+    assert_eq!(fake.log, ["STATUS X", "ENSURE X"]);
+    assert!(!out[0].done(), "{out:?}");
 }
 
 #[test]

@@ -14,6 +14,10 @@ pub enum Exit {
     Unavailable = 69,
     /// EX_SOFTWARE: an internal error.
     Software = 70,
+    /// EX_OSERR: the operating system refused something the daemon needs (the metrics
+    /// address cannot be bound: in use, or not an address of this host). Not 78: such a
+    /// cause often passes (a previous instance still stopping), so systemd may restart.
+    OsErr = 71,
     /// EX_IOERR: the state database cannot be written (`sweep` changes nothing then).
     IoErr = 74,
     /// EX_TEMPFAIL: try again later (another process is working on a mailbox and `sweep --wait`

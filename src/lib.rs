@@ -21,11 +21,13 @@
 //!            (state row), the pass, its one state sink (intents before, results after)
 //! recover    settles the journal intents an interrupted run left open, under the lock
 //! daemon     supervisor (per-account workers, backoff), worker (lock -> open -> recover ->
-//!            evaluate -> execute -> persist -> unlock -> IDLE), reload, systemd notify
+//!            evaluate -> execute -> persist -> unlock -> IDLE), reload, systemd notify,
+//!            connection pacing per host, /metrics and /health (metrics, http)
 //! oauth      OAuth 2.0 handled by imapsort: login (device, browser + PKCE), the token file,
 //!            cached access tokens, refresh with rotation, "log in again" on invalid_grant
 //! commands   one module per subcommand; each returns an exit code
 //! logging    tracing setup: IMAPSORT_LOG filter, text or JSON on stderr, journald under systemd
+//! shard      `--shard I/N`: FNV-1a 64 of the account name modulo N picks an instance's accounts
 //! vocab      IMAP words as types, no I/O: MailboxName (INBOX canonical), UidValidity
 //! ```
 //!
@@ -48,5 +50,6 @@ pub mod oauth;
 pub mod pass;
 pub mod recover;
 pub mod rules;
+pub mod shard;
 pub mod state;
 pub mod vocab;

@@ -10,26 +10,38 @@
 //!    floor of a bare IDLE client;
 //! 4. RSS of `imapsort run` with 1 and with N accounts;
 //! 5. rules engine evaluations/s on the 30-rule set;
-//! 6. scale: sweep time and peak RSS from 10k to 100k messages.
+//! 6. scale: sweep time and peak RSS from 10k to 100k messages;
+//! 7. 1,000 accounts on one Dovecot (own instance): time to all connected, RSS, push latency
+//!    over the floor, idle CPU, time to all back after a Dovecot restart;
+//! 8. 10,000 IDLE connections against a minimal IDLE server: RSS per connection, idle CPU,
+//!    latency from an EXISTS to the pass's first command;
+//! 9. opt-in (`IMAPSORT_BENCH_MILLION`): one sweep of a 1,000,000-message INBOX with the
+//!    30-rule set and with an age-only archive rule (million.rs).
 //!
 //! Prints Markdown tables (medians, ratios, targets). Knobs (environment):
 //! `IMAPSORT_BENCH_RUNS` (10k runs per tool, default 3), `IMAPSORT_BENCH_LARGE_RUNS` (100k,
 //! default 1), `IMAPSORT_BENCH_LARGE` (the large size, default 100000; 0 skips it),
 //! `IMAPSORT_BENCH_PUSH` (push samples, default 100), `IMAPSORT_BENCH_ACCOUNTS` (default 200),
-//! `IMAPSORT_BENCH_ONLY` (comma list of engine, sweep, push, memory), `IMAPSORT_BENCH_BASE`
-//! (another imapsort binary, run in the same rotation: before/after), `IMAPSORT_BENCH_MILLION`
-//! (scenario 7, opt-in: `1` for a 1,000,000-message INBOX, see million.rs). Needs `dovecot` and
-//! `imapfilter`; never part of `cargo test`.
+//! `IMAPSORT_BENCH_SCALE_ACCOUNTS` (scenario 7, default 1000), `IMAPSORT_BENCH_IDLE_CONNECTIONS`
+//! (scenario 8, default 10000), `IMAPSORT_BENCH_IDLE_SECS` (idle CPU window, default 30),
+//! `IMAPSORT_BENCH_ONLY` (comma list of engine, sweep, push, memory, scale, idle),
+//! `IMAPSORT_BENCH_BASE` (another imapsort binary, run in the same rotation: before/after),
+//! `IMAPSORT_BENCH_MILLION` (scenario 9, opt-in: `1` for a 1,000,000-message INBOX, see
+//! million.rs). Needs `dovecot`, and `imapfilter` for sweep and push; never part of
+//! `cargo test`.
 
 mod corpus;
+mod daemon;
 mod engine;
 mod floor;
+mod idle;
 mod mailstore;
 mod memory;
 mod million;
 mod push;
 mod raw;
 mod ruleset;
+mod scale;
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -357,18 +369,28 @@ impl Bench {
 }
 
 fn main() {
-    if !Dovecot::available() || !which("imapfilter") {
-        eprintln!("SKIPPED: the benchmark suite needs dovecot and imapfilter installed");
-        return;
-    }
     let only = std::env::var("IMAPSORT_BENCH_ONLY").unwrap_or_default();
     let wanted = |s: &str| only.is_empty() || only.split(',').any(|o| o.trim() == s);
+    let shared = ["engine", "sweep", "push", "memory"]
+        .iter()
+        .any(|s| wanted(s));
+    if !Dovecot::available() || ((wanted("sweep") || wanted("push")) && !which("imapfilter")) {
+        eprintln!(
+            "SKIPPED: the benchmark suite needs dovecot installed, and imapfilter for sweep and push"
+        );
+        return;
+    }
+    if !shared {
+        // Only the scale scenarios: they start their own servers.
+        scale_scenarios(&wanted, Instant::now());
+        return;
+    }
     let runs = env_num("IMAPSORT_BENCH_RUNS", 3).max(1);
     let large_runs = env_num("IMAPSORT_BENCH_LARGE_RUNS", 1).max(1);
     let large = env_num("IMAPSORT_BENCH_LARGE", 100_000);
     let push_samples = env_num("IMAPSORT_BENCH_PUSH", 100);
     let accounts = env_num("IMAPSORT_BENCH_ACCOUNTS", 200).max(2);
-    // Scenario 7 (opt-in): `1` means a million messages; another number is the size.
+    // Scenario 9 (opt-in): `1` means a million messages; another number is the size.
     let million = match env_num("IMAPSORT_BENCH_MILLION", 0) {
         1 => 1_000_000,
         n => n,
@@ -544,6 +566,8 @@ fn main() {
         );
     }
 
+    drop(bench);
+    report.push_str(&scale_report(&wanted));
     let _ = writeln!(
         report,
         "Suite took {}; load average at the end {}.",
@@ -551,6 +575,61 @@ fn main() {
         loadavg()
     );
     println!("\n{report}");
+}
+
+/// Scenarios 7 and 8 alone, with the report's header.
+fn scale_scenarios(wanted: &dyn Fn(&str) -> bool, started: Instant) {
+    let mut report = String::new();
+    let cpu = shell(
+        "sh",
+        &["-c", "lscpu | sed -n 's/^Model name: *//p' | head -1"],
+    );
+    let _ = writeln!(
+        report,
+        "## Scale run {}
+
+- machine: {cpu}, {} cores (`nproc`), load average at start {}
+- {}
+",
+        shell("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+        shell("nproc", &[]),
+        loadavg(),
+        shell("dovecot", &["--version"]).replace('\n', " "),
+    );
+    report.push_str(&scale_report(wanted));
+    let _ = writeln!(
+        report,
+        "Took {}; load average at the end {}.",
+        secs(started.elapsed()),
+        loadavg()
+    );
+    println!("\n{report}");
+}
+
+/// Scenarios 7 (1,000 accounts on Dovecot) and 8 (10,000 IDLE connections), as wanted.
+fn scale_report(wanted: &dyn Fn(&str) -> bool) -> String {
+    let mut report = String::new();
+    let bin = env!("CARGO_BIN_EXE_imapsort");
+    let dir = tempfile::Builder::new()
+        .prefix("isb")
+        .tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .expect("tempdir");
+    let idle_window = Duration::from_secs(env_num("IMAPSORT_BENCH_IDLE_SECS", 30) as u64);
+    if wanted("scale") {
+        let accounts = env_num("IMAPSORT_BENCH_SCALE_ACCOUNTS", 1000).max(1);
+        let samples = env_num("IMAPSORT_BENCH_PUSH", 100);
+        let s = scale::run(bin, dir.path(), accounts, samples, idle_window);
+        scale::table(&mut report, &s);
+        eprintln!("{report}");
+    }
+    if wanted("idle") {
+        let connections = env_num("IMAPSORT_BENCH_IDLE_CONNECTIONS", 10_000).max(2);
+        let s = idle::run(bin, dir.path(), connections, 200, idle_window);
+        idle::table(&mut report, &s);
+        eprintln!("{report}");
+    }
+    report
 }
 
 fn sweep_tables(report: &mut String, rows: &[SweepRow]) {

@@ -1,4 +1,4 @@
-//! Scenario 7, opt-in (`IMAPSORT_BENCH_MILLION=1`, or a size: `IMAPSORT_BENCH_MILLION=N`): one
+//! Scenario 9, opt-in (`IMAPSORT_BENCH_MILLION=1`, or a size: `IMAPSORT_BENCH_MILLION=N`): one
 //! sweep of a 1,000,000-message INBOX with the 30-rule set, and one with an age-only archive
 //! rule, on the suite's Dovecot (tmpfs). imapsort only: imapfilter would take an hour, and the
 //! floor's capture and replay would double the time again.
@@ -101,7 +101,7 @@ pub fn run(bench: &Bench, size: usize, per_10k: Option<Duration>) -> String {
     let per = thirty.as_secs_f64() * 10_000.0 / size as f64;
     let _ = writeln!(
         report,
-        "### 7. One INBOX of {size} messages ({} MB; generated and delivered in {}, Dovecot's first SELECT {})\n\n\
+        "### 9. One INBOX of {size} messages ({} MB; generated and delivered in {}, Dovecot's first SELECT {})\n\n\
          | rules | moved | imapsort | per 10k messages | per 10k at 10k (scenario 2) | peak RSS | fetched (search candidates) |\n|---|---|---|---|---|---|---|\n\
          | 30 rules | {thirty_moved} | {} | {per:.2} s | {} | {:.1} MB | |\n\
          | `older_than: 365d` -> archive | {age_moved} | {} | {:.2} s | | {:.1} MB | {candidates} |\n\n\
@@ -121,7 +121,7 @@ pub fn run(bench: &Bench, size: usize, per_10k: Option<Duration>) -> String {
     for l in thirty_phases.iter().chain(&age_phases) {
         let _ = writeln!(report, "    {}", strip_ansi(l));
     }
-    let _ = writeln!(report, "\nScenario 7 took {}.\n", secs(started.elapsed()));
+    let _ = writeln!(report, "\nScenario 9 took {}.\n", secs(started.elapsed()));
     let _ = std::fs::write(Path::new("target/bench-million.md"), &report);
     report
 }

@@ -97,6 +97,14 @@ fn wait_files(dir: &Path, count: usize, limit: Duration) -> Option<Instant> {
 /// Measures `samples` pushes through `sorter` (already started, watching `user`), with the
 /// floor measured on the same mailbox. The sorter is stopped at the end.
 pub fn measure(d: &Dovecot, user: &str, mut sorter: Child, samples: usize) -> PushResult {
+    let result = measure_running(d, user, samples);
+    let _ = sorter.kill();
+    let _ = sorter.wait();
+    result
+}
+
+/// [`measure`] with a sorter that the caller started and stops.
+pub fn measure_running(d: &Dovecot, user: &str, samples: usize) -> PushResult {
     let port = d.imap_port();
     let dest = d.mailbox_dir(user, "Pushed");
     let mut to_sorter = Raw::login(port, user).expect("login");
@@ -153,8 +161,6 @@ pub fn measure(d: &Dovecot, user: &str, mut sorter: Child, samples: usize) -> Pu
         std::thread::sleep(Duration::from_millis(600));
         while floor_rx.try_recv().is_ok() {}
     }
-    let _ = sorter.kill();
-    let _ = sorter.wait();
     result
 }
 

@@ -60,11 +60,14 @@ complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l mailbox -d '
 complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l format -r -f -a "text\t''
 json\t''"
 complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l wait -d 'How long to wait for a mailbox another imapsort process (the daemon, another sweep) is working on, before giving up with exit 75 (e.g. 90s, 5m, 0s)' -r
+complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l shard -d 'Handle only the accounts of shard I of N (FNV-1a 64 of the account name, modulo N); the others are neither connected to nor reported' -r
 complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l log-format -d 'Log line format on stderr (journald fields are used when JOURNAL_STREAM is set)' -r -f -a "text\t''
 json\t''"
 complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -l dry-run -d 'Show what would happen; change nothing on the server'
 complete -c imapsort -n "__fish_imapsort_using_subcommand sweep" -s h -l help -d 'Print help'
 complete -c imapsort -n "__fish_imapsort_using_subcommand run" -s c -l config -d 'Configuration file [default: $IMAPSORT_CONFIG, else $XDG_CONFIG_HOME/imapsort/config.yaml, else /etc/imapsort/config.yaml]' -r -F
+complete -c imapsort -n "__fish_imapsort_using_subcommand run" -l shard -d 'Handle only the accounts of shard I of N (FNV-1a 64 of the account name, modulo N); the others are neither connected to nor reported' -r
+complete -c imapsort -n "__fish_imapsort_using_subcommand run" -l metrics-listen -d 'Serve /metrics and /health on HOST:PORT instead of settings.metrics_listen (for several instances of one configuration on one host)' -r
 complete -c imapsort -n "__fish_imapsort_using_subcommand run" -l log-format -d 'Log line format on stderr (journald fields are used when JOURNAL_STREAM is set)' -r -f -a "text\t''
 json\t''"
 complete -c imapsort -n "__fish_imapsort_using_subcommand run" -s h -l help -d 'Print help'
@@ -76,6 +79,7 @@ complete -c imapsort -n "__fish_imapsort_using_subcommand folders" -s h -l help 
 complete -c imapsort -n "__fish_imapsort_using_subcommand status" -s c -l config -d 'Configuration file [default: $IMAPSORT_CONFIG, else $XDG_CONFIG_HOME/imapsort/config.yaml, else /etc/imapsort/config.yaml]' -r -F
 complete -c imapsort -n "__fish_imapsort_using_subcommand status" -l format -r -f -a "text\t''
 json\t''"
+complete -c imapsort -n "__fish_imapsort_using_subcommand status" -l shard -d 'Handle only the accounts of shard I of N (FNV-1a 64 of the account name, modulo N); the others are neither connected to nor reported' -r
 complete -c imapsort -n "__fish_imapsort_using_subcommand status" -l log-format -d 'Log line format on stderr (journald fields are used when JOURNAL_STREAM is set)' -r -f -a "text\t''
 json\t''"
 complete -c imapsort -n "__fish_imapsort_using_subcommand status" -s h -l help -d 'Print help'

@@ -112,8 +112,14 @@ a server could not be reached or logged in to (also: an \fBauth: oauth2\fR accou
 .B 70
 internal error
 .TP
+.B 71
+the daemon cannot listen on \fBsettings.metrics_listen\fR (address in use, or not an address of this host)
+.TP
+.B 74
+the state database cannot be written (\fBsweep\fR then changes nothing on the server; the file is named)
+.TP
 .B 75
-try again later: the sign-in code expired (\fBlogin\fR)
+try again later: another imapsort process kept a mailbox longer than \fB\-\-wait\fR (\fBsweep\fR), or the sign-in code expired (\fBlogin\fR)
 .TP
 .B 77
 the user refused the sign-in (\fBlogin\fR)
@@ -127,6 +133,9 @@ the configuration file when \fB\-c\fR is not given
 .TP
 .B IMAPSORT_LOG
 log filter in RUST_LOG syntax (default \fBinfo\fR), e.g. \fBimapsort=debug,info\fR
+.TP
+.B IMAPSORT_METRICS_LISTEN
+\fBrun\fR: where to serve /metrics and /health, instead of \fBsettings.metrics_listen\fR (as \fB\-\-metrics\-listen\fR)
 .TP
 .B STATE_DIRECTORY
 where the state database lives, unless \fBsettings.state_dir\fR says otherwise (set by systemd's \fBStateDirectory=\fR)

@@ -2,7 +2,8 @@
 //!
 //! Reads the database read-only (the daemon may be running, possibly as another user) from the
 //! configured `state_dir`. Accounts in the configuration without state yet are listed as such;
-//! accounts in the database but no longer in the configuration are marked.
+//! accounts in the database but no longer in the configuration are marked. With `--shard I/N`
+//! only the shard's accounts are shown, whether configured or remembered.
 
 use std::io::Write;
 use std::path::Path;
@@ -11,7 +12,7 @@ use anyhow::Context;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::cli::{OutputFormat, StatusArgs};
+use crate::cli::{OutputFormat, ShardArg, StatusArgs};
 use crate::config;
 use crate::exit::Exit;
 use crate::state::{AccountStatus, JournalEntry, MailboxStatus, StateDb, StatusReport};
@@ -53,15 +54,28 @@ pub fn run(args: &StatusArgs, out: &mut dyn Write) -> anyhow::Result<Exit> {
             return Ok(Exit::Config);
         }
     };
-    let names: Vec<String> = config.accounts.iter().map(|a| a.name.clone()).collect();
-    print_status(&config.settings.state_dir, &names, args.format, out)?;
+    let names: Vec<String> = config
+        .accounts
+        .iter()
+        .map(|a| a.name.clone())
+        .filter(|name| args.shard.keeps(name))
+        .collect();
+    print_status(
+        &config.settings.state_dir,
+        &names,
+        &args.shard,
+        args.format,
+        out,
+    )?;
     Ok(Exit::Ok)
 }
 
-/// Prints the status of `state_dir` for the `configured` account names.
+/// Prints the status of `state_dir` for the `configured` account names; accounts the database
+/// remembers are left out when `shard` does not keep them.
 pub fn print_status(
     state_dir: &Path,
     configured: &[String],
+    shard: &ShardArg,
     format: OutputFormat,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
@@ -73,7 +87,8 @@ pub fn print_status(
             .context("cannot read the state database")?,
         None => StatusReport::default(),
     };
-    let accounts = merge(report, configured);
+    let mut accounts = merge(report, configured);
+    accounts.retain(|a| shard.keeps(&a.account));
     match format {
         OutputFormat::Json => {
             let doc = StatusOutput {
@@ -220,8 +235,55 @@ mod tests {
 
     fn render(dir: &Path, configured: &[&str], format: OutputFormat) -> String {
         let mut out = Vec::new();
-        print_status(dir, &names(configured), format, &mut out).unwrap();
+        print_status(
+            dir,
+            &names(configured),
+            &ShardArg::default(),
+            format,
+            &mut out,
+        )
+        .unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_shard_shows_only_its_accounts_configured_or_remembered() {
+        use crate::shard::Shard;
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let mut db = StateDb::open(dir.path()).unwrap();
+            for account in ["a", "b", "c", "d", "e", "f"] {
+                db.touch(account, &crate::vocab::MailboxName::inbox())
+                    .unwrap();
+            }
+        }
+        for index in 0..2 {
+            let shard = ShardArg {
+                shard: Shard::new(index, 2),
+            };
+            let mut out = Vec::new();
+            // "a", "b" and "c" configured; "d", "e" and "f" only remembered.
+            print_status(
+                dir.path(),
+                &names(&["a", "b", "c"]),
+                &shard,
+                OutputFormat::Json,
+                &mut out,
+            )
+            .unwrap();
+            let json: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            let shown: Vec<&str> = json["accounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["account"].as_str().unwrap())
+                .collect();
+            let want: Vec<&str> = ["a", "b", "c", "d", "e", "f"]
+                .into_iter()
+                .filter(|n| Shard::of(n, 2) == index)
+                .collect();
+            assert_eq!(shown, want, "shard {index}/2");
+        }
     }
 
     #[test]

@@ -17,6 +17,9 @@
 //! - 75: another process worked on a mailbox for longer than `--wait` (the other mailboxes
 //!   are still swept);
 //! - 78: an invalid configuration; 0 otherwise.
+//!
+//! With `--shard I/N` only the shard's accounts are swept (none at all is not an error:
+//! another instance has them).
 
 mod output;
 
@@ -66,7 +69,18 @@ pub async fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
     }
     let accounts: Vec<&Account> = match &args.account {
         Some(name) => match config.account(name) {
-            Some(a) => vec![a],
+            Some(a) if args.shard.keeps(name) => vec![a],
+            Some(_) => {
+                // Only reachable with --shard: without it every account is kept.
+                let shard = args.shard.shard.unwrap_or_default();
+                let _ = writeln!(
+                    err,
+                    "imapsort: account {name:?} belongs to shard {}/{}, not to {shard}",
+                    crate::shard::Shard::of(name, shard.count()),
+                    shard.count()
+                );
+                return Exit::Usage;
+            }
             None => {
                 let _ = writeln!(
                     err,
@@ -76,9 +90,13 @@ pub async fn run(args: &SweepArgs, out: &mut dyn Write, err: &mut dyn Write) -> 
                 return Exit::Usage;
             }
         },
-        None => config.accounts.iter().collect(),
+        None => config
+            .accounts
+            .iter()
+            .filter(|a| args.shard.keeps(&a.name))
+            .collect(),
     };
-    if accounts.is_empty() {
+    if config.accounts.is_empty() {
         let _ = writeln!(err, "imapsort: {}: no accounts to sweep", path.display());
         return Exit::Config;
     }

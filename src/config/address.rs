@@ -3,7 +3,7 @@
 
 use super::diag::Diags;
 use super::node::{Node, Value};
-use super::read::{self, MapKind, all_keys_known};
+use super::read::{self, MapKind};
 use super::text::{patterns, text_matcher};
 use crate::rules::ast::{AddressMatcher, AddressOp, Span, TextOp};
 
@@ -122,32 +122,8 @@ fn address_map(d: &mut Diags, node: &Node, what: &str) -> Option<(AddressOp, boo
         Some(n) => read::boolean(d, n, "case_sensitive")?,
         None => false,
     };
-    let ops: Vec<_> = f
-        .entries
-        .iter()
-        .filter(|(k, _, _)| ADDRESS_OPS.contains(k))
-        .collect();
-    let [(key, _, value)] = ops.as_slice() else {
-        if ops.is_empty() && !all_keys_known(node, &f) {
-            return None;
-        }
-        let found = if ops.is_empty() {
-            "none".to_owned()
-        } else {
-            ops.iter()
-                .map(|(k, _, _)| *k)
-                .collect::<Vec<_>>()
-                .join(" and ")
-        };
-        d.error(
-            node.span,
-            format!(
-                "{what}: give exactly one of is, contains, prefix, suffix, glob, regex, domain, name; found {found}"
-            ),
-        );
-        return None;
-    };
-    let op = match *key {
+    let (key, _, value) = read::exactly_one(d, node, &f, what, ADDRESS_OPS)?;
+    let op = match key {
         "is" => AddressOp::Address(TextOp::Is(patterns(d, value, key)?)),
         "contains" => AddressOp::Address(TextOp::Contains(patterns(d, value, key)?)),
         "prefix" => AddressOp::Address(TextOp::Prefix(patterns(d, value, key)?)),

@@ -23,9 +23,10 @@ pub mod types;
 pub mod units;
 
 pub use diag::{Diagnostic, Severity};
+pub use settings::parse_listen_addr;
 pub use types::{
-    Account, AuthMechanism, Config, Credentials, FirstStart, OAuth2, Provider, SecretSource,
-    Settings, TlsMode,
+    Account, AuthMechanism, Config, Credentials, FirstStart, ListenAddr, OAuth2, Provider,
+    SecretSource, Settings, TlsMode,
 };
 
 use std::ffi::OsString;

@@ -143,6 +143,46 @@ pub(crate) fn all_keys_known(node: &Node, f: &Fields<'_>) -> bool {
     matches!(&node.value, Value::Map(e) if e.len() == f.entries.len())
 }
 
+/// The one operation key of a matcher map among `ops` (the map's keys already checked): an error
+/// naming what was found when there is none or more than one. With no operation and an unknown
+/// key, the unknown key was already reported, so nothing more is said.
+pub(crate) fn exactly_one<'a>(
+    d: &mut Diags,
+    node: &Node,
+    f: &Fields<'a>,
+    what: &str,
+    ops: &[&str],
+) -> Option<(&'a str, &'a Node, &'a Node)> {
+    let found: Vec<_> = f
+        .entries
+        .iter()
+        .filter(|(k, _, _)| ops.contains(k))
+        .collect();
+    if let [one] = found.as_slice() {
+        return Some(**one);
+    }
+    if found.is_empty() && !all_keys_known(node, f) {
+        return None;
+    }
+    let named = if found.is_empty() {
+        "none".to_owned()
+    } else {
+        found
+            .iter()
+            .map(|(k, _, _)| *k)
+            .collect::<Vec<_>>()
+            .join(" and ")
+    };
+    d.error(
+        node.span,
+        format!(
+            "{what}: give exactly one of {}; found {named}",
+            ops.join(", ")
+        ),
+    );
+    None
+}
+
 /// `found` where text is expected: a float would lose its spelling (2024.10 -> 2024.1), so
 /// it is refused with a hint rather than turned into text.
 pub(crate) fn found_for_text(node: &Node) -> String {

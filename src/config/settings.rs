@@ -7,9 +7,18 @@ use std::time::Duration;
 use super::diag::Diags;
 use super::node::{Node, Value};
 use super::read::{self, MapKind};
-use super::types::Settings;
+use super::types::{ListenAddr, Settings};
 
-const SETTINGS_KEYS: &[&str] = &["state_dir", "sweep_interval", "idle_refresh"];
+const SETTINGS_KEYS: &[&str] = &[
+    "state_dir",
+    "sweep_interval",
+    "idle_refresh",
+    "metrics_listen",
+    "max_connecting",
+];
+
+/// Connection attempts in flight per server host when `max_connecting` is not given.
+pub const DEFAULT_MAX_CONNECTING: u32 = 8;
 
 /// RFC 2177: clients should re-issue IDLE at least every 29 minutes.
 const IDLE_LIMIT: Duration = Duration::from_secs(29 * 60);
@@ -26,6 +35,8 @@ pub(crate) fn settings(
         state_dir: default_state_dir(env),
         sweep_interval: Duration::from_secs(3600),
         idle_refresh: Duration::from_secs(600),
+        metrics_listen: None,
+        max_connecting: DEFAULT_MAX_CONNECTING,
     };
     let Some(node) = node.filter(|n| n.value != Value::Null) else {
         return out;
@@ -60,7 +71,114 @@ pub(crate) fn settings(
         }
         out.idle_refresh = v;
     }
+    if let Some(n) = f.get_some("metrics_listen") {
+        out.metrics_listen = listen_addr(d, n);
+    }
+    if let Some(n) = f.get("max_connecting")
+        && let Some(v) = read::integer(d, n, "max_connecting", 1, 1000)
+    {
+        out.max_connecting = v as u32;
+    }
     out
+}
+
+/// `metrics_listen`: `HOST:PORT`, reported at its place when it is anything else.
+fn listen_addr(d: &mut Diags, node: &Node) -> Option<ListenAddr> {
+    let text = match &node.value {
+        Value::Str(s) => s.clone(),
+        _ => {
+            let hint = match node.value {
+                Value::Int(_) | Value::UInt(_) => format!(
+                    " (a port alone is not enough: write 127.0.0.1:{0} for this machine only, 0.0.0.0:{0} for every interface)",
+                    node.scalar_text().unwrap_or_default()
+                ),
+                _ => String::new(),
+            };
+            d.error(
+                node.span,
+                format!(
+                    "metrics_listen: expected HOST:PORT, found {}{hint}",
+                    read::found(node)
+                ),
+            );
+            return None;
+        }
+    };
+    match parse_listen_addr(&text) {
+        Ok(addr) => Some(addr),
+        Err(why) => {
+            d.error(
+                node.span,
+                format!(
+                    "metrics_listen: {why} in {text:?} (expected HOST:PORT, e.g. 127.0.0.1:9898)"
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// `HOST:PORT` with HOST an IPv4 address, a bracketed IPv6 address or a DNS name; the error
+/// says what is wrong.
+pub fn parse_listen_addr(text: &str) -> Result<ListenAddr, String> {
+    if text.contains("://") || text.contains('/') {
+        return Err("no scheme or path: only the host and the port".into());
+    }
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (v6, after) = rest
+            .split_once(']')
+            .ok_or("an IPv6 address needs its closing ]")?;
+        let port = after
+            .strip_prefix(':')
+            .ok_or("the port is missing after the IPv6 address")?;
+        v6.parse::<std::net::Ipv6Addr>()
+            .map_err(|_| format!("{v6:?} is not an IPv6 address"))?;
+        (v6, port)
+    } else {
+        let (host, port) = text.rsplit_once(':').ok_or("the port is missing")?;
+        if host.contains(':') {
+            return Err("an IPv6 address must be written in brackets ([::1]:9898)".into());
+        }
+        check_host(host)?;
+        (host, port)
+    };
+    if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("the port {port:?} is not a number"));
+    }
+    let port = port
+        .parse::<u16>()
+        .map_err(|_| format!("the port {port} is above 65535"))?;
+    Ok(ListenAddr {
+        host: host.to_owned(),
+        port,
+    })
+}
+
+/// An IPv4 address or a DNS name (letters, digits and `-` in dot-separated labels).
+fn check_host(host: &str) -> Result<(), String> {
+    if host.is_empty() {
+        return Err(
+            "the host is missing (0.0.0.0 listens on every interface, 127.0.0.1 on this machine only)"
+                .into(),
+        );
+    }
+    if host.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        return host
+            .parse::<std::net::Ipv4Addr>()
+            .map(|_| ())
+            .map_err(|_| format!("{host:?} is not an IPv4 address"));
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if host.len() > 253 || !host.split('.').all(label_ok) {
+        return Err(format!("{host:?} is not a host name or IP address"));
+    }
+    Ok(())
 }
 
 /// A path as written in the configuration: `~/x` is taken in `$HOME`; a relative path is
@@ -190,6 +308,50 @@ mod tests {
                 PathBuf::from(want),
                 "{vars:?}"
             );
+        }
+    }
+
+    #[test]
+    fn listen_addresses_parse() {
+        for (text, host, port) in [
+            ("127.0.0.1:9898", "127.0.0.1", 9898),
+            ("0.0.0.0:0", "0.0.0.0", 0),
+            ("localhost:80", "localhost", 80),
+            (
+                "metrics.internal-1.example:65535",
+                "metrics.internal-1.example",
+                65535,
+            ),
+            ("[::1]:9898", "::1", 9898),
+            ("[::]:1", "::", 1),
+        ] {
+            let addr = parse_listen_addr(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!((addr.host.as_str(), addr.port), (host, port), "{text}");
+            assert_eq!(addr.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn bad_listen_addresses_say_what_is_wrong() {
+        for (text, says) in [
+            ("9898", "port is missing"),
+            (":9898", "host is missing"),
+            ("127.0.0.1:", "not a number"),
+            ("127.0.0.1:http", "not a number"),
+            ("127.0.0.1:65536", "above 65535"),
+            ("127.0.0.1:-1", "not a number"),
+            ("999.1.1.1:80", "not an IPv4 address"),
+            ("::1:9898", "in brackets"),
+            ("[::1]9898", "port is missing"),
+            ("[::1:9898", "closing ]"),
+            ("[zz]:9898", "not an IPv6 address"),
+            ("my host:9898", "not a host name"),
+            ("-bad.example:9898", "not a host name"),
+            ("http://localhost:9898", "no scheme"),
+            ("localhost:9898/metrics", "no scheme"),
+        ] {
+            let err = parse_listen_addr(text).unwrap_err();
+            assert!(err.contains(says), "{text}: {err}");
         }
     }
 

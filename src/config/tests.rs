@@ -83,6 +83,8 @@ fn rules_md_example_loads() {
     assert_eq!(a.span, Span { line: 3, column: 5 });
     assert_eq!(c.settings.sweep_interval, Duration::from_secs(3600));
     assert_eq!(c.settings.idle_refresh, Duration::from_secs(600));
+    assert_eq!(c.settings.metrics_listen, None);
+    assert_eq!(c.settings.max_connecting, 8);
 
     let r: Vec<Rule> = c.rules.rules().cloned().collect();
     assert_eq!(r.len(), 4);
@@ -433,6 +435,8 @@ settings:
   state_dir: /var/lib/x
   sweep_interval: 15m
   idle_refresh: 5m
+  metrics_listen: "[::1]:9898"
+  max_connecting: 2
 accounts:
   - name: s
     host: h
@@ -453,6 +457,9 @@ accounts:
     assert_eq!(c.settings.state_dir, Path::new("/var/lib/x"));
     assert_eq!(c.settings.sweep_interval, Duration::from_secs(900));
     assert_eq!(c.settings.idle_refresh, Duration::from_secs(300));
+    let listen = c.settings.metrics_listen.as_ref().unwrap();
+    assert_eq!((listen.host.as_str(), listen.port), ("::1", 9898));
+    assert_eq!(c.settings.max_connecting, 2);
     let s = &c.accounts[0];
     assert_eq!(
         (s.port, s.tls, s.auth),

@@ -4,7 +4,7 @@
 
 use super::diag::Diags;
 use super::node::{Node, Value};
-use super::read::{self, Fields, MapKind, all_keys_known};
+use super::read::{self, Fields, MapKind};
 use crate::rules::ast::{TextMatcher, TextOp};
 
 const TEXT_OPS: &[&str] = &[
@@ -80,36 +80,12 @@ pub(crate) fn text_op(
     what: &str,
     exists_ok: bool,
 ) -> Option<(TextOp, bool)> {
-    let ops: Vec<_> = f
-        .entries
-        .iter()
-        .filter(|(k, _, _)| TEXT_OPS.contains(k))
-        .collect();
     let case_sensitive = match f.get("case_sensitive") {
         Some(n) => read::boolean(d, n, "case_sensitive")?,
         None => false,
     };
-    let [(key, key_node, value)] = ops.as_slice() else {
-        if ops.is_empty() && !all_keys_known(node, f) {
-            return None;
-        }
-        let found = if ops.is_empty() {
-            "none".to_owned()
-        } else {
-            ops.iter()
-                .map(|(k, _, _)| *k)
-                .collect::<Vec<_>>()
-                .join(" and ")
-        };
-        d.error(
-            node.span,
-            format!(
-                "{what}: give exactly one of contains, is, prefix, suffix, glob, regex, exists, gt, lt, ge, le; found {found}"
-            ),
-        );
-        return None;
-    };
-    let op = match *key {
+    let (key, key_node, value) = read::exactly_one(d, node, f, what, TEXT_OPS)?;
+    let op = match key {
         "contains" => TextOp::Contains(patterns(d, value, key)?),
         "is" => TextOp::Is(patterns(d, value, key)?),
         "prefix" => TextOp::Prefix(patterns(d, value, key)?),

@@ -34,6 +34,29 @@ pub struct Settings {
     pub state_dir: PathBuf,
     pub sweep_interval: Duration,
     pub idle_refresh: Duration,
+    /// Where the daemon serves `/metrics` and `/health`; `None`: not at all (the default).
+    pub metrics_listen: Option<ListenAddr>,
+    /// Connection attempts (TCP + TLS + login) in flight at once per server host. Default 8.
+    pub max_connecting: u32,
+}
+
+/// A validated `HOST:PORT` to listen on: an IPv4 address, a bracketed IPv6 address or a host
+/// name, and a port (0: any free port, which the daemon logs).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ListenAddr {
+    /// As written, without the brackets of an IPv6 address.
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

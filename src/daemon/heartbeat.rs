@@ -1,9 +1,13 @@
 //! Worker heartbeats, for the systemd watchdog.
 //!
-//! Every worker holds a [`Heartbeat`] and beats whenever it makes progress (and while it waits
-//! in IDLE or in a backoff sleep). The watchdog pings systemd only while every registered worker
-//! beat recently: a worker stuck somewhere stops the pings, and systemd restarts the service.
-//! A worker that ends drops its heartbeat, which unregisters it.
+//! Every worker holds a [`Heartbeat`] and beats whenever it makes progress. Before it waits (in
+//! IDLE, in a backoff sleep) it says how long with [`Heartbeat::away_for`] and counts as fresh
+//! until then, without waking up to beat: ten thousand idle connections cost no timer wake-ups.
+//! A wait whose length nobody knows (a mailbox lock another process holds, for as long as its
+//! sweep takes) beats every [`BEAT_EVERY`] instead; such waits are rare.
+//! The watchdog pings systemd only while every registered worker beat recently (or is within
+//! its announced wait): a worker stuck somewhere, or not back from a wait, stops the pings, and
+//! systemd restarts the service. A worker that ends drops its heartbeat, which unregisters it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +16,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// How often a waiting worker beats.
+/// How often a worker beats while it waits for something of unknown length (a mailbox that
+/// another process holds).
 pub(crate) const BEAT_EVERY: Duration = Duration::from_secs(5);
 
 /// The set of live workers and their last beat.
@@ -119,6 +124,16 @@ impl Heartbeat {
     pub fn beat(&self) {
         self.last.store(self.registry.now_ms(), Ordering::Relaxed);
     }
+
+    /// "I am waiting for up to `d`, and will beat when it is over": fresh until then (plus the
+    /// watchdog's allowance), without beating meanwhile.
+    pub fn away_for(&self, d: Duration) {
+        let until = self
+            .registry
+            .now_ms()
+            .saturating_add(d.as_millis().min(u128::from(u64::MAX)) as u64);
+        self.last.store(until, Ordering::Relaxed);
+    }
 }
 
 impl Drop for Heartbeat {
@@ -129,16 +144,38 @@ impl Drop for Heartbeat {
     }
 }
 
-/// Sleep for `d`, beating every `every` meanwhile (a waiting worker is alive).
-pub async fn sleep_beating(hb: &Heartbeat, d: Duration, every: Duration) {
-    let deadline = Instant::now() + d;
+/// Sleep for `d`, away (a waiting worker is alive) but not woken until the end. Cut short (a
+/// `select!` that took another branch), the worker is back at once: it beats then too, so an
+/// announced hour of waiting does not cover what it does next.
+pub async fn sleep_away(hb: &Heartbeat, d: Duration) {
+    hb.away_for(d);
+    let _back = Back(hb);
+    tokio::time::sleep(d).await;
+}
+
+/// Await `fut`, beating every [`BEAT_EVERY`] meanwhile: for a wait whose length nobody knows
+/// (a mailbox another process holds, a queue of connection attempts to a host that does not
+/// answer), so the watchdog does not take the waiting worker for a stuck one.
+pub async fn beating<T>(hb: &Heartbeat, fut: impl Future<Output = T>) -> T {
+    tokio::pin!(fut);
+    let mut beat = tokio::time::interval(BEAT_EVERY);
     loop {
-        hb.beat();
-        let now = Instant::now();
-        if now >= deadline {
-            return;
+        tokio::select! {
+            r = &mut fut => {
+                hb.beat();
+                return r;
+            }
+            _ = beat.tick() => hb.beat(),
         }
-        tokio::time::sleep((deadline - now).min(every)).await;
+    }
+}
+
+/// Beats when dropped: the end of a wait, however it ended.
+struct Back<'a>(&'a Heartbeat);
+
+impl Drop for Back<'_> {
+    fn drop(&mut self) {
+        self.0.beat();
     }
 }
 
@@ -170,10 +207,70 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn sleep_beating_keeps_the_worker_fresh() {
+    async fn a_worker_away_is_fresh_until_its_wait_is_over_and_stale_when_not_back() {
         let hbs = Heartbeats::new();
         let a = hbs.register("a");
-        sleep_beating(&a, Duration::from_secs(300), Duration::from_secs(5)).await;
+        a.away_for(Duration::from_secs(600));
+        tokio::time::advance(Duration::from_secs(590)).await;
+        assert!(
+            hbs.stale(Duration::from_secs(6)).is_empty(),
+            "within its wait"
+        );
+        tokio::time::advance(Duration::from_secs(15)).await;
+        assert!(
+            hbs.stale(Duration::from_secs(30)).is_empty(),
+            "within the allowance"
+        );
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert_eq!(hbs.stale(Duration::from_secs(30)), vec!["a".to_string()]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sleep_away_keeps_the_worker_fresh_and_beats_at_the_end() {
+        let hbs = Heartbeats::new();
+        let a = hbs.register("a");
+        sleep_away(&a, Duration::from_secs(300)).await;
         assert!(hbs.stale(Duration::from_secs(6)).is_empty());
+        tokio::time::advance(Duration::from_secs(7)).await;
+        assert_eq!(hbs.stale(Duration::from_secs(6)), vec!["a".to_string()]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_wait_of_unknown_length_keeps_the_worker_fresh() {
+        let hbs = Heartbeats::new();
+        let a = hbs.register("a");
+        let waited = beating(&a, async {
+            tokio::time::sleep(Duration::from_secs(600)).await;
+            7
+        })
+        .await;
+        assert_eq!(waited, 7);
+        // Time passes in the wait without anyone else beating; `beating` kept it fresh.
+        assert!(hbs.stale(BEAT_EVERY + Duration::from_secs(1)).is_empty());
+        let stuck = hbs.register("stuck");
+        let watch = async {
+            tokio::time::sleep(Duration::from_secs(300)).await;
+            hbs.stale(BEAT_EVERY + Duration::from_secs(1))
+        };
+        let (stale, ()) = tokio::join!(
+            watch,
+            beating(&a, tokio::time::sleep(Duration::from_secs(600)))
+        );
+        assert_eq!(stale, vec!["stuck".to_string()], "a beats in its wait");
+        drop(stuck);
+    }
+
+    /// A wait cut short must not leave the worker covered for the rest of its announced
+    /// wait: what it does next is watched again.
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_cut_short_ends_the_cover() {
+        let hbs = Heartbeats::new();
+        let a = hbs.register("a");
+        tokio::select! {
+            _ = sleep_away(&a, Duration::from_secs(3600)) => unreachable!(),
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+        }
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert_eq!(hbs.stale(Duration::from_secs(30)), vec!["a".to_string()]);
     }
 }

@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use super::heartbeat::{BEAT_EVERY, Heartbeat};
+use super::heartbeat::{Heartbeat, beating};
+use super::metrics::{self, ErrorKind, Link};
 use super::status::Stats;
 use crate::config::Account;
 use crate::execute::Executor;
@@ -86,6 +87,8 @@ pub(crate) struct Ctx<'a> {
     /// After cancellation, a batch in flight gets this long to finish before it is abandoned.
     pub grace: Duration,
     pub hb: &'a Heartbeat,
+    /// Metrics of the worker acting: messages processed, rule matches, actions, push latency.
+    pub link: &'a Link,
 }
 
 /// One connection's per-session knowledge: the executor (which destinations exist) and the
@@ -176,14 +179,9 @@ pub(crate) async fn act(
     // A sweep may hold the mailbox for minutes: the wait beats, so the watchdog does not
     // take the waiting worker for a stuck one.
     let acquire = ctx.locks.acquire(account, ctx.mailbox, None, waiting);
-    tokio::pin!(acquire);
-    let mut beat = tokio::time::interval(BEAT_EVERY);
-    let lock = loop {
-        tokio::select! {
-            _ = ctx.token.cancelled() => return Err(MailboxError::Cancelled),
-            r = &mut acquire => break r.map_err(MailboxError::Lock)?,
-            _ = beat.tick() => ctx.hb.beat(),
-        }
+    let lock = tokio::select! {
+        _ = ctx.token.cancelled() => return Err(MailboxError::Cancelled),
+        r = beating(ctx.hb, acquire) => r.map_err(MailboxError::Lock)?,
     };
     if work.probe {
         let (name, mailbox) = (account.clone(), ctx.mailbox.clone());
@@ -293,8 +291,8 @@ async fn run_pass(
     let mut log = Log {
         ctx,
         trigger: match trigger {
-            Trigger::New => "new",
-            Trigger::Sweep => "sweep",
+            Trigger::New => metrics::Trigger::New,
+            Trigger::Sweep => metrics::Trigger::Sweep,
         },
         failed: BTreeSet::new(),
     };
@@ -313,7 +311,11 @@ async fn run_pass(
     .await?;
     ctx.hb.beat();
     match result {
-        Ok(summary) => Ok((summary, log.failed)),
+        Ok(summary) => {
+            // Every message in scope, also those the server's SEARCH ruled out for the rules.
+            ctx.link.processed(log.trigger, summary.examined);
+            Ok((summary, log.failed))
+        }
         Err(PassError::State { file, source }) => Err(MailboxError::State { file, source }),
         // Renumbered between our SELECT and the pass's: nothing advances; open it again.
         Err(PassError::ValidityChanged { .. }) => Err(MailboxError::Imap(
@@ -491,12 +493,12 @@ pub(crate) fn sweep_only_mailboxes(rules: &RuleSet, account: &Account) -> Vec<Ma
         .collect()
 }
 
-/// The daemon's [`Report`]: one log line per message acted on, the counters, the
-/// heartbeat, and the UIDs whose plans failed.
+/// The daemon's [`Report`]: one log line per message acted on, the counters and metrics,
+/// the heartbeat, and the UIDs whose plans failed.
 struct Log<'c, 'a> {
     ctx: &'c Ctx<'a>,
-    /// "new" or "sweep", for the log line.
-    trigger: &'static str,
+    /// Which rules ran, for the log line and the metrics.
+    trigger: metrics::Trigger,
     /// UIDs whose plan failed, ascending.
     failed: BTreeSet<u32>,
 }
@@ -510,7 +512,9 @@ impl Report for Log<'_, '_> {
         self.ctx.hb.beat();
         let (ctx, uid) = (self.ctx, r.uid.get());
         let rule = r.rules.join(", ");
+        ctx.link.result(r, self.trigger);
         if let Some(error) = &r.error {
+            ctx.link.error(ErrorKind::Command, error);
             self.failed.insert(uid);
             tracing::warn!(account = %ctx.account.name, mailbox = %ctx.mailbox, uid, rule, error = %error, "could not carry out the plan");
             return;
@@ -528,7 +532,7 @@ impl Report for Log<'_, '_> {
             rule,
             action,
             destination = destination.unwrap_or(""),
-            trigger = self.trigger,
+            trigger = self.trigger.label(),
             message_id = r.message_id.as_deref().unwrap_or(""),
             "sorted"
         );

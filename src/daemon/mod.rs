@@ -10,20 +10,29 @@
 //!  │   │   └─ poller                    mailboxes beyond the cap, sweep-only mailboxes
 //!  │   └─ account "b" ...
 //!  ├─ ConfigWatcher         file events of the config's directory -> reload
-//!  └─ SIGHUP / Options::reload_trigger -> reload
+//!  ├─ SIGHUP / Options::reload_trigger -> reload
+//!  └─ http::serve           /metrics and /health, when settings.metrics_listen is set
 //! ```
 //!
 //! The rooms, each importing only from those below it:
 //!
 //! ```text
-//! supervisor   accounts, reload, readiness, watchdog              -> worker, task, ready
-//! worker       one connection: connect, the IDLE loop, backoff    -> poller, task, mailbox
+//! supervisor   accounts, reload, readiness, watchdog, the listener -> worker, task, ready, http
+//! worker       one connection: connect (paced), IDLE, backoff     -> poller, task, mailbox, pacing
 //! poller       polled and sweep-only mailboxes                    -> task, mailbox
 //! task         what every worker shares (Live, Shared, Served, WorkerKind, WorkerExit),
-//!              the account's health while the state cannot be written  -> mailbox
-//! mailbox      acting on one mailbox under its lock: pass, recover, lock
-//! ready, status, options, heartbeat, backoff, notify, systemd, reload, shutdown: leaves
+//!              the account's health while the state cannot be written
+//!                                                                 -> mailbox, metrics, pacing
+//! mailbox      acting on one mailbox under its lock: pass, recover, lock -> metrics
+//! options      how the daemon is started (Options, DaemonError)   -> metrics, http
+//! http         /metrics and /health                               -> metrics, status
+//! metrics      the Prometheus series, each worker's Link, /health's report -> status
+//! pacing, ready, status, heartbeat, backoff, notify, systemd, reload, shutdown: leaves
 //! ```
+//!
+//! Workers connect through `pacing` (at most `max_connecting` attempts in flight per host;
+//! a host that comes back wakes the workers waiting to retry it) and report to
+//! [`metrics::Metrics`] through a per-worker [`metrics::Link`].
 //!
 //! Workers reconnect by themselves with [`backoff::Backoff`]; a worker task that ends anyway
 //! says why (`WorkerExit`) and its supervising loop restarts it unless the account is being
@@ -36,9 +45,12 @@
 
 pub mod backoff;
 pub mod heartbeat;
+pub mod http;
 mod mailbox;
+pub mod metrics;
 pub mod notify;
 mod options;
+mod pacing;
 mod poller;
 mod ready;
 pub mod reload;

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::heartbeat::{BEAT_EVERY, sleep_beating};
+use super::heartbeat::sleep_away;
 use super::mailbox::{self, Work};
+use super::metrics::ErrorKind;
 use super::status::Stats;
 use super::task::{Failed, Served, Task};
 use crate::imap::Session;
@@ -42,7 +43,7 @@ pub(super) async fn wait_for_work(task: &Task, polled: &[MailboxName]) -> bool {
                     return true;
                 }
             }
-            _ = sleep_beating(&task.hb, Duration::from_secs(3600), BEAT_EVERY) => {}
+            _ = sleep_away(&task.hb, Duration::from_secs(3600)) => {}
         }
     }
 }
@@ -86,7 +87,9 @@ pub(super) async fn serve(
             match polled {
                 Ok(()) => task.acted(),
                 Err(mailbox::MailboxError::Imap(e)) if !e.is_connection_fatal() => {
-                    tracing::warn!(account = task.name(), mailbox = %mailbox, error = %chain(&e), "cannot poll mailbox");
+                    let text = chain(&e);
+                    task.link.error(ErrorKind::Command, &text);
+                    tracing::warn!(account = task.name(), mailbox = %mailbox, error = %text, "cannot poll mailbox");
                 }
                 Err(e) => match task.failed(mailbox, e) {
                     Failed::Retry(d) => retry_at = Some(Instant::now() + d),
@@ -130,7 +133,9 @@ pub(super) async fn serve(
                         Stats::bump(&task.shared.stats.sweeps);
                     }
                     Err(mailbox::MailboxError::Imap(e)) if !e.is_connection_fatal() => {
-                        tracing::warn!(account = task.name(), mailbox = %mailbox, error = %chain(&e), "cannot sweep mailbox");
+                        let text = chain(&e);
+                        task.link.error(ErrorKind::Command, &text);
+                        tracing::warn!(account = task.name(), mailbox = %mailbox, error = %text, "cannot sweep mailbox");
                     }
                     Err(e) => match task.failed(mailbox, e) {
                         Failed::Retry(d) => {
@@ -144,6 +149,11 @@ pub(super) async fn serve(
             if retry_at.is_none() {
                 next_sweep = Instant::now() + live.settings.sweep_interval;
             }
+        }
+        if let Some(at) = retry_at {
+            // Nothing can be done before the retry, a due sweep included (it waits for it,
+            // rather than making the wait zero long and the poller try again at once).
+            next_sweep = next_sweep.max(at);
         }
         let mut wake = if polled.is_empty() {
             next_sweep

@@ -145,7 +145,8 @@ pub struct ConfigDiff {
     pub accounts_changed: Vec<String>,
     /// `sweep_interval` / `idle_refresh` changed: applied live.
     pub settings_changed: Vec<&'static str>,
-    /// `state_dir` changed: takes effect only after a restart of the daemon.
+    /// `state_dir`, `metrics_listen` or `max_connecting` changed: takes effect only after a
+    /// restart of the daemon.
     pub needs_restart: Vec<&'static str>,
 }
 
@@ -206,6 +207,12 @@ impl ConfigDiff {
         }
         if old.settings.state_dir != new.settings.state_dir {
             d.needs_restart.push("state_dir");
+        }
+        if old.settings.metrics_listen != new.settings.metrics_listen {
+            d.needs_restart.push("metrics_listen");
+        }
+        if old.settings.max_connecting != new.settings.max_connecting {
+            d.needs_restart.push("max_connecting");
         }
         d
     }

@@ -12,7 +12,9 @@ use tokio_util::task::TaskTracker;
 
 use super::backoff::Backoff;
 use super::heartbeat::Heartbeats;
+use super::metrics::Link;
 use super::options::{DaemonError, Options};
+use super::pacing::Pacer;
 use super::ready::{FirstAttempt, FirstAttempts};
 use super::reload::{ConfigDiff, ConfigWatcher, content_hash};
 use super::status::Stats;
@@ -66,10 +68,16 @@ struct AccountHandle {
 impl Supervisor {
     pub async fn start(
         config_path: PathBuf,
-        config: Config,
+        mut config: Config,
         options: Options,
     ) -> Result<Supervisor, DaemonError> {
+        command_line(&mut config, &options);
         let state_dir = config.settings.state_dir.clone();
+        // First, so that a port in use stops the daemon before it connects to anything.
+        let listener = match &config.settings.metrics_listen {
+            Some(addr) => Some(super::http::bind(addr).await?),
+            None => None,
+        };
         let config_hash = std::fs::read(&config_path).ok().map(|b| content_hash(&b));
         let (live, live_rx) = watch::channel(Arc::new(Live {
             rules: config.rules.clone(),
@@ -88,7 +96,13 @@ impl Supervisor {
             state: Store::new(&state_dir),
             locks: Locks::new(&state_dir),
             health: options.health.clone(),
+            metrics: options.metrics.clone(),
+            pacer: Pacer::new(config.settings.max_connecting),
         };
+        shared.metrics.set_accounts(
+            config.accounts.iter().map(|a| a.name.as_str()),
+            config.rules.rules().map(|r| r.name.as_str()),
+        );
         let mut sup = Supervisor {
             config_path,
             config,
@@ -104,10 +118,24 @@ impl Supervisor {
         };
         tracing::info!(
             config = %sup.config_path.display(),
+            shard = %sup.options.shard.map(|s| s.to_string()).unwrap_or_else(|| "all".into()),
             accounts = sup.config.accounts.len(),
             rules = sup.config.rules.rules().count(),
             "imapsort daemon starting"
         );
+        if let Some(listener) = listener {
+            if let Some(addr) = super::http::local_addr(&listener) {
+                sup.shared.metrics.set_listening(addr);
+                tracing::info!(address = %addr, "serving /metrics and /health");
+            }
+            let (metrics, health) = (sup.shared.metrics.clone(), sup.shared.health.clone());
+            sup.tracker.spawn(super::http::serve(
+                listener,
+                metrics,
+                health,
+                sup.root.clone(),
+            ));
+        }
         for account in sup.config.accounts.clone() {
             sup.start_account(&account);
         }
@@ -223,12 +251,16 @@ impl Supervisor {
         kinds.push(WorkerKind::Poller(polled));
         for kind in kinds {
             let first = self.pending_first.guard();
+            // Made here, before the task starts, so the account counts as not connected
+            // from the start.
+            let link = Arc::new(self.shared.metrics.link(&account.name));
             let fut = supervise(
                 Arc::new(account.clone()),
                 kind,
                 self.shared.clone(),
                 token.clone(),
                 first,
+                link,
             );
             self.tracker.spawn(tracker.track_future(fut));
         }
@@ -251,6 +283,9 @@ impl Supervisor {
                     "workers of the account did not stop in time"
                 );
             }
+            // Its workers are gone, and with them what they knew of the state database: new
+            // ones (a changed account) find out again, and say so if it is still not writable.
+            self.shared.health.recovered(name);
             tracing::info!(account = name, "stopped account");
         }
     }
@@ -263,6 +298,7 @@ impl Supervisor {
             Err(error) => {
                 tracing::error!(file = %path.display(), %error, "cannot read the configuration; keeping the old one");
                 Stats::bump(&self.shared.stats.reloads_rejected);
+                self.shared.metrics.reload(false);
                 return;
             }
         };
@@ -285,12 +321,14 @@ impl Supervisor {
                     "the new configuration is invalid; still running on the old one"
                 );
                 Stats::bump(&self.shared.stats.reloads_rejected);
+                self.shared.metrics.reload(false);
                 self.notifier.ready();
                 return;
             }
             Err(join) => {
                 tracing::error!(error = %join, "loading the configuration failed");
                 Stats::bump(&self.shared.stats.reloads_rejected);
+                self.shared.metrics.reload(false);
                 self.notifier.ready();
                 return;
             }
@@ -302,15 +340,19 @@ impl Supervisor {
                 "the new configuration has no accounts (`imapsort run` needs at least one); still running on the old one"
             );
             Stats::bump(&self.shared.stats.reloads_rejected);
+            self.shared.metrics.reload(false);
             self.notifier.ready();
             return;
         }
         for w in &new.warnings {
             tracing::warn!("{w}");
         }
+        let mut new = new;
+        command_line(&mut new, &self.options);
         let diff = ConfigDiff::between(&self.config, &new);
         self.apply(new, &diff).await;
         Stats::bump(&self.shared.stats.reloads_applied);
+        self.shared.metrics.reload(true);
         self.notifier.ready();
         self.send_status();
     }
@@ -325,6 +367,12 @@ impl Supervisor {
         for name in &to_stop {
             self.stop_account(name).await;
         }
+        // After the stopped workers let go, before new ones start: removed accounts and
+        // rules lose their series, added accounts get theirs.
+        self.shared.metrics.set_accounts(
+            new.accounts.iter().map(|a| a.name.as_str()),
+            new.rules.rules().map(|r| r.name.as_str()),
+        );
         for name in diff.accounts_to_start() {
             if let Some(account) = new.account(name) {
                 self.start_account(&account.clone());
@@ -367,6 +415,7 @@ async fn supervise(
     shared: Shared,
     token: CancellationToken,
     first: FirstAttempt,
+    link: Arc<Link>,
 ) {
     let mut backoff = Backoff::new(shared.backoff);
     let mut first = Some(first);
@@ -377,6 +426,7 @@ async fn supervise(
             shared.clone(),
             token.clone(),
             first.take(),
+            link.clone(),
         ));
         let exit = match task.await {
             Ok(exit) => exit,
@@ -387,6 +437,7 @@ async fn supervise(
             return;
         }
         let delay = backoff.failed();
+        link.connecting();
         tracing::error!(account = %account.name, worker = %kind, reason = %exit, retry_in = ?delay, "worker ended; restarting it");
         tokio::select! {
             _ = token.cancelled() => return,
@@ -429,6 +480,18 @@ async fn recv_opt(r: &mut Option<mpsc::Receiver<()>>) -> Option<()> {
 /// Load and compile the configuration file; every error as one printable line.
 fn load_config(path: &Path) -> Result<Config, Vec<String>> {
     crate::config::load(path).map_err(|e| e.diagnostics().iter().map(|d| d.to_string()).collect())
+}
+
+/// What the command line says over the file, for the first version and every reload: drop
+/// the accounts another shard handles (they are neither connected to nor reported), and put
+/// `--metrics-listen` in place of `settings.metrics_listen`.
+fn command_line(config: &mut Config, options: &Options) {
+    if let Some(shard) = options.shard {
+        config.accounts.retain(|a| shard.contains(&a.name));
+    }
+    if let Some(addr) = &options.metrics_listen {
+        config.settings.metrics_listen = Some(addr.clone());
+    }
 }
 
 fn config_dir(path: &Path) -> PathBuf {

@@ -11,8 +11,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::{Backoff, BackoffPolicy};
-use super::heartbeat::{BEAT_EVERY, Heartbeat, Heartbeats, sleep_beating};
+use super::heartbeat::{Heartbeat, Heartbeats, sleep_away};
 use super::mailbox::{Ctx, MailboxError};
+use super::metrics::{ErrorKind, Link, Metrics};
+use super::pacing::Pacer;
 use super::status::{Health, Stats};
 use crate::config::{Account, Settings};
 use crate::imap::ImapError;
@@ -52,6 +54,10 @@ pub(crate) struct Shared {
     pub state: Store,
     /// Who acts on which mailbox, between the processes sharing the state directory.
     pub locks: Locks,
+    /// `/metrics` and `/health`.
+    pub metrics: Metrics,
+    /// Connection attempts per host.
+    pub pacer: Pacer,
 }
 
 /// What a worker does.
@@ -114,6 +120,8 @@ pub(crate) struct Task {
     pub token: CancellationToken,
     /// Alive-signal for the watchdog.
     pub hb: Heartbeat,
+    /// This worker's metrics and its part of the account's connection state.
+    pub link: Arc<Link>,
     /// Retries while the state database cannot be written.
     state_backoff: Backoff,
     /// The state database failed and has not taken a write since.
@@ -135,6 +143,7 @@ impl Task {
         shared: Shared,
         token: CancellationToken,
         hb: Heartbeat,
+        link: Arc<Link>,
     ) -> Task {
         Task {
             state_backoff: Backoff::new(shared.backoff),
@@ -142,6 +151,7 @@ impl Task {
             shared,
             token,
             hb,
+            link,
             degraded: false,
         }
     }
@@ -171,11 +181,13 @@ impl Task {
             token: &self.token,
             grace: self.shared.batch_grace,
             hb: &self.hb,
+            link: &self.link,
         }
     }
 
-    /// Acting on `mailbox` worked: the state database takes writes again.
+    /// Acting on `mailbox` worked (`last_success`); the state database takes writes again.
     pub fn acted(&mut self) {
+        self.link.success();
         if std::mem::take(&mut self.degraded) {
             self.state_backoff.reset();
             self.shared.health.recovered(&self.account.name);
@@ -194,6 +206,7 @@ impl Task {
                 let delay = self.state_backoff.failed();
                 let why = chain(&e);
                 Stats::bump(&self.shared.stats.state_failures);
+                self.link.error(ErrorKind::State, &why);
                 self.degraded = true;
                 if self
                     .shared
@@ -214,12 +227,12 @@ impl Task {
         }
     }
 
-    /// Sleeps until `until` (or cancellation), beating meanwhile.
+    /// Sleeps until `until` (or cancellation), away meanwhile (no wake-ups to beat).
     pub async fn sleep_until(&self, until: Instant) {
         let d = until.saturating_duration_since(Instant::now());
         tokio::select! {
             _ = self.token.cancelled() => {}
-            _ = sleep_beating(&self.hb, d, BEAT_EVERY) => {}
+            _ = sleep_away(&self.hb, d) => {}
         }
     }
 }

@@ -21,8 +21,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::backoff::Backoff;
-use super::heartbeat::{BEAT_EVERY, sleep_beating};
+use super::heartbeat::{beating, sleep_away};
 use super::mailbox::{self, Work};
+use super::metrics::{ErrorKind, Link};
+use super::pacing::Host;
 use super::ready::FirstAttempt;
 use super::status::Stats;
 use super::task::{Failed, Served, Shared, Task, WorkerExit, WorkerKind};
@@ -52,6 +54,8 @@ pub(crate) struct Worker {
     connected_before: bool,
     /// Reported once the first connection attempt finished (READY=1 waits for it).
     first: Option<FirstAttempt>,
+    /// The pacing of the account's server: attempt slots, and the wake-up when it is back.
+    host: Host,
 }
 
 pub(crate) async fn run(
@@ -60,13 +64,16 @@ pub(crate) async fn run(
     shared: Shared,
     token: CancellationToken,
     first: Option<FirstAttempt>,
+    link: Arc<Link>,
 ) -> WorkerExit {
     let hb = shared
         .heartbeats
         .register(format!("{}/{}", account.name, kind));
+    let host = shared.pacer.host(&account.host);
     let mut w = Worker {
         backoff: Backoff::new(shared.backoff),
-        task: Task::new(account, shared, token, hb),
+        host,
+        task: Task::new(account, shared, token, hb, link),
         kind,
         last_error: None,
         announce: false,
@@ -98,12 +105,14 @@ impl Worker {
         } else {
             tracing::debug!(account = self.name(), worker = %self.label(), "waiting for imapsort login");
         }
-        self.last_error = Some(chain(error));
+        let text = chain(error);
+        self.task.link.error(ErrorKind::Auth, &text);
+        self.last_error = Some(text);
         self.announce = true;
         while !crate::oauth::login_changed(oauth) {
             tokio::select! {
                 _ = self.task.token.cancelled() => return false,
-                _ = sleep_beating(&self.task.hb, LOGIN_CHECK_EVERY, BEAT_EVERY) => {}
+                _ = sleep_away(&self.task.hb, LOGIN_CHECK_EVERY) => {}
             }
         }
         tracing::info!(account = self.name(), worker = %self.label(), "the token file changed; connecting");
@@ -120,18 +129,32 @@ impl Worker {
                 && !super::poller::has_work(&self.task, &polled)
             {
                 self.first_done();
+                self.task.link.idle();
                 match super::poller::wait_for_work(&self.task, &polled).await {
-                    true => continue,
+                    true => {
+                        self.task.link.connecting();
+                        continue;
+                    }
                     false => return WorkerExit::Cancelled,
                 }
             }
             let connected = tokio::select! {
                 _ = self.task.token.cancelled() => return WorkerExit::Cancelled,
-                r = crate::imap::connect_account(&self.task.account, &self.task.shared.config_dir) => r,
+                r = async {
+                    // One of the host's `max_connecting` attempt slots, from TCP connect to
+                    // logged in; queued in arrival order when all are taken. The queue can be
+                    // long (a thousand accounts, a host that does not answer): it beats.
+                    let _slot = beating(&self.task.hb, self.host.slot()).await;
+                    crate::imap::connect_account(&self.task.account, &self.task.shared.config_dir).await
+                } => r,
             };
             self.task.hb.beat();
+            // Set when the failure concerns the host: a success elsewhere ends the wait.
+            let mut host_seen = None;
             let delay = match connected {
                 Ok(mut session) => {
+                    let up = self.host.succeeded();
+                    self.task.link.up();
                     Stats::bump(&self.task.shared.stats.connections);
                     self.backoff.connected();
                     if std::mem::take(&mut self.announce) {
@@ -150,6 +173,8 @@ impl Worker {
                         }
                     };
                     Stats::bump(&self.task.shared.stats.connections_ended);
+                    // The connection is over: a failure below then speaks for the host.
+                    drop(up);
                     match served {
                         Served::Cancelled => {
                             let _ = tokio::time::timeout(LOGOUT_LIMIT, session.logout()).await;
@@ -167,6 +192,15 @@ impl Worker {
                         Served::Lost(error) => {
                             let delay = self.backoff.failed();
                             let text = chain(&error);
+                            self.task.link.connecting();
+                            if error.is_connection_fatal() {
+                                self.task.link.error(ErrorKind::Connect, &text);
+                            } else {
+                                self.task.link.error(ErrorKind::Command, &text);
+                            }
+                            if error.is_connection_fatal() && error.is_transient() {
+                                host_seen = Some(self.host.failed());
+                            }
                             let what = if error.is_connection_fatal() {
                                 "connection lost"
                             } else {
@@ -206,6 +240,14 @@ impl Worker {
                         self.backoff.failed()
                     };
                     let text = chain(&error);
+                    let kind = match error {
+                        ImapError::Auth { .. } | ImapError::Secret { .. } => ErrorKind::Auth,
+                        _ => ErrorKind::Connect,
+                    };
+                    self.task.link.error(kind, &text);
+                    if error.is_transient() {
+                        host_seen = Some(self.host.failed());
+                    }
                     if self.last_error.as_deref() != Some(text.as_str()) {
                         self.announce = true;
                         if auth {
@@ -220,9 +262,19 @@ impl Worker {
                     delay
                 }
             };
+            let host = self.host.clone();
+            let early = async {
+                match host_seen {
+                    Some(seen) => host.retry_early(seen).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = self.task.token.cancelled() => return WorkerExit::Cancelled,
-                _ = sleep_beating(&self.task.hb, delay, BEAT_EVERY) => {}
+                _ = sleep_away(&self.task.hb, delay) => {}
+                _ = early => {
+                    tracing::debug!(account = self.name(), worker = %self.label(), host = %self.task.account.host, "the server is back (or it is this worker's turn to try it); retrying now");
+                }
             }
         }
     }
@@ -236,6 +288,8 @@ impl Worker {
     /// IDLE worker: act on the mailbox (new mail, a sweep when due), IDLE; repeat until
     /// cancelled or lost. The mailbox is locked only while the worker acts on it.
     async fn serve_idle(&mut self, session: &mut Session, mailbox: &MailboxName) -> Served {
+        // A new connection's catch-up is not push latency, whatever woke the last one.
+        self.task.link.pass_done();
         let mut conn = match mailbox::Conn::new(session, &self.task.account).await {
             Ok(c) => c,
             Err(e) => return Served::Lost(e),
@@ -287,7 +341,12 @@ impl Worker {
                 }
                 Err(e) => match self.task.failed(mailbox, e) {
                     Failed::Retry(d) => {
-                        retry_at = Some(Instant::now() + d);
+                        let at = Instant::now() + d;
+                        retry_at = Some(at);
+                        // Nothing can be done before the retry, a due sweep included: without
+                        // this, a sweep due since the start made the wait below zero long and
+                        // the worker tried again at once, over and over.
+                        next_sweep = next_sweep.max(at);
                         // IDLE needs the mailbox selected, also when nothing was done.
                         if session.selected() != Some(mailbox.as_str())
                             && let Err(e) = session.select(mailbox).await
@@ -298,6 +357,8 @@ impl Worker {
                     Failed::Stop(served) => return served,
                 },
             }
+            // The passes after an EXISTS are over: later results are not push latency.
+            self.task.link.pass_done();
             // Wait: IDLE if the server has it, else poll.
             let mut wake = next_sweep.min(Instant::now() + live.settings.idle_refresh);
             if let Some(at) = retry_at {
@@ -316,27 +377,26 @@ impl Worker {
             };
             match outcome {
                 Ok(IdleOutcome::Cancelled) => return Served::Cancelled,
-                Ok(IdleOutcome::NewData | IdleOutcome::Timeout) => {}
+                Ok(IdleOutcome::NewData) => self.task.link.exists_seen(),
+                Ok(IdleOutcome::Timeout) => {}
                 Err(e) => return Served::Lost(e),
             }
         }
     }
 
-    /// IDLE until `wake` (at most), beating meanwhile. The imap layer re-checks cancellation.
+    /// IDLE until `wake` (at most). The worker is away meanwhile: no wake-ups to beat (the
+    /// imap layer re-checks cancellation).
     async fn idle_until(
         &self,
         session: &mut Session,
         wake: Instant,
     ) -> Result<IdleOutcome, ImapError> {
         let timeout = wake.saturating_duration_since(Instant::now());
-        let idle = session.idle(timeout.max(Duration::from_millis(10)), &self.task.token);
-        tokio::pin!(idle);
-        let mut beat = tokio::time::interval(BEAT_EVERY);
-        loop {
-            tokio::select! {
-                r = &mut idle => return r,
-                _ = beat.tick() => self.task.hb.beat(),
-            }
-        }
+        self.task.hb.away_for(timeout);
+        let r = session
+            .idle(timeout.max(Duration::from_millis(10)), &self.task.token)
+            .await;
+        self.task.hb.beat();
+        r
     }
 }

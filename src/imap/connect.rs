@@ -285,6 +285,10 @@ async fn authenticate(
     };
     match result {
         Ok(()) => Ok(()),
+        // `NO [UNAVAILABLE]` (RFC 5530; Dovecot's "Temporary authentication failure" when its
+        // auth service is overloaded, as after a restart) says come back later, not that the
+        // credentials are wrong: keep it a transient NO, not a refused login.
+        Err(e @ ImapError::No { .. }) if e.is_transient() => Err(e),
         Err(ImapError::No { text, .. }) | Err(ImapError::Bad { text, .. }) => {
             Err(ImapError::Auth {
                 account: opts.account.clone(),

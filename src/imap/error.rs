@@ -188,7 +188,9 @@ impl ImapError {
 
     /// Whether a COPY or MOVE was refused because the destination mailbox does not exist:
     /// `[TRYCREATE]` (RFC 3501 §6.4.7), `[NONEXISTENT]` (RFC 5530), or a NO to COPY/MOVE without
-    /// a code whose text says so (servers that predate the codes).
+    /// a code whose text says so (servers that predate the codes). The same for the STATUS
+    /// that fences a copy destination: Dovecot answers it `NO Mailbox doesn't exist: NAME`,
+    /// without a code.
     pub fn is_missing_mailbox(&self) -> bool {
         let ImapError::No {
             command,
@@ -201,7 +203,10 @@ impl ImapError {
         if matches!(code.as_deref(), Some("TRYCREATE" | "NONEXISTENT")) {
             return true;
         }
-        let to_mailbox = matches!(command.as_str(), "UID COPY" | "UID MOVE" | "COPY" | "MOVE");
+        let to_mailbox = matches!(
+            command.as_str(),
+            "UID COPY" | "UID MOVE" | "COPY" | "MOVE" | "STATUS"
+        );
         let text = text.to_ascii_lowercase();
         to_mailbox
             && code.is_none()
@@ -287,6 +292,7 @@ mod tests {
             (no("UID COPY", Some("NONEXISTENT"), "No such folder"), true),
             (no("UID COPY", None, "Mailbox does not exist"), true),
             (no("UID MOVE", None, "No such mailbox"), true),
+            (no("STATUS", None, "Mailbox doesn't exist: Receipts"), true),
             (
                 no("UID COPY", Some("OVERQUOTA"), "Mailbox does not exist?"),
                 false,

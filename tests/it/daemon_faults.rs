@@ -1,5 +1,6 @@
 //! The daemon when things break: the server restarts, a connection is cut mid-IDLE, a
-//! mailbox is renumbered (UIDVALIDITY), and shutdown lands in the middle of a large batch.
+//! mailbox is renumbered (UIDVALIDITY), shutdown lands in the middle of a large batch, and the
+//! state database cannot be written.
 
 use std::time::Duration;
 
@@ -211,6 +212,45 @@ fn a_message_whose_plan_keeps_failing_is_retried_then_given_up_without_blocking_
             h.count("INBOX").await,
             1,
             "the failing message stays in INBOX"
+        );
+        h.stop().await;
+    });
+}
+
+/// Regression: a worker whose state database could not be written tried again at once, over
+/// and over (a SELECT, a lock attempt and an IDLE every few milliseconds, on the IDLE worker
+/// and the poller alike), instead of after its backoff: the sweep due since the start made
+/// its wait zero long. RULES.md: the daemon "retries with backoff without acting".
+#[test]
+fn an_unwritable_state_is_retried_after_the_backoff_not_in_a_loop() {
+    run_with_timeout(Duration::from_secs(60), async {
+        let Some(mut h) = harness() else { return };
+        // A file where the state directory should be: nothing can be written under it.
+        std::fs::write(h.dir.path().join("state"), b"not a directory").unwrap();
+        h.deliver("Other", &[mail(1, "polled", None)]);
+        // INBOX on an IDLE connection, Other polled.
+        let account = h.account(
+            "test",
+            "pass",
+            "    watch: [INBOX, Other]\n    max_connections: 1\n",
+        );
+        h.write_config(&h.config(&account, harness::RULES, ""));
+        h.start_with(|o| {
+            o.backoff.base = Duration::from_secs(60);
+            o.backoff.cap = Duration::from_secs(60);
+        })
+        .await;
+        h.wait_until("both workers failing", Duration::from_secs(20), |s| {
+            get(&s.state_failures) >= 2
+        })
+        .await;
+        let failures = get(&h.stats().state_failures);
+        // The retries are a minute away: a window of 3 s sees none of them.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(
+            get(&h.stats().state_failures),
+            failures,
+            "tried again before the backoff was over"
         );
         h.stop().await;
     });

@@ -399,3 +399,30 @@ fn a_destination_deleted_or_renamed_by_another_client_is_created_again() {
         h.stop().await;
     });
 }
+
+/// The same for a `copy` destination, which is fenced (its UIDNEXT read with STATUS) before
+/// every batch that copies into it: the fence of a deleted destination failed, so every later
+/// copy into it was refused unsent ("the destination could not be prepared") and the message
+/// given up, on that connection for good.
+#[test]
+fn a_copy_destination_deleted_by_another_client_is_created_again() {
+    run_with_timeout(Duration::from_secs(90), async {
+        let Some(mut h) = harness() else { return };
+        let rules =
+            "  - { name: receipts, when: { subject: receipt }, then: { copy: Receipts } }\n";
+        h.write_config(&h.config(&h.account("test", "pass", ""), rules, ""));
+        h.start().await;
+        h.wait_selected().await;
+        h.deliver("INBOX", &[mail(1, "receipt 1", None)]);
+        h.wait_count("Receipts", 1, Duration::from_secs(20)).await;
+
+        let mut other = h.client().await;
+        other.delete_mailbox("Receipts").await.unwrap();
+        assert!(!other.exists("Receipts").await.unwrap());
+        h.deliver("INBOX", &[mail(2, "receipt 2", None)]);
+        h.wait_count("Receipts", 1, Duration::from_secs(20)).await;
+        assert_eq!(h.count("INBOX").await, 2, "a copy leaves the original");
+        let _ = other.logout().await;
+        h.stop().await;
+    });
+}

@@ -287,6 +287,35 @@ fn greeting_bye_is_refused() {
 }
 
 #[test]
+fn a_temporary_login_failure_is_transient_and_a_refusal_is_not() {
+    // Dovecot answers NO [UNAVAILABLE] while its auth service is overloaded (after a restart
+    // under many accounts): come back soon, unlike AUTHENTICATIONFAILED (wrong password).
+    for (code, transient) in [("UNAVAILABLE", true), ("AUTHENTICATIONFAILED", false)] {
+        support::run_with_timeout(LIMIT, async {
+            let p = peer::start(&format!(
+                r#"
+                S: * OK ready
+                C: A1 CAPABILITY
+                S: * CAPABILITY IMAP4rev1 IDLE
+                S: A1 OK done
+                C: A2 LOGIN "user" "pass"
+                S: A2 NO [{code}] Temporary authentication failure.
+                "#
+            ))
+            .await;
+            let e = connect(&opts(p.port), &pass()).await.unwrap_err();
+            assert_eq!(e.is_transient(), transient, "{code}: {e:?}");
+            assert_eq!(
+                matches!(e, ImapError::Auth { .. }),
+                !transient,
+                "{code}: {e:?}"
+            );
+            finish(p).await;
+        });
+    }
+}
+
+#[test]
 fn starttls_not_offered_is_refused_before_any_password() {
     support::run_with_timeout(LIMIT, async {
         // A man in the middle strips STARTTLS from the capabilities: we must not log in.

@@ -45,6 +45,13 @@ mod once_identity;
 mod once_lock;
 mod once_state;
 
+// Operations at scale: /metrics and /health, connection pacing and recovery after a server
+// restart, --shard with three instances, the deployment examples under deploy/.
+mod ops_deploy;
+mod ops_metrics;
+mod ops_pacing;
+mod ops_shards;
+
 // OAuth 2.0: `imapsort login`, and tokens checked by Dovecot's oauth2 passdb.
 mod oauth_daemon;
 mod oauth_login;

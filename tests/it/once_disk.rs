@@ -184,8 +184,41 @@ fn a_sweep_with_a_fresh_state_directory_on_a_full_disk_exits_74() {
     );
 }
 
+/// The metrics address from the daemon's `serving /metrics and /health` log line.
+fn metrics_addr(log: &str) -> Option<std::net::SocketAddr> {
+    log.lines()
+        .filter(|l| l.contains("serving /metrics and /health"))
+        .find_map(|l| {
+            l.split("address=")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+}
+
+/// `/health` (code, JSON) and `errors_total{kind="state"}` of the account `once`.
+fn observed(
+    rt: &tokio::runtime::Runtime,
+    addr: std::net::SocketAddr,
+) -> (u16, serde_json::Value, f64) {
+    use crate::support::http::{health, http_get, sample};
+    rt.block_on(async {
+        let (code, json) = health(addr).await;
+        let (_, text) = http_get(addr, "/metrics").await;
+        let state = sample(
+            &text,
+            r#"imapsort_errors_total{account="once",kind="state"}"#,
+        )
+        .unwrap_or_else(|| panic!("no state errors series in\n{text}"));
+        (code, json, state)
+    })
+}
+
 /// The daemon, started on a full disk or running when it fills, acts on nothing and stays
-/// up; when space is back it finishes exactly once.
+/// up, and says so on `/health` (degraded, still connected) and in `errors_total{kind="state"}`;
+/// when space is back it finishes exactly once and `/health` is ok again.
 fn daemon_waits_for_space(fill_before_start: bool) {
     let Some(d) = crate::support::dovecot::start_default() else {
         return;
@@ -196,7 +229,8 @@ fn daemon_waits_for_space(fill_before_start: bool) {
     };
     let state = mount.path.join("state");
     let account = once_util::account(&d, "once", Via::Tls, "");
-    let config = once_util::write_config(dir.path(), &state, "", &account, RULES);
+    let settings = "  metrics_listen: 127.0.0.1:0\n";
+    let config = once_util::write_config(dir.path(), &state, settings, &account, RULES);
     let log = dir.path().join("run.log");
     let out = once_util::sweep(&config, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
@@ -223,6 +257,29 @@ fn daemon_waits_for_space(fill_before_start: bool) {
         || show_log().contains("state database is not writable"),
         show_log,
     );
+    let addr =
+        metrics_addr(&show_log()).unwrap_or_else(|| panic!("no metrics address\n{}", show_log()));
+    // Connected, so HTTP 200; degraded, with the failure counted and named.
+    let mut seen = None;
+    once_util::wait_for(
+        "/health to say degraded while connected",
+        Duration::from_secs(30),
+        || {
+            let now = observed(&rt, addr);
+            let ok = now.0 == 200 && now.1["status"] == "degraded" && now.2 >= 1.0;
+            seen = Some(now);
+            ok
+        },
+        show_log,
+    );
+    let (_, json, _) = seen.unwrap();
+    assert_eq!(json["accounts"]["once"]["connected"], true, "{json}");
+    assert!(
+        json["accounts"]["once"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not writable")),
+        "{json}"
+    );
     // A few more seconds: still nothing done, still running.
     std::thread::sleep(Duration::from_secs(3));
     assert!(
@@ -244,6 +301,15 @@ fn daemon_waits_for_space(fill_before_start: bool) {
             let c = census_now(&rt, &d);
             c.get("Lists").is_some_and(|l| l.len() == 1)
                 && c.get("Accounting").is_some_and(|a| a.len() == 2)
+        },
+        show_log,
+    );
+    once_util::wait_for(
+        "/health to say ok again",
+        Duration::from_secs(30),
+        || {
+            let (code, json, _) = observed(&rt, addr);
+            code == 200 && json["status"] == "ok"
         },
         show_log,
     );

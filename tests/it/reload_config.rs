@@ -1,10 +1,13 @@
 //! Hot reload of a running daemon: edit in place, replace by rename, Kubernetes-style symlink
 //! swap, the reload trigger (SIGHUP's path); a valid change reaches the next message without
 //! reconnecting; an invalid one is logged with its place and changes nothing; accounts added
-//! and removed start and stop.
+//! and removed start and stop, and a restarted account starts with a clean health.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
+
+use imapsort::daemon::Health;
 
 use crate::support::harness::{Harness, RULES, get, harness, mail, write_private};
 use crate::support::run_with_timeout_logged;
@@ -218,4 +221,56 @@ fn adding_an_account_starts_it_and_removing_it_stops_it() {
         );
         h.stop().await;
     });
+}
+
+/// Regression: an account degraded by a state database it could not write, changed by a
+/// reload just as the state became writable again, stayed degraded (on `/health`) for good:
+/// its new workers never failed, so none of them cleared the mark the stopped ones had set.
+#[test]
+fn a_degraded_account_restarted_by_a_reload_is_not_degraded_for_good() {
+    run_with_timeout_logged(Duration::from_secs(90), "info", |_logs| async move {
+        let Some(mut h) = harness() else { return };
+        // A file where the state directory should be: nothing can be written under it.
+        let state = h.dir.path().join("state");
+        std::fs::write(&state, b"not a directory").unwrap();
+        h.write_config(&h.default_config());
+        let health = Arc::new(Health::default());
+        let observed = health.clone();
+        h.start_with(move |o| {
+            o.health = observed;
+            // The old workers' next try is a minute away: only the new ones can clear it.
+            o.backoff.base = Duration::from_secs(60);
+            o.backoff.cap = Duration::from_secs(60);
+        })
+        .await;
+        until("the account degraded", Duration::from_secs(20), || {
+            health.is_degraded("test")
+        })
+        .await;
+
+        std::fs::remove_file(&state).unwrap();
+        let changed = h.account("test", "pass", "    poll_interval: 3m\n");
+        h.write_config(&h.config(&changed, RULES, ""));
+        h.wait_until("the new workers' mailbox", Duration::from_secs(20), |s| {
+            get(&s.mailboxes_selected) >= 1
+        })
+        .await;
+        until("the mark cleared", Duration::from_secs(10), || {
+            !health.is_degraded("test")
+        })
+        .await;
+        h.stop().await;
+    });
+}
+
+/// Polls `cond` every 50 ms; panics naming `what` after `limit`.
+async fn until(what: &str, limit: Duration, cond: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -256,6 +256,17 @@ impl Dovecot {
         self.launch()
     }
 
+    /// Stop the server but keep its directory, mail and ports, until [`Dovecot::resume`]: a
+    /// server that goes away for a while (clients see refused connections meanwhile).
+    pub fn halt(&mut self) {
+        self.terminate();
+    }
+
+    /// Start a [halted](Dovecot::halt) server again on the same ports.
+    pub fn resume(&mut self) -> Result<(), DovecotError> {
+        self.launch()
+    }
+
     /// Stop the server and wait for it (also done on drop).
     pub fn stop(mut self) {
         self.terminate();

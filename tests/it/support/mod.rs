@@ -8,6 +8,8 @@
 //! - `peer::start(script)`: a scripted IMAP server speaking a C:/S: transcript.
 //! - `proxy::Proxy::start(target)`: a fault-injecting TCP proxy (cut after N bytes, stall,
 //!   delay, seeded random cuts, refusals) with a runtime handle.
+//! - `http`: `/metrics` and `/health` of a running daemon, `poll_until` an async check passes,
+//!   a child process awaited with a limit.
 //! - `state`: the daemon's state database read from the side (what a test awaits).
 //! - `sweep_util`: the sweep command in-process, mailbox contents over a second connection.
 //! - `workload`: the soak and crash tests' messages and the invariants checked after them.
@@ -22,6 +24,7 @@
 pub mod corpus;
 pub mod dovecot;
 pub mod harness;
+pub mod http;
 pub mod login;
 pub mod oauth_server;
 pub mod once_util;

@@ -13,6 +13,10 @@
 //! one, until [`Proxy::clear`]; [`Proxy::inject`] applies only to the connections open now.
 //! [`Proxy::cut_all`] drops every open connection at once. The handle counts accepted and open
 //! connections and the faults that actually fired.
+//!
+//! For plaintext IMAP it also counts connections *logging in*: accepted, and the server has
+//! not yet said `Logged in` (Dovecot's LOGIN reply) on them; [`Proxy::peak_logging_in`] is the
+//! most seen at once (connection pacing is observed with it).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -88,6 +92,10 @@ struct Conn {
     cut: CancellationToken,
     /// Send RST rather than FIN when cut.
     reset: Mutex<bool>,
+    /// The server said `Logged in` on this connection.
+    logged_in: std::sync::atomic::AtomicBool,
+    /// The last bytes the server sent, so a marker split across two reads is still found.
+    tail: Mutex<Vec<u8>>,
 }
 
 /// State shared by the handle and every task.
@@ -101,6 +109,12 @@ struct Shared {
     open: AtomicU64,
     /// Faults that fired: cuts done, stalls and delays armed on a connection, refusals.
     fired: AtomicU64,
+    /// Connections accepted and not yet logged in (nor closed).
+    logging_in: AtomicU64,
+    /// The most `logging_in` seen at once since start (or the last reset).
+    peak_logging_in: AtomicU64,
+    /// Connections the server logged in.
+    logins: AtomicU64,
     stop: CancellationToken,
 }
 
@@ -134,6 +148,9 @@ impl Proxy {
             accepted: AtomicU64::new(0),
             open: AtomicU64::new(0),
             fired: AtomicU64::new(0),
+            logging_in: AtomicU64::new(0),
+            peak_logging_in: AtomicU64::new(0),
+            logins: AtomicU64::new(0),
             stop: CancellationToken::new(),
         });
         tokio::spawn(accept_loop(listener, shared.clone()));
@@ -196,6 +213,22 @@ impl Proxy {
         self.shared.fired.load(Ordering::SeqCst)
     }
 
+    /// The most connections logging in at once since start or [`Proxy::reset_peak`].
+    pub fn peak_logging_in(&self) -> u64 {
+        self.shared.peak_logging_in.load(Ordering::SeqCst)
+    }
+
+    /// Start counting the peak afresh (from the connections logging in now).
+    pub fn reset_peak(&self) {
+        let now = self.shared.logging_in.load(Ordering::SeqCst);
+        self.shared.peak_logging_in.store(now, Ordering::SeqCst);
+    }
+
+    /// Connections the server logged in since start.
+    pub fn logins(&self) -> u64 {
+        self.shared.logins.load(Ordering::SeqCst)
+    }
+
     /// A number from the proxy's seeded generator (for tests that choose faults).
     pub fn random(&self, below: u64) -> u64 {
         self.shared.rng.lock().unwrap().u64(0..below.max(1))
@@ -226,7 +259,37 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
+/// Counts one connection as logging in until it logs in or ends.
+struct LoggingIn {
+    shared: Arc<Shared>,
+    done: bool,
+}
+
+impl LoggingIn {
+    fn start(shared: &Arc<Shared>) -> LoggingIn {
+        let now = shared.logging_in.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.peak_logging_in.fetch_max(now, Ordering::SeqCst);
+        LoggingIn {
+            shared: shared.clone(),
+            done: false,
+        }
+    }
+
+    fn finish(&mut self) {
+        if !std::mem::replace(&mut self.done, true) {
+            self.shared.logging_in.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for LoggingIn {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 async fn serve(client: TcpStream, id: u64, cut: CancellationToken, shared: Arc<Shared>) {
+    let mut logging_in = LoggingIn::start(&shared);
     let Ok(server) = TcpStream::connect(shared.target).await else {
         return;
     };
@@ -239,6 +302,8 @@ async fn serve(client: TcpStream, id: u64, cut: CancellationToken, shared: Arc<S
         armed: Mutex::new((u64::MAX, Armed::None)),
         cut,
         reset: Mutex::new(false),
+        logged_in: std::sync::atomic::AtomicBool::new(false),
+        tail: Mutex::new(Vec::new()),
     });
     let (cr, cw) = client.into_split();
     let (sr, sw) = server.into_split();
@@ -257,6 +322,7 @@ async fn serve(client: TcpStream, id: u64, cut: CancellationToken, shared: Arc<S
         shared.clone(),
     ));
     let (up, down) = (up.await, down.await);
+    logging_in_done(&conn, &mut logging_in);
     let reset = *conn.reset.lock().unwrap();
     // Put each socket's halves back together to close it the chosen way (FIN on drop, or RST
     // with a zero linger).
@@ -318,12 +384,41 @@ impl Conn {
         armed
     }
 
+    /// Look for the server's `Logged in` in what it sends (until found once).
+    fn watch_login(&self, chunk: &[u8], shared: &Shared) {
+        const MARK: &[u8] = b"Logged in";
+        if self.logged_in.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut tail = self.tail.lock().unwrap();
+        tail.extend_from_slice(chunk);
+        if tail.windows(MARK.len()).any(|w| w == MARK) {
+            self.logged_in.store(true, Ordering::SeqCst);
+            shared.logins.fetch_add(1, Ordering::SeqCst);
+            shared.logging_in.fetch_sub(1, Ordering::SeqCst);
+            tail.clear();
+        } else {
+            let keep = tail.len().saturating_sub(MARK.len());
+            tail.drain(..keep);
+        }
+    }
+
     fn fire_cut(&self, reset: bool, shared: &Shared) {
         if !self.cut.is_cancelled() {
             *self.reset.lock().unwrap() = reset;
             shared.fired.fetch_add(1, Ordering::SeqCst);
             self.cut.cancel();
         }
+    }
+}
+
+/// The connection ended: if it never logged in, it no longer counts as logging in. (When it
+/// did, [`Conn::watch_login`] already took it off.)
+fn logging_in_done(conn: &Conn, guard: &mut LoggingIn) {
+    if conn.logged_in.load(Ordering::SeqCst) {
+        guard.done = true;
+    } else {
+        guard.finish();
     }
 }
 
@@ -400,6 +495,9 @@ async fn pump(
             }
         }
         if take > 0 {
+            if direction == Direction::ToClient {
+                conn.watch_login(&buf[..take], &shared);
+            }
             if to.write_all(&buf[..take]).await.is_err() {
                 break;
             }

@@ -78,6 +78,7 @@ pub async fn sweep_with(
         dry_run,
         format,
         wait: std::time::Duration::from_secs(30),
+        shard: Default::default(),
     };
     let mut out = Vec::new();
     let mut err = Vec::new();
