@@ -9,7 +9,7 @@
 //!   SELECT mailbox (UIDVALIDITY must be the one the sink writes under)
 //!   UID SEARCH [UID <scope>] UNDELETED <push-down>   candidates (a superset; see imap::search)
 //!   per chunk of 500 candidates:
-//!     UID FETCH <chunk> (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (...)])
+//!     UID FETCH <chunk> (UID [FLAGS] [RFC822.SIZE] [INTERNALDATE] BODY.PEEK[HEADER.FIELDS (...)])
 //!       (pipelined: up to FETCH_WINDOW chunks' FETCHes are out while one is evaluated)
 //!     applied rules from the state (sink.applied); RuleSet::evaluate each message
 //!     every 5,000 decided messages: their intents to the journal (sink.journal)
