@@ -24,7 +24,7 @@
 //! `IMAPSORT_BENCH_PUSH` (push samples, default 100), `IMAPSORT_BENCH_ACCOUNTS` (default 200),
 //! `IMAPSORT_BENCH_SCALE_ACCOUNTS` (scenario 7, default 1000), `IMAPSORT_BENCH_IDLE_CONNECTIONS`
 //! (scenario 8, default 10000), `IMAPSORT_BENCH_IDLE_SECS` (idle CPU window, default 30),
-//! `IMAPSORT_BENCH_ONLY` (comma list of engine, sweep, push, memory, scale, idle),
+//! `IMAPSORT_BENCH_ONLY` (comma list of engine, sweep, push, memory, scale, idle, million),
 //! `IMAPSORT_BENCH_BASE` (another imapsort binary, run in the same rotation: before/after),
 //! `IMAPSORT_BENCH_MILLION` (scenario 9, opt-in: `1` for a 1,000,000-message INBOX, see
 //! million.rs). Needs `dovecot`, and `imapfilter` for sweep and push; never part of
@@ -371,7 +371,7 @@ impl Bench {
 fn main() {
     let only = std::env::var("IMAPSORT_BENCH_ONLY").unwrap_or_default();
     let wanted = |s: &str| only.is_empty() || only.split(',').any(|o| o.trim() == s);
-    let shared = ["engine", "sweep", "push", "memory"]
+    let shared = ["engine", "sweep", "push", "memory", "million"]
         .iter()
         .any(|s| wanted(s));
     if !Dovecot::available() || ((wanted("sweep") || wanted("push")) && !which("imapfilter")) {
@@ -390,8 +390,10 @@ fn main() {
     let large = env_num("IMAPSORT_BENCH_LARGE", 100_000);
     let push_samples = env_num("IMAPSORT_BENCH_PUSH", 100);
     let accounts = env_num("IMAPSORT_BENCH_ACCOUNTS", 200).max(2);
-    // Scenario 9 (opt-in): `1` means a million messages; another number is the size.
+    // Scenario 9 (opt-in): `1` means a million messages; another number is the size. With
+    // `IMAPSORT_BENCH_ONLY` set, it runs only if the list names `million`.
     let million = match env_num("IMAPSORT_BENCH_MILLION", 0) {
+        _ if !only.is_empty() && !wanted("million") => 0,
         1 => 1_000_000,
         n => n,
     };

@@ -4,7 +4,8 @@
 //! floor's capture and replay would double the time again.
 //!
 //! The mail is generated and delivered one message at a time (about 5.7 GB on /dev/shm for a
-//! million; a working copy doubles it), never held in memory. What is measured: generation and
+//! million), never held in memory; each sweep runs on a copy whose message files are hard links
+//! to the template's (`mailstore::link_user`), so the working copy costs only the index. What is measured: generation and
 //! delivery, Dovecot's first SELECT (its index build), imapsort's wall time and peak RSS, its
 //! per-phase timings (`imapsort=debug`: search, fetch and evaluate, carry out), what the server
 //! holds afterwards, and for the age rule how many messages were fetched against moved.
@@ -13,7 +14,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::mailstore::{self, Deliver, clone_user, outcome, remove_user, run_measured};
+use super::mailstore::{self, Deliver, link_user, outcome, remove_user, run_measured};
 use super::ruleset::{self, Rule};
 use super::{Bench, corpus, secs};
 
@@ -30,12 +31,12 @@ fn age_only() -> Vec<Rule> {
     }]
 }
 
-/// One imapsort sweep of a fresh copy of the template: wall time, peak RSS (KiB), the debug
+/// One imapsort sweep of a fresh (hard-linked) copy of the template: wall time, peak RSS (KiB), the debug
 /// log's phase lines, and what the server held afterwards.
 fn sweep(bench: &Bench, rules: &[Rule], tag: &str) -> (Duration, u64, Vec<String>, usize) {
     let t = Instant::now();
-    clone_user(&bench.d, TEMPLATE, "isort");
-    eprintln!("  million: copied the mailbox in {}", secs(t.elapsed()));
+    link_user(&bench.d, TEMPLATE, "isort");
+    eprintln!("  million: linked the mailbox in {}", secs(t.elapsed()));
     let log = bench.dir.path().join(format!("million-{tag}.log"));
     let mut cmd = bench.imapsort_cmd("isort", bench.d.imap_port(), rules, tag);
     cmd.env("IMAPSORT_LOG", "imapsort=debug");
