@@ -617,6 +617,8 @@ impl<R: Report + ?Sized> Pass<'_, '_, R> {
             outcomes = Some(run.outcomes.into_iter().map(|o| (o.uid, o)).collect());
         }
         let mut failed: Option<PassError> = None;
+        let recording = std::time::Instant::now();
+        let results = waiting.count();
         for mut r in waiting.into_results() {
             if let Some(outcomes) = &mut outcomes {
                 let uid = r.uid;
@@ -640,6 +642,13 @@ impl<R: Report + ?Sized> Pass<'_, '_, R> {
         {
             failed = Some(self.sink.failed(e));
         }
+        tracing::debug!(
+            account = opts.account,
+            mailbox = %opts.mailbox,
+            results,
+            elapsed_ms = recording.elapsed().as_millis() as u64,
+            "sweep recorded"
+        );
         if let Some(e) = failed {
             return Err(e);
         }
