@@ -102,6 +102,14 @@ const PERSON_SUBJECTS: &[&str] = &[
 
 /// `count` messages; `seed` makes them reproducible.
 pub fn generate(count: usize, seed: u64) -> Vec<Message> {
+    let mut out = Vec::with_capacity(count);
+    generate_each(count, seed, |_, m| out.push(m));
+    out
+}
+
+/// The messages [`generate`] makes, handed over one at a time (in the same order), so that a
+/// million of them need not be held at once.
+pub fn generate_each(count: usize, seed: u64, mut each: impl FnMut(usize, Message)) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let github = count * 3 / 10;
     let mut kinds: Vec<Kind> = (0..count)
@@ -115,19 +123,16 @@ pub fn generate(count: usize, seed: u64) -> Vec<Message> {
         .collect();
     rng.shuffle(&mut kinds);
     let now = SystemTime::now();
-    kinds
-        .into_iter()
-        .enumerate()
-        .map(|(n, kind)| {
-            let received = now - Duration::from_secs(age_secs(&mut rng, now));
-            let bytes = message(&mut rng, kind, n, received);
-            Message {
-                bytes,
-                seen: rng.u32(..10) < 6,
-                received,
-            }
-        })
-        .collect()
+    for (n, kind) in kinds.into_iter().enumerate() {
+        let received = now - Duration::from_secs(age_secs(&mut rng, now));
+        let bytes = message(&mut rng, kind, n, received);
+        let m = Message {
+            bytes,
+            seen: rng.u32(..10) < 6,
+            received,
+        };
+        each(n, m);
+    }
 }
 
 fn pick_kind(rng: &mut fastrand::Rng) -> Kind {

@@ -268,3 +268,75 @@ fn compress(uids: &[u32], max: usize) -> Vec<String> {
     }
     sets
 }
+
+/// Variants of a captured script, for finding what a change to imapsort's commands would save
+/// on the server (`IMAPSORT_BENCH_VARIANTS=1`): each is replayed and profiled like the script.
+pub fn variants(script: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+    let text = String::from_utf8_lossy(script).into_owned();
+    let edit = |f: &dyn Fn(&str) -> Option<String>| -> Vec<u8> {
+        let mut out = String::new();
+        for line in text.lines() {
+            if let Some(l) = f(line) {
+                out.push_str(&l);
+                out.push_str("\r\n");
+            }
+        }
+        out.into_bytes()
+    };
+    let is = |line: &str, verb: &str| {
+        line.split_whitespace()
+            .skip(1)
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+            .eq_ignore_ascii_case(verb)
+    };
+    let only_from = |line: &str| {
+        Some(
+            line.replace("Message-ID ", "")
+                .replace(" Date)", ")")
+                .replace(" Date ", " "),
+        )
+    };
+    let drop = |item: &'static str| {
+        move |l: &str| {
+            Some(if l.contains(" UID FETCH ") {
+                l.replace(item, "")
+            } else {
+                l.to_owned()
+            })
+        }
+    };
+    vec![
+        ("as sent", script.to_vec()),
+        ("FETCH without INTERNALDATE", edit(&drop(" INTERNALDATE"))),
+        ("FETCH without RFC822.SIZE", edit(&drop(" RFC822.SIZE"))),
+        ("FETCH without FLAGS", edit(&drop(" FLAGS"))),
+        (
+            "FETCH without FLAGS RFC822.SIZE INTERNALDATE",
+            edit(&drop(" FLAGS RFC822.SIZE INTERNALDATE")),
+        ),
+        ("FETCH without Date", edit(&drop(" Date"))),
+        ("FETCH without Message-ID and Date", edit(&only_from)),
+        (
+            "FETCH of the header fields only",
+            edit(&|l| Some(only_from(l)?.replace("UID FLAGS RFC822.SIZE INTERNALDATE ", "UID "))),
+        ),
+        (
+            "no FETCH",
+            edit(&|l| (!is(l, "UID FETCH")).then(|| l.to_owned())),
+        ),
+        (
+            "no SEARCH ALL / DELETED",
+            edit(&|l| {
+                let u = l.to_uppercase();
+                (!(u.ends_with("UID SEARCH ALL") || u.ends_with("UID SEARCH DELETED")))
+                    .then(|| l.to_owned())
+            }),
+        ),
+        (
+            "moves as COPY + STORE + UID EXPUNGE",
+            batched_expunge(script),
+        ),
+    ]
+}

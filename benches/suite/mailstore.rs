@@ -27,12 +27,40 @@ pub fn home(d: &Dovecot, user: &str) -> PathBuf {
 /// file-name hash collides on such names, which makes every MOVE and expunge on a large maildir
 /// cost hundreds of milliseconds; real mailboxes do not look like that.
 pub fn seed(d: &Dovecot, user: &str, mail: &[Message]) {
-    d.seed_with(user, "INBOX", &[]).expect("create the maildir");
-    let root = d.mailbox_dir(user, "INBOX");
-    let meta = std::fs::metadata(&root).expect("maildir");
-    let (uid, gid) = (meta.uid(), meta.gid());
-    let mut rng = fastrand::Rng::with_seed(11);
+    let mut deliver = Deliver::new(d, user);
     for (n, m) in mail.iter().enumerate() {
+        deliver.one(n, m);
+    }
+    deliver.index();
+}
+
+/// One user's INBOX being written as a delivery agent would (see [`seed`]).
+pub struct Deliver {
+    root: PathBuf,
+    uid: u32,
+    gid: u32,
+    rng: fastrand::Rng,
+    port: u16,
+    user: String,
+}
+
+impl Deliver {
+    pub fn new(d: &Dovecot, user: &str) -> Deliver {
+        d.seed_with(user, "INBOX", &[]).expect("create the maildir");
+        let root = d.mailbox_dir(user, "INBOX");
+        let meta = std::fs::metadata(&root).expect("maildir");
+        Deliver {
+            uid: meta.uid(),
+            gid: meta.gid(),
+            root,
+            rng: fastrand::Rng::with_seed(11),
+            port: d.imap_port(),
+            user: user.to_owned(),
+        }
+    }
+
+    /// Delivers message number `n`.
+    pub fn one(&mut self, n: usize, m: &Message) {
         let secs = m
             .received
             .duration_since(std::time::UNIX_EPOCH)
@@ -40,29 +68,33 @@ pub fn seed(d: &Dovecot, user: &str, mail: &[Message]) {
             .unwrap_or(0);
         let base = format!(
             "{secs}.M{}P{}V000000000000FD01I{:08X}_{n}.mail.example.org,S={}",
-            rng.u32(0..1_000_000),
-            rng.u32(100..100_000),
+            self.rng.u32(0..1_000_000),
+            self.rng.u32(100..100_000),
             1_000_000 + n,
             m.bytes.len()
         );
-        let tmp = root.join("tmp").join(&base);
+        let tmp = self.root.join("tmp").join(&base);
         std::fs::write(&tmp, &m.bytes).expect("write message");
-        std::os::unix::fs::chown(&tmp, Some(uid), Some(gid)).expect("chown");
+        std::os::unix::fs::chown(&tmp, Some(self.uid), Some(self.gid)).expect("chown");
         std::fs::File::options()
             .write(true)
             .open(&tmp)
             .and_then(|f| f.set_modified(m.received))
             .expect("set mtime");
         let dest = if m.seen {
-            root.join("cur").join(format!("{base}:2,S"))
+            self.root.join("cur").join(format!("{base}:2,S"))
         } else {
-            root.join("new").join(base)
+            self.root.join("new").join(base)
         };
         std::fs::rename(&tmp, dest).expect("deliver");
     }
-    let mut s = Raw::login(d.imap_port(), user).expect("login");
-    s.cmd("SELECT INBOX").expect("select");
-    let _ = s.cmd("LOGOUT");
+
+    /// A SELECT, so Dovecot indexes what was delivered.
+    pub fn index(self) {
+        let mut s = Raw::login(self.port, &self.user).expect("login");
+        s.cmd("SELECT INBOX").expect("select");
+        let _ = s.cmd("LOGOUT");
+    }
 }
 
 /// A fresh copy of `from`'s mail as `to`'s (replacing whatever `to` had).
@@ -75,6 +107,54 @@ pub fn clone_user(d: &Dovecot, from: &str, to: &str) {
         .status()
         .expect("cp");
     assert!(status.success(), "cp -a failed");
+}
+
+/// Like [`clone_user`], but the message files are hard links to `from`'s, not copies: a
+/// million-message INBOX is about 5.7 GB of tmpfs (RAM), and a second full copy would take as
+/// much again. Safe for maildir: Dovecot never writes into a delivered message file (a flag
+/// change renames it, a move links it elsewhere and unlinks it), so what `to`'s run does leaves
+/// `from`'s files as they were. Everything else (the index, cache and log files Dovecot does
+/// write in place, the UID list) is copied.
+pub fn link_user(d: &Dovecot, from: &str, to: &str) {
+    remove_user(d, to);
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg("--link")
+        .arg(home(d, from))
+        .arg(home(d, to))
+        .status()
+        .expect("cp");
+    assert!(status.success(), "cp -a --link failed");
+    unlink_metadata(&home(d, from), &home(d, to));
+}
+
+/// Replaces every hard-linked file under `to` outside a maildir's `cur`, `new` and `tmp` by a
+/// copy of its twin under `from`.
+fn unlink_metadata(from: &std::path::Path, to: &std::path::Path) {
+    let in_maildir = |p: &std::path::Path| {
+        matches!(
+            p.file_name().and_then(|n| n.to_str()),
+            Some("cur" | "new" | "tmp")
+        )
+    };
+    for entry in std::fs::read_dir(to).expect("read_dir").flatten() {
+        let path = entry.path();
+        let ty = entry.file_type().expect("file type");
+        if ty.is_dir() {
+            if !in_maildir(&path) {
+                unlink_metadata(&from.join(entry.file_name()), &path);
+            }
+        } else if ty.is_file() {
+            let status = Command::new("cp")
+                .arg("-a")
+                .arg("--remove-destination")
+                .arg(from.join(entry.file_name()))
+                .arg(&path)
+                .status()
+                .expect("cp");
+            assert!(status.success(), "cp -a --remove-destination failed");
+        }
+    }
 }
 
 pub fn remove_user(d: &Dovecot, user: &str) {

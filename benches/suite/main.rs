@@ -17,6 +17,8 @@
 //!    latency from an EXISTS to the pass's first command;
 //! 9. history: `imapsort log --limit 100000` over 1,000,000 entries, `imapsort undo` of
 //!    10,000 moves.
+//! 10. opt-in (`IMAPSORT_BENCH_MILLION`): one sweep of a 1,000,000-message INBOX with the
+//!     30-rule set and with an age-only archive rule (million.rs).
 //!
 //! Prints Markdown tables (medians, ratios, targets). Knobs (environment):
 //! `IMAPSORT_BENCH_RUNS` (10k runs per tool, default 3), `IMAPSORT_BENCH_LARGE_RUNS` (100k,
@@ -24,8 +26,12 @@
 //! `IMAPSORT_BENCH_PUSH` (push samples, default 100), `IMAPSORT_BENCH_ACCOUNTS` (default 200),
 //! `IMAPSORT_BENCH_SCALE_ACCOUNTS` (scenario 7, default 1000), `IMAPSORT_BENCH_IDLE_CONNECTIONS`
 //! (scenario 8, default 10000), `IMAPSORT_BENCH_IDLE_SECS` (idle CPU window, default 30),
-//! `IMAPSORT_BENCH_ONLY` (comma list of engine, sweep, push, memory, scale, idle, history). Needs
-//! `dovecot`, and `imapfilter` for sweep and push; never part of `cargo test`.
+//! `IMAPSORT_BENCH_ONLY` (comma list of engine, sweep, push, memory, scale, idle, history,
+//! million),
+//! `IMAPSORT_BENCH_BASE` (another imapsort binary, run in the same rotation: before/after),
+//! `IMAPSORT_BENCH_MILLION` (scenario 10, opt-in: `1` for a 1,000,000-message INBOX, see
+//! million.rs). Needs `dovecot`, and `imapfilter` for sweep and push; never part of
+//! `cargo test`.
 
 mod corpus;
 mod daemon;
@@ -35,6 +41,7 @@ mod history;
 mod idle;
 mod mailstore;
 mod memory;
+mod million;
 mod push;
 mod raw;
 mod ruleset;
@@ -112,6 +119,8 @@ struct SweepRow {
     imapsort: Vec<Duration>,
     imapsort_peak_kb: Vec<u64>,
     imapfilter: Vec<Duration>,
+    /// `IMAPSORT_BENCH_BASE`'s binary, for before/after records (empty without it).
+    base: Vec<Duration>,
     floor: Vec<Duration>,
     batched: Vec<Duration>,
     commands: usize,
@@ -124,6 +133,9 @@ struct SweepRow {
 enum Tool {
     Imapsort,
     Imapfilter,
+    /// Another imapsort binary (`IMAPSORT_BENCH_BASE=PATH`), run in the same rotation: a
+    /// before/after comparison under the same load.
+    Base,
     Floor,
     /// The floor's script with moves sharing one expunge (see floor::batched_expunge).
     Batched,
@@ -133,10 +145,23 @@ struct Bench {
     d: Dovecot,
     dir: tempfile::TempDir,
     bin: &'static str,
+    /// The before binary of an A/B run (`IMAPSORT_BENCH_BASE`).
+    base: Option<std::path::PathBuf>,
 }
 
 impl Bench {
     fn imapsort_cmd(&self, user: &str, port: u16, rules: &[Rule], tag: &str) -> Command {
+        self.imapsort_cmd_with(Path::new(self.bin), user, port, rules, tag)
+    }
+
+    fn imapsort_cmd_with(
+        &self,
+        bin: &Path,
+        user: &str,
+        port: u16,
+        rules: &[Rule],
+        tag: &str,
+    ) -> Command {
         let state = self.dir.path().join(format!("state-{tag}"));
         let _ = std::fs::remove_dir_all(&state);
         let cfg = self.dir.path().join(format!("{tag}.yaml"));
@@ -149,7 +174,7 @@ impl Bench {
                 c.args(["record", "-q", "-F", "2000", "-g", "-o"])
                     .arg(Path::new(&dir).join(format!("{tag}.perf")))
                     .arg("--")
-                    .arg(self.bin);
+                    .arg(bin);
                 c
             }
             _ => match std::env::var_os("IMAPSORT_BENCH_LOG") {
@@ -158,10 +183,10 @@ impl Bench {
                 Some(_) if tag != "capture" => {
                     let mut c = Command::new("sh");
                     c.args(["-c", "exec \"$0\" \"$@\" 2>>target/bench-imapsort.log"])
-                        .arg(self.bin);
+                        .arg(bin);
                     c
                 }
-                _ => Command::new(self.bin),
+                _ => Command::new(bin),
             },
         };
         let log = std::env::var("IMAPSORT_BENCH_LOG").unwrap_or_else(|_| "warn".into());
@@ -232,6 +257,28 @@ impl Bench {
             eprintln!("  {name} {size}: imapfilter's commands one at a time: {profile}");
             remove_user(&self.d, "ifilter");
         }
+        if std::env::var_os("IMAPSORT_BENCH_VARIANTS").is_some() {
+            // What other commands would cost the server: each variant pipelined (median of
+            // 5) and one command at a time.
+            for (what, variant) in floor::variants(&script) {
+                let mut times = Vec::new();
+                for _ in 0..5 {
+                    clone_user(&self.d, template, "floor");
+                    times.push(floor::replay(port, &variant).0);
+                }
+                clone_user(&self.d, template, "floor");
+                let profile = floor::profile(port, &variant)
+                    .iter()
+                    .take(7)
+                    .map(|(verb, n, t)| format!("{verb} x{n}: {}", secs(*t)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                eprintln!(
+                    "  {name} {size} variant {what}: pipelined {}; one at a time: {profile}",
+                    secs(median(&times))
+                );
+            }
+        }
         // Where the server's time goes: the same script, one command at a time.
         clone_user(&self.d, template, "floor");
         let profile = floor::profile(port, &script)
@@ -257,20 +304,24 @@ impl Bench {
             imapsort: vec![],
             imapsort_peak_kb: vec![],
             imapfilter: vec![],
+            base: vec![],
             floor: vec![],
             batched: vec![],
             commands,
             profile,
             mismatches: vec![],
         };
-        let tools = [Tool::Imapsort, Tool::Imapfilter, Tool::Floor, Tool::Batched];
+        let mut tools = vec![Tool::Imapsort, Tool::Imapfilter, Tool::Floor, Tool::Batched];
+        if self.base.is_some() {
+            tools.insert(1, Tool::Base);
+        }
         let batched_script = floor::batched_expunge(&script);
         for run in 0..runs {
             for k in 0..tools.len() {
                 // Rotate the order, so no tool always runs on a warmer (or busier) machine.
                 let tool = tools[(run + k) % tools.len()];
                 let user = match tool {
-                    Tool::Imapsort => "isort",
+                    Tool::Imapsort | Tool::Base => "isort",
                     Tool::Imapfilter => "ifilter",
                     Tool::Floor | Tool::Batched => "floor",
                 };
@@ -281,6 +332,13 @@ impl Bench {
                             run_measured(&mut self.imapsort_cmd(user, port, rules, "run"));
                         row.imapsort_peak_kb.push(peak);
                         row.imapsort.push(t);
+                        t
+                    }
+                    Tool::Base => {
+                        let bin = self.base.as_deref().expect("base binary");
+                        let mut c = self.imapsort_cmd_with(bin, user, port, rules, "run");
+                        let (t, _) = run_measured(&mut c);
+                        row.base.push(t);
                         t
                     }
                     Tool::Imapfilter => {
@@ -317,7 +375,7 @@ impl Bench {
 fn main() {
     let only = std::env::var("IMAPSORT_BENCH_ONLY").unwrap_or_default();
     let wanted = |s: &str| only.is_empty() || only.split(',').any(|o| o.trim() == s);
-    let shared = ["engine", "sweep", "push", "memory"]
+    let shared = ["engine", "sweep", "push", "memory", "million"]
         .iter()
         .any(|s| wanted(s));
     if !Dovecot::available() || ((wanted("sweep") || wanted("push")) && !which("imapfilter")) {
@@ -336,6 +394,13 @@ fn main() {
     let large = env_num("IMAPSORT_BENCH_LARGE", 100_000);
     let push_samples = env_num("IMAPSORT_BENCH_PUSH", 100);
     let accounts = env_num("IMAPSORT_BENCH_ACCOUNTS", 200).max(2);
+    // Scenario 10 (opt-in): `1` means a million messages; another number is the size. With
+    // `IMAPSORT_BENCH_ONLY` set, it runs only if the list names `million`.
+    let million = match env_num("IMAPSORT_BENCH_MILLION", 0) {
+        _ if !only.is_empty() && !wanted("million") => 0,
+        1 => 1_000_000,
+        n => n,
+    };
     let started = Instant::now();
 
     let mut users: Vec<(String, String)> = ["floor", "isort", "ifilter", "p0", "p1"]
@@ -344,6 +409,7 @@ fn main() {
         .collect();
     users.push((format!("t{SMALL}"), "pass".into()));
     users.push((format!("t{large}"), "pass".into()));
+    users.push((million::TEMPLATE.to_owned(), "pass".into()));
     let mem_users: Vec<String> = (0..accounts).map(|i| format!("m{i}")).collect();
     users.extend(mem_users.iter().map(|u| (u.clone(), "pass".to_owned())));
     let d = Dovecot::start(DovecotOptions {
@@ -355,7 +421,14 @@ fn main() {
             accounts + 100,
             4 * accounts + 1000,
             4 * accounts + 1000
-        ),
+        ) + if million > 0 {
+            // Indexing a million-message maildir takes more than the default 256 MB of
+            // address space: the imap process is killed in the first SELECT.
+            "default_vsz_limit = 4G
+"
+        } else {
+            ""
+        },
         ..DovecotOptions::default()
     })
     .expect("start dovecot");
@@ -363,6 +436,7 @@ fn main() {
         d,
         dir: tempfile::tempdir().expect("tempdir"),
         bin: env!("CARGO_BIN_EXE_imapsort"),
+        base: std::env::var_os("IMAPSORT_BENCH_BASE").map(std::path::PathBuf::from),
     };
 
     let mut report = String::new();
@@ -425,14 +499,21 @@ fn main() {
         mailstore::seed(&bench.d, &template, &mail);
         drop(mail);
         eprintln!("seeded {template} in {}", secs(t.elapsed()));
-        rows.push(bench.sweep(
-            "1. one sender rule",
-            &template,
-            SMALL,
-            &ruleset::single(),
-            runs,
-        ));
-        rows.push(bench.sweep("2. 30 rules", &template, SMALL, &ruleset::thirty(), runs));
+        // IMAPSORT_BENCH_SCENARIOS=1 (or 2): only that sweep scenario at 10k.
+        let scenarios = std::env::var("IMAPSORT_BENCH_SCENARIOS").unwrap_or_default();
+        let scenario = |n: &str| scenarios.is_empty() || scenarios.split(',').any(|s| s == n);
+        if scenario("1") {
+            rows.push(bench.sweep(
+                "1. one sender rule",
+                &template,
+                SMALL,
+                &ruleset::single(),
+                runs,
+            ));
+        }
+        if scenario("2") {
+            rows.push(bench.sweep("2. 30 rules", &template, SMALL, &ruleset::thirty(), runs));
+        }
         remove_user(&bench.d, &template);
         if large > 0 {
             let template = format!("t{large}");
@@ -451,6 +532,15 @@ fn main() {
             remove_user(&bench.d, &template);
         }
         sweep_tables(&mut report, &rows);
+        eprintln!("{report}");
+    }
+
+    if million > 0 {
+        let per_10k = rows
+            .iter()
+            .find(|r| r.name.starts_with("2.") && r.messages == SMALL)
+            .map(|r| median(&r.imapsort));
+        report.push_str(&million::run(&bench, million, per_10k));
         eprintln!("{report}");
     }
 
@@ -600,6 +690,29 @@ fn sweep_tables(report: &mut String, rows: &[SweepRow]) {
         let _ = writeln!(report, "- {} at {}: {}", r.name, r.messages, r.profile);
     }
     report.push('\n');
+    if rows.iter().any(|r| !r.base.is_empty()) {
+        let _ = writeln!(
+            report,
+            "Before/after (`IMAPSORT_BENCH_BASE`, run in the same rotation):\n\n\
+             | scenario | messages | before | after | after / before | before, each run | after, each run |\n|---|---|---|---|---|---|---|"
+        );
+        let each = |v: &[Duration]| v.iter().map(|d| secs(*d)).collect::<Vec<_>>().join(", ");
+        for r in rows {
+            let (b, a) = (median(&r.base), median(&r.imapsort));
+            let _ = writeln!(
+                report,
+                "| {} | {} | {} | {} | {:.3} | {} | {} |",
+                r.name,
+                r.messages,
+                secs(b),
+                secs(a),
+                a.as_secs_f64() / b.as_secs_f64(),
+                each(&r.base),
+                each(&r.imapsort)
+            );
+        }
+        report.push('\n');
+    }
     let thirty: Vec<&SweepRow> = rows.iter().filter(|r| r.name.starts_with("2.")).collect();
     if thirty.len() >= 2 {
         let _ = writeln!(

@@ -2,7 +2,9 @@
 //!
 //! [`FetchSpec::new`] reads [`FetchNeeds`] and builds the item list:
 //!
-//! - always `UID FLAGS RFC822.SIZE INTERNALDATE`;
+//! - always `UID`; `FLAGS`, `RFC822.SIZE` and `INTERNALDATE` only when a rule needs them
+//!   (flag and keyword conditions or flag actions, size conditions, age conditions or date
+//!   templates): the view of a message leaves out what was not fetched;
 //! - `BODY.PEEK[HEADER.FIELDS (...)]` when the rules name a finite set of headers, else
 //!   `BODY.PEEK[HEADER]`;
 //! - `BODYSTRUCTURE` only when some rule tests attachments;
@@ -38,7 +40,18 @@ pub struct FetchSpec {
 
 impl FetchSpec {
     pub fn new(needs: &FetchNeeds) -> FetchSpec {
-        let mut items = String::from("(UID FLAGS RFC822.SIZE INTERNALDATE");
+        let mut items = String::from("(UID");
+        // Each only when a rule needs it: on Dovecot's maildir, INTERNALDATE and RFC822.SIZE
+        // can cost a stat or a read of every message that the index has not cached.
+        if needs.flags {
+            items.push_str(" FLAGS");
+        }
+        if needs.size {
+            items.push_str(" RFC822.SIZE");
+        }
+        if needs.received {
+            items.push_str(" INTERNALDATE");
+        }
         if needs.body {
             // The partial message includes the header block, so no header section is needed.
             let _ = write!(items, " BODY.PEEK[]<0.{BODY_LIMIT}>");
@@ -138,13 +151,13 @@ impl FetchSpec {
 impl FetchSpec {
     /// The first item of [`items`](Self::items) the answer does not hold.
     fn missing(&self, fetch: &FetchedItem) -> Option<&'static str> {
-        if fetch.flags().is_none() {
+        if self.needs.flags && fetch.flags().is_none() {
             return Some("FLAGS");
         }
-        if fetch.size().is_none() {
+        if self.needs.size && fetch.size().is_none() {
             return Some("RFC822.SIZE");
         }
-        if fetch.internal_date_raw().is_none() {
+        if self.needs.received && fetch.internal_date_raw().is_none() {
             return Some("INTERNALDATE");
         }
         if self.needs.body {

@@ -10,7 +10,32 @@ fn needs(headers: Option<&[&str]>, body: bool, attachments: bool) -> FetchNeeds 
         headers: headers.map(|h| h.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>()),
         body,
         attachments,
+        flags: true,
+        size: true,
+        received: true,
     }
+}
+
+/// A rule set that only reads addresses fetches no FLAGS, RFC822.SIZE or INTERNALDATE: on
+/// Dovecot's maildir those can cost a stat or a read of every message.
+#[test]
+fn items_leave_out_flags_size_and_date_when_no_rule_needs_them() {
+    let mut n = needs(Some(&["From", "Message-ID"]), false, false);
+    (n.flags, n.size, n.received) = (false, false, false);
+    assert_eq!(
+        FetchSpec::new(&n).items(),
+        "(UID BODY.PEEK[HEADER.FIELDS (From Message-ID)])"
+    );
+    n.size = true;
+    assert_eq!(
+        FetchSpec::new(&n).items(),
+        "(UID RFC822.SIZE BODY.PEEK[HEADER.FIELDS (From Message-ID)])"
+    );
+    (n.size, n.flags, n.received) = (false, true, true);
+    assert_eq!(
+        FetchSpec::new(&n).items(),
+        "(UID FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (From Message-ID)])"
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
-//! The pass's pipelined `UID FETCH`: the next chunk's command goes out before the current
-//! chunk is evaluated, so the server reads while imapsort evaluates; every line's answer is
-//! read in order, so the connection stays in step.
+//! The pass's pipelined `UID FETCH`: later chunks' commands go out before the current chunk
+//! is evaluated, so the server reads while imapsort evaluates; every line's answer is read in
+//! order, so the connection stays in step.
 
 use crate::execute::Universe;
 use crate::imap::fetch::FetchSpec;

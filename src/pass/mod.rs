@@ -9,8 +9,8 @@
 //!   SELECT mailbox (UIDVALIDITY must be the one the sink writes under)
 //!   UID SEARCH [UID <scope>] UNDELETED <push-down>   candidates (a superset; see imap::search)
 //!   per chunk of 500 candidates:
-//!     UID FETCH <chunk> (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (...)])
-//!       (the next chunk's FETCH is sent before this one is evaluated: pipelined)
+//!     UID FETCH <chunk> (UID [FLAGS] [RFC822.SIZE] [INTERNALDATE] BODY.PEEK[HEADER.FIELDS (...)])
+//!       (pipelined: up to FETCH_WINDOW chunks' FETCHes are out while one is evaluated)
 //!     applied rules from the state (sink.applied); RuleSet::evaluate each message
 //!     every 5,000 decided messages: their intents to the journal (sink.journal)
 //!   at the end of the pass (or every EXEC_BATCH changed messages), unless dry-run:
@@ -25,8 +25,9 @@
 //! applied to a message, so a rule's actions are never repeated. Open intents a crash or a
 //! lost connection left are settled by `crate::recover` before the mailbox is acted on again.
 //!
-//! At most two chunks of messages are held at a time (one evaluated, the next arriving), so
-//! memory stays flat however big the mailbox.
+//! At most one chunk of messages is held while it is evaluated (the answers still out wait in
+//! the socket), and `FETCH_WINDOW - 1` more while a batch is carried out mid-pass, so memory
+//! stays flat however big the mailbox.
 //! Messages marked `\Deleted` are left alone: another client is about to expunge them, and a
 //! move without UIDPLUS leaves its originals marked so (sweeping them again would copy twice).
 
@@ -46,7 +47,7 @@ use crate::execute::{Executor, Outcome, Universe, group};
 use crate::imap::fetch::{FETCH_CHUNK, FetchSpec};
 use crate::imap::search;
 use crate::imap::uidset::{MAX_SET_CHARS, Uid, UidSet};
-use crate::imap::{ImapError, MailboxInfo, Session};
+use crate::imap::{FetchedItem, ImapError, MailboxInfo, Session};
 use crate::rules::ast::Trigger;
 use crate::rules::{EvalContext, FinalKind, Gist, Plan, RuleSet};
 use crate::state::StateError;
@@ -362,24 +363,33 @@ pub async fn run<R: Report + ?Sized>(
         Err(e) => return Err(pass.sink.failed(e)),
     };
     let chunks = candidates.chunks(usize::MAX, FETCH_CHUNK);
-    let mut next = match chunks.first() {
-        Some(first) => Some(send_fetch(pass.session, &spec, first, universe.as_ref()).await),
-        None => None,
-    };
+    // The first FETCH_WINDOW chunks' FETCHes go out at once; each answer read sends the
+    // next, so the server always has a chunk to read while imapsort parses and evaluates.
+    let mut in_flight = InFlight::default();
+    for chunk in chunks.iter().take(FETCH_WINDOW) {
+        let sent = send_fetch(pass.session, &spec, chunk, universe.as_ref()).await;
+        in_flight.0.push_back(sent);
+    }
     for (i, chunk) in chunks.iter().enumerate() {
-        let Some(current) = next.take() else { break };
+        let Some(current) = in_flight.0.pop_front() else {
+            break;
+        };
         let items = match answer(pass.session, current).await {
-            Ok(items) => items,
+            Ok(items) => {
+                let out = &chunks[i + 1..chunks.len().min(i + FETCH_WINDOW)];
+                in_flight.sort_out(items, chunk, out)
+            }
             Err(source) => {
-                // What was decided so far is still carried out (or reported as failed).
+                // The FETCHes still out are answered first, so the connection stays in
+                // step; what was decided so far is still carried out (or reported failed).
+                in_flight.drain(pass.session).await;
                 pass.flush(&mut held, universe.as_mut()).await?;
                 return Err(PassError::Fetch { mailbox, source });
             }
         };
-        // The next chunk's FETCH goes out now, so the server reads those messages while this
-        // chunk is evaluated (on loopback the two take about as long as each other).
-        if let Some(following) = chunks.get(i + 1) {
-            next = Some(send_fetch(pass.session, &spec, following, universe.as_ref()).await);
+        if let Some(following) = chunks.get(i + FETCH_WINDOW) {
+            let sent = send_fetch(pass.session, &spec, following, universe.as_ref()).await;
+            in_flight.0.push_back(sent);
         }
         // Unsolicited FETCH responses for other messages may be mixed in.
         let views = spec.views(items, chunk);
@@ -390,11 +400,9 @@ pub async fn run<R: Report + ?Sized>(
         let applied = match pass.sink.applied(ids).await {
             Ok(applied) => applied,
             Err(e) => {
-                // Nothing is decided without knowing what was done before; the FETCH in
-                // flight is answered first, so the connection stays in step.
-                if let Some(sent) = next.take() {
-                    let _ = answer(pass.session, sent).await;
-                }
+                // Nothing is decided without knowing what was done before; the FETCHes in
+                // flight are answered first, so the connection stays in step.
+                in_flight.drain(pass.session).await;
                 return Err(pass.sink.failed(e));
             }
         };
@@ -461,17 +469,13 @@ pub async fn run<R: Report + ?Sized>(
         if held.unjournaled.len() >= JOURNAL_BATCH
             && let Err(e) = held.journal(opts, pass.sink).await
         {
-            if let Some(sent) = next.take() {
-                let _ = answer(pass.session, sent).await;
-            }
+            in_flight.drain(pass.session).await;
             return Err(e);
         }
         if opts.dry_run || held.waiting.acted_on() + held.unjournaled.len() >= EXEC_BATCH {
-            if !opts.dry_run
-                && let Some(sent) = next.take()
-            {
-                // No other command may go out while a FETCH is: take its answer first.
-                next = Some(Fetch::Answered(answer(pass.session, sent).await));
+            if !opts.dry_run {
+                // No other command may go out while a FETCH is: take their answers first.
+                in_flight.settle(pass.session).await;
             }
             pass.flush(&mut held, universe.as_mut()).await?;
         }
@@ -490,6 +494,60 @@ pub async fn run<R: Report + ?Sized>(
         "sweep done"
     );
     Ok(summary)
+}
+
+/// How many chunks' FETCHes are out at a time. More than two, so that the server is not idle
+/// while imapsort reads and parses one answer before sending the next command; few, so that
+/// what must be held when a batch is carried out mid-pass (the answers of the FETCHes still
+/// out) stays small: `FETCH_WINDOW - 1` chunks of header blocks.
+const FETCH_WINDOW: usize = 4;
+
+/// The chunks' FETCHes sent and not yet taken, oldest first, and what came early for them.
+#[derive(Default)]
+struct InFlight(std::collections::VecDeque<Fetch>, Vec<FetchedItem>);
+
+impl InFlight {
+    /// The items of `chunk`: those that came early (with an earlier chunk's answer) and those
+    /// of its own answer. Dovecot runs pipelined FETCHes at once and may send a later chunk's
+    /// messages before an earlier chunk's tagged OK; those are kept for their chunk (`later`:
+    /// the chunks whose FETCHes are still out) rather than dropped. Items of no chunk (unsolicited flag
+    /// updates) are left to [`FetchSpec::views`], which ignores them.
+    fn sort_out(
+        &mut self,
+        items: Vec<FetchedItem>,
+        chunk: &UidSet,
+        later: &[UidSet],
+    ) -> Vec<FetchedItem> {
+        let early = std::mem::take(&mut self.1);
+        let mut mine = Vec::with_capacity(items.len());
+        for item in early.into_iter().chain(items) {
+            let uid = item.uid().and_then(Uid::new);
+            match uid {
+                Some(u) if !chunk.contains(u) && later.iter().any(|c| c.contains(u)) => {
+                    self.1.push(item);
+                }
+                _ => mine.push(item),
+            }
+        }
+        mine
+    }
+
+    /// Reads every answer still out and drops it (the pass is ending).
+    async fn drain(&mut self, session: &mut Session) {
+        for sent in self.0.drain(..) {
+            let _ = answer(session, sent).await;
+        }
+    }
+
+    /// Reads every answer still out and keeps it, so that other commands may go out.
+    async fn settle(&mut self, session: &mut Session) {
+        for slot in self.0.iter_mut() {
+            if let Fetch::Sent(_) = slot {
+                let sent = std::mem::replace(slot, Fetch::Answered(Ok(Vec::new())));
+                *slot = Fetch::Answered(answer(session, sent).await);
+            }
+        }
+    }
 }
 
 /// How many messages with changes may wait before their commands are sent: a pass of a
@@ -596,6 +654,8 @@ impl<R: Report + ?Sized> Pass<'_, '_, R> {
             outcomes = Some(run.outcomes.into_iter().map(|o| (o.uid, o)).collect());
         }
         let mut failed: Option<PassError> = None;
+        let recording = std::time::Instant::now();
+        let results = waiting.count();
         for mut r in waiting.into_results() {
             if let Some(outcomes) = &mut outcomes {
                 let uid = r.uid;
@@ -619,6 +679,13 @@ impl<R: Report + ?Sized> Pass<'_, '_, R> {
         {
             failed = Some(self.sink.failed(e));
         }
+        tracing::debug!(
+            account = opts.account,
+            mailbox = %opts.mailbox,
+            results,
+            elapsed_ms = recording.elapsed().as_millis() as u64,
+            "sweep recorded"
+        );
         if let Some(e) = failed {
             return Err(e);
         }

@@ -24,6 +24,19 @@ fn valid_flag(flag: &str) -> bool {
         })
 }
 
+/// One carried-out command's time in the debug log (`sweep command`), so that a slow batch
+/// says which command and which destination its time went to. Commands run one at a time, so
+/// this is the server's time for it plus a loopback round trip.
+fn log_command(command: &str, mailbox: &str, uids: &UidSet, started: std::time::Instant) {
+    tracing::debug!(
+        command,
+        mailbox,
+        uids = uids.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "sweep command"
+    );
+}
+
 impl ImapTarget for Session {
     type Error = ImapError;
 
@@ -38,7 +51,10 @@ impl ImapTarget for Session {
         }
         let sign = if add { '+' } else { '-' };
         let query = format!("{sign}FLAGS.SILENT ({})", flags.join(" "));
-        self.uid_store(&uids.to_string(), &query).await
+        let started = std::time::Instant::now();
+        let result = self.uid_store(&uids.to_string(), &query).await;
+        log_command("UID STORE", "", uids, started);
+        result
     }
 
     async fn add_labels(&mut self, uids: &UidSet, labels: &[String]) -> Result<(), ImapError> {
@@ -51,15 +67,24 @@ impl ImapTarget for Session {
     }
 
     async fn copy(&mut self, uids: &UidSet, mailbox: &str) -> Result<Option<CopyUid>, ImapError> {
-        self.uid_copy(&uids.to_string(), mailbox).await
+        let started = std::time::Instant::now();
+        let result = self.uid_copy(&uids.to_string(), mailbox).await;
+        log_command("UID COPY", mailbox, uids, started);
+        result
     }
 
     async fn mv(&mut self, uids: &UidSet, mailbox: &str) -> Result<Option<CopyUid>, ImapError> {
-        self.uid_move(&uids.to_string(), mailbox).await
+        let started = std::time::Instant::now();
+        let result = self.uid_move(&uids.to_string(), mailbox).await;
+        log_command("UID MOVE", mailbox, uids, started);
+        result
     }
 
     async fn uid_expunge(&mut self, uids: &UidSet) -> Result<(), ImapError> {
-        Session::uid_expunge(self, &uids.to_string()).await
+        let started = std::time::Instant::now();
+        let result = Session::uid_expunge(self, &uids.to_string()).await;
+        log_command("UID EXPUNGE", "", uids, started);
+        result
     }
 
     async fn ensure_mailbox(&mut self, mailbox: &str) -> Result<bool, ImapError> {

@@ -70,6 +70,11 @@ impl Waiting {
         self.acted_on
     }
 
+    /// How many messages wait (with or without a change).
+    pub fn count(&self) -> usize {
+        self.entries.len()
+    }
+
     /// Adds a decided message (not yet carried out: `done` false, no error).
     pub fn push(&mut self, r: MessageResult) {
         if r.acted_on() {

@@ -610,18 +610,28 @@ pub fn has_age_condition(c: &ast::Condition) -> bool {
 }
 
 /// Header names a condition reads (lower-case), and whether it needs body / attachments.
-pub(crate) fn collect_needs(
-    c: &ast::Condition,
-    headers: &mut Vec<String>,
-    body: &mut bool,
-    attachments: &mut bool,
-) {
-    let mut add = |h: &str| headers.push(h.to_owned());
+/// What evaluating some conditions needs fetched (see [`super::FetchNeeds`]).
+#[derive(Debug, Default)]
+pub(crate) struct Needs {
+    /// Header names, lower case, possibly repeated.
+    pub headers: Vec<String>,
+    pub body: bool,
+    pub attachments: bool,
+    /// FLAGS: flag and keyword conditions.
+    pub flags: bool,
+    /// RFC822.SIZE: size conditions.
+    pub size: bool,
+    /// INTERNALDATE: age conditions.
+    pub received: bool,
+}
+
+pub(crate) fn collect_needs(c: &ast::Condition, needs: &mut Needs) {
+    let mut add = |h: &str| needs.headers.push(h.to_owned());
     match &c.kind {
-        ConditionKind::All(cs) | ConditionKind::Any(cs) => cs
-            .iter()
-            .for_each(|c| collect_needs(c, headers, body, attachments)),
-        ConditionKind::Not(c) => collect_needs(c, headers, body, attachments),
+        ConditionKind::All(cs) | ConditionKind::Any(cs) => {
+            cs.iter().for_each(|c| collect_needs(c, needs));
+        }
+        ConditionKind::Not(c) => collect_needs(c, needs),
         ConditionKind::Address { field, .. } => match field {
             AddressField::From => add("from"),
             AddressField::Sender => add("sender"),
@@ -639,8 +649,11 @@ pub(crate) fn collect_needs(
         ConditionKind::Header { name, .. } => add(&name.to_ascii_lowercase()),
         ConditionKind::ListId(_) => add("list-id"),
         ConditionKind::SentBefore(_) | ConditionKind::SentAfter(_) => add("date"),
-        ConditionKind::Body(_) => *body = true,
-        ConditionKind::HasAttachment(_) | ConditionKind::Attachment(_) => *attachments = true,
-        _ => {}
+        ConditionKind::Body(_) => needs.body = true,
+        ConditionKind::HasAttachment(_) | ConditionKind::Attachment(_) => needs.attachments = true,
+        ConditionKind::Flag { .. } | ConditionKind::Keyword(_) => needs.flags = true,
+        ConditionKind::Size { .. } => needs.size = true,
+        ConditionKind::OlderThan(_) | ConditionKind::NewerThan(_) => needs.received = true,
+        ConditionKind::True => {}
     }
 }

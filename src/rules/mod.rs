@@ -165,13 +165,21 @@ pub fn undone_marker(rule: &str) -> String {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FetchNeeds {
     /// Header names for `BODY.PEEK[HEADER.FIELDS (...)]`; `None`: the whole header block.
-    /// Always includes Message-ID, From, Date and Subject (the history keeps From and
-    /// Subject; text output names a message by sender and subject).
+    /// Always includes Message-ID (the journal's and the applied records' identity), From
+    /// and Subject (the history keeps both; text output names a message by them).
     pub headers: Option<BTreeSet<String>>,
     /// Some rule has a `body` condition.
     pub body: bool,
     /// Some rule has an attachment condition (fetch BODYSTRUCTURE).
     pub attachments: bool,
+    /// Some rule tests flags or keywords, or sets or clears them (a plan holds only the flag
+    /// changes a message does not have yet): fetch FLAGS.
+    pub flags: bool,
+    /// Some rule has a size condition: fetch RFC822.SIZE.
+    pub size: bool,
+    /// Some rule has an age condition or a `{year}`/`{month}`/`{day}` template: fetch
+    /// INTERNALDATE.
+    pub received: bool,
 }
 
 /// The triggers a rule runs on: `on:` as written, else sweep when `when` has an age
@@ -315,38 +323,49 @@ impl RuleSet {
 
     /// What the IMAP layer must fetch so that every rule can be evaluated.
     pub fn needs(&self) -> FetchNeeds {
-        let mut headers = vec![
-            "message-id".to_owned(),
-            "from".to_owned(),
-            "date".to_owned(),
-            // Subject: the history keeps it, and text output names a message by it (`Gist`).
-            "subject".to_owned(),
-        ];
-        let mut body = false;
-        let mut attachments = false;
+        // Message-ID identifies a message in the journal and the applied records; From is
+        // what most rules read (and what logs name); the history keeps From and Subject, and
+        // text output names a message by them (`Gist`).
+        let mut c = cond::Needs {
+            headers: vec![
+                "message-id".to_owned(),
+                "from".to_owned(),
+                "subject".to_owned(),
+            ],
+            ..cond::Needs::default()
+        };
         for (rule, compiled) in self.rules.iter().zip(&self.compiled) {
-            cond::collect_needs(&rule.when, &mut headers, &mut body, &mut attachments);
+            cond::collect_needs(&rule.when, &mut c);
             for action in &compiled.actions {
-                if let CompiledAction::Move(t)
-                | CompiledAction::Copy(t)
-                | CompiledAction::Archive(Some(t)) = action
-                {
-                    for var in t.vars() {
-                        match var {
-                            template::Var::ListId => headers.push("list-id".into()),
-                            template::Var::FromAddress
-                            | template::Var::FromDomain
-                            | template::Var::FromName => headers.push("from".into()),
-                            _ => {}
+                match action {
+                    CompiledAction::Move(t)
+                    | CompiledAction::Copy(t)
+                    | CompiledAction::Archive(Some(t)) => {
+                        for var in t.vars() {
+                            match var {
+                                template::Var::ListId => c.headers.push("list-id".into()),
+                                template::Var::FromAddress
+                                | template::Var::FromDomain
+                                | template::Var::FromName => c.headers.push("from".into()),
+                                template::Var::Year | template::Var::Month | template::Var::Day => {
+                                    c.received = true
+                                }
+                                _ => {}
+                            }
                         }
                     }
+                    CompiledAction::Flag(_) | CompiledAction::Unflag(_) => c.flags = true,
+                    _ => {}
                 }
             }
         }
         FetchNeeds {
-            headers: Some(headers.iter().map(|h| canonical_header(h)).collect()),
-            body,
-            attachments,
+            headers: Some(c.headers.iter().map(|h| canonical_header(h)).collect()),
+            body: c.body,
+            attachments: c.attachments,
+            flags: c.flags,
+            size: c.size,
+            received: c.received,
         }
     }
 }

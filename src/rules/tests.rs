@@ -751,17 +751,82 @@ fn needs_lists_headers_body_and_attachments() {
         .collect();
     assert_eq!(
         headers,
-        [
-            "Date",
-            "From",
-            "List-Id",
-            "Message-ID",
-            "Subject",
-            "X-Spam-Flag"
-        ]
+        ["From", "List-Id", "Message-ID", "Subject", "X-Spam-Flag"]
     );
     assert!(needs.body);
     assert!(!needs.attachments);
+    // Nothing here reads flags, sizes or arrival times.
+    assert!(!needs.flags && !needs.size && !needs.received);
+}
+
+/// FLAGS, RFC822.SIZE and INTERNALDATE are fetched only for the rules that read them: flag
+/// conditions and flag actions (a plan holds only changes), sizes, ages and date templates.
+#[test]
+fn needs_flags_size_and_arrival_only_when_a_rule_reads_them() {
+    let flags = |rules| {
+        let n = compile(rules).needs();
+        (n.flags, n.size, n.received)
+    };
+    let moved = || vec![ActionKind::Move("X".into())];
+    assert_eq!(
+        flags(vec![rule("a", subject_contains("x"), moved())]),
+        (false, false, false)
+    );
+    assert_eq!(
+        flags(vec![rule(
+            "a",
+            c(ConditionKind::Flag {
+                flag: SystemFlag::Seen,
+                set: true
+            }),
+            moved()
+        )]),
+        (true, false, false)
+    );
+    assert_eq!(
+        flags(vec![rule(
+            "a",
+            subject_contains("x"),
+            vec![ActionKind::Flag(vec!["\\Flagged".into()])]
+        )]),
+        (true, false, false)
+    );
+    assert_eq!(
+        flags(vec![rule(
+            "a",
+            c(ConditionKind::Size {
+                over: Some(10),
+                under: None
+            }),
+            moved()
+        )]),
+        (false, true, false)
+    );
+    assert_eq!(
+        flags(vec![rule(
+            "a",
+            c(ConditionKind::OlderThan(std::time::Duration::from_secs(60))),
+            moved()
+        )]),
+        (false, false, true)
+    );
+    assert_eq!(
+        flags(vec![rule(
+            "a",
+            subject_contains("x"),
+            vec![ActionKind::Archive(Some("A/{year}".into()))]
+        )]),
+        (false, false, true)
+    );
+    let sent = compile(vec![rule(
+        "a",
+        c(ConditionKind::SentBefore(std::time::Duration::from_secs(
+            60,
+        ))),
+        moved(),
+    )])
+    .needs();
+    assert!(sent.headers.expect("finite").contains("Date"));
 }
 
 /// Workers share one compiled rule set and may move views between tasks.

@@ -662,6 +662,9 @@ fn fetch_answers_are_merged_by_uid() {
 
         let spec = FetchSpec::new(&FetchNeeds {
             headers: Some(["Subject".to_string()].into()),
+            flags: true,
+            size: true,
+            received: true,
             ..FetchNeeds::default()
         });
         assert_eq!(spec.items(), ITEMS);

@@ -60,9 +60,9 @@ fn gmail_labels_and_trash_to_the_special_use_mailbox() {
         C: A9 LIST "" ""
         S: * LIST (\Noselect) "/" ""
         S: A9 OK done
-        C: A10 UID FETCH 1:2 (UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (*
-        S: * 1 FETCH (UID 1 FLAGS () RFC822.SIZE 100 INTERNALDATE "01-Mar-2026 10:00:00 +0000" BODY[HEADER.FIELDS (DATE FROM MESSAGE-ID)] {h1}S: )
-        S: * 2 FETCH (UID 2 FLAGS (\Seen) RFC822.SIZE 100 INTERNALDATE "01-Mar-2026 10:00:00 +0000" BODY[HEADER.FIELDS (DATE FROM MESSAGE-ID)] {h2}S: )
+        C: A10 UID FETCH 1:2 (UID FLAGS BODY.PEEK[HEADER.FIELDS (From Message-ID Subject)])
+        S: * 1 FETCH (UID 1 FLAGS () BODY[HEADER.FIELDS (FROM MESSAGE-ID SUBJECT)] {h1}S: )
+        S: * 2 FETCH (UID 2 FLAGS (\Seen) BODY[HEADER.FIELDS (FROM MESSAGE-ID SUBJECT)] {h2}S: )
         S: A10 OK done
         C: A11 UID STORE 1 +FLAGS.SILENT (\Flagged)
         S: A11 OK done
