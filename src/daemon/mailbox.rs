@@ -215,16 +215,17 @@ pub(crate) async fn act(
         },
     };
     let s = sel.insert(selected);
-    crate::recover::recover(
+    // Settling a large interrupted batch can take longer than the watchdog's allowance; each
+    // of its commands has its own timeout, so beating meanwhile hides no hang.
+    let recovery = crate::recover::recover(
         session,
         ctx.store,
         account,
         ctx.mailbox,
         s.uid_validity,
         ctx.rules,
-    )
-    .await
-    .map_err(|e| match e {
+    );
+    beating(ctx.hb, recovery).await.map_err(|e| match e {
         RecoverError::Imap { source, .. } => MailboxError::Imap(source),
         RecoverError::State(e) => MailboxError::state(ctx.store, e),
     })?;
