@@ -163,8 +163,8 @@ impl Summary {
 /// Where a pass's results go once the state database has them: the daemon's log, the sweep
 /// command's output.
 pub trait Report {
-    /// A chunk was fetched and evaluated: progress (the daemon's watchdog), however long the
-    /// whole pass takes.
+    /// A chunk was fetched and evaluated, or a batch's commands are still under way (every
+    /// few seconds): progress (the daemon's watchdog), however long the whole pass takes.
     fn progress(&mut self) {}
 
     /// A matched message's result, after the state database recorded it (or failed to: the
@@ -588,6 +588,22 @@ impl Held {
     }
 }
 
+/// How often a long step (a batch's commands) reports progress while it runs.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Awaits `fut`, telling `report` of progress every [`PROGRESS_EVERY`] until it is done.
+async fn with_progress<T, R: Report + ?Sized>(report: &mut R, fut: impl Future<Output = T>) -> T {
+    tokio::pin!(fut);
+    let start = tokio::time::Instant::now() + PROGRESS_EVERY;
+    let mut tick = tokio::time::interval_at(start, PROGRESS_EVERY);
+    loop {
+        tokio::select! {
+            r = &mut fut => return r,
+            _ = tick.tick() => report.progress(),
+        }
+    }
+}
+
 /// What a pass works with while it carries out its batches.
 struct Pass<'p, 'o, R: Report + ?Sized> {
     session: &'p mut Session,
@@ -622,11 +638,8 @@ impl<R: Report + ?Sized> Pass<'_, '_, R> {
             // the account and mailbox through this span.
             let span =
                 tracing::warn_span!("execute", account = %opts.account, mailbox = %opts.mailbox);
-            let fences = self
-                .executor
-                .prepare(self.session, &program)
-                .instrument(span.clone())
-                .await;
+            let prepare = self.executor.prepare(self.session, &program);
+            let fences = with_progress(&mut *self.report, prepare.instrument(span.clone())).await;
             if !fences.is_empty() {
                 self.sink
                     .fence(fences)
@@ -638,11 +651,11 @@ impl<R: Report + ?Sized> Pass<'_, '_, R> {
                 self.sink.probe().await.map_err(|e| self.sink.failed(e))?;
             }
             let started = std::time::Instant::now();
-            let run = self
-                .executor
-                .run_within(self.session, &program, universe)
-                .instrument(span)
-                .await;
+            // A batch's commands can take minutes on a big mailbox (each EXPUNGE line costs
+            // seconds there): progress meanwhile, or the daemon's watchdog would take the
+            // worker for a stuck one. Each command has its own timeout.
+            let run = self.executor.run_within(self.session, &program, universe);
+            let run = with_progress(&mut *self.report, run.instrument(span)).await;
             self.sink.copied(run.copied);
             tracing::debug!(
                 account = %opts.account,
@@ -737,6 +750,29 @@ async fn search_uids(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_long_step_reports_progress_every_few_seconds_and_a_short_one_none() {
+        #[derive(Default)]
+        struct Count(u32);
+        impl Report for Count {
+            fn progress(&mut self) {
+                self.0 += 1;
+            }
+            fn message(&mut self, _: &MessageResult) {}
+        }
+        let mut count = Count::default();
+        let long = tokio::time::sleep(PROGRESS_EVERY * 3 + PROGRESS_EVERY / 2);
+        with_progress(&mut count, async move {
+            long.await;
+            7
+        })
+        .await;
+        assert_eq!(count.0, 3);
+        let mut count = Count::default();
+        let short = with_progress(&mut count, async { 7 }).await;
+        assert_eq!((short, count.0), (7, 0));
+    }
 
     #[test]
     fn search_criteria_per_scope() {
