@@ -25,8 +25,9 @@ fn fetched(uid: u32) -> String {
         format!("Message-ID: <m{uid}@x.test>"),
     ];
     let bytes: usize = header.iter().map(|l| l.len() + 2).sum();
-    let mut s =
-        format!("S: * {uid} FETCH (UID {uid} BODY[HEADER.FIELDS (FROM MESSAGE-ID SUBJECT)] {{{bytes}}}\n");
+    let mut s = format!(
+        "S: * {uid} FETCH (UID {uid} BODY[HEADER.FIELDS (FROM MESSAGE-ID SUBJECT)] {{{bytes}}}\n"
+    );
     for l in &header {
         s.push_str(&format!("S: {l}\n"));
     }
