@@ -636,7 +636,7 @@ fn kill_9_during_an_undo_of_5000_entries_then_undo_again_loses_nothing_and_does_
     assert_eq!(out.status.code(), Some(0), "{}", shown(&out));
     assert_eq!(census_now(&rt, &d)["Lists"].len(), n);
 
-    let mut undo = crate::support::Daemon(
+    let mut undo = crate::support::Daemon::new(
         Command::new(env!("CARGO_BIN_EXE_imapsort"))
             .args(["undo", "--rule", "lists", "-c"])
             .arg(&config)
@@ -659,12 +659,12 @@ fn kill_9_during_an_undo_of_5000_entries_then_undo_again_loses_nothing_and_does_
     once_util::wait_for(
         "messages moved back into INBOX",
         Duration::from_secs(120),
-        || arrived() > 0 || undo.0.try_wait().unwrap().is_some(),
+        || arrived() > 0 || undo.try_wait().unwrap().is_some(),
         || format!("{} undo steps in the journal", undo_steps(&state)),
     );
-    let running = undo.0.try_wait().unwrap().is_none();
-    let _ = undo.0.kill();
-    let _ = undo.0.wait();
+    let running = undo.try_wait().unwrap().is_none();
+    let _ = undo.kill();
+    let _ = undo.wait();
     let (steps, back) = (undo_steps(&state), live(census_now(&rt, &d))["INBOX"].len());
     eprintln!("killed: running {running}, {steps} undo steps in the journal, {back} back in INBOX");
     assert!(

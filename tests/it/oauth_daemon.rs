@@ -10,7 +10,7 @@
 //! - no secret the server issued appears in any log, output or state file (but the token file).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::login::{assert_no_secret, device_login};
@@ -119,7 +119,7 @@ impl Setup {
     }
 
     /// `imapsort run` with every log line (trace) in `daemon.log`.
-    fn run(&self) -> (Child, PathBuf) {
+    fn run(&self) -> (crate::support::Daemon, PathBuf) {
         let log = self.dir.path().join("daemon.log");
         let child = Command::new(env!("CARGO_BIN_EXE_imapsort"))
             .args(["run", "-c"])
@@ -132,7 +132,7 @@ impl Setup {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        (child, log)
+        (crate::support::Daemon::new(child), log)
     }
 
     /// Every file under the state directory but the token files.
@@ -153,7 +153,7 @@ impl Setup {
     }
 }
 
-fn stop(mut child: Child) {
+fn stop(mut child: crate::support::Daemon) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use imapsort::shard::Shard;
@@ -32,7 +32,7 @@ fn report(n: usize, user: &str) -> Vec<u8> {
 
 /// One instance: its process, its state directory and its log file.
 struct Instance {
-    child: Child,
+    child: crate::support::Daemon,
     state: PathBuf,
     log: PathBuf,
 }
@@ -57,7 +57,11 @@ impl Instance {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        Instance { child, state, log }
+        Instance {
+            child: crate::support::Daemon::new(child),
+            state,
+            log,
+        }
     }
 
     /// The metrics address from the `serving /metrics and /health` log line.
@@ -81,7 +85,7 @@ impl Instance {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let out = wait_with_timeout(self.child, Duration::from_secs(15));
+        let out = wait_with_timeout(self.child.into_inner(), Duration::from_secs(15));
         (
             out.status.code(),
             std::fs::read_to_string(&self.log).unwrap_or_default(),

@@ -178,32 +178,51 @@ pub fn spawn_run(config: &std::path::Path, log: &std::path::Path) -> Daemon {
         .stderr(log)
         .spawn()
         .expect("start imapsort run");
-    Daemon(child)
+    Daemon::new(child)
 }
 
 /// A child process (a daemon, a long command) that is killed and reaped when dropped, so a
 /// test that fails or panics half-way leaves nothing running behind it. Derefs to the
 /// `Child` for everything else (`stop`, `kill`, `wait`, `id`).
-pub struct Daemon(pub std::process::Child);
+pub struct Daemon(Option<std::process::Child>);
+
+impl Daemon {
+    pub fn new(child: std::process::Child) -> Daemon {
+        Daemon(Some(child))
+    }
+
+    /// The child itself, no longer killed on drop (to wait for its output).
+    pub fn into_inner(mut self) -> std::process::Child {
+        self.0
+            .take()
+            .expect("a Daemon holds its child until into_inner")
+    }
+}
 
 impl std::ops::Deref for Daemon {
     type Target = std::process::Child;
     fn deref(&self) -> &std::process::Child {
-        &self.0
+        self.0
+            .as_ref()
+            .expect("a Daemon holds its child until into_inner")
     }
 }
 
 impl std::ops::DerefMut for Daemon {
     fn deref_mut(&mut self) -> &mut std::process::Child {
-        &mut self.0
+        self.0
+            .as_mut()
+            .expect("a Daemon holds its child until into_inner")
     }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
+        if let Some(child) = &mut self.0
+            && child.try_wait().ok().flatten().is_none()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }
