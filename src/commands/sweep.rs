@@ -27,7 +27,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
 
-use crate::cli::SweepArgs;
+use crate::cli::{OutputFormat, SweepArgs};
 use crate::commands::{Warnings, load_config};
 use crate::config::{Account, Config};
 use crate::execute::Executor;
@@ -396,6 +396,7 @@ impl Sweep<'_> {
             scope: Scope::All,
             dry_run,
             selected: Some(&info),
+            gists: self.args.format == OutputFormat::Text,
         };
         let mut sink = Sink::new(self.store.clone(), place, dry_run);
         let result = crate::pass::run(

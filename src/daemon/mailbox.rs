@@ -282,6 +282,8 @@ async fn run_pass(
         scope,
         dry_run: false,
         selected: Some(selected),
+        // The daemon's log lines name a message by UID and Message-ID.
+        gists: false,
     };
     let place = Place {
         account: ctx.account.name.clone(),

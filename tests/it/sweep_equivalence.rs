@@ -455,6 +455,7 @@ async fn dry_run(
         scope: Scope::All,
         dry_run: true,
         selected: None,
+        gists: false,
     };
     let mut exec = Executor::new(server_caps(&sess));
     let mut sink = Collect::default();
