@@ -33,10 +33,41 @@ impl Exit {
     pub fn code(self) -> u8 {
         self as u8
     }
+
+    /// The more serious of `self` and `other`, for a command that goes on after a failure
+    /// (`sweep`, `undo`): a state that cannot be written, then an unreachable server, then a
+    /// busy mailbox; any other code does not replace one already set.
+    pub fn worse(self, other: Exit) -> Exit {
+        let rank = |e: Exit| match e {
+            Exit::IoErr => 3,
+            Exit::Unavailable => 2,
+            Exit::TempFail => 1,
+            _ => 0,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
 }
 
 impl From<Exit> for std::process::ExitCode {
     fn from(e: Exit) -> Self {
         std::process::ExitCode::from(e.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Exit;
+
+    #[test]
+    fn the_more_serious_code_stays() {
+        assert_eq!(Exit::Ok.worse(Exit::TempFail), Exit::TempFail);
+        assert_eq!(Exit::TempFail.worse(Exit::Unavailable), Exit::Unavailable);
+        assert_eq!(Exit::IoErr.worse(Exit::Unavailable), Exit::IoErr);
+        assert_eq!(Exit::Unavailable.worse(Exit::Ok), Exit::Unavailable);
+        assert_eq!(Exit::DataErr.worse(Exit::Ok), Exit::DataErr);
     }
 }

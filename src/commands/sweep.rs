@@ -205,15 +205,7 @@ enum Swept {
 impl Sweep<'_> {
     /// Raise the exit code to `e` if it is more serious than the one so far.
     fn worse(&mut self, e: Exit) {
-        let rank = |e: Exit| match e {
-            Exit::IoErr => 3,
-            Exit::Unavailable => 2,
-            Exit::TempFail => 1,
-            _ => 0,
-        };
-        if rank(e) > rank(self.exit) {
-            self.exit = e;
-        }
+        self.exit = self.exit.worse(e);
     }
 
     fn say(&mut self, account: &str, what: std::fmt::Arguments<'_>) {

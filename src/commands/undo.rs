@@ -198,15 +198,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn worse(&mut self, e: Exit) {
-        let rank = |e: Exit| match e {
-            Exit::IoErr => 3,
-            Exit::Unavailable => 2,
-            Exit::TempFail => 1,
-            _ => 0,
-        };
-        if rank(e) > rank(self.exit) {
-            self.exit = e;
-        }
+        self.exit = self.exit.worse(e);
     }
 
     /// Takes back `ids`, all of `account` (empty: ids not in the history).
