@@ -101,35 +101,48 @@ pub async fn observer(d: &Dovecot) -> Session {
 /// A mailbox's messages: Message-ID -> flags (sorted, without `\Recent`). Empty when the
 /// mailbox does not exist.
 pub async fn contents(s: &mut Session, mailbox: &str) -> BTreeMap<String, Vec<String>> {
-    let mut out = BTreeMap::new();
     if !s.exists(mailbox).await.unwrap() {
-        return out;
+        return BTreeMap::new();
     }
     s.examine(mailbox).await.unwrap();
     let uids = s.uid_search("ALL").await.unwrap();
     if uids.is_empty() {
-        return out;
+        return BTreeMap::new();
     }
+    header_and_flags(s, "MESSAGE-ID")
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// Every message of the selected mailbox: the value of its header `field` (empty when it has
+/// none) and its flags (sorted, without `\Recent`).
+pub async fn header_and_flags(s: &mut Session, field: &str) -> Vec<(String, Vec<String>)> {
     let items = s
-        .uid_fetch("1:*", "(UID FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
+        .uid_fetch(
+            "1:*",
+            &format!("(UID FLAGS BODY.PEEK[HEADER.FIELDS ({field})])"),
+        )
         .await
         .unwrap();
-    for item in items {
-        let header = String::from_utf8_lossy(item.header().unwrap_or_default()).to_string();
-        let id = header
-            .split_once(':')
-            .map(|(_, v)| v.trim().to_owned())
-            .unwrap_or_default();
-        let mut flags: Vec<String> = item
-            .flags()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|f| f != "\\Recent")
-            .collect();
-        flags.sort();
-        out.insert(id, flags);
-    }
-    out
+    items
+        .into_iter()
+        .map(|item| {
+            let header = String::from_utf8_lossy(item.header().unwrap_or_default()).to_string();
+            let value = header
+                .split_once(':')
+                .map(|(_, v)| v.trim().to_owned())
+                .unwrap_or_default();
+            let mut flags: Vec<String> = item
+                .flags()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|f| f != "\\Recent")
+                .collect();
+            flags.sort();
+            (value, flags)
+        })
+        .collect()
 }
 
 /// Every mailbox the server lists (config form).

@@ -172,25 +172,12 @@ pub async fn census(s: &mut Session) -> BTreeMap<String, Vec<Seen>> {
         let info = s.examine(&entry.name).await.unwrap();
         let mut seen = Vec::new();
         if info.exists > 0 {
-            let items = s
-                .uid_fetch("1:*", "(UID FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
-                .await
-                .unwrap();
-            for item in items {
-                let header = String::from_utf8_lossy(item.header().unwrap_or_default()).to_string();
-                let subject = header
-                    .split_once(':')
-                    .map(|(_, v)| v.trim().to_owned())
-                    .unwrap_or_default();
-                let mut flags: Vec<String> = item
-                    .flags()
-                    .unwrap_or_default()
+            let found = crate::support::sweep_util::header_and_flags(s, "SUBJECT").await;
+            seen.extend(
+                found
                     .into_iter()
-                    .filter(|f| f != "\\Recent")
-                    .collect();
-                flags.sort();
-                seen.push(Seen { subject, flags });
-            }
+                    .map(|(subject, flags)| Seen { subject, flags }),
+            );
         }
         seen.sort();
         out.insert(entry.name, seen);
