@@ -63,6 +63,19 @@ pub(crate) fn load_config(
     }
 }
 
+/// What `sweep` and `undo` print while another process holds a mailbox they need:
+/// `mailbox Work: waiting for process 812 (imapsort run), which is working on it (up to 30s)`.
+pub(crate) fn waiting_line(
+    mailbox: &dyn std::fmt::Display,
+    holder: &Option<crate::lock::Holder>,
+    wait: std::time::Duration,
+) -> String {
+    let who = holder
+        .as_ref()
+        .map_or_else(|| "another process".into(), ToString::to_string);
+    format!("mailbox {mailbox}: waiting for {who}, which is working on it (up to {wait:?})")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -283,12 +283,7 @@ impl Sweep<'_> {
         let lock = self
             .locks
             .acquire(account, mailbox, Some(wait), |holder| {
-                let who = holder
-                    .as_ref()
-                    .map_or_else(|| "another process".into(), ToString::to_string);
-                told.push(format!(
-                    "mailbox {mailbox}: waiting for {who}, which is working on it (up to {wait:?})"
-                ));
+                told.push(super::waiting_line(mailbox, holder, wait));
             })
             .await;
         for line in told {

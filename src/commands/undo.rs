@@ -241,12 +241,7 @@ impl Run<'_> {
         let wait = self.args.wait;
         let mut told: Vec<String> = Vec::new();
         let result = take_back(&mut session, &ctx, ids, |mailbox, holder| {
-            let who = holder
-                .as_ref()
-                .map_or_else(|| "another process".into(), ToString::to_string);
-            told.push(format!(
-                "mailbox {mailbox}: waiting for {who}, which is working on it (up to {wait:?})"
-            ));
+            told.push(super::waiting_line(mailbox, holder, wait));
         })
         .await;
         for line in told {
