@@ -298,6 +298,13 @@ pub trait ImapTarget {
         mailbox: &str,
     ) -> impl Future<Output = Result<(Option<u32>, Option<u32>), Self::Error>> + Send;
 
+    /// The longest UID set (in characters) to put on one command line: the executor cuts
+    /// every step's set into lines of at most this. The implementation copes with a server
+    /// that refuses a line this long (see `Session::line_refused`).
+    fn set_chars(&self) -> usize {
+        MAX_SET_CHARS
+    }
+
     /// Whether the connection is unusable after this error: later steps are not attempted.
     fn is_connection_lost(err: &Self::Error) -> bool;
 
@@ -534,7 +541,7 @@ impl Executor {
                 Some(u) => copied.widen(&u.existing, u.known),
                 None => copied.clone(),
             };
-            for line in wire.chunks(MAX_SET_CHARS, u64::MAX) {
+            for line in wire.chunks(target.set_chars(), u64::MAX) {
                 let members: UidSet = copied.iter().filter(|u| line.contains(*u)).collect();
                 if let Some(reason) = &book.lost {
                     let reason = format!("{what}: copied, but not removed: {reason}");
@@ -623,7 +630,7 @@ impl Executor {
             Some(u) => uids.widen(&u.existing, u.known),
             None => uids.clone(),
         };
-        for line in wire.chunks(MAX_SET_CHARS, u64::MAX) {
+        for line in wire.chunks(target.set_chars(), u64::MAX) {
             let members: UidSet = uids.iter().filter(|u| line.contains(*u)).collect();
             if let Some(reason) = &book.lost {
                 let reason = format!("{what}: not attempted: {reason}");
@@ -678,7 +685,7 @@ impl Executor {
             Some(u) => uids.widen(&u.existing, u.known),
             None => uids.clone(),
         };
-        for line in wire.chunks(MAX_SET_CHARS, u64::MAX) {
+        for line in wire.chunks(target.set_chars(), u64::MAX) {
             let members: UidSet = uids.iter().filter(|u| line.contains(*u)).collect();
             if let Some(reason) = &book.lost {
                 let reason = format!("{}: not attempted: {reason}", step.describe());

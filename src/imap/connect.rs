@@ -110,12 +110,14 @@ pub async fn connect(opts: &ConnectOptions, secret: &SecretString) -> Result<Ses
         return Err(ImapError::Insecure);
     }
     let limit = opts.connect_timeout;
-    let (mut transport, preauth) = match tokio::time::timeout(limit, establish(opts)).await {
+    let (mut transport, greeted) = match tokio::time::timeout(limit, establish(opts)).await {
         Ok(r) => r?,
         Err(_) => return Err(ImapError::Timeout(limit, "connecting")),
     };
     transport.timeout = opts.command_timeout;
     let mut session = Session::new(transport, opts.account.clone());
+    session.note_greeting(&greeted.text);
+    let preauth = greeted.preauth;
     if !preauth {
         session.refresh_capabilities().await?;
         authenticate(&mut session, opts, secret).await?;
@@ -125,21 +127,29 @@ pub async fn connect(opts: &ConnectOptions, secret: &SecretString) -> Result<Ses
     Ok(session)
 }
 
-/// TCP + TLS + greeting (+ STARTTLS). Returns the transport and whether the greeting was PREAUTH.
-async fn establish(opts: &ConnectOptions) -> Result<(Transport, bool), ImapError> {
+/// What the server's greeting said.
+struct Greeting {
+    /// PREAUTH rather than OK.
+    preauth: bool,
+    /// Its human-readable text (`Dovecot ready.`).
+    text: String,
+}
+
+/// TCP + TLS + greeting (+ STARTTLS). Returns the transport and the greeting.
+async fn establish(opts: &ConnectOptions) -> Result<(Transport, Greeting), ImapError> {
     let tcp = tcp_connect(&opts.host, opts.port).await?;
     let timeout = opts.connect_timeout;
     match opts.tls {
         TlsMode::Implicit => {
             let tls = tls_handshake(Box::new(tcp), opts).await?;
             let mut t = Transport::new(tls, timeout);
-            let preauth = greeting(&mut t).await?;
-            Ok((t, preauth))
+            let greeted = greeting(&mut t).await?;
+            Ok((t, greeted))
         }
         TlsMode::StartTls => {
             let mut t = Transport::new(Box::new(tcp), timeout);
-            let preauth = greeting(&mut t).await?;
-            if preauth {
+            let greeted = greeting(&mut t).await?;
+            if greeted.preauth {
                 // RFC 3501: STARTTLS is only valid before authentication. A PREAUTH greeting on a
                 // connection that must be encrypted cannot be trusted.
                 return Err(ImapError::StartTlsUnavailable {
@@ -156,12 +166,16 @@ async fn establish(opts: &ConnectOptions) -> Result<(Transport, bool), ImapError
             wait_tagged(&mut t, &tag, "STARTTLS").await?;
             let stream = t.into_stream()?;
             let tls = tls_handshake(stream, opts).await?;
-            Ok((Transport::new(tls, timeout), false))
+            let greeted = Greeting {
+                preauth: false,
+                ..greeted
+            };
+            Ok((Transport::new(tls, timeout), greeted))
         }
         TlsMode::None => {
             let mut t = Transport::new(Box::new(tcp), timeout);
-            let preauth = greeting(&mut t).await?;
-            Ok((t, preauth))
+            let greeted = greeting(&mut t).await?;
+            Ok((t, greeted))
         }
     }
 }
@@ -227,11 +241,13 @@ async fn tls_handshake(
 }
 
 /// Read the greeting: OK (go on), PREAUTH (already authenticated), BYE (refused).
-async fn greeting(t: &mut Transport) -> Result<bool, ImapError> {
+async fn greeting(t: &mut Transport) -> Result<Greeting, ImapError> {
     match t.read().await? {
         Response::Data { status, outcome } => match status {
-            Status::Ok => Ok(false),
-            Status::PreAuth => Ok(true),
+            Status::Ok | Status::PreAuth => Ok(Greeting {
+                preauth: status == Status::PreAuth,
+                text: outcome.information.as_deref().unwrap_or("").to_owned(),
+            }),
             Status::Bye => Err(ImapError::ConnectionLost(
                 outcome.information.map(|s| s.into_owned()),
             )),

@@ -13,7 +13,7 @@ use super::item::{FetchedItem, merge_by_uid};
 use super::name;
 use super::response::{capability_names, wait_tagged};
 use super::transport::{OwnedResponse, Transport};
-use super::uidset::CopyUid;
+use super::uidset::{CopyUid, LONG_SET_CHARS, MAX_SET_CHARS};
 
 /// How many unsolicited responses are kept for [`Session::take_unsolicited`] (oldest dropped).
 const UNSOLICITED_CAP: usize = 100;
@@ -75,6 +75,8 @@ pub struct Session {
     /// After a timeout, EOF, or garbage the stream is out of step: every later command fails
     /// fast with `ConnectionLost` instead of reading someone else's response.
     broken: bool,
+    /// The longest UID set one command line carries ([`set_chars`](Self::set_chars)).
+    set_chars: usize,
 }
 
 impl std::fmt::Debug for Session {
@@ -133,7 +135,41 @@ impl Session {
             unsolicited: std::collections::VecDeque::new(),
             new_data: false,
             broken: false,
+            set_chars: MAX_SET_CHARS,
         }
+    }
+
+    /// The longest UID set (in characters) to put on one command line: [`MAX_SET_CHARS`], or
+    /// [`LONG_SET_CHARS`] on a server whose greeting says it is Dovecot, which takes 64 KiB
+    /// lines unless its administrator lowered `imap_max_line_length`.
+    pub fn set_chars(&self) -> usize {
+        self.set_chars
+    }
+
+    /// Called with the greeting's text: a Dovecot gets the long line budget.
+    pub(crate) fn note_greeting(&mut self, text: &str) {
+        if text.to_ascii_lowercase().contains("dovecot") {
+            self.set_chars = LONG_SET_CHARS;
+        }
+    }
+
+    /// The server answered `BAD` to a line longer than [`MAX_SET_CHARS`]: from now on this
+    /// session keeps to that budget. Returns whether the budget was long until now (so the
+    /// caller resends the set in shorter lines).
+    pub(crate) fn line_refused(&mut self, set_len: usize) -> bool {
+        if set_len <= MAX_SET_CHARS {
+            return false;
+        }
+        if self.set_chars > MAX_SET_CHARS {
+            tracing::info!(
+                account = %self.account,
+                refused = set_len,
+                now = MAX_SET_CHARS,
+                "the server refused a long command line; using shorter lines on this connection"
+            );
+            self.set_chars = MAX_SET_CHARS;
+        }
+        true
     }
 
     pub(crate) fn transport_mut(&mut self) -> &mut Transport {

@@ -43,6 +43,14 @@ pub struct UidSet {
 /// 177-263 ms (benches/suite, docs/BENCHMARKS.md).
 pub const MAX_SET_CHARS: usize = 7500;
 
+/// The line budget on a server known to take longer lines: Dovecot accepts command lines up to
+/// its `imap_max_line_length`, 64 KiB by default; 60,000 characters of UID set leave room for
+/// the rest of the line. At a million messages Dovecot pays seconds per `UID EXPUNGE` and
+/// about half a second per `UID STORE` whatever their size, so the number of lines is the cost
+/// (docs/BENCHMARKS.md). A server that refuses such a line (an administrator's lower limit)
+/// makes the session fall back to [`MAX_SET_CHARS`] (`Session::line_refused`).
+pub const LONG_SET_CHARS: usize = 60_000;
+
 impl UidSet {
     pub fn new() -> UidSet {
         UidSet::default()

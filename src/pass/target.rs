@@ -37,6 +37,75 @@ fn log_command(command: &str, mailbox: &str, uids: &UidSet, started: std::time::
     );
 }
 
+/// A command over a UID set, for [`send_lines`].
+#[derive(Clone, Copy)]
+enum SetCommand<'a> {
+    /// `UID STORE set <query>`.
+    Store(&'a str),
+    Copy(&'a str),
+    Move(&'a str),
+    Expunge,
+}
+
+impl SetCommand<'_> {
+    fn name(self) -> &'static str {
+        match self {
+            SetCommand::Store(_) => "UID STORE",
+            SetCommand::Copy(_) => "UID COPY",
+            SetCommand::Move(_) => "UID MOVE",
+            SetCommand::Expunge => "UID EXPUNGE",
+        }
+    }
+}
+
+/// One command line over `uids`, timed in the debug log; COPYUID for copies and moves.
+async fn send_line(
+    session: &mut Session,
+    command: SetCommand<'_>,
+    uids: &UidSet,
+    set: &str,
+) -> Result<Option<CopyUid>, ImapError> {
+    let started = std::time::Instant::now();
+    let (result, mailbox) = match command {
+        SetCommand::Store(query) => (session.uid_store(set, query).await.map(|()| None), ""),
+        SetCommand::Copy(mailbox) => (session.uid_copy(set, mailbox).await, mailbox),
+        SetCommand::Move(mailbox) => (session.uid_move(set, mailbox).await, mailbox),
+        SetCommand::Expunge => (Session::uid_expunge(session, set).await.map(|()| None), ""),
+    };
+    log_command(command.name(), mailbox, uids, started);
+    result
+}
+
+/// `command` over `uids` as the executor cut it (one line). When the server answers `BAD` to a
+/// line longer than the standard budget — an administrator lowered Dovecot's
+/// `imap_max_line_length` — the session keeps to the standard budget from then on and this set
+/// goes again in lines of that size (`BAD` means the server did nothing), their COPYUID
+/// answers joined.
+async fn send_lines(
+    session: &mut Session,
+    command: SetCommand<'_>,
+    uids: &UidSet,
+) -> Result<Option<CopyUid>, ImapError> {
+    let set = uids.to_string();
+    match send_line(session, command, uids, &set).await {
+        Err(ImapError::Bad { .. }) if session.line_refused(set.len()) => {
+            let mut joined: Option<CopyUid> = None;
+            for line in uids.chunks(session.set_chars(), u64::MAX) {
+                let copied = send_line(session, command, &line, &line.to_string()).await?;
+                joined = match (joined, copied) {
+                    (Some(mut all), Some(more)) if all.uid_validity == more.uid_validity => {
+                        all.pairs.extend(more.pairs);
+                        Some(all)
+                    }
+                    (all, more) => all.or(more),
+                };
+            }
+            Ok(joined)
+        }
+        other => other,
+    }
+}
+
 impl ImapTarget for Session {
     type Error = ImapError;
 
@@ -51,10 +120,9 @@ impl ImapTarget for Session {
         }
         let sign = if add { '+' } else { '-' };
         let query = format!("{sign}FLAGS.SILENT ({})", flags.join(" "));
-        let started = std::time::Instant::now();
-        let result = self.uid_store(&uids.to_string(), &query).await;
-        log_command("UID STORE", "", uids, started);
-        result
+        send_lines(self, SetCommand::Store(&query), uids)
+            .await
+            .map(|_| ())
     }
 
     async fn add_labels(&mut self, uids: &UidSet, labels: &[String]) -> Result<(), ImapError> {
@@ -67,24 +135,17 @@ impl ImapTarget for Session {
     }
 
     async fn copy(&mut self, uids: &UidSet, mailbox: &str) -> Result<Option<CopyUid>, ImapError> {
-        let started = std::time::Instant::now();
-        let result = self.uid_copy(&uids.to_string(), mailbox).await;
-        log_command("UID COPY", mailbox, uids, started);
-        result
+        send_lines(self, SetCommand::Copy(mailbox), uids).await
     }
 
     async fn mv(&mut self, uids: &UidSet, mailbox: &str) -> Result<Option<CopyUid>, ImapError> {
-        let started = std::time::Instant::now();
-        let result = self.uid_move(&uids.to_string(), mailbox).await;
-        log_command("UID MOVE", mailbox, uids, started);
-        result
+        send_lines(self, SetCommand::Move(mailbox), uids).await
     }
 
     async fn uid_expunge(&mut self, uids: &UidSet) -> Result<(), ImapError> {
-        let started = std::time::Instant::now();
-        let result = Session::uid_expunge(self, &uids.to_string()).await;
-        log_command("UID EXPUNGE", "", uids, started);
-        result
+        send_lines(self, SetCommand::Expunge, uids)
+            .await
+            .map(|_| ())
     }
 
     async fn ensure_mailbox(&mut self, mailbox: &str) -> Result<bool, ImapError> {
@@ -94,6 +155,10 @@ impl ImapTarget for Session {
     async fn uid_next(&mut self, mailbox: &str) -> Result<(Option<u32>, Option<u32>), ImapError> {
         let status = self.status(mailbox).await?;
         Ok((status.uid_validity, status.uid_next))
+    }
+
+    fn set_chars(&self) -> usize {
+        Session::set_chars(self)
     }
 
     fn is_connection_lost(err: &ImapError) -> bool {

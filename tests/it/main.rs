@@ -34,6 +34,7 @@ mod imap_session;
 mod sweep_actions;
 mod sweep_equivalence;
 mod sweep_gmail;
+mod sweep_long_lines;
 mod sweep_pipelined;
 
 // History and undo: `imapsort log`, `imapsort undo`.
