@@ -204,8 +204,8 @@ impl Sink {
     }
 
     /// Writes the buffered results in one transaction (outcomes, flag changes, applied
-    /// pairs), then reports them. They are reported even when the write failed: what was
-    /// done on the server stays true.
+    /// pairs) and reports them while the write runs. They are reported even when the write
+    /// failed: what was done on the server stays true.
     pub(super) async fn flush<R: Report + ?Sized>(
         &mut self,
         report: &mut R,
@@ -214,24 +214,26 @@ impl Sink {
             return Ok(());
         }
         let pending = std::sync::Arc::new(std::mem::take(&mut self.pending));
+        // The write runs on the blocking pool while the results are reported here.
         let written = if self.dry_run || self.place.is_none() {
-            Ok(())
+            None
         } else {
             let (store, place) = self.writable()?;
             let intents = self.intents.take(pending.iter().map(|r| r.uid.get()));
             let copies = self.copies.take();
             let batch = pending.clone();
             let placed = self.placed.clone();
-            store
-                .call(move |db| {
-                    record::results(db, &place, &batch, &intents, copies.as_ref(), &placed)
-                })
-                .await
+            Some(store.begin(move |db| {
+                record::results(db, &place, &batch, &intents, copies.as_ref(), &placed)
+            }))
         };
         for r in pending.iter() {
             report.message(r);
         }
-        written
+        match written {
+            Some(write) => write.await,
+            None => Ok(()),
+        }
     }
 
     /// The store and place every write needs.

@@ -108,10 +108,24 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut StateDb) -> Result<T, StateError> + Send + 'static,
     {
+        self.begin(f).await
+    }
+
+    /// Like [`call`](Self::call), but `f` starts on the blocking pool now, before the result
+    /// is awaited, so the caller can do other work meanwhile (a pass reports a batch of
+    /// results while SQLite writes them). `f` runs to its end even if the result is dropped.
+    pub fn begin<T, F>(&self, f: F) -> impl Future<Output = Result<T, StateError>> + use<T, F>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut StateDb) -> Result<T, StateError> + Send + 'static,
+    {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || inner.with(f))
-            .await
-            .unwrap_or_else(|join| Err(StateError::Corrupt(format!("state task failed: {join}"))))
+        let task = tokio::task::spawn_blocking(move || inner.with(f));
+        async move {
+            task.await.unwrap_or_else(|join| {
+                Err(StateError::Corrupt(format!("state task failed: {join}")))
+            })
+        }
     }
 }
 
