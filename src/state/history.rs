@@ -342,9 +342,9 @@ fn union(old: &Plan, new: &Plan) -> Plan {
 
 /// Marks entries done (their plans carried out completely).
 pub(super) fn finish(conn: &Connection, ids: &[EntryId]) -> Result<(), StateError> {
-    let mut stmt = conn.prepare_cached("UPDATE history SET done = 1 WHERE id = ?1")?;
-    for id in ids {
-        stmt.execute([id.0])?;
+    let mut stmt = conn.prepare_cached("UPDATE history SET done = 1 WHERE id BETWEEN ?1 AND ?2")?;
+    for (first, last) in super::id_runs(ids.iter().map(|id| id.0)) {
+        stmt.execute([first, last])?;
     }
     Ok(())
 }

@@ -1104,21 +1104,12 @@ impl StateTx<'_> {
     /// batch). Runs of consecutive ids (intents written together) are updated by one
     /// statement each: a 100,000-message sweep closes its intents in a handful of them.
     pub fn journal_outcomes(&self, ids: &[JournalId], outcome: &Outcome) -> Result<(), StateError> {
-        let mut sorted: Vec<i64> = ids.iter().map(|id| id.0).collect();
-        sorted.sort_unstable();
-        sorted.dedup();
-        let mut i = 0;
-        while i < sorted.len() {
-            let mut j = i;
-            while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
-                j += 1;
-            }
-            if i == j {
-                journal::set_outcome(&self.tx, self.now, JournalId(sorted[i]), outcome)?;
+        for (first, last) in id_runs(ids.iter().map(|id| id.0)) {
+            if first == last {
+                journal::set_outcome(&self.tx, self.now, JournalId(first), outcome)?;
             } else {
-                journal::set_outcomes(&self.tx, self.now, (sorted[i], sorted[j]), outcome)?;
+                journal::set_outcomes(&self.tx, self.now, (first, last), outcome)?;
             }
-            i = j + 1;
         }
         Ok(())
     }
@@ -1241,6 +1232,23 @@ pub(crate) fn opt_ts<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> Resul
         Some(t) => s.collect_str(t),
         None => s.serialize_none(),
     }
+}
+
+/// Row ids as runs of consecutive ids `(first, last)`, ascending, duplicates dropped: a batch's
+/// rows were written together, so a few `WHERE id BETWEEN` statements update tens of thousands
+/// of them instead of one statement each.
+fn id_runs(ids: impl Iterator<Item = i64>) -> Vec<(i64, i64)> {
+    let mut sorted: Vec<i64> = ids.collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut runs: Vec<(i64, i64)> = Vec::new();
+    for id in sorted {
+        match runs.last_mut() {
+            Some((_, last)) if *last + 1 == id => *last = id,
+            _ => runs.push((id, id)),
+        }
+    }
+    runs
 }
 
 #[cfg(test)]

@@ -743,3 +743,10 @@ fn two_writers_on_one_file_take_turns_instead_of_failing() {
         assert_eq!(db.unfinished_intents(account).unwrap().len(), 100);
     }
 }
+
+#[test]
+fn row_ids_are_grouped_in_runs_of_consecutive_ids() {
+    let ids = [9, 3, 4, 5, 4, 12, 11, 1].into_iter();
+    assert_eq!(super::id_runs(ids), vec![(1, 1), (3, 5), (9, 9), (11, 12)]);
+    assert!(super::id_runs(std::iter::empty()).is_empty());
+}
