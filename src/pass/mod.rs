@@ -12,7 +12,9 @@
 //!     UID FETCH <chunk> (UID [FLAGS] [RFC822.SIZE] [INTERNALDATE] BODY.PEEK[HEADER.FIELDS (...)])
 //!       (pipelined: up to FETCH_WINDOW chunks' FETCHes are out while one is evaluated)
 //!     applied rules from the state (sink.applied); RuleSet::evaluate each message
-//!     every 5,000 decided messages: their intents to the journal (sink.journal)
+//!     every 5,000 decided messages: their intents to the journal (sink.begin_journal),
+//!       written while the next chunks are evaluated; the applied rules are read meanwhile
+//!       on a second, read-only connection
 //!   at the end of the pass (or every EXEC_BATCH changed messages), unless dry-run:
 //!     the batch's intents durable (or, without any, a probe write): else nothing is sent
 //!     carry out the plans (grouped commands, see crate::execute)         target.rs
@@ -472,16 +474,17 @@ pub async fn run<R: Report + ?Sized>(
                 error: None,
             });
         }
-        // The journal's intents, a few thousand at a time while the next FETCH is out: this
-        // overlaps the server's work instead of delaying the batch's commands, without a
-        // transaction (an fsync) per chunk.
+        // The journal's intents, a few thousand at a time, written while the next chunks are
+        // fetched and evaluated (the applied rules are read on a connection of their own, so
+        // they do not wait for the write): this overlaps the server's work and the evaluation
+        // instead of delaying either, without a transaction (an fsync) per chunk.
         if held.unjournaled.len() >= JOURNAL_BATCH
-            && let Err(e) = held.journal(opts, pass.sink).await
+            && let Err(e) = held.journal_behind(opts, pass.sink).await
         {
             in_flight.drain(pass.session).await;
             return Err(e);
         }
-        if opts.dry_run || held.waiting.acted_on() + held.unjournaled.len() >= EXEC_BATCH {
+        if opts.dry_run || held.acted_on() >= EXEC_BATCH {
             if !opts.dry_run {
                 // No other command may go out while a FETCH is: take their answers first.
                 in_flight.settle(pass.session).await;
@@ -573,6 +576,9 @@ const JOURNAL_BATCH: usize = 5_000;
 struct Held {
     /// Decided, but their intents not yet in the journal.
     unjournaled: Vec<MessageResult>,
+    /// Their intents being written while the pass goes on (at most one write at a time), and
+    /// how many messages it holds.
+    writing: Option<(sink::JournalWrite, usize)>,
     /// Journaled, waiting for the batch's commands.
     waiting: Waiting,
     /// Some intent of the waiting messages was written: the state took a write for this
@@ -581,19 +587,48 @@ struct Held {
 }
 
 impl Held {
-    /// Journals the intents of the unjournaled messages (unless a dry run); they then wait.
-    async fn journal(&mut self, opts: &PassOptions<'_>, sink: &mut Sink) -> Result<(), PassError> {
-        let decided = std::mem::take(&mut self.unjournaled);
-        let decided = if opts.dry_run || decided.is_empty() {
-            decided
-        } else {
-            let (decided, wrote) = sink.journal(decided).await.map_err(|e| sink.failed(e))?;
+    /// Messages decided that want changes, journaled or not.
+    fn acted_on(&self) -> usize {
+        self.waiting.acted_on() + self.unjournaled.len() + self.writing.as_ref().map_or(0, |w| w.1)
+    }
+
+    /// Waits for the journal write under way, if any; its messages then wait.
+    async fn written(&mut self, sink: &mut Sink) -> Result<(), PassError> {
+        if let Some((write, _)) = self.writing.take() {
+            let (decided, wrote) = sink.end_journal(write).await.map_err(|e| sink.failed(e))?;
             self.journaled |= wrote;
-            decided
-        };
-        let waiting = &mut self.waiting;
-        decided.into_iter().for_each(|r| waiting.push(r));
+            let waiting = &mut self.waiting;
+            decided.into_iter().for_each(|r| waiting.push(r));
+        }
         Ok(())
+    }
+
+    /// Starts journaling the unjournaled messages' intents, after the write before it
+    /// ended, and returns while it runs: SQLite writes one batch of intents while the pass
+    /// evaluates the next (a dry run writes nothing).
+    async fn journal_behind(
+        &mut self,
+        opts: &PassOptions<'_>,
+        sink: &mut Sink,
+    ) -> Result<(), PassError> {
+        self.written(sink).await?;
+        let decided = std::mem::take(&mut self.unjournaled);
+        if opts.dry_run || decided.is_empty() {
+            let waiting = &mut self.waiting;
+            decided.into_iter().for_each(|r| waiting.push(r));
+            return Ok(());
+        }
+        let n = decided.len();
+        let write = sink.begin_journal(decided).map_err(|e| sink.failed(e))?;
+        self.writing = Some((write, n));
+        Ok(())
+    }
+
+    /// Journals every decided message's intents and waits until they are durable: before
+    /// the batch's commands.
+    async fn journal(&mut self, opts: &PassOptions<'_>, sink: &mut Sink) -> Result<(), PassError> {
+        self.journal_behind(opts, sink).await?;
+        self.written(sink).await
     }
 }
 

@@ -24,6 +24,11 @@ use crate::state::{StateError, Store};
 /// results at its end, and holding 100,000 of them would cost ~40 MB.
 pub const RESULTS_BATCH: usize = record::RESULTS_BATCH;
 
+/// A journal write under way ([`Sink::begin_journal`]): the messages and their intents' ids.
+pub(super) type JournalWrite = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<(Vec<MessageResult>, Intents), StateError>> + Send>,
+>;
+
 /// A pass's link to the state database.
 #[derive(Debug)]
 pub struct Sink {
@@ -96,7 +101,7 @@ impl Sink {
         };
         let place = place.clone();
         let map = store
-            .call(move |db| {
+            .read(move |db| {
                 let raw: Vec<(u32, Option<&str>)> = messages
                     .iter()
                     .map(|(u, id)| (u.get(), id.as_deref()))
@@ -132,21 +137,30 @@ impl Sink {
     }
 
     /// Writes the history entries of `planned` and the intents of their copies and terminal
-    /// actions, before their commands; gives them back, with whether anything was written.
-    pub(super) async fn journal(
+    /// actions, before their commands. The write starts now, on the blocking pool, and the
+    /// pass goes on evaluating while it runs; [`end_journal`](Self::end_journal) waits for it.
+    /// No command may go out for these messages before it ended.
+    pub(super) fn begin_journal(
         &mut self,
         planned: Vec<MessageResult>,
-    ) -> Result<(Vec<MessageResult>, bool), StateError> {
+    ) -> Result<JournalWrite, StateError> {
         if self.dry_run {
-            return Ok((planned, false));
+            return Ok(Box::pin(std::future::ready(Ok((planned, Intents::new())))));
         }
         let (store, place) = self.writable()?;
-        let (planned, ids) = store
-            .call(move |db| {
-                let ids = record::intents(db, &place, &planned)?;
-                Ok((planned, ids))
-            })
-            .await?;
+        Ok(Box::pin(store.begin(move |db| {
+            let ids = record::intents(db, &place, &planned)?;
+            Ok((planned, ids))
+        })))
+    }
+
+    /// Waits for a write [`begin_journal`](Self::begin_journal) started; gives the messages
+    /// back, with whether anything was written.
+    pub(super) async fn end_journal(
+        &mut self,
+        write: JournalWrite,
+    ) -> Result<(Vec<MessageResult>, bool), StateError> {
+        let (planned, ids) = write.await?;
         let wrote = ids.wrote();
         self.intents.extend(ids);
         Ok((planned, wrote))

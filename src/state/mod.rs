@@ -226,17 +226,28 @@ impl StateDb {
     /// migrating or writing anything: the daemon, possibly another user, owns the file.
     /// `Ok(None)` when there is no database yet.
     pub fn open_read_only(dir: &Path) -> Result<Option<Self>, StateError> {
+        // Without a -wal file the database is complete in the main file; `immutable` then keeps
+        // SQLite from creating -wal/-shm files owned by us, which the daemon could not open.
+        let wal = dir.join(format!("{FILE_NAME}-wal"));
+        Self::open_ro(dir, !wal.exists())
+    }
+
+    /// A second, read-only connection to a database this process has open for writing
+    /// (`Store::read`): in WAL mode its reads do not wait for the writer's transactions, and
+    /// see what was committed. `Ok(None)` when there is no database yet.
+    pub fn open_reader(dir: &Path) -> Result<Option<Self>, StateError> {
+        Self::open_ro(dir, false)
+    }
+
+    fn open_ro(dir: &Path, immutable: bool) -> Result<Option<Self>, StateError> {
         let path = dir.join(FILE_NAME);
         if !path.exists() {
             return Ok(None);
         }
-        // Without a -wal file the database is complete in the main file; `immutable` then keeps
-        // SQLite from creating -wal/-shm files owned by us, which the daemon could not open.
-        let wal = dir.join(format!("{FILE_NAME}-wal"));
         let uri = format!(
             "file:{}?mode=ro{}",
             uri_path(&path),
-            if wal.exists() { "" } else { "&immutable=1" }
+            if immutable { "&immutable=1" } else { "" }
         );
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_URI

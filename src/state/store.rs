@@ -26,6 +26,8 @@ struct Inner {
     read_only: bool,
     /// `StateDb` is `Send` but not `Sync`: one caller at a time. `None` until opened.
     db: Mutex<Option<StateDb>>,
+    /// A read-only connection for [`Store::read`], opened once the database exists.
+    reader: Mutex<Option<StateDb>>,
     /// How long the history is kept (`settings.history`), for the database when it opens.
     retention: Mutex<Retention>,
 }
@@ -48,6 +50,7 @@ impl Store {
                 dir: dir.to_owned(),
                 read_only,
                 db: Mutex::new(None),
+                reader: Mutex::new(None),
                 retention: Mutex::new(Retention::default()),
             }),
         }
@@ -111,6 +114,22 @@ impl Store {
         self.begin(f).await
     }
 
+    /// Run `f`, which only reads, on a connection of its own (a second one, read-only), so it
+    /// does not wait while a write of [`begin`](Self::begin) runs: a pass looks up the rules
+    /// applied to the next chunk of messages while the previous chunks' intents are written.
+    /// It sees what was committed. Until the database exists, and for a read-only store, `f`
+    /// runs on the main connection.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StateError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut StateDb) -> Result<T, StateError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.read(f))
+            .await
+            .unwrap_or_else(|join| Err(StateError::Corrupt(format!("state task failed: {join}"))))
+    }
+
     /// Like [`call`](Self::call), but `f` starts on the blocking pool now, before the result
     /// is awaited, so the caller can do other work meanwhile (a pass reports a batch of
     /// results while SQLite writes them). `f` runs to its end even if the result is dropped.
@@ -142,6 +161,36 @@ impl Inner {
         f(db)
     }
 
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut StateDb) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        if self.read_only {
+            return self.with(f);
+        }
+        let mut slot = self.reader.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            // Only once the writer made the database (created, migrated): a reader cannot.
+            // A writer busy now has opened it (or is opening it: then the reader's schema
+            // check fails, and this read goes through the writer).
+            let opened = match self.db.try_lock() {
+                Ok(db) => db.is_some(),
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().is_some(),
+                Err(std::sync::TryLockError::WouldBlock) => true,
+            };
+            if opened {
+                *slot = StateDb::open_reader(&self.dir).ok().flatten();
+            }
+        }
+        match slot.as_mut() {
+            Some(db) => f(db),
+            None => {
+                drop(slot);
+                self.with(f)
+            }
+        }
+    }
+
     fn open(&self) -> Result<StateDb, StateError> {
         if !self.read_only {
             let retention = *self.retention.lock().unwrap_or_else(|p| p.into_inner());
@@ -169,6 +218,34 @@ mod tests {
         let report = store.blocking(|db| db.status(1)).unwrap();
         assert!(report.accounts.is_empty());
         assert!(store.file().ends_with("state/state.sqlite3"));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_read_does_not_wait_for_a_write_under_way() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        // Before the database exists, a read opens it through the writer.
+        let report = store.read(|db| db.status(1)).await.unwrap();
+        assert!(report.accounts.is_empty());
+        // A write that holds the writer's connection until the test lets it go.
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let write = store.begin(move |db| {
+            wait.recv().ok();
+            db.touch("acct", &crate::vocab::MailboxName::new("INBOX"))
+        });
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            store.read(|db| db.status(1)),
+        )
+        .await
+        .expect("the read waited for the write")
+        .unwrap();
+        assert!(read.accounts.is_empty(), "the write is not committed yet");
+        release.send(()).unwrap();
+        write.await.unwrap();
+        // Committed writes are seen by the reader.
+        let after = store.read(|db| db.status(1)).await.unwrap();
+        assert_eq!(after.accounts.len(), 1, "{after:?}");
     }
 
     #[test]
