@@ -12,9 +12,10 @@
 //!     UID FETCH <chunk> (UID [FLAGS] [RFC822.SIZE] [INTERNALDATE] BODY.PEEK[HEADER.FIELDS (...)])
 //!       (pipelined: up to FETCH_WINDOW chunks' FETCHes are out while one is evaluated)
 //!     applied rules from the state (sink.applied); RuleSet::evaluate each message
-//!     every 5,000 decided messages: their intents to the journal (sink.begin_journal),
-//!       written while the next chunks are evaluated; the applied rules are read meanwhile
-//!       on a second, read-only connection
+//!     after a chunk, once the last journal write ended (else up to 5,000 wait): the decided
+//!       messages' intents to the journal (sink.begin_journal), written while the next
+//!       chunks are evaluated; the applied rules are read meanwhile on a second, read-only
+//!       connection
 //!   at the end of the pass (or every EXEC_BATCH changed messages), unless dry-run:
 //!     the batch's intents durable (or, without any, a probe write): else nothing is sent
 //!     carry out the plans (grouped commands, see crate::execute)         target.rs
@@ -474,11 +475,13 @@ pub async fn run<R: Report + ?Sized>(
                 error: None,
             });
         }
-        // The journal's intents, a few thousand at a time, written while the next chunks are
-        // fetched and evaluated (the applied rules are read on a connection of their own, so
-        // they do not wait for the write): this overlaps the server's work and the evaluation
-        // instead of delaying either, without a transaction (an fsync) per chunk.
-        if held.unjournaled.len() >= JOURNAL_BATCH
+        // The journal's intents, written while the next chunks are fetched and evaluated
+        // (the applied rules are read on a connection of their own, so they do not wait for
+        // the write): a new write starts once the last one ended, so the writes keep pace
+        // with the evaluation, and the batch's commands wait only for the last chunk's.
+        // Up to JOURNAL_BATCH messages may wait for a slow write; then the pass waits too.
+        let idle = held.writing.as_ref().is_none_or(|w| w.0.is_finished());
+        if ((idle && !held.unjournaled.is_empty()) || held.unjournaled.len() >= JOURNAL_BATCH)
             && let Err(e) = held.journal_behind(opts, pass.sink).await
         {
             in_flight.drain(pass.session).await;
@@ -568,7 +571,8 @@ impl InFlight {
 /// waiting message, see [`waiting`]).
 pub const EXEC_BATCH: usize = 250_000;
 
-/// How many decided messages wait before their intents are journaled (one transaction).
+/// How many decided messages may wait for a journal write under way before the pass waits
+/// for it (a write takes every decided message not yet journaled, in one transaction).
 const JOURNAL_BATCH: usize = 5_000;
 
 /// What a pass has decided and not yet carried out.

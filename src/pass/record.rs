@@ -175,26 +175,29 @@ pub struct Copies {
     pub copied: Vec<Copied>,
 }
 
-/// Where the server says a pass's copies and moves went: (destination, source UID) ->
-/// (the destination's UIDVALIDITY, the copy's UID).
+/// Where the server says a batch's copies and moves went: destination -> source UID ->
+/// (the destination's UIDVALIDITY, the copy's UID). One batch's worth (up to 250,000
+/// messages, about 16 bytes each): the pass clears it once the batch's results are written.
 #[derive(Clone, Debug, Default)]
-pub struct Placements(HashMap<(MailboxName, u32), (u32, u32)>);
+pub struct Placements(HashMap<MailboxName, HashMap<u32, (u32, u32)>>);
 
 impl Placements {
     /// Adds what the commands of a batch reported (COPYUID).
     pub fn add(&mut self, copied: &[Copied]) {
         for c in copied {
-            let mailbox = MailboxName::new(c.mailbox.as_str());
+            let into = self
+                .0
+                .entry(MailboxName::new(c.mailbox.as_str()))
+                .or_default();
             for &(src, dst) in &c.uids.pairs {
-                self.0
-                    .insert((mailbox.clone(), src), (c.uids.uid_validity, dst));
+                into.insert(src, (c.uids.uid_validity, dst));
             }
         }
     }
 
     /// Where the copy of `uid` in `mailbox` is, if the server said.
     pub fn of(&self, mailbox: &str, uid: u32) -> Option<(u32, u32)> {
-        self.0.get(&(MailboxName::new(mailbox), uid)).copied()
+        self.0.get(&MailboxName::new(mailbox))?.get(&uid).copied()
     }
 }
 

@@ -25,7 +25,7 @@ pub use history::{Entry, EntryId, NewEntry, OpenEntry, Placed, Selection};
 pub use journal::{Action, JournalEntry, JournalId, Link, NewJournalEntry, Outcome};
 pub use report::{AccountStatus, LastError, MailboxStatus, StatusReport};
 pub use schema::CURRENT_VERSION as SCHEMA_VERSION;
-pub use store::Store;
+pub use store::{Begun, Store};
 pub use transfer::{Batch, NewFence, Transfer};
 
 use std::collections::{HashMap, HashSet};

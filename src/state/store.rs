@@ -18,6 +18,29 @@ pub struct Store {
     inner: Arc<Inner>,
 }
 
+/// A call to the database under way ([`Store::begin`]).
+#[derive(Debug)]
+pub struct Begun<T>(tokio::task::JoinHandle<Result<T, StateError>>);
+
+impl<T: Send + 'static> Begun<T> {
+    /// A value that needs no database, in the same shape (a dry run journals nothing).
+    pub fn ready(value: T) -> Begun<T> {
+        Begun(tokio::task::spawn_blocking(move || Ok(value)))
+    }
+
+    /// Whether the call has ended ([`wait`](Self::wait) then returns at once).
+    pub fn is_finished(&self) -> bool {
+        self.0.is_finished()
+    }
+
+    /// Its result.
+    pub async fn wait(self) -> Result<T, StateError> {
+        self.0
+            .await
+            .unwrap_or_else(|join| Err(StateError::Corrupt(format!("state task failed: {join}"))))
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     /// The state directory.
@@ -111,7 +134,7 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&mut StateDb) -> Result<T, StateError> + Send + 'static,
     {
-        self.begin(f).await
+        self.begin(f).wait().await
     }
 
     /// Run `f`, which only reads, on a connection of its own (a second one, read-only), so it
@@ -131,20 +154,16 @@ impl Store {
     }
 
     /// Like [`call`](Self::call), but `f` starts on the blocking pool now, before the result
-    /// is awaited, so the caller can do other work meanwhile (a pass reports a batch of
-    /// results while SQLite writes them). `f` runs to its end even if the result is dropped.
-    pub fn begin<T, F>(&self, f: F) -> impl Future<Output = Result<T, StateError>> + use<T, F>
+    /// is awaited, so the caller can do other work meanwhile (a pass evaluates the next
+    /// messages while SQLite writes the intents of the last ones). `f` runs to its end even if
+    /// the handle is dropped.
+    pub fn begin<T, F>(&self, f: F) -> Begun<T>
     where
         T: Send + 'static,
         F: FnOnce(&mut StateDb) -> Result<T, StateError> + Send + 'static,
     {
         let inner = self.inner.clone();
-        let task = tokio::task::spawn_blocking(move || inner.with(f));
-        async move {
-            task.await.unwrap_or_else(|join| {
-                Err(StateError::Corrupt(format!("state task failed: {join}")))
-            })
-        }
+        Begun(tokio::task::spawn_blocking(move || inner.with(f)))
     }
 }
 
@@ -242,7 +261,7 @@ mod tests {
         .unwrap();
         assert!(read.accounts.is_empty(), "the write is not committed yet");
         release.send(()).unwrap();
-        write.await.unwrap();
+        write.wait().await.unwrap();
         // Committed writes are seen by the reader.
         let after = store.read(|db| db.status(1)).await.unwrap();
         assert_eq!(after.accounts.len(), 1, "{after:?}");
