@@ -166,10 +166,7 @@ async fn establish(opts: &ConnectOptions) -> Result<(Transport, Greeting), ImapE
             wait_tagged(&mut t, &tag, "STARTTLS").await?;
             let stream = t.into_stream()?;
             let tls = tls_handshake(stream, opts).await?;
-            let greeted = Greeting {
-                preauth: false,
-                ..greeted
-            };
+            // Not PREAUTH (refused above); its text still names the server.
             Ok((Transport::new(tls, timeout), greeted))
         }
         TlsMode::None => {
