@@ -30,7 +30,8 @@
 //! million),
 //! `IMAPSORT_BENCH_BASE` (another imapsort binary, run in the same rotation: before/after),
 //! `IMAPSORT_BENCH_MILLION` (scenario 10, opt-in: `1` for a 1,000,000-message INBOX, see
-//! million.rs). Needs `dovecot`, and `imapfilter` for sweep and push; never part of
+//! million.rs), `IMAPSORT_BENCH_PERF` / `IMAPSORT_BENCH_HEAPTRACK` (a directory: timed imapsort
+//! runs under `perf record` / `heaptrack`). Needs `dovecot`, and `imapfilter` for sweep and push; never part of
 //! `cargo test`.
 
 mod corpus;
@@ -168,8 +169,17 @@ impl Bench {
         std::fs::write(&cfg, ruleset::imapsort_yaml(port, user, &state, rules)).expect("config");
         // IMAPSORT_BENCH_PERF=DIR: every timed imapsort sweep runs under `perf record`
         // (call graphs, DIR/<tag>.perf), for finding where imapsort's own time goes.
-        let mut c = match std::env::var_os("IMAPSORT_BENCH_PERF") {
-            Some(dir) if tag != "capture" => {
+        // IMAPSORT_BENCH_HEAPTRACK=DIR: every timed sweep runs under `heaptrack`
+        // (DIR/<tag>.<pid>.zst; `heaptrack_print` reads it), for what holds the peak memory.
+        let heaptrack = std::env::var_os("IMAPSORT_BENCH_HEAPTRACK").filter(|_| tag != "capture");
+        let perf = std::env::var_os("IMAPSORT_BENCH_PERF");
+        let mut c = match (heaptrack, perf) {
+            (Some(dir), _) => {
+                let mut c = Command::new("heaptrack");
+                c.arg("-o").arg(Path::new(&dir).join(tag)).arg(bin);
+                c
+            }
+            (None, Some(dir)) if tag != "capture" => {
                 let mut c = Command::new("perf");
                 c.args(["record", "-q", "-F", "2000", "-g", "-o"])
                     .arg(Path::new(&dir).join(format!("{tag}.perf")))
