@@ -20,6 +20,17 @@ pub(crate) async fn wait_tagged(
     tag: &str,
     command: &str,
 ) -> Result<Vec<Response<'static>>, ImapError> {
+    wait_tagged_with(t, tag, command, |_| true).await
+}
+
+/// As [`wait_tagged`], each untagged response shown to `seen` as it arrives and returned only
+/// if `seen` says to keep it.
+pub(crate) async fn wait_tagged_with(
+    t: &mut Transport,
+    tag: &str,
+    command: &str,
+    mut seen: impl FnMut(&Response<'static>) -> bool,
+) -> Result<Vec<Response<'static>>, ImapError> {
     let mut untagged = Vec::new();
     let base = t.consumed();
     loop {
@@ -61,7 +72,11 @@ pub(crate) async fn wait_tagged(
                     "unexpected continuation during {command}"
                 )));
             }
-            other => untagged.push(other),
+            other => {
+                if seen(&other) {
+                    untagged.push(other);
+                }
+            }
         }
     }
 }

@@ -11,7 +11,7 @@ use async_imap::imap_proto::{MailboxDatum, Response, ResponseCode};
 use super::ImapError;
 use super::item::{FetchedItem, merge_by_uid};
 use super::name;
-use super::response::{capability_names, wait_tagged};
+use super::response::{capability_names, wait_tagged, wait_tagged_with};
 use super::transport::{OwnedResponse, Transport};
 use super::uidset::{CopyUid, LONG_SET_CHARS, MAX_SET_CHARS};
 
@@ -68,10 +68,8 @@ pub struct Session {
     delimiter: Option<Option<char>>,
     /// Config-form name of the selected mailbox.
     selected: Option<String>,
-    /// Untagged data that no command asked for, newest last, capped.
-    unsolicited: std::collections::VecDeque<Unsolicited>,
-    /// Set by EXISTS/RECENT: new mail may have arrived (a hint; callers re-search by UID).
-    new_data: bool,
+    /// Untagged data no command asked for.
+    hints: Hints,
     /// After a timeout, EOF, or garbage the stream is out of step: every later command fails
     /// fast with `ConnectionLost` instead of reading someone else's response.
     broken: bool,
@@ -85,6 +83,47 @@ impl std::fmt::Debug for Session {
             .field("account", &self.account)
             .field("selected", &self.selected)
             .finish_non_exhaustive()
+    }
+}
+
+/// What untagged data no command asked for says.
+#[derive(Debug, Default)]
+struct Hints {
+    /// The responses, newest last, capped.
+    unsolicited: std::collections::VecDeque<Unsolicited>,
+    /// Set by EXISTS/RECENT: new mail may have arrived (a hint; callers re-search by UID).
+    new_data: bool,
+}
+
+impl Hints {
+    fn note(&mut self, r: &OwnedResponse) {
+        let u = match r {
+            Response::MailboxData(MailboxDatum::Exists(n)) => {
+                self.new_data = true;
+                Unsolicited::Exists(*n)
+            }
+            Response::MailboxData(MailboxDatum::Recent(n)) => {
+                if *n > 0 {
+                    self.new_data = true;
+                }
+                Unsolicited::Recent(*n)
+            }
+            Response::Expunge(n) => Unsolicited::Expunge(*n),
+            Response::Vanished { uids, .. } => Unsolicited::Vanished(uids.clone()),
+            Response::Fetch(seq, _) => Unsolicited::Fetch(*seq),
+            Response::Data {
+                outcome,
+                status: async_imap::imap_proto::Status::Ok,
+            } if matches!(outcome.code, Some(ResponseCode::Alert)) => Unsolicited::Other(format!(
+                "ALERT {}",
+                outcome.information.as_deref().unwrap_or("")
+            )),
+            _ => return,
+        };
+        if self.unsolicited.len() >= UNSOLICITED_CAP {
+            self.unsolicited.pop_front();
+        }
+        self.unsolicited.push_back(u);
     }
 }
 
@@ -113,6 +152,12 @@ fn copy_uid(responses: &[OwnedResponse]) -> Option<CopyUid> {
     })
 }
 
+/// For [`Session::run_keeping`]: all but the expunge notices (`EXPUNGE`, `VANISHED`), which
+/// say only that messages went: what a `UID MOVE` or `UID EXPUNGE` was sent to do.
+fn not_expunge(r: &OwnedResponse) -> bool {
+    !matches!(r, Response::Expunge(_) | Response::Vanished { .. })
+}
+
 /// The label of a command for errors: its name, never its arguments (LOGIN has a password).
 fn command_label(command: &str) -> String {
     let mut words = command.split_whitespace();
@@ -132,8 +177,7 @@ impl Session {
             capabilities: HashSet::new(),
             delimiter: None,
             selected: None,
-            unsolicited: std::collections::VecDeque::new(),
-            new_data: false,
+            hints: Hints::default(),
             broken: false,
             set_chars: MAX_SET_CHARS,
         }
@@ -190,11 +234,29 @@ impl Session {
     /// untagged responses (the tagged one last). Unsolicited EXISTS/EXPUNGE/... are also
     /// remembered (see [`take_unsolicited`](Self::take_unsolicited)).
     pub async fn run_command(&mut self, command: &str) -> Result<Vec<OwnedResponse>, ImapError> {
+        self.run_keeping(command, |_| true).await
+    }
+
+    /// As [`run_command`](Self::run_command), but an untagged response `keep` refuses is
+    /// noted and dropped as it arrives instead of returned: a `UID MOVE` or `UID EXPUNGE` of
+    /// 250,000 messages is answered by as many `EXPUNGE`s (30 MB held, for nothing).
+    async fn run_keeping(
+        &mut self,
+        command: &str,
+        keep: fn(&OwnedResponse) -> bool,
+    ) -> Result<Vec<OwnedResponse>, ImapError> {
         self.ensure_usable()?;
         let label = command_label(command);
+        let Session {
+            transport, hints, ..
+        } = self;
         let responses = async {
-            let tag = self.transport.send(command).await?;
-            wait_tagged(&mut self.transport, &tag, &label).await
+            let tag = transport.send(command).await?;
+            wait_tagged_with(transport, &tag, &label, |r| {
+                hints.note(r);
+                keep(r)
+            })
+            .await
         }
         .await;
         let responses = responses.map_err(|e| self.poison(e));
@@ -207,9 +269,6 @@ impl Session {
                 return Err(e);
             }
         };
-        for r in &responses {
-            self.note_unsolicited(r);
-        }
         Ok(responses)
     }
 
@@ -235,48 +294,18 @@ impl Session {
         e
     }
 
-    fn note_unsolicited(&mut self, r: &OwnedResponse) {
-        let u = match r {
-            Response::MailboxData(MailboxDatum::Exists(n)) => {
-                self.new_data = true;
-                Unsolicited::Exists(*n)
-            }
-            Response::MailboxData(MailboxDatum::Recent(n)) => {
-                if *n > 0 {
-                    self.new_data = true;
-                }
-                Unsolicited::Recent(*n)
-            }
-            Response::Expunge(n) => Unsolicited::Expunge(*n),
-            Response::Vanished { uids, .. } => Unsolicited::Vanished(uids.clone()),
-            Response::Fetch(seq, _) => Unsolicited::Fetch(*seq),
-            Response::Data {
-                outcome,
-                status: async_imap::imap_proto::Status::Ok,
-            } if matches!(outcome.code, Some(ResponseCode::Alert)) => Unsolicited::Other(format!(
-                "ALERT {}",
-                outcome.information.as_deref().unwrap_or("")
-            )),
-            _ => return,
-        };
-        if self.unsolicited.len() >= UNSOLICITED_CAP {
-            self.unsolicited.pop_front();
-        }
-        self.unsolicited.push_back(u);
-    }
-
     /// Take the unsolicited responses seen so far (at most the last 100).
     pub fn take_unsolicited(&mut self) -> Vec<Unsolicited> {
-        self.unsolicited.drain(..).collect()
+        self.hints.unsolicited.drain(..).collect()
     }
 
     /// Whether EXISTS/RECENT arrived since the last call (and reset the flag).
     pub fn take_new_data(&mut self) -> bool {
-        std::mem::take(&mut self.new_data)
+        std::mem::take(&mut self.hints.new_data)
     }
 
     pub(crate) fn push_unsolicited(&mut self, r: &OwnedResponse) {
-        self.note_unsolicited(r);
+        self.hints.note(r);
     }
 
     /// Ask for CAPABILITY again (done after STARTTLS and after login).
@@ -362,8 +391,7 @@ impl Session {
             }
         }
         // Whatever SELECT said about EXISTS is the baseline, not news.
-        self.unsolicited.clear();
-        self.new_data = false;
+        self.hints = Hints::default();
         self.selected = Some(mailbox.to_string());
         Ok(info)
     }
@@ -422,15 +450,13 @@ impl Session {
         self.ensure_usable()?;
         let responses = wait_tagged(&mut self.transport, tag, "UID FETCH").await;
         let responses = responses.map_err(|e| self.poison(e))?;
-        for r in &responses {
-            self.note_unsolicited(r);
-        }
+        responses.iter().for_each(|r| self.hints.note(r));
         Ok(merge_by_uid(responses))
     }
 
     /// `UID STORE <set> <query>`, e.g. `+FLAGS.SILENT (\Seen)`. A NO is an error.
     pub async fn uid_store(&mut self, uid_set: &str, query: &str) -> Result<(), ImapError> {
-        self.run_command(&format!("UID STORE {uid_set} {query}"))
+        self.run_keeping(&format!("UID STORE {uid_set} {query}"), not_expunge)
             .await
             .map(|_| ())
     }
@@ -443,7 +469,7 @@ impl Session {
     ) -> Result<Option<CopyUid>, ImapError> {
         let arg = self.wire_arg(mailbox).await?;
         let responses = self
-            .run_command(&format!("UID COPY {uid_set} {arg}"))
+            .run_keeping(&format!("UID COPY {uid_set} {arg}"), not_expunge)
             .await?;
         Ok(copy_uid(&responses))
     }
@@ -460,7 +486,7 @@ impl Session {
         }
         let arg = self.wire_arg(mailbox).await?;
         let responses = self
-            .run_command(&format!("UID MOVE {uid_set} {arg}"))
+            .run_keeping(&format!("UID MOVE {uid_set} {arg}"), not_expunge)
             .await?;
         Ok(copy_uid(&responses))
     }
@@ -507,7 +533,7 @@ impl Session {
         if !self.has_capability("UIDPLUS") {
             return Err(ImapError::Unsupported("UIDPLUS"));
         }
-        self.run_command(&format!("UID EXPUNGE {uid_set}"))
+        self.run_keeping(&format!("UID EXPUNGE {uid_set}"), not_expunge)
             .await
             .map(|_| ())
     }
@@ -529,6 +555,59 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A session on one end of a pipe; the other end answers each command line with
+    /// `answer(tag)`.
+    fn scripted(answer: fn(&str) -> String) -> Session {
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            while let Ok(n @ 1..) = server.read(&mut buf).await {
+                let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let tag = line.split(' ').next().unwrap_or_default().to_owned();
+                if server.write_all(answer(&tag).as_bytes()).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let t = Transport::new(Box::new(client), std::time::Duration::from_secs(5));
+        let mut s = Session::new(t, "a".into());
+        s.capabilities
+            .extend(["MOVE".to_owned(), "UIDPLUS".to_owned()]);
+        s.delimiter = Some(Some('/'));
+        s
+    }
+
+    #[tokio::test]
+    async fn a_move_keeps_its_copyuid_and_only_notes_the_expunges() {
+        let mut s = scripted(|tag| {
+            let mut a = "* OK [COPYUID 9 1:3 11:13] moving\r\n".to_owned();
+            a += &"* 1 EXPUNGE\r\n".repeat(3);
+            a + "* 5 EXISTS\r\n" + tag + " OK moved\r\n"
+        });
+        let copied = s
+            .uid_move("1:3", "Archive")
+            .await
+            .unwrap()
+            .expect("COPYUID");
+        assert_eq!(copied.uid_validity, 9);
+        assert_eq!(copied.pairs, [(1, 11), (2, 12), (3, 13)]);
+        let kept = s.run_keeping("UID EXPUNGE 4", not_expunge).await.unwrap();
+        assert!(
+            kept.iter()
+                .all(|r| !matches!(r, Response::Expunge(_) | Response::Vanished { .. })),
+            "{kept:?}"
+        );
+        assert!(kept.iter().any(|r| matches!(r, Response::MailboxData(_))));
+        let noted = s.take_unsolicited();
+        let expunges = noted
+            .iter()
+            .filter(|u| matches!(u, Unsolicited::Expunge(1)))
+            .count();
+        assert_eq!(expunges, 6, "{noted:?}");
+        assert!(s.take_new_data());
+    }
 
     #[test]
     fn labels_never_carry_arguments() {
