@@ -66,17 +66,9 @@ impl Intents {
     /// Takes the intents of `uids` out (to finish them with their results).
     pub fn take(&mut self, uids: impl IntoIterator<Item = u32>) -> Intents {
         let wanted: std::collections::HashSet<u32> = uids.into_iter().collect();
-        let (taken, kept) = std::mem::take(&mut self.rows)
-            .into_iter()
-            .partition(|r| wanted.contains(&r.0));
-        self.rows = kept;
-        let (entries, kept) = std::mem::take(&mut self.entries)
-            .into_iter()
-            .partition(|r| wanted.contains(&r.0));
-        self.entries = kept;
         Intents {
-            rows: taken,
-            entries,
+            rows: take_sorted(&mut self.rows, &wanted),
+            entries: take_sorted(&mut self.entries, &wanted),
         }
     }
 
@@ -86,6 +78,37 @@ impl Intents {
         let max = self.rows.iter().map(|r| r.1).max()?;
         Some((min, max))
     }
+}
+
+/// Takes the pairs of `wanted` UIDs out of `list` (sorted by UID), in order. A sweep's
+/// results come 5,000 at a time in UID order, so only the rows between the lowest and the
+/// highest of them are looked at, and when they are all taken the rest is not copied (a
+/// batch holds 250,000 rows).
+fn take_sorted<T: Copy>(
+    list: &mut Vec<(u32, T)>,
+    wanted: &std::collections::HashSet<u32>,
+) -> Vec<(u32, T)> {
+    let (Some(&lo), Some(&hi)) = (wanted.iter().min(), wanted.iter().max()) else {
+        return Vec::new();
+    };
+    let start = list.partition_point(|r| r.0 < lo);
+    let end = list.partition_point(|r| r.0 <= hi);
+    let taken: Vec<(u32, T)> = list[start..end]
+        .iter()
+        .filter(|r| wanted.contains(&r.0))
+        .copied()
+        .collect();
+    if taken.len() == end - start {
+        list.drain(start..end);
+    } else {
+        let mut i = 0;
+        list.retain(|r| {
+            let keep = i < start || i >= end || !wanted.contains(&r.0);
+            i += 1;
+            keep
+        });
+    }
+    taken
 }
 
 /// Appends `more` to `list`, kept sorted by UID (stable).
@@ -516,5 +539,14 @@ mod tests {
         assert_eq!(rest.entry_of(9), Some(EntryId(900)));
         assert_eq!(all.entry_of(9), None);
         assert!(of(&all, 5).is_empty() && of(&all, 9).is_empty());
+        // Results in UID order take a run from the front; the rest stays in order.
+        let mut all = batch(&[(1, 10), (2, 20), (2, 21), (4, 40), (6, 60)]);
+        let front = all.take([1, 2, 3]);
+        assert_eq!(front.rows.len(), 3);
+        assert_eq!(of(&front, 2), [20, 21]);
+        assert_eq!(all.rows, [(4, JournalId(40)), (6, JournalId(60))]);
+        assert!(all.take([5]).rows.is_empty());
+        assert_eq!(all.take(Vec::new()).rows.len(), 0);
+        assert_eq!(all.rows.len(), 2);
     }
 }
