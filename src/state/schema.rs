@@ -181,6 +181,12 @@ const MIGRATIONS: &[&str] = &[
                strftime('%Y-%m-%dT%H:%M:%fZ', undone_at / 1000.0, 'unixepoch') AS undone_at
         FROM history;
     "#,
+    // 5 -> 6: no query looks applied pairs up by Message-ID, and the index cost every sweep
+    // a random-order insert per pair: at 250,000 messages a batch's result writes dirtied
+    // thousands of its pages each, most of the time they took.
+    r#"
+    DROP INDEX IF EXISTS applied_message_id;
+    "#,
 ];
 
 /// The schema version this build reads and writes.
@@ -378,6 +384,43 @@ mod tests {
             )
             .unwrap();
         assert_eq!(linked, 4, "every journal row is a step of its entry");
+    }
+
+    /// Version 6 drops the applied pairs' Message-ID index; the pairs stay, and the lookups
+    /// sweeps make still go by the primary key.
+    #[test]
+    fn the_unused_message_id_index_goes_and_the_pairs_stay() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        for step in &MIGRATIONS[..5] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        conn.execute_batch("INSERT INTO applied VALUES ('a', 'INBOX', 7, 1, 'r', '<1@x>', 10);")
+            .unwrap();
+        let index = |conn: &Connection| -> i64 {
+            conn.query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'applied_message_id'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(index(&conn), 1);
+        migrate(&mut conn).unwrap();
+        assert_eq!(index(&conn), 0);
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT rule FROM applied WHERE account = 'a' \
+                 AND mailbox = 'INBOX' AND uid_validity = 7 AND uid = 1",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("PRIMARY KEY"), "{plan}");
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM applied", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
     }
 
     #[test]
