@@ -219,12 +219,7 @@ pub(super) fn open_of(
     const CHUNK: usize = 500;
     let mut out = Vec::new();
     for chunk in uids.chunks(CHUNK) {
-        let marks = vec!["?"; chunk.len()].join(",");
-        let sql = format!(
-            "SELECT uid, message_id, id, plan, rules FROM history WHERE account = ? \
-             AND mailbox = ? AND uid IN ({marks}) AND uid_validity = ? AND NOT done \
-             AND undone_at IS NULL ORDER BY id"
-        );
+        let sql = open_of_sql(chunk.len());
         let mut args = vec![
             Value::Text(account.to_owned()),
             Value::Text(mailbox.to_string()),
@@ -251,7 +246,21 @@ pub(super) fn open_of(
             });
         }
     }
+    out.sort_by_key(|o| o.id);
     Ok(out)
+}
+
+/// [`open_of`]'s query for `n` UIDs. Sorted by the caller: with `ORDER BY id` SQLite walks
+/// the account's whole history in id order (`history_account`) instead of looking the UIDs
+/// up (`history_message`), and every journal write of a sweep paid for every entry ever
+/// written (0.45 s per 500 UIDs at a million entries).
+fn open_of_sql(n: usize) -> String {
+    let marks = vec!["?"; n].join(",");
+    format!(
+        "SELECT uid, message_id, id, plan, rules FROM history WHERE account = ? \
+         AND mailbox = ? AND uid IN ({marks}) AND uid_validity = ? AND NOT done \
+         AND undone_at IS NULL"
+    )
 }
 
 /// The history's `rules` column and the journal's `rule` column: the rule names as a JSON array (`["a, b","c"]`), so that no character a
@@ -426,6 +435,26 @@ mod tests {
             .unwrap()
             .with_clock(move || from_ms(read.load(Ordering::SeqCst)));
         (db, now)
+    }
+
+    /// Without statistics (imapsort never runs `ANALYZE`) SQLite must still look the UIDs up
+    /// rather than walk the account's history; a walk cost 0.45 s per 500 UIDs at a million
+    /// entries.
+    #[test]
+    fn open_entries_are_looked_up_by_uid() {
+        let (db, _) = clocked();
+        let mut args: Vec<Value> = vec![Value::Text("a".into()), Value::Text("INBOX".into())];
+        args.extend((1..=3).map(Value::Integer));
+        args.push(Value::Integer(7));
+        let plan: String = db
+            .conn
+            .query_row(
+                &format!("EXPLAIN QUERY PLAN {}", open_of_sql(3)),
+                rusqlite::params_from_iter(args),
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("history_message"), "{plan}");
     }
 
     fn moving(to: &str) -> Plan {

@@ -442,9 +442,12 @@ impl StateDb {
         account: &str,
         mailbox: &MailboxName,
     ) -> Result<Vec<JournalEntry>, StateError> {
+        // The partial index of open intents, named: SQLite would rather walk every journal
+        // row of the mailbox in id order (`journal_mailbox`, a million rows after a
+        // million-message sweep) for the `ORDER BY`.
         let sql = format!(
-            "SELECT {} FROM journal WHERE account = ?1 AND outcome = 'intent' AND mailbox = ?2 \
-             ORDER BY id",
+            "SELECT {} FROM journal INDEXED BY journal_intent WHERE account = ?1 \
+             AND outcome = 'intent' AND mailbox = ?2 ORDER BY id",
             journal::SELECT_COLUMNS
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
