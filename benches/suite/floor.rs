@@ -307,6 +307,15 @@ pub fn variants(script: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
             })
         }
     };
+    // Every FETCH asks for `items` instead of what imapsort asked for.
+    let items_only = |items: &'static str| {
+        move |l: &str| {
+            Some(match l.find(" (UID ") {
+                Some(at) if l.contains(" UID FETCH ") => format!("{} (UID {items})", &l[..at]),
+                _ => l.to_owned(),
+            })
+        }
+    };
     vec![
         ("as sent", script.to_vec()),
         ("FETCH without INTERNALDATE", edit(&drop(" INTERNALDATE"))),
@@ -322,6 +331,13 @@ pub fn variants(script: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
             "FETCH of the header fields only",
             edit(&|l| Some(only_from(l)?.replace("UID FLAGS RFC822.SIZE INTERNALDATE ", "UID "))),
         ),
+        // Dovecot keeps in its cache the header fields a search read, so this FETCH after a
+        // `SEARCH FROM` reads no message file; Message-ID and Subject make it read them all.
+        (
+            "FETCH of From only",
+            edit(&items_only("BODY.PEEK[HEADER.FIELDS (From)]")),
+        ),
+        ("FETCH of ENVELOPE", edit(&items_only("ENVELOPE"))),
         (
             "no FETCH",
             edit(&|l| (!is(l, "UID FETCH")).then(|| l.to_owned())),
