@@ -60,6 +60,17 @@ use ruleset::Rule;
 
 const SMALL: usize = 10_000;
 
+/// Where timed imapsort runs append their log with `IMAPSORT_BENCH_LOG` set.
+const SHARED_LOG: &str = "target/bench-imapsort.log";
+
+/// [`SHARED_LOG`] when the timed runs write to it: `IMAPSORT_BENCH_LOG` is set, and neither
+/// `perf` nor `heaptrack` wraps the command instead.
+fn shared_log() -> Option<&'static Path> {
+    let wrapped = std::env::var_os("IMAPSORT_BENCH_PERF").is_some()
+        || std::env::var_os("IMAPSORT_BENCH_HEAPTRACK").is_some();
+    (std::env::var_os("IMAPSORT_BENCH_LOG").is_some() && !wrapped).then(|| Path::new(SHARED_LOG))
+}
+
 fn env_num(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
@@ -187,17 +198,16 @@ impl Bench {
                     .arg(bin);
                 c
             }
-            _ => match std::env::var_os("IMAPSORT_BENCH_LOG") {
-                // IMAPSORT_BENCH_LOG=FILTER: timed runs log at that level (e.g.
-                // `imapsort=debug` for the per-phase timings) to target/bench-imapsort.log.
-                Some(_) if tag != "capture" => {
-                    let mut c = Command::new("sh");
-                    c.args(["-c", "exec \"$0\" \"$@\" 2>>target/bench-imapsort.log"])
-                        .arg(bin);
-                    c
-                }
-                _ => Command::new(bin),
-            },
+            // IMAPSORT_BENCH_LOG=FILTER: timed runs log at that level (e.g.
+            // `imapsort=debug` for the per-phase timings) to target/bench-imapsort.log.
+            _ if tag != "capture" && shared_log().is_some() => {
+                let mut c = Command::new("sh");
+                c.args(["-c", "exec \"$0\" \"$@\" 2>>\"$IMAPSORT_BENCH_SHARED_LOG\""])
+                    .arg(bin)
+                    .env("IMAPSORT_BENCH_SHARED_LOG", SHARED_LOG);
+                c
+            }
+            _ => Command::new(bin),
         };
         let log = std::env::var("IMAPSORT_BENCH_LOG").unwrap_or_else(|_| "warn".into());
         c.args(["sweep", "--format", "json", "-c"])

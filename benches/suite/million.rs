@@ -48,9 +48,24 @@ fn sweep(bench: &Bench, rules: &[Rule], tag: &str) -> (Duration, u64, Vec<String
         .args(cmd.get_args())
         .envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
         .env("LOG", &log);
+    // With IMAPSORT_BENCH_LOG set, the run's log goes to the shared log (its redirection is
+    // the inner one): its phase lines are what that log gained.
+    let shared = super::shared_log();
+    let offset = shared
+        .and_then(|p| std::fs::metadata(p).ok())
+        .map_or(0, |m| m.len() as usize);
     let (took, peak) = run_measured(&mut sh);
-    let phases = std::fs::read_to_string(&log)
-        .unwrap_or_default()
+    let text = match shared {
+        Some(p) => std::fs::read(p)
+            .ok()
+            .and_then(|b| {
+                b.get(offset..)
+                    .map(|t| String::from_utf8_lossy(t).into_owned())
+            })
+            .unwrap_or_default(),
+        None => std::fs::read_to_string(&log).unwrap_or_default(),
+    };
+    let phases = text
         .lines()
         .filter(|l| l.contains("sweep ") || l.contains("elapsed_ms"))
         .map(str::to_owned)
