@@ -484,8 +484,26 @@ impl Executor {
         &mut self,
         target: &mut T,
         program: &Program,
-        mut universe: Option<&mut Universe>,
+        universe: Option<&mut Universe>,
     ) -> Run {
+        self.run_ahead(target, program, universe, &mut |_| {})
+            .await
+            .0
+    }
+
+    /// Like [`run_within`](Self::run_within), and before the shared removal of moved
+    /// originals (`UID STORE +FLAGS.SILENT (\Deleted)` and `UID EXPUNGE`, the last commands
+    /// of a batch that moves to several mailboxes) tells `ahead` what the run will return if
+    /// that removal succeeds: on success it changes no message's outcome, so the caller may
+    /// write the results while the server removes. The `bool` returned says whether `ahead`
+    /// was called and the run did end as it was told (every removal command succeeded).
+    pub async fn run_ahead<T: ImapTarget>(
+        &mut self,
+        target: &mut T,
+        program: &Program,
+        mut universe: Option<&mut Universe>,
+        ahead: &mut (dyn FnMut(&Run) + Send),
+    ) -> (Run, bool) {
         let mut book = Book {
             outcomes: BTreeMap::new(),
             blocked: UidSet::new(),
@@ -535,6 +553,14 @@ impl Executor {
                     .await;
             }
         }
+        let mut as_told = false;
+        if !copied.is_empty() && book.lost.is_none() {
+            ahead(&Run {
+                outcomes: book.outcomes.values().cloned().collect(),
+                copied: book.copied.clone(),
+            });
+            as_told = true;
+        }
         if !copied.is_empty() {
             let what = "move";
             let wire = match &universe {
@@ -551,16 +577,18 @@ impl Executor {
                 let gone = self
                     .remove_copied(target, &line, &members, &mut book, what)
                     .await;
+                as_told &= gone;
                 if gone && let Some(u) = universe.as_deref_mut() {
                     u.existing.remove_all(&members);
                 }
             }
         }
         self.fenced.clear();
-        Run {
+        let run = Run {
             outcomes: book.outcomes.into_values().collect(),
             copied: book.copied,
-        }
+        };
+        (run, as_told && book.lost.is_none())
     }
 
     /// A copy-based step to a destination [`prepare`](Self::prepare) did not fence is not

@@ -1204,3 +1204,66 @@ fn copyuid_answers_come_back_per_command() {
         ]
     );
 }
+
+/// `run_ahead`'s caller is told the run's outcome before the shared removal, and afterwards
+/// whether the removal went as told: yes when it succeeded, no when its EXPUNGE failed.
+#[test]
+fn the_outcome_is_told_before_the_shared_removal_and_confirmed_after() {
+    let mv = |m: &'static str| P {
+        fin: Some((FinalKind::Move, Some(m))),
+        ..P::default()
+    };
+    let plans: Vec<(Uid, Plan)> = [(1, mv("A")), (2, mv("A")), (3, mv("B")), (5, mv("C"))]
+        .iter()
+        .map(|(u, p)| (uid(*u), p.plan()))
+        .collect();
+    let refs: Vec<(Uid, &Plan)> = plans.iter().map(|(u, p)| (*u, p)).collect();
+    let program = group(&refs, ALL_CAPS);
+    for expunge_fails in [false, true] {
+        let mut fake = Fake {
+            fail_on: if expunge_fails {
+                vec!["COPY 3 B", "UID EXPUNGE"]
+            } else {
+                vec!["COPY 3 B"]
+            },
+            ..Fake::default()
+        };
+        let mut exec = Executor::new(ALL_CAPS);
+        block_on(exec.prepare(&mut fake, &program));
+        let mut told: Vec<Run> = Vec::new();
+        let (run, as_told) = {
+            let mut ahead = |expected: &Run| told.push(expected.clone());
+            block_on(exec.run_ahead(&mut fake, &program, None, &mut ahead))
+        };
+        // Told once, after the copies: what the removal brings is not in it.
+        assert_eq!(told.len(), 1, "{told:?}");
+        let expected = &told[0];
+        assert_eq!(expected.copied.len(), 2, "the COPYUIDs of A and C");
+        assert_eq!(
+            errors(&expected.outcomes),
+            [(3, false)],
+            "only the failed copy"
+        );
+        if expunge_fails {
+            assert!(!as_told, "the EXPUNGE failed");
+            assert_ne!(&run, expected);
+            assert_eq!(
+                errors(&run.outcomes),
+                [(1, false), (2, false), (3, false), (5, false)]
+            );
+        } else {
+            assert!(as_told);
+            assert_eq!(&run, expected, "what was told is what came");
+        }
+    }
+    // Without a shared removal (one destination: UID MOVE) nothing is told.
+    let one: Vec<(Uid, Plan)> = vec![(uid(1), mv("A").plan())];
+    let refs: Vec<(Uid, &Plan)> = one.iter().map(|(u, p)| (*u, p)).collect();
+    let program = group(&refs, ALL_CAPS);
+    let mut fake = Fake::default();
+    let mut exec = Executor::new(ALL_CAPS);
+    block_on(exec.prepare(&mut fake, &program));
+    let mut calls = 0;
+    let (_, as_told) = block_on(exec.run_ahead(&mut fake, &program, None, &mut |_| calls += 1));
+    assert_eq!((calls, as_told), (0, false));
+}
