@@ -673,9 +673,11 @@ impl<R: Report + ?Sized> Pass<'_, '_, R> {
     ) -> Result<(), PassError> {
         let opts = self.opts;
         held.journal(opts, self.sink).await?;
-        let waiting = std::mem::take(&mut held.waiting);
+        let waiting = std::sync::Arc::new(std::mem::take(&mut held.waiting));
         let journaled = std::mem::take(&mut held.journaled);
         let mut outcomes: Option<HashMap<Uid, Outcome>> = None;
+        // The results already written, while the batch's closing removal ran.
+        let mut written_ahead: Result<bool, StateError> = Ok(false);
         if !opts.dry_run && waiting.acted_on() > 0 {
             let mut program = group(&waiting.plans(), self.executor.caps());
             program.atomic = waiting.without_message_id();
@@ -702,9 +704,23 @@ impl<R: Report + ?Sized> Pass<'_, '_, R> {
             // A batch's commands can take minutes on a big mailbox (each EXPUNGE line costs
             // seconds there): progress meanwhile, or the daemon's watchdog would take the
             // worker for a stuck one. Each command has its own timeout.
-            let run = self.executor.run_within(self.session, &program, universe);
-            let run = with_progress(&mut *self.report, run.instrument(span)).await;
-            self.sink.copied(run.copied);
+            // The results are written while the server removes the moved originals, and kept
+            // if it did (Executor::run_ahead): the write no longer follows the last command.
+            let sink = &mut *self.sink;
+            let mut ahead = None;
+            let mut write_ahead = |expected: &crate::execute::Run| {
+                ahead = sink.write_ahead(&waiting, expected);
+            };
+            let run = self
+                .executor
+                .run_ahead(self.session, &program, universe, &mut write_ahead);
+            let (run, as_told) = with_progress(&mut *self.report, run.instrument(span)).await;
+            if let Some(ahead) = ahead {
+                written_ahead = self.sink.settle(ahead, as_told).await;
+            }
+            if !matches!(written_ahead, Ok(true)) {
+                self.sink.copied(run.copied);
+            }
             tracing::debug!(
                 account = %opts.account,
                 mailbox = %opts.mailbox,
@@ -715,9 +731,16 @@ impl<R: Report + ?Sized> Pass<'_, '_, R> {
             outcomes = Some(run.outcomes.into_iter().map(|o| (o.uid, o)).collect());
         }
         let mut failed: Option<PassError> = None;
+        let ahead = match written_ahead {
+            Ok(kept) => kept,
+            Err(e) => {
+                failed = Some(self.sink.failed(e));
+                false
+            }
+        };
         let recording = std::time::Instant::now();
         let results = waiting.count();
-        for mut r in waiting.into_results() {
+        for mut r in waiting.results() {
             if let Some(outcomes) = &mut outcomes {
                 let uid = r.uid;
                 apply_outcome(&mut r, outcomes.remove(&uid));
@@ -728,8 +751,8 @@ impl<R: Report + ?Sized> Pass<'_, '_, R> {
             } else if r.leaves() && (r.done || opts.dry_run) {
                 self.summary.moved += 1;
             }
-            if failed.is_some() {
-                // The state took no more: the rest is only reported.
+            if failed.is_some() || ahead {
+                // Written ahead; or the state took no more, and the rest is only reported.
                 self.report.message(&r);
             } else if let Err(e) = self.sink.message(r, &mut *self.report).await {
                 failed = Some(self.sink.failed(e));
@@ -744,6 +767,7 @@ impl<R: Report + ?Sized> Pass<'_, '_, R> {
             account = opts.account,
             mailbox = %opts.mailbox,
             results,
+            ahead,
             elapsed_ms = recording.elapsed().as_millis() as u64,
             "sweep recorded"
         );

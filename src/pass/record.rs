@@ -268,6 +268,65 @@ pub fn results(
     placed: &Placements,
 ) -> Result<(), StateError> {
     let tx = db.batch()?;
+    results_into(&tx, at, results, intents, copies, placed)?;
+    tx.commit()
+}
+
+/// How long a write-ahead ([`results_ahead`]) may hold the state's write lock, its own writes
+/// included (checked after each 5,000 results, so it may pass this by one chunk's write,
+/// ~0.1 s). Another process on the same database (the daemon, while a user runs `imapsort
+/// sweep`) waits 5 s for the lock before its write fails; this stays under that. At 100,000
+/// messages the writes take 1–2.3 s and the removal they wait for 2.5–3.6 s
+/// (docs/BENCHMARKS.md).
+pub const AHEAD_HOLD: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// The results of a whole batch written while its closing removal runs on the server (see
+/// `Executor::run_ahead`): each message's result as `expected` says, all in one transaction
+/// that is committed only once `verdict` says the removal ended as expected. Rolled back
+/// (nothing written, `Ok(false)`) when the verdict is no, when it does not come before `hold`
+/// has passed since the transaction began, or when the writes alone take that long: the pass
+/// then writes the results after the removal, as it would have without this.
+#[allow(clippy::too_many_arguments)]
+pub fn results_ahead(
+    db: &mut StateDb,
+    at: &Place,
+    results: impl Iterator<Item = MessageResult>,
+    intents: &Intents,
+    copies: Option<&Copies>,
+    placed: &Placements,
+    verdict: &std::sync::mpsc::Receiver<bool>,
+    hold: std::time::Duration,
+) -> Result<bool, StateError> {
+    let began = std::time::Instant::now();
+    let tx = db.batch()?;
+    let mut chunk = Vec::with_capacity(RESULTS_BATCH);
+    let mut copies = copies;
+    let mut results = results.peekable();
+    while results.peek().is_some() {
+        chunk.clear();
+        chunk.extend(results.by_ref().take(RESULTS_BATCH));
+        results_into(&tx, at, &chunk, intents, copies.take(), placed)?;
+        if began.elapsed() >= hold {
+            return Ok(false);
+        }
+    }
+    let left = hold.saturating_sub(began.elapsed());
+    if verdict.recv_timeout(left) == Ok(true) {
+        tx.commit()?;
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// [`results`] within a transaction of the caller's.
+fn results_into(
+    tx: &crate::state::StateTx<'_>,
+    at: &Place,
+    results: &[MessageResult],
+    intents: &Intents,
+    copies: Option<&Copies>,
+    placed: &Placements,
+) -> Result<(), StateError> {
     if let Some(c) = copies {
         for copied in &c.copied {
             tx.record_copies(&batch(at, c.intents), &copied.mailbox, &copied.uids)?;
@@ -283,7 +342,7 @@ pub fn results(
         let id = intents.entry_of(uid);
         if let Some(id) = id {
             // Copies made are where the server says, whatever came of the rest of the plan.
-            place(&tx, id, r, placed)?;
+            place(tx, id, r, placed)?;
         }
         if r.error.is_some() {
             continue;
@@ -305,7 +364,7 @@ pub fn results(
     if !pairs.is_empty() {
         tx.record_applied(&at.account, &at.mailbox, at.uid_validity, &pairs)?;
     }
-    tx.commit()
+    Ok(())
 }
 
 /// Records where the server put the message's move and copies, as far as it said.
@@ -466,6 +525,90 @@ mod tests {
         let steps = db.steps_of(&[entries[0].id]).unwrap();
         let actions: Vec<Action> = steps.iter().map(|s| s.action).collect();
         assert_eq!(actions, [Action::Copy, Action::Copy, Action::Flag]);
+    }
+
+    /// A write-ahead keeps its results only when told the removal went as expected, in time;
+    /// kept, they are what `results` would have written; not kept, nothing of them is.
+    #[test]
+    fn a_write_ahead_is_kept_only_when_confirmed_in_time() {
+        use crate::rules::FinalAction;
+        use std::time::Duration;
+        let at = &Place {
+            account: "a".into(),
+            mailbox: MailboxName::inbox(),
+            uid_validity: UidValidity::new(7).unwrap(),
+        };
+        let plan = Plan {
+            final_action: Some(FinalAction {
+                action: FinalKind::Move,
+                mailbox: Some("Done".into()),
+            }),
+            ..Plan::default()
+        };
+        // More than one chunk's worth, one of them failed.
+        let batch: Vec<MessageResult> = (1..=RESULTS_BATCH as u32 + 3)
+            .map(|u| result(u, plan.clone(), (u == 2).then_some("no")))
+            .collect();
+        // What the database holds: open intents, applied UIDs, entries done.
+        let seen = |db: &StateDb| {
+            let open = db.unfinished_intents("a").unwrap().len();
+            let uids: Vec<u32> = batch.iter().map(|r| r.uid.get()).collect();
+            let applied = db
+                .applied_rules("a", &MailboxName::inbox(), at.uid_validity, &uids)
+                .unwrap()
+                .len();
+            let entries = db.history(&crate::state::Selection::default()).unwrap();
+            let done = entries.iter().filter(|e| e.done).count();
+            (open, applied, done)
+        };
+        let n = batch.len();
+        let mut reference = StateDb::open_in_memory().unwrap();
+        let ids = intents(&mut reference, at, &batch).unwrap();
+        results(
+            &mut reference,
+            at,
+            &batch,
+            &ids,
+            None,
+            &Placements::default(),
+        )
+        .unwrap();
+        assert_eq!(seen(&reference), (1, n - 1, n - 1));
+
+        for (verdict, hold, kept) in [
+            (Some(true), Duration::from_secs(30), true),
+            (Some(false), Duration::from_secs(30), false),
+            // No verdict before the hold runs out.
+            (None, Duration::from_millis(50), false),
+            // The writes alone take longer than the hold.
+            (Some(true), Duration::ZERO, false),
+        ] {
+            let mut db = StateDb::open_in_memory().unwrap();
+            let ids = intents(&mut db, at, &batch).unwrap();
+            let (tell, told) = std::sync::mpsc::channel();
+            if let Some(v) = verdict {
+                tell.send(v).unwrap();
+            }
+            let wrote = results_ahead(
+                &mut db,
+                at,
+                batch.iter().cloned(),
+                &ids,
+                None,
+                &Placements::default(),
+                &told,
+                hold,
+            )
+            .unwrap();
+            assert_eq!(wrote, kept, "{verdict:?} {hold:?}");
+            let expected = if kept { (1, n - 1, n - 1) } else { (n, 0, 0) };
+            assert_eq!(seen(&db), expected, "{verdict:?} {hold:?}");
+            // Not kept, the usual write afterwards still works.
+            if !kept {
+                results(&mut db, at, &batch, &ids, None, &Placements::default()).unwrap();
+                assert_eq!(seen(&db), (1, n - 1, n - 1));
+            }
+        }
     }
 
     /// Where the server put a message's move and copies (COPYUID) is its entry's placement;

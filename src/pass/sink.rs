@@ -12,10 +12,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::record::{self, Copies, Intents, Place, Placements};
+use super::waiting::Waiting;
 use super::{MessageResult, PassError, Report};
-use crate::execute::{Copied, Fence};
+use crate::execute::{Copied, Fence, Outcome, Run};
 use crate::imap::MailboxInfo;
 use crate::imap::uidset::Uid;
 use crate::state::{Begun, StateError, Store};
@@ -26,6 +28,13 @@ pub const RESULTS_BATCH: usize = record::RESULTS_BATCH;
 
 /// A journal write under way ([`Sink::begin_journal`]): the messages and their intents' ids.
 pub(super) type JournalWrite = Begun<(Vec<MessageResult>, Intents)>;
+
+/// Results being written while a batch's closing removal runs ([`Sink::write_ahead`]).
+pub(super) struct Ahead {
+    written: Begun<(bool, Intents)>,
+    /// Whether the removal ended as the writer was told it would.
+    verdict: std::sync::mpsc::Sender<bool>,
+}
 
 /// A pass's link to the state database.
 #[derive(Debug)]
@@ -253,6 +262,64 @@ impl Sink {
             Some(write) => write.wait().await,
             None => Ok(()),
         }
+    }
+
+    /// Starts writing the results of `waiting` as `expected` says they will be, while the
+    /// batch's closing removal runs on the server (`Executor::run_ahead`): one transaction,
+    /// kept only if [`settle`](Self::settle) is told that the removal ended as expected, and
+    /// never holding the state's write lock longer than [`record::AHEAD_HOLD`]. `None`: nothing
+    /// to write (a dry run, no state), or the state cannot be written (the usual write after
+    /// the removal will say so).
+    pub(super) fn write_ahead(&mut self, waiting: &Arc<Waiting>, expected: &Run) -> Option<Ahead> {
+        if self.dry_run || self.place.is_none() {
+            return None;
+        }
+        let (store, place) = self.writable().ok()?;
+        let copies = if expected.copied.is_empty() {
+            None
+        } else {
+            self.intents.range().map(|intents| Copies {
+                intents,
+                copied: expected.copied.clone(),
+            })
+        };
+        let mut placed = Placements::default();
+        placed.add(&expected.copied);
+        let intents = self.intents.take(waiting.uids());
+        let outcomes: HashMap<Uid, Outcome> = expected
+            .outcomes
+            .iter()
+            .map(|o| (o.uid, o.clone()))
+            .collect();
+        let waiting = waiting.clone();
+        let (verdict, told) = std::sync::mpsc::channel();
+        let written = store.begin(move |db| {
+            let results = waiting.results().map(|mut r| {
+                let outcome = outcomes.get(&r.uid).cloned();
+                super::apply_outcome(&mut r, outcome);
+                r
+            });
+            let copies = copies.as_ref();
+            let hold = record::AHEAD_HOLD;
+            let kept =
+                record::results_ahead(db, &place, results, &intents, copies, &placed, &told, hold)?;
+            Ok((kept, intents))
+        });
+        Some(Ahead { written, verdict })
+    }
+
+    /// Tells a write-ahead whether the removal ended as it was told (`as_told`) and waits
+    /// for it. `Ok(true)`: the results are written, only reporting them is left. `Ok(false)`:
+    /// nothing was written (the removal did not end as told, or the lock would have been held
+    /// too long); the intents are back, for the usual write.
+    pub(super) async fn settle(&mut self, ahead: Ahead, as_told: bool) -> Result<bool, StateError> {
+        // The writer may have given up already (and dropped its end): nothing to tell then.
+        let _ = ahead.verdict.send(as_told);
+        let (kept, intents) = ahead.written.wait().await?;
+        if !kept {
+            self.intents.extend(intents);
+        }
+        Ok(kept)
     }
 
     /// The store and place every write needs.

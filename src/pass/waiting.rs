@@ -148,28 +148,25 @@ impl Waiting {
             .collect()
     }
 
-    /// Takes the messages out as full results, one at a time, in the order they were added.
-    pub fn into_results(self) -> impl Iterator<Item = MessageResult> {
-        let Waiting {
-            entries,
-            ids,
-            gists,
-            mut warnings,
-            plans,
-            rule_lists,
-            ..
-        } = self;
-        entries.into_iter().enumerate().map(move |(i, e)| {
+    /// The UIDs of the waiting messages.
+    pub fn uids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.entries.iter().map(|e| e.uid.get())
+    }
+
+    /// The messages as full results, one at a time, in the order they were added.
+    pub fn results(&self) -> impl Iterator<Item = MessageResult> + '_ {
+        self.entries.iter().enumerate().map(|(i, e)| {
             let message_id = (e.id_len != NO_ID).then(|| {
                 let start = e.id_start as usize;
-                ids[start..start + e.id_len as usize].to_owned()
+                self.ids[start..start + e.id_len as usize].to_owned()
             });
             let sender_at = e.gist_start as usize;
             let subject_at = sender_at + e.sender_len as usize;
             let gist = Gist {
-                sender: gists[sender_at..subject_at].to_owned(),
-                subject: (e.subject_len != NO_SUBJECT)
-                    .then(|| gists[subject_at..subject_at + e.subject_len as usize].to_owned()),
+                sender: self.gists[sender_at..subject_at].to_owned(),
+                subject: (e.subject_len != NO_SUBJECT).then(|| {
+                    self.gists[subject_at..subject_at + e.subject_len as usize].to_owned()
+                }),
             };
             MessageResult {
                 uid: e.uid,
@@ -178,11 +175,11 @@ impl Waiting {
                 from: None,
                 subject: None,
                 gist,
-                rules: rule_lists[e.rules as usize].clone(),
-                plan: plans[e.plan as usize].clone(),
+                rules: self.rule_lists[e.rules as usize].clone(),
+                plan: self.plans[e.plan as usize].clone(),
                 warnings: u32::try_from(i)
                     .ok()
-                    .and_then(|i| warnings.remove(&i))
+                    .and_then(|i| self.warnings.get(&i).cloned())
                     .unwrap_or_default(),
                 done: false,
                 error: None,
@@ -258,7 +255,7 @@ mod tests {
         assert_eq!(w.without_message_id().to_string(), "2");
         let plans: Vec<u32> = w.plans().iter().map(|(u, _)| u.get()).collect();
         assert_eq!(plans, [1, 2, 3, 4, 5]);
-        let back: Vec<MessageResult> = w.into_results().collect();
+        let back: Vec<MessageResult> = w.results().collect();
         assert_eq!(back, given);
     }
 }

@@ -36,6 +36,7 @@ mod sweep_equivalence;
 mod sweep_gmail;
 mod sweep_long_lines;
 mod sweep_pipelined;
+mod sweep_write_ahead;
 
 // History and undo: `imapsort log`, `imapsort undo`.
 mod history_undo;
