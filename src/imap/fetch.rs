@@ -36,11 +36,14 @@ pub struct FetchSpec {
     needs: FetchNeeds,
     /// The parenthesised item list sent after the UID set.
     items: String,
+    /// Its `BODY.PEEK[HEADER.FIELDS (...)]` item, when the rules name their headers.
+    header_fields: Option<String>,
 }
 
 impl FetchSpec {
     pub fn new(needs: &FetchNeeds) -> FetchSpec {
         let mut items = String::from("(UID");
+        let mut header_fields = None;
         // Each only when a rule needs it: on Dovecot's maildir, INTERNALDATE and RFC822.SIZE
         // can cost a stat or a read of every message that the index has not cached.
         if needs.flags {
@@ -58,14 +61,17 @@ impl FetchSpec {
         } else {
             match &needs.headers {
                 Some(names) => {
-                    items.push_str(" BODY.PEEK[HEADER.FIELDS (");
+                    let mut section = String::from("BODY.PEEK[HEADER.FIELDS (");
                     for (i, name) in names.iter().enumerate() {
                         if i > 0 {
-                            items.push(' ');
+                            section.push(' ');
                         }
-                        push_astring(&mut items, name);
+                        push_astring(&mut section, name);
                     }
-                    items.push_str(")]");
+                    section.push_str(")]");
+                    items.push(' ');
+                    items.push_str(&section);
+                    header_fields = Some(section);
                 }
                 None => items.push_str(" BODY.PEEK[HEADER]"),
             }
@@ -77,7 +83,14 @@ impl FetchSpec {
         FetchSpec {
             needs: needs.clone(),
             items,
+            header_fields,
         }
+    }
+
+    /// The `BODY.PEEK[HEADER.FIELDS (...)]` item alone, when the rules name a finite set of
+    /// headers (and no `body` condition fetches the message instead).
+    pub fn header_fields(&self) -> Option<&str> {
+        self.header_fields.as_deref()
     }
 
     /// The item list, e.g. `(UID FLAGS RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (From)])`.

@@ -67,6 +67,11 @@ fn items_ask_for_only_what_the_rules_need() {
         assert_eq!(spec.items(), want);
         // Never a section without PEEK: fetching must not set \Seen.
         assert!(!spec.items().contains("BODY["), "{}", spec.items());
+        // The header item alone is the item list's own, or nothing without named headers.
+        match spec.header_fields() {
+            Some(h) => assert!(h.starts_with("BODY.PEEK[HEADER.FIELDS (") && want.contains(h)),
+            None => assert!(!want.contains("HEADER.FIELDS"), "{want}"),
+        }
     }
 }
 

@@ -127,6 +127,17 @@ impl Query {
     pub fn is_nothing(&self) -> bool {
         matches!(self, Query::Nothing)
     }
+
+    /// True when the server has to read message headers to answer it (`FROM`, `SUBJECT`,
+    /// `HEADER`, ...), not only its index (flags, sizes, dates).
+    pub fn reads_headers(&self) -> bool {
+        match self {
+            Query::All | Query::Nothing => false,
+            Query::Key(k) => matches!(k, Key::Header { .. }),
+            Query::And(items) | Query::Or(items) => items.iter().any(Query::reads_headers),
+            Query::Not(q) => q.reads_headers(),
+        }
+    }
 }
 
 fn dedup(items: &mut Vec<Query>) {

@@ -172,6 +172,33 @@ fn nothing_and_all_are_recognised() {
     assert!(superset(&[cond(ConditionKind::True)], now()).is_all());
 }
 
+#[test]
+fn a_query_reads_headers_when_any_key_names_one() {
+    use ConditionKind as K;
+    let old = || cond(K::OlderThan(Duration::from_secs(30 * DAY)));
+    let subject = || cond(K::Subject(tm(TextOp::Contains(s(&["invoice"])))));
+    let seen = || {
+        cond(K::Flag {
+            flag: SystemFlag::Seen,
+            set: true,
+        })
+    };
+    assert!(!superset(&[old()], now()).reads_headers());
+    assert!(!superset(&[cond(K::All(vec![old(), seen()]))], now()).reads_headers());
+    assert!(superset(&[subject()], now()).reads_headers());
+    assert!(superset(&[cond(K::All(vec![old(), subject()]))], now()).reads_headers());
+    // `not` of a substring is ALL (see the module), but a header under a NOT is still read.
+    assert!(!superset(&[cond(K::Not(Box::new(subject())))], now()).reads_headers());
+    let header = Query::Key(Key::Header {
+        name: "List-Id".into(),
+        value: String::new(),
+    });
+    assert!(Query::Not(Box::new(header)).reads_headers());
+    // Not sendable as plain ASCII: the query is ALL, and the server reads no header.
+    let grusse = cond(K::Subject(tm(TextOp::Contains(s(&["Grüße"])))));
+    assert!(!superset(&[grusse], now()).reads_headers());
+}
+
 // ---- A local simulation of the server, to check the superset property -------------------
 
 /// What the server knows of a message, for the exact (non-text) search keys.

@@ -75,6 +75,8 @@ pub struct Session {
     broken: bool,
     /// The longest UID set one command line carries ([`set_chars`](Self::set_chars)).
     set_chars: usize,
+    /// The greeting named Dovecot ([`is_dovecot`](Self::is_dovecot)).
+    dovecot: bool,
 }
 
 impl std::fmt::Debug for Session {
@@ -180,6 +182,7 @@ impl Session {
             hints: Hints::default(),
             broken: false,
             set_chars: MAX_SET_CHARS,
+            dovecot: false,
         }
     }
 
@@ -194,7 +197,14 @@ impl Session {
     pub(crate) fn note_greeting(&mut self, text: &str) {
         if text.to_ascii_lowercase().contains("dovecot") {
             self.set_chars = LONG_SET_CHARS;
+            self.dovecot = true;
         }
+    }
+
+    /// Whether the greeting said the server is Dovecot (whose cache the pass primes before
+    /// a header search: `crate::pass`).
+    pub fn is_dovecot(&self) -> bool {
+        self.dovecot
     }
 
     /// The server answered `BAD` to a line longer than [`MAX_SET_CHARS`]: from now on this

@@ -330,11 +330,22 @@ pub async fn run<R: Report + ?Sized>(
     let (in_scope, mut universe) = in_scope(session, &opts.scope).await.map_err(search_err)?;
     summary.examined = in_scope.len();
     summary.highest_uid = in_scope.ranges().last().map(|(_, hi)| hi);
+    let spec = FetchSpec::new(&rules.needs());
     let candidates = if query.is_nothing() {
         UidSet::new()
     } else if query.is_all() {
         in_scope
     } else {
+        if opts.scope == Scope::All
+            && query.reads_headers()
+            && session.is_dovecot()
+            && let (Some(section), Some((lowest, _))) =
+                (spec.header_fields(), in_scope.ranges().next())
+        {
+            prime_cache(session, lowest, section)
+                .await
+                .map_err(search_err)?;
+        }
         let keys = format!("UNDELETED {query}");
         search_uids(session, &criteria(&opts.scope, &keys), &opts.scope)
             .await
@@ -353,7 +364,6 @@ pub async fn run<R: Report + ?Sized>(
         return Ok(summary);
     }
 
-    let spec = FetchSpec::new(&rules.needs());
     let delimiter = session.delimiter().await.ok().flatten();
     // Plans wait until the pass ends (or EXEC_BATCH messages want changes), so each
     // destination gets one command for many messages rather than one per fetch chunk.
@@ -795,6 +805,33 @@ fn apply_outcome(r: &mut MessageResult, outcome: Option<Outcome>) {
         }
         None => r.done = !r.plan.is_empty(),
     }
+}
+
+/// Before a sweep's header search on Dovecot: fetches the header fields the pass will ask
+/// for, of one message (`lowest`, the oldest in scope), twice, so that the search caches them.
+///
+/// Dovecot caches a header field once some client has fetched it (its caching decision goes
+/// from "no" to "temp"; fetched again for a message older than a week, to "yes"), and while it
+/// parses a message's header, for a search too, it adds every field so decided to its cache.
+/// Without this, on a mailbox whose fields no client fetched yet, the search caches only what
+/// it searched (From), and the verifying FETCH of the candidates that follows makes Dovecot
+/// read each candidate's file a second time for Message-ID and Subject (85 ms of a 10,000-
+/// message one-sender sweep, docs/BENCHMARKS.md). The second FETCH is what Dovecot itself
+/// would see moments later, when the verifying FETCH reads old mail: it turns "temp" into
+/// "yes" for mail older than a week, which "temp" does not cache. Dovecot drops an unused
+/// decision after about a month. Two round trips, one after the other: pipelined, Dovecot
+/// may run the three commands at once, and the search would parse before the decision.
+/// What they return is not used; a `NO` (the message expunged meanwhile) changes nothing.
+async fn prime_cache(session: &mut Session, lowest: Uid, section: &str) -> Result<(), ImapError> {
+    let items = format!("({section})");
+    for _ in 0..2 {
+        match session.uid_fetch(&lowest.to_string(), &items).await {
+            Ok(_) => {}
+            Err(e) if e.is_connection_fatal() => return Err(e),
+            Err(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// `UID SEARCH` for each criteria line, UIDs below a `From` scope's start dropped (`n:*`

@@ -32,6 +32,7 @@ mod imap_session;
 
 // Sweeps.
 mod sweep_actions;
+mod sweep_dovecot_cache;
 mod sweep_equivalence;
 mod sweep_gmail;
 mod sweep_long_lines;
