@@ -491,12 +491,15 @@ impl Executor {
             .0
     }
 
-    /// Like [`run_within`](Self::run_within), and before the shared removal of moved
-    /// originals (`UID STORE +FLAGS.SILENT (\Deleted)` and `UID EXPUNGE`, the last commands
-    /// of a batch that moves to several mailboxes) tells `ahead` what the run will return if
-    /// that removal succeeds: on success it changes no message's outcome, so the caller may
-    /// write the results while the server removes. The `bool` returned says whether `ahead`
-    /// was called and the run did end as it was told (every removal command succeeded).
+    /// Like [`run_within`](Self::run_within), and before the run's last commands tells
+    /// `ahead` what the run will return if they succeed, so the caller may write the results
+    /// while the server works. The last commands are the shared removal of moved originals
+    /// (`UID STORE +FLAGS.SILENT (\Deleted)` and `UID EXPUNGE`, in a batch that moves to
+    /// several mailboxes), or else a program's last step when it is a move (a one-sender
+    /// sweep's single `UID MOVE`). On success those change no message's outcome; a move adds
+    /// its COPYUID answers after the ones `ahead` was shown (the caller takes them from the
+    /// returned run). The `bool` returned says whether `ahead` was called and the run did end
+    /// as it was told (every one of those commands succeeded, no outcome changed).
     pub async fn run_ahead<T: ImapTarget>(
         &mut self,
         target: &mut T,
@@ -517,7 +520,8 @@ impl Executor {
         let shared_expunge = self.shares_expunge(program);
         // Originals copied by moves that wait for the shared \Deleted + UID EXPUNGE.
         let mut copied = UidSet::new();
-        for step in &program.steps {
+        let mut as_told = false;
+        for (i, step) in program.steps.iter().enumerate() {
             let mut uids = step.uids().clone();
             if step.is_terminal() {
                 uids = uids.iter().filter(|u| !book.blocked.contains(*u)).collect();
@@ -548,12 +552,24 @@ impl Executor {
                     )
                     .await;
                 }
+            } else if !shared_expunge
+                && i + 1 == program.steps.len()
+                && matches!(step, Step::Move { .. })
+            {
+                // The last step, a move: told before it, as it would end if every line is OK.
+                ahead(&Run {
+                    outcomes: book.outcomes.values().cloned().collect(),
+                    copied: book.copied.clone(),
+                });
+                let before = book.outcomes.clone();
+                self.run_step(target, step, &uids, &mut book, universe.as_deref_mut())
+                    .await;
+                as_told = book.outcomes == before;
             } else {
                 self.run_step(target, step, &uids, &mut book, universe.as_deref_mut())
                     .await;
             }
         }
-        let mut as_told = false;
         if !copied.is_empty() && book.lost.is_none() {
             ahead(&Run {
                 outcomes: book.outcomes.values().cloned().collect(),

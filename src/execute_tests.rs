@@ -1205,8 +1205,9 @@ fn copyuid_answers_come_back_per_command() {
     );
 }
 
-/// `run_ahead`'s caller is told the run's outcome before the shared removal, and afterwards
-/// whether the removal went as told: yes when it succeeded, no when its EXPUNGE failed.
+/// `run_ahead`'s caller is told the run's outcome before the shared removal (or a closing
+/// move), and afterwards whether it went as told: yes when it succeeded, no when its EXPUNGE
+/// (or the move) failed.
 #[test]
 fn the_outcome_is_told_before_the_shared_removal_and_confirmed_after() {
     let mv = |m: &'static str| P {
@@ -1256,14 +1257,39 @@ fn the_outcome_is_told_before_the_shared_removal_and_confirmed_after() {
             assert_eq!(&run, expected, "what was told is what came");
         }
     }
-    // Without a shared removal (one destination: UID MOVE) nothing is told.
-    let one: Vec<(Uid, Plan)> = vec![(uid(1), mv("A").plan())];
+    // Without a shared removal (one destination: one UID MOVE) it is told before the move,
+    // without the move's COPYUID (which comes after, in the run); a failed move is not as told.
+    let one: Vec<(Uid, Plan)> = vec![(uid(1), mv("A").plan()), (uid(2), mv("A").plan())];
     let refs: Vec<(Uid, &Plan)> = one.iter().map(|(u, p)| (*u, p)).collect();
     let program = group(&refs, ALL_CAPS);
-    let mut fake = Fake::default();
-    let mut exec = Executor::new(ALL_CAPS);
-    block_on(exec.prepare(&mut fake, &program));
-    let mut calls = 0;
-    let (_, as_told) = block_on(exec.run_ahead(&mut fake, &program, None, &mut |_| calls += 1));
-    assert_eq!((calls, as_told), (0, false));
+    for move_fails in [false, true] {
+        let mut fake = Fake {
+            fail_on: if move_fails { vec!["MOVE"] } else { vec![] },
+            ..Fake::default()
+        };
+        let mut exec = Executor::new(ALL_CAPS);
+        block_on(exec.prepare(&mut fake, &program));
+        let mut told: Vec<Run> = Vec::new();
+        let (run, as_told) = {
+            let mut ahead = |expected: &Run| told.push(expected.clone());
+            block_on(exec.run_ahead(&mut fake, &program, None, &mut ahead))
+        };
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(
+            told[0],
+            Run::default(),
+            "nothing failed, nothing placed yet"
+        );
+        assert_eq!(as_told, !move_fails, "{run:?}");
+        if move_fails {
+            assert_eq!(errors(&run.outcomes), [(1, false), (2, false)]);
+        } else {
+            assert!(run.outcomes.is_empty());
+            assert_eq!(
+                run.copied.len(),
+                1,
+                "the move's COPYUID, after what was told"
+            );
+        }
+    }
 }

@@ -714,8 +714,9 @@ impl<R: Report + ?Sized> Pass<'_, '_, R> {
             // A batch's commands can take minutes on a big mailbox (each EXPUNGE line costs
             // seconds there): progress meanwhile, or the daemon's watchdog would take the
             // worker for a stuck one. Each command has its own timeout.
-            // The results are written while the server removes the moved originals, and kept
-            // if it did (Executor::run_ahead): the write no longer follows the last command.
+            // The results are written while the server runs the batch's last commands (the
+            // shared removal of moved originals, or a closing UID MOVE), and kept if those
+            // succeed (Executor::run_ahead): the write no longer follows the last command.
             let sink = &mut *self.sink;
             let mut ahead = None;
             let mut write_ahead = |expected: &crate::execute::Run| {
@@ -726,7 +727,7 @@ impl<R: Report + ?Sized> Pass<'_, '_, R> {
                 .run_ahead(self.session, &program, universe, &mut write_ahead);
             let (run, as_told) = with_progress(&mut *self.report, run.instrument(span)).await;
             if let Some(ahead) = ahead {
-                written_ahead = self.sink.settle(ahead, as_told).await;
+                written_ahead = self.sink.settle(ahead, as_told, &run.copied).await;
             }
             if !matches!(written_ahead, Ok(true)) {
                 self.sink.copied(run.copied);

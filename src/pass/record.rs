@@ -280,12 +280,18 @@ pub fn results(
 /// (docs/BENCHMARKS.md).
 pub const AHEAD_HOLD: std::time::Duration = std::time::Duration::from_secs(4);
 
-/// The results of a whole batch written while its closing removal runs on the server (see
+/// What a write-ahead is told once the batch's last commands ended: `None` if they did not
+/// end as expected; else the COPYUID answers they brought (a closing `UID MOVE`'s), to be
+/// recorded with the rest.
+pub type Verdict = Option<Vec<Copied>>;
+
+/// The results of a whole batch written while its last commands run on the server (see
 /// `Executor::run_ahead`): each message's result as `expected` says, all in one transaction
-/// that is committed only once `verdict` says the removal ended as expected. Rolled back
+/// that is committed only once `verdict` says those commands ended as expected (with the
+/// placements they reported, `intents` the batch's journal ids for them). Rolled back
 /// (nothing written, `Ok(false)`) when the verdict is no, when it does not come before `hold`
 /// has passed since the transaction began, or when the writes alone take that long: the pass
-/// then writes the results after the removal, as it would have without this.
+/// then writes the results after the commands, as it would have without this.
 #[allow(clippy::too_many_arguments)]
 pub fn results_ahead(
     db: &mut StateDb,
@@ -294,7 +300,7 @@ pub fn results_ahead(
     intents: &Intents,
     copies: Option<&Copies>,
     placed: &Placements,
-    verdict: &std::sync::mpsc::Receiver<bool>,
+    verdict: &std::sync::mpsc::Receiver<Verdict>,
     hold: std::time::Duration,
 ) -> Result<bool, StateError> {
     let began = std::time::Instant::now();
@@ -311,11 +317,41 @@ pub fn results_ahead(
         }
     }
     let left = hold.saturating_sub(began.elapsed());
-    if verdict.recv_timeout(left) == Ok(true) {
-        tx.commit()?;
-        return Ok(true);
+    match verdict.recv_timeout(left) {
+        Ok(Some(later)) => {
+            placed_later(&tx, at, intents, &later)?;
+            tx.commit()?;
+            Ok(true)
+        }
+        _ => Ok(false),
     }
-    Ok(false)
+}
+
+/// The COPYUID answers of a batch's closing move, which came after its results were
+/// written: the copies for recovery and undo, and each moved message's history entry's
+/// placement (a move's pairs are its messages' final destinations).
+fn placed_later(
+    tx: &crate::state::StateTx<'_>,
+    at: &Place,
+    intents: &Intents,
+    later: &[Copied],
+) -> Result<(), StateError> {
+    if later.is_empty() {
+        return Ok(());
+    }
+    if let Some(range) = intents.range() {
+        for copied in later {
+            tx.record_copies(&batch(at, range), &copied.mailbox, &copied.uids)?;
+        }
+    }
+    for copied in later {
+        for &(src, dst) in &copied.uids.pairs {
+            if let Some(id) = intents.entry_of(src) {
+                tx.entry_moved_to(id, copied.uids.uid_validity, dst)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// [`results`] within a transaction of the caller's.
@@ -575,18 +611,19 @@ mod tests {
         .unwrap();
         assert_eq!(seen(&reference), (1, n - 1, n - 1));
 
+        let yes = || Some(Vec::new());
         for (verdict, hold, kept) in [
-            (Some(true), Duration::from_secs(30), true),
-            (Some(false), Duration::from_secs(30), false),
+            (Some(yes()), Duration::from_secs(30), true),
+            (Some(None), Duration::from_secs(30), false),
             // No verdict before the hold runs out.
             (None, Duration::from_millis(50), false),
             // The writes alone take longer than the hold.
-            (Some(true), Duration::ZERO, false),
+            (Some(yes()), Duration::ZERO, false),
         ] {
             let mut db = StateDb::open_in_memory().unwrap();
             let ids = intents(&mut db, at, &batch).unwrap();
             let (tell, told) = std::sync::mpsc::channel();
-            if let Some(v) = verdict {
+            if let Some(v) = verdict.clone() {
                 tell.send(v).unwrap();
             }
             let wrote = results_ahead(
@@ -609,6 +646,54 @@ mod tests {
                 assert_eq!(seen(&db), (1, n - 1, n - 1));
             }
         }
+    }
+
+    /// A closing move's COPYUID comes with the verdict, after the results were written: the
+    /// moved messages' entries get their placements from it, and the copies are recorded.
+    #[test]
+    fn a_write_ahead_records_the_placements_its_verdict_brings() {
+        use crate::imap::uidset::CopyUid;
+        use crate::rules::FinalAction;
+        let at = &Place {
+            account: "a".into(),
+            mailbox: MailboxName::inbox(),
+            uid_validity: UidValidity::new(7).unwrap(),
+        };
+        let plan = Plan {
+            final_action: Some(FinalAction {
+                action: FinalKind::Move,
+                mailbox: Some("Done".into()),
+            }),
+            ..Plan::default()
+        };
+        let batch: Vec<MessageResult> = (1..=3).map(|u| result(u, plan.clone(), None)).collect();
+        let mut db = StateDb::open_in_memory().unwrap();
+        let ids = intents(&mut db, at, &batch).unwrap();
+        let (tell, told) = std::sync::mpsc::channel();
+        let moved = Copied {
+            mailbox: "Done".into(),
+            uids: CopyUid::new(40, vec![1, 2, 3], vec![11, 12, 13]).unwrap(),
+        };
+        tell.send(Some(vec![moved])).unwrap();
+        let none = Placements::default();
+        let hold = std::time::Duration::from_secs(30);
+        let results = batch.iter().cloned();
+        assert!(results_ahead(&mut db, at, results, &ids, None, &none, &told, hold).unwrap());
+        let mut entries = db.history(&crate::state::Selection::default()).unwrap();
+        entries.sort_by_key(|e| e.uid);
+        let placed: Vec<_> = entries
+            .iter()
+            .map(|e| (e.uid, e.done, e.moved_to))
+            .collect();
+        assert_eq!(
+            placed,
+            [
+                (1, true, Some((40, 11))),
+                (2, true, Some((40, 12))),
+                (3, true, Some((40, 13)))
+            ]
+        );
+        assert!(db.unfinished_intents("a").unwrap().is_empty());
     }
 
     /// Where the server put a message's move and copies (COPYUID) is its entry's placement;

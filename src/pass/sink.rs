@@ -32,8 +32,11 @@ pub(super) type JournalWrite = Begun<(Vec<MessageResult>, Intents)>;
 /// Results being written while a batch's closing removal runs ([`Sink::write_ahead`]).
 pub(super) struct Ahead {
     written: Begun<(bool, Intents)>,
-    /// Whether the removal ended as the writer was told it would.
-    verdict: std::sync::mpsc::Sender<bool>,
+    /// Whether the last commands ended as the writer was told they would, and what they
+    /// placed.
+    verdict: std::sync::mpsc::Sender<record::Verdict>,
+    /// How many COPYUID answers the writer was shown: a closing move's come after them.
+    shown: usize,
 }
 
 /// A pass's link to the state database.
@@ -305,16 +308,27 @@ impl Sink {
                 record::results_ahead(db, &place, results, &intents, copies, &placed, &told, hold)?;
             Ok((kept, intents))
         });
-        Some(Ahead { written, verdict })
+        Some(Ahead {
+            written,
+            verdict,
+            shown: expected.copied.len(),
+        })
     }
 
-    /// Tells a write-ahead whether the removal ended as it was told (`as_told`) and waits
-    /// for it. `Ok(true)`: the results are written, only reporting them is left. `Ok(false)`:
-    /// nothing was written (the removal did not end as told, or the lock would have been held
-    /// too long); the intents are back, for the usual write.
-    pub(super) async fn settle(&mut self, ahead: Ahead, as_told: bool) -> Result<bool, StateError> {
+    /// Tells a write-ahead whether the last commands ended as it was told (`as_told`), with
+    /// the COPYUID answers they added to the run's (`copied`), and waits for it. `Ok(true)`:
+    /// the results are written, only reporting them is left. `Ok(false)`: nothing was written
+    /// (the commands did not end as told, or the lock would have been held too long); the
+    /// intents are back, for the usual write.
+    pub(super) async fn settle(
+        &mut self,
+        ahead: Ahead,
+        as_told: bool,
+        copied: &[Copied],
+    ) -> Result<bool, StateError> {
+        let later = as_told.then(|| copied.get(ahead.shown..).unwrap_or_default().to_vec());
         // The writer may have given up already (and dropped its end): nothing to tell then.
-        let _ = ahead.verdict.send(as_told);
+        let _ = ahead.verdict.send(later);
         let (kept, intents) = ahead.written.wait().await?;
         if !kept {
             self.intents.extend(intents);
