@@ -159,7 +159,15 @@ impl Sink {
         }
         let (store, place) = self.writable()?;
         Ok(store.begin(move |db| {
+            let started = std::time::Instant::now();
             let ids = record::intents(db, &place, &planned)?;
+            tracing::debug!(
+                account = %place.account,
+                mailbox = %place.mailbox,
+                messages = planned.len(),
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "sweep journaled"
+            );
             Ok((planned, ids))
         }))
     }
