@@ -1205,6 +1205,18 @@ fn copyuid_answers_come_back_per_command() {
     );
 }
 
+/// Prepares and runs `program` with `run_ahead`, keeping every run it was told.
+fn run_telling(fake: &mut Fake, program: &Program) -> (Run, bool, Vec<Run>) {
+    let mut exec = Executor::new(ALL_CAPS);
+    block_on(exec.prepare(fake, program));
+    let mut told: Vec<Run> = Vec::new();
+    let (run, as_told) = {
+        let mut ahead = |expected: &Run| told.push(expected.clone());
+        block_on(exec.run_ahead(fake, program, None, &mut ahead))
+    };
+    (run, as_told, told)
+}
+
 /// `run_ahead`'s caller is told the run's outcome before the shared removal (or a closing
 /// move), and afterwards whether it went as told: yes when it succeeded, no when its EXPUNGE
 /// (or the move) failed.
@@ -1229,13 +1241,7 @@ fn the_outcome_is_told_before_the_shared_removal_and_confirmed_after() {
             },
             ..Fake::default()
         };
-        let mut exec = Executor::new(ALL_CAPS);
-        block_on(exec.prepare(&mut fake, &program));
-        let mut told: Vec<Run> = Vec::new();
-        let (run, as_told) = {
-            let mut ahead = |expected: &Run| told.push(expected.clone());
-            block_on(exec.run_ahead(&mut fake, &program, None, &mut ahead))
-        };
+        let (run, as_told, told) = run_telling(&mut fake, &program);
         // Told once, after the copies: what the removal brings is not in it.
         assert_eq!(told.len(), 1, "{told:?}");
         let expected = &told[0];
@@ -1267,13 +1273,7 @@ fn the_outcome_is_told_before_the_shared_removal_and_confirmed_after() {
             fail_on: if move_fails { vec!["MOVE"] } else { vec![] },
             ..Fake::default()
         };
-        let mut exec = Executor::new(ALL_CAPS);
-        block_on(exec.prepare(&mut fake, &program));
-        let mut told: Vec<Run> = Vec::new();
-        let (run, as_told) = {
-            let mut ahead = |expected: &Run| told.push(expected.clone());
-            block_on(exec.run_ahead(&mut fake, &program, None, &mut ahead))
-        };
+        let (run, as_told, told) = run_telling(&mut fake, &program);
         assert_eq!(told.len(), 1, "{told:?}");
         assert_eq!(
             told[0],

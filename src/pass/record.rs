@@ -487,6 +487,25 @@ mod tests {
     use crate::imap::uidset::Uid;
     use crate::state::Placed;
 
+    /// Account `a`'s INBOX under UIDVALIDITY 7.
+    fn inbox() -> Place {
+        Place {
+            account: "a".into(),
+            mailbox: MailboxName::inbox(),
+            uid_validity: UidValidity::new(7).unwrap(),
+        }
+    }
+
+    fn move_to_done() -> Plan {
+        Plan {
+            final_action: Some(crate::rules::FinalAction {
+                action: FinalKind::Move,
+                mailbox: Some("Done".into()),
+            }),
+            ..Plan::default()
+        }
+    }
+
     fn result(uid: u32, plan: Plan, error: Option<&str>) -> MessageResult {
         MessageResult {
             uid: Uid::new(uid).unwrap(),
@@ -513,11 +532,7 @@ mod tests {
             UidValidity::new(7).unwrap(),
         )
         .unwrap();
-        let at = &Place {
-            account: "a".into(),
-            mailbox: MailboxName::inbox(),
-            uid_validity: UidValidity::new(7).unwrap(),
-        };
+        let at = &inbox();
         let plan = Plan {
             copy: vec!["Accounting".into()],
             add_flags: vec!["\\Flagged".into()],
@@ -567,20 +582,9 @@ mod tests {
     /// kept, they are what `results` would have written; not kept, nothing of them is.
     #[test]
     fn a_write_ahead_is_kept_only_when_confirmed_in_time() {
-        use crate::rules::FinalAction;
         use std::time::Duration;
-        let at = &Place {
-            account: "a".into(),
-            mailbox: MailboxName::inbox(),
-            uid_validity: UidValidity::new(7).unwrap(),
-        };
-        let plan = Plan {
-            final_action: Some(FinalAction {
-                action: FinalKind::Move,
-                mailbox: Some("Done".into()),
-            }),
-            ..Plan::default()
-        };
+        let at = &inbox();
+        let plan = move_to_done();
         // More than one chunk's worth, one of them failed.
         let batch: Vec<MessageResult> = (1..=RESULTS_BATCH as u32 + 3)
             .map(|u| result(u, plan.clone(), (u == 2).then_some("no")))
@@ -653,19 +657,8 @@ mod tests {
     #[test]
     fn a_write_ahead_records_the_placements_its_verdict_brings() {
         use crate::imap::uidset::CopyUid;
-        use crate::rules::FinalAction;
-        let at = &Place {
-            account: "a".into(),
-            mailbox: MailboxName::inbox(),
-            uid_validity: UidValidity::new(7).unwrap(),
-        };
-        let plan = Plan {
-            final_action: Some(FinalAction {
-                action: FinalKind::Move,
-                mailbox: Some("Done".into()),
-            }),
-            ..Plan::default()
-        };
+        let at = &inbox();
+        let plan = move_to_done();
         let batch: Vec<MessageResult> = (1..=3).map(|u| result(u, plan.clone(), None)).collect();
         let mut db = StateDb::open_in_memory().unwrap();
         let ids = intents(&mut db, at, &batch).unwrap();
@@ -703,11 +696,7 @@ mod tests {
         use crate::imap::uidset::CopyUid;
         use crate::rules::FinalAction;
         let mut db = StateDb::open_in_memory().unwrap();
-        let at = &Place {
-            account: "a".into(),
-            mailbox: MailboxName::inbox(),
-            uid_validity: UidValidity::new(7).unwrap(),
-        };
+        let at = &inbox();
         let plan = Plan {
             copy: vec!["Acc".into()],
             final_action: Some(FinalAction {

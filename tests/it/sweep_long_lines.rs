@@ -6,9 +6,6 @@
 //! line; the session then falls back to the standard budget and sends the same set again in
 //! shorter lines, and every message still ends up where its rule sends it.
 
-use std::path::Path;
-use std::process::Command;
-
 use imapsort_testkit::dovecot::{Dovecot, DovecotOptions};
 
 use crate::support::{self, sweep_util};
@@ -16,40 +13,6 @@ use crate::support::{self, sweep_util};
 /// Messages in INBOX: UIDs 1..=4000. Odd UIDs go to two mailboxes (so moves share one
 /// `\Deleted` + `UID EXPUNGE`): their set, `1,3,5,...,3999`, is about 9,400 characters.
 const MESSAGES: usize = 4000;
-
-fn seed(d: &Dovecot) {
-    let mail: Vec<Vec<u8>> = (1..=MESSAGES)
-        .map(|n| {
-            let from = match n % 4 {
-                1 => "a@x.test",
-                3 => "c@x.test",
-                _ => "keep@x.test",
-            };
-            sweep_util::eml(
-                &format!("m{n}@lines.test"),
-                &[("From", from), ("Subject", "s")],
-                "b",
-            )
-        })
-        .collect();
-    d.seed("user", "INBOX", &mail).unwrap();
-}
-
-const RULES: &str = "  - { name: a, when: { from: a@x.test }, then: { move: A } }\n  \
-                     - { name: c, when: { from: c@x.test }, then: { move: C } }\n";
-
-/// Runs `imapsort sweep` with the debug log; returns the log.
-fn sweep(config: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_imapsort"))
-        .args(["sweep", "--format", "json", "-c"])
-        .arg(config)
-        .env("IMAPSORT_LOG", "imapsort=debug")
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{:?}\n{log}", out.status);
-    log
-}
 
 /// How many `sweep command` log lines name `command`.
 fn lines_of(log: &str, command: &str) -> usize {
@@ -72,9 +35,9 @@ fn counts(d: &Dovecot) -> (u32, u32, u32) {
 fn run(opts: DovecotOptions) -> Option<(String, (u32, u32, u32))> {
     let d = support::dovecot::start(opts)?;
     let dir = tempfile::tempdir().unwrap();
-    seed(&d);
-    let config = sweep_util::write_config(dir.path(), &d, "", RULES);
-    let log = sweep(&config);
+    sweep_util::seed_a_c(&d, MESSAGES, "lines.test");
+    let config = sweep_util::write_config(dir.path(), &d, "", sweep_util::RULES_A_C);
+    let (_, log) = sweep_util::sweep_logged(&config);
     Some((log, counts(&d)))
 }
 

@@ -4,9 +4,6 @@
 //! results, and what it records is complete — every entry done and placed, every pair
 //! applied, no intent left open — so a second sweep finds nothing to do.
 
-use std::path::Path;
-use std::process::Command;
-
 use imapsort::state::{Selection, StateDb};
 use imapsort::vocab::{MailboxName, UidValidity};
 
@@ -14,21 +11,6 @@ use crate::support::{self, sweep_util};
 
 /// Messages in INBOX: a quarter to A, a quarter to C, the rest stay.
 const MESSAGES: usize = 400;
-
-const RULES: &str = "  - { name: a, when: { from: a@x.test }, then: { move: A } }\n  \
-                     - { name: c, when: { from: c@x.test }, then: { move: C } }\n";
-
-fn sweep(config: &Path) -> (String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_imapsort"))
-        .args(["sweep", "--format", "json", "-c"])
-        .arg(config)
-        .env("IMAPSORT_LOG", "imapsort=debug")
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{:?}\n{log}", out.status);
-    (String::from_utf8_lossy(&out.stdout).into_owned(), log)
-}
 
 /// The `sweep recorded` line's `ahead` field.
 fn recorded_ahead(log: &str) -> Vec<&str> {
@@ -43,25 +25,11 @@ fn results_written_during_the_shared_expunge_are_complete_and_kept() {
     let Some(d) = support::dovecot::start(Default::default()) else {
         return;
     };
-    let mail: Vec<Vec<u8>> = (1..=MESSAGES)
-        .map(|n| {
-            let from = match n % 4 {
-                1 => "a@x.test",
-                3 => "c@x.test",
-                _ => "keep@x.test",
-            };
-            sweep_util::eml(
-                &format!("m{n}@ahead.test"),
-                &[("From", from), ("Subject", "s")],
-                "b",
-            )
-        })
-        .collect();
-    d.seed("user", "INBOX", &mail).unwrap();
+    sweep_util::seed_a_c(&d, MESSAGES, "ahead.test");
     let dir = tempfile::tempdir().unwrap();
-    let config = sweep_util::write_config(dir.path(), &d, "", RULES);
+    let config = sweep_util::write_config(dir.path(), &d, "", sweep_util::RULES_A_C);
 
-    let (out, log) = sweep(&config);
+    let (out, log) = sweep_util::sweep_logged(&config);
     assert_eq!(recorded_ahead(&log), ["ahead=true"], "{log}");
     assert!(log.contains("command=\"UID EXPUNGE\""), "{log}");
     let moved = MESSAGES / 2;
@@ -89,7 +57,7 @@ fn results_written_during_the_shared_expunge_are_complete_and_kept() {
     drop(db);
 
     // Nothing left to do, nothing done twice.
-    let (out, log) = sweep(&config);
+    let (out, log) = sweep_util::sweep_logged(&config);
     assert!(recorded_ahead(&log).is_empty(), "{log}");
     assert!(!out.contains("\"done\":true"), "{out}");
     let db = StateDb::open(&state).unwrap();

@@ -171,3 +171,43 @@ pub fn eml(id: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
     s.push_str("\r\n");
     s.into_bytes()
 }
+
+/// Two rules moving mail to two mailboxes (so the moves share one `\Deleted` + `UID
+/// EXPUNGE`): from `a@x.test` to A, from `c@x.test` to C.
+pub const RULES_A_C: &str = "  - { name: a, when: { from: a@x.test }, then: { move: A } }\n  \
+                             - { name: c, when: { from: c@x.test }, then: { move: C } }\n";
+
+/// Seeds INBOX with `messages` messages for [`RULES_A_C`]: number n (from 1) is from
+/// `a@x.test` when n % 4 is 1, from `c@x.test` when it is 3, else from `keep@x.test`;
+/// Message-ID `<m{n}@{tag}>`.
+pub fn seed_a_c(d: &Dovecot, messages: usize, tag: &str) {
+    let mail: Vec<Vec<u8>> = (1..=messages)
+        .map(|n| {
+            let from = match n % 4 {
+                1 => "a@x.test",
+                3 => "c@x.test",
+                _ => "keep@x.test",
+            };
+            eml(
+                &format!("m{n}@{tag}"),
+                &[("From", from), ("Subject", "s")],
+                "b",
+            )
+        })
+        .collect();
+    d.seed("user", "INBOX", &mail).unwrap();
+}
+
+/// Runs the `imapsort sweep` binary (`--format json`) with the debug log; asserts that it
+/// succeeded and returns (stdout, the log).
+pub fn sweep_logged(config: &Path) -> (String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_imapsort"))
+        .args(["sweep", "--format", "json", "-c"])
+        .arg(config)
+        .env("IMAPSORT_LOG", "imapsort=debug")
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{:?}\n{log}", out.status);
+    (String::from_utf8_lossy(&out.stdout).into_owned(), log)
+}
