@@ -37,11 +37,18 @@ fn fetched(uid: u32) -> String {
 
 /// Login, SELECT, the searches and the three FETCH commands, up to the first answer.
 fn opening() -> String {
+    opening_as("ready", "")
+}
+
+/// [`opening`] from a server that greets with `greeting`, with `before_search` (commands
+/// tagged A7, A8, ...) between the scope's searches and the candidates' search.
+fn opening_as(greeting: &str, before_search: &str) -> String {
     let all: Vec<String> = (1..=MESSAGES).map(|u| u.to_string()).collect();
     let all = all.join(" ");
+    let t = 7 + before_search.matches("\n        C: ").count() as u32;
     format!(
         r#"
-        S: * OK ready
+        S: * OK {greeting}
         C: A1 CAPABILITY
         S: * CAPABILITY {CAPS}
         S: A1 OK done
@@ -60,18 +67,22 @@ fn opening() -> String {
         S: A5 OK done
         C: A6 UID SEARCH DELETED
         S: * SEARCH
-        S: A6 OK done
-        C: A7 UID SEARCH UNDELETED FROM "a@x.test"
+        S: A6 OK done{before_search}
+        C: A{t} UID SEARCH UNDELETED FROM "a@x.test"
         S: * SEARCH {all}
-        S: A7 OK done
-        C: A8 LIST "" ""
+        S: A{t} OK done
+        C: A{t1} LIST "" ""
         S: * LIST (\Noselect) "/" ""
-        S: A8 OK done
-        C: A9 UID FETCH 1:500 (UID BODY.PEEK[HEADER.FIELDS (From Message-ID Subject)])
-        C: A10 UID FETCH 501:1000 (UID BODY.PEEK[HEADER.FIELDS (From Message-ID Subject)])
-        C: A11 UID FETCH 1001:1200 (UID BODY.PEEK[HEADER.FIELDS (From Message-ID Subject)])
+        S: A{t1} OK done
+        C: A{t2} UID FETCH 1:500 (UID BODY.PEEK[HEADER.FIELDS (From Message-ID Subject)])
+        C: A{t3} UID FETCH 501:1000 (UID BODY.PEEK[HEADER.FIELDS (From Message-ID Subject)])
+        C: A{t4} UID FETCH 1001:1200 (UID BODY.PEEK[HEADER.FIELDS (From Message-ID Subject)])
         "#,
-        next = MESSAGES + 1
+        next = MESSAGES + 1,
+        t1 = t + 1,
+        t2 = t + 2,
+        t3 = t + 3,
+        t4 = t + 4,
     )
 }
 
@@ -200,5 +211,36 @@ fn a_no_to_one_chunk_is_answered_in_step_and_what_came_before_is_carried_out() {
             "{}",
             run.stdout
         );
+    });
+}
+
+/// A server whose greeting names Dovecot gets, before the header search, two FETCHes of the
+/// verified header fields of the lowest UID, one after the other (`pass::prime_cache`: so
+/// that Dovecot's search caches them); their answers, a `NO` included, change nothing. The
+/// other tests' peers greet otherwise and get none: their scripts go straight to the search.
+#[test]
+fn on_dovecot_the_header_search_comes_after_two_cache_fetches() {
+    let prime = "
+        C: A7 UID FETCH 1 (BODY.PEEK[HEADER.FIELDS (From Message-ID Subject)])
+        S: A7 OK done
+        C: A8 UID FETCH 1 (BODY.PEEK[HEADER.FIELDS (From Message-ID Subject)])
+        S: A8 NO [EXPUNGEISSUED] some messages were expunged";
+    let script = format!(
+        "{}{}S: A11 OK done\nS: A12 OK done\n{}S: A13 OK done\n{}",
+        opening_as("Dovecot ready.", prime),
+        fetched(2),
+        fetched(1100),
+        closing(14, "2,1100"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    support::run_with_timeout(Duration::from_secs(60), async {
+        let p = peer::start(&script).await;
+        let config = write_config(dir.path(), p.port);
+        let run = sweep_util::sweep(&config, false, OutputFormat::Json).await;
+        let transcript = p.done.await.unwrap();
+        assert_eq!(transcript, Ok(()), "{}", run.stderr);
+        assert_eq!(run.exit, Exit::Ok, "{}", run.stderr);
+        let moved: Vec<String> = run.by_message_id().into_keys().collect();
+        assert_eq!(moved, ["<m1100@x.test>", "<m2@x.test>"], "{}", run.stdout);
     });
 }
