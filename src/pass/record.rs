@@ -272,6 +272,12 @@ pub fn results(
     tx.commit()
 }
 
+/// The fewest results a batch writes ahead ([`results_ahead`]). Below that the write takes
+/// less than a round trip to the server, and holding the state's write lock through the
+/// batch's last commands would only make other writers wait: the daemon's workers, whose
+/// new-mail passes move a message or two at a time, each behind the others' servers.
+pub const AHEAD_MIN: usize = 100;
+
 /// How long a write-ahead ([`results_ahead`]) may hold the state's write lock, its own writes
 /// included (checked after each 5,000 results, so it may pass this by one chunk's write,
 /// ~0.1 s). Another process on the same database (the daemon, while a user runs `imapsort

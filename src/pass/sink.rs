@@ -279,10 +279,10 @@ impl Sink {
     /// batch's closing removal runs on the server (`Executor::run_ahead`): one transaction,
     /// kept only if [`settle`](Self::settle) is told that the removal ended as expected, and
     /// never holding the state's write lock longer than [`record::AHEAD_HOLD`]. `None`: nothing
-    /// to write (a dry run, no state), or the state cannot be written (the usual write after
-    /// the removal will say so).
+    /// to write (a dry run, no state), fewer results than [`record::AHEAD_MIN`], or the state
+    /// cannot be written (the usual write after the removal will say so).
     pub(super) fn write_ahead(&mut self, waiting: &Arc<Waiting>, expected: &Run) -> Option<Ahead> {
-        if self.dry_run || self.place.is_none() {
+        if self.dry_run || self.place.is_none() || waiting.count() < record::AHEAD_MIN {
             return None;
         }
         let (store, place) = self.writable().ok()?;
