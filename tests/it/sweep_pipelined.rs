@@ -104,6 +104,21 @@ fn write_config(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
     config
 }
 
+/// Sweeps against a peer playing `script`; asserts that the conversation went as scripted.
+fn sweep_scripted(script: &str) -> sweep_util::Run {
+    let dir = tempfile::tempdir().unwrap();
+    let ran = std::sync::Mutex::new(None);
+    support::run_with_timeout(Duration::from_secs(60), async {
+        let p = peer::start(script).await;
+        let config = write_config(dir.path(), p.port);
+        let run = sweep_util::sweep(&config, false, OutputFormat::Json).await;
+        let transcript = p.done.await.unwrap();
+        assert_eq!(transcript, Ok(()), "{}", run.stderr);
+        *ran.lock().unwrap() = Some(run);
+    });
+    ran.into_inner().unwrap().unwrap()
+}
+
 /// The destination ensured, the messages moved, LOGOUT.
 fn closing(first_tag: u32, uids: &str) -> String {
     let t = first_tag;
@@ -142,33 +157,26 @@ fn a_later_chunks_messages_sent_before_an_earlier_ok_are_evaluated() {
         fetched(1150),
         closing(12, "1,600,1100,1150"),
     );
-    let dir = tempfile::tempdir().unwrap();
-    support::run_with_timeout(Duration::from_secs(60), async {
-        let p = peer::start(&script).await;
-        let config = write_config(dir.path(), p.port);
-        let run = sweep_util::sweep(&config, false, OutputFormat::Json).await;
-        let transcript = p.done.await.unwrap();
-        assert_eq!(transcript, Ok(()), "{}", run.stderr);
-        assert_eq!(run.exit, Exit::Ok, "{}", run.stderr);
-        let lines = run.by_message_id();
-        let moved: Vec<&String> = lines.keys().collect();
-        assert_eq!(
-            moved,
-            [
-                "<m1100@x.test>",
-                "<m1150@x.test>",
-                "<m1@x.test>",
-                "<m600@x.test>"
-            ],
-            "{}",
-            run.stdout
-        );
-        assert!(lines.values().all(|l| l["done"] == true), "{}", run.stdout);
-        assert_eq!(
-            run.summary(),
-            serde_json::json!({"examined": MESSAGES, "matched": 4, "moved": 4, "errors": 0})
-        );
-    });
+    let run = sweep_scripted(&script);
+    assert_eq!(run.exit, Exit::Ok, "{}", run.stderr);
+    let lines = run.by_message_id();
+    let moved: Vec<&String> = lines.keys().collect();
+    assert_eq!(
+        moved,
+        [
+            "<m1100@x.test>",
+            "<m1150@x.test>",
+            "<m1@x.test>",
+            "<m600@x.test>"
+        ],
+        "{}",
+        run.stdout
+    );
+    assert!(lines.values().all(|l| l["done"] == true), "{}", run.stdout);
+    assert_eq!(
+        run.summary(),
+        serde_json::json!({"examined": MESSAGES, "matched": 4, "moved": 4, "errors": 0})
+    );
 }
 
 #[test]
@@ -183,35 +191,28 @@ fn a_no_to_one_chunk_is_answered_in_step_and_what_came_before_is_carried_out() {
         fetched(1100),
         closing(12, "1"),
     );
-    let dir = tempfile::tempdir().unwrap();
-    support::run_with_timeout(Duration::from_secs(60), async {
-        let p = peer::start(&script).await;
-        let config = write_config(dir.path(), p.port);
-        let run = sweep_util::sweep(&config, false, OutputFormat::Json).await;
-        let transcript = p.done.await.unwrap();
-        assert_eq!(transcript, Ok(()), "{}", run.stderr);
-        assert!(
-            run.stderr.contains("fetching from mailbox INBOX failed"),
-            "{}",
-            run.stderr
-        );
-        let lines = run.by_message_id();
-        assert_eq!(
-            lines.keys().collect::<Vec<_>>(),
-            ["<m1@x.test>"],
-            "{}",
-            run.stdout
-        );
-        assert_eq!(lines["<m1@x.test>"]["done"], true, "{}", run.stdout);
-        // The failed mailbox is counted as an error; the sweep itself ran (exit 0: RULES.md
-        // reserves 69 for a server that cannot be reached at all).
-        assert_eq!(run.exit, Exit::Ok, "{}", run.stderr);
-        assert!(
-            run.summary()["errors"].as_u64() >= Some(1),
-            "{}",
-            run.stdout
-        );
-    });
+    let run = sweep_scripted(&script);
+    assert!(
+        run.stderr.contains("fetching from mailbox INBOX failed"),
+        "{}",
+        run.stderr
+    );
+    let lines = run.by_message_id();
+    assert_eq!(
+        lines.keys().collect::<Vec<_>>(),
+        ["<m1@x.test>"],
+        "{}",
+        run.stdout
+    );
+    assert_eq!(lines["<m1@x.test>"]["done"], true, "{}", run.stdout);
+    // The failed mailbox is counted as an error; the sweep itself ran (exit 0: RULES.md
+    // reserves 69 for a server that cannot be reached at all).
+    assert_eq!(run.exit, Exit::Ok, "{}", run.stderr);
+    assert!(
+        run.summary()["errors"].as_u64() >= Some(1),
+        "{}",
+        run.stdout
+    );
 }
 
 /// A server whose greeting names Dovecot gets, before the header search, two FETCHes of the
@@ -232,15 +233,8 @@ fn on_dovecot_the_header_search_comes_after_two_cache_fetches() {
         fetched(1100),
         closing(14, "2,1100"),
     );
-    let dir = tempfile::tempdir().unwrap();
-    support::run_with_timeout(Duration::from_secs(60), async {
-        let p = peer::start(&script).await;
-        let config = write_config(dir.path(), p.port);
-        let run = sweep_util::sweep(&config, false, OutputFormat::Json).await;
-        let transcript = p.done.await.unwrap();
-        assert_eq!(transcript, Ok(()), "{}", run.stderr);
-        assert_eq!(run.exit, Exit::Ok, "{}", run.stderr);
-        let moved: Vec<String> = run.by_message_id().into_keys().collect();
-        assert_eq!(moved, ["<m1100@x.test>", "<m2@x.test>"], "{}", run.stdout);
-    });
+    let run = sweep_scripted(&script);
+    assert_eq!(run.exit, Exit::Ok, "{}", run.stderr);
+    let moved: Vec<String> = run.by_message_id().into_keys().collect();
+    assert_eq!(moved, ["<m1100@x.test>", "<m2@x.test>"], "{}", run.stdout);
 }
