@@ -557,10 +557,7 @@ impl Executor {
                 && matches!(step, Step::Move { .. })
             {
                 // The last step, a move: told before it, as it would end if every line is OK.
-                ahead(&Run {
-                    outcomes: book.outcomes.values().cloned().collect(),
-                    copied: book.copied.clone(),
-                });
+                ahead(&book.so_far());
                 let before = book.outcomes.clone();
                 self.run_step(target, step, &uids, &mut book, universe.as_deref_mut())
                     .await;
@@ -571,10 +568,7 @@ impl Executor {
             }
         }
         if !copied.is_empty() && book.lost.is_none() {
-            ahead(&Run {
-                outcomes: book.outcomes.values().cloned().collect(),
-                copied: book.copied.clone(),
-            });
+            ahead(&book.so_far());
             as_told = true;
         }
         if !copied.is_empty() {
@@ -893,6 +887,14 @@ struct Book {
 }
 
 impl Book {
+    /// The run as it stands: what the caller of `run_ahead` is told.
+    fn so_far(&self) -> Run {
+        Run {
+            outcomes: self.outcomes.values().cloned().collect(),
+            copied: self.copied.clone(),
+        }
+    }
+
     fn record_copies(&mut self, mailbox: &str, uids: Option<CopyUid>) {
         if let Some(uids) = uids {
             self.copied.push(Copied {

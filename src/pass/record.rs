@@ -346,9 +346,7 @@ fn placed_later(
         return Ok(());
     }
     if let Some(range) = intents.range() {
-        for copied in later {
-            tx.record_copies(&batch(at, range), &copied.mailbox, &copied.uids)?;
-        }
+        copies_into(tx, at, range, later)?;
     }
     for copied in later {
         for &(src, dst) in &copied.uids.pairs {
@@ -356,6 +354,20 @@ fn placed_later(
                 tx.entry_moved_to(id, copied.uids.uid_validity, dst)?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Records the COPYUID answers of the batch whose intents are `intents` (for recovery and
+/// undo).
+fn copies_into(
+    tx: &crate::state::StateTx<'_>,
+    at: &Place,
+    intents: (JournalId, JournalId),
+    copied: &[Copied],
+) -> Result<(), StateError> {
+    for c in copied {
+        tx.record_copies(&batch(at, intents), &c.mailbox, &c.uids)?;
     }
     Ok(())
 }
@@ -370,9 +382,7 @@ fn results_into(
     placed: &Placements,
 ) -> Result<(), StateError> {
     if let Some(c) = copies {
-        for copied in &c.copied {
-            tx.record_copies(&batch(at, c.intents), &copied.mailbox, &copied.uids)?;
-        }
+        copies_into(tx, at, c.intents, &c.copied)?;
     }
     // All pairs in one call: one UIDVALIDITY check for the batch rather than one per message.
     let mut pairs: Vec<Applied<'_>> = Vec::new();
