@@ -354,5 +354,37 @@ pub fn variants(script: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
             "moves as COPY + STORE + UID EXPUNGE",
             batched_expunge(script),
         ),
+        // What a second `UID MOVE` costs Dovecot (it syncs the source mailbox per MOVE): the
+        // price of sending the messages whose intents are durable before the rest.
+        ("each UID MOVE in two halves", edit(&move_in_halves)),
+        // What the two one-message FETCHes before a header search (pass::prime_cache) cost
+        // or save the search and the verifying FETCH after it.
+        (
+            "no cache FETCH before the search",
+            edit(&|l| (!(is(l, "UID FETCH") && !l.contains(" (UID "))).then(|| l.to_owned())),
+        ),
     ]
+}
+
+/// `A9 UID MOVE set mailbox` as two commands, `A9` and `A9b`, each with half of the UIDs.
+fn move_in_halves(line: &str) -> Option<String> {
+    let words: Vec<&str> = line.splitn(4, ' ').collect();
+    if words.len() != 4
+        || !words[1].eq_ignore_ascii_case("UID")
+        || !words[2].eq_ignore_ascii_case("MOVE")
+    {
+        return Some(line.to_owned());
+    }
+    let (set, mailbox) = words[3].split_once(' ').unwrap_or((words[3], ""));
+    let uids = parse_set(set);
+    if uids.len() < 2 {
+        return Some(line.to_owned());
+    }
+    let (a, b) = uids.split_at(uids.len() / 2);
+    let tag = words[0];
+    let one = compress(a, usize::MAX).concat();
+    let two = compress(b, usize::MAX).concat();
+    Some(format!(
+        "{tag} UID MOVE {one} {mailbox}\r\n{tag}b UID MOVE {two} {mailbox}"
+    ))
 }

@@ -279,10 +279,19 @@ impl Bench {
         }
         if std::env::var_os("IMAPSORT_BENCH_VARIANTS").is_some() {
             // What other commands would cost the server: each variant pipelined (median of
-            // 5) and one command at a time.
+            // IMAPSORT_BENCH_VARIANT_RUNS, default 5) and one command at a time.
+            // `IMAPSORT_BENCH_VARIANTS=1`: all; else a comma list of words, each picking
+            // the variants whose name contains it ("MOVE,cache").
+            let pick = std::env::var("IMAPSORT_BENCH_VARIANTS").unwrap_or_default();
+            let picked = |what: &str| {
+                pick == "1" || pick.split(',').any(|w| !w.is_empty() && what.contains(w))
+            };
             for (what, variant) in floor::variants(&script) {
+                if !picked(what) && what != "as sent" {
+                    continue;
+                }
                 let mut times = Vec::new();
-                for _ in 0..5 {
+                for _ in 0..env_num("IMAPSORT_BENCH_VARIANT_RUNS", 5) {
                     clone_user(&self.d, template, "floor");
                     times.push(floor::replay(port, &variant).0);
                 }
