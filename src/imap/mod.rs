@@ -41,4 +41,4 @@ pub use error::ImapError;
 pub use idle::IdleOutcome;
 pub use item::FetchedItem;
 pub use list::{MailboxEntry, SpecialUse, resolve_special};
-pub use session::{MailboxInfo, MailboxStatus, Session, Unsolicited};
+pub use session::{MailboxInfo, MailboxStatus, Session};

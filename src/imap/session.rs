@@ -1,5 +1,6 @@
 //! The authenticated session: every command under a timeout, every tagged status checked,
-//! every response read to the end, unsolicited data remembered as hints.
+//! every response read to the end; unsolicited data gives hints (new mail) and server alerts
+//! go to the log.
 //!
 //! Mailbox arguments are always the config form (UTF-8, `/`-separated); the session translates
 //! them to the server's delimiter and modified UTF-7.
@@ -15,8 +16,8 @@ use super::response::{capability_names, wait_tagged, wait_tagged_with};
 use super::transport::{OwnedResponse, Transport};
 use super::uidset::{CopyUid, LONG_SET_CHARS, MAX_SET_CHARS};
 
-/// How many unsolicited responses are kept for [`Session::take_unsolicited`] (oldest dropped).
-const UNSOLICITED_CAP: usize = 100;
+/// How much of a server's ALERT text the log line keeps.
+const ALERT_CHARS: usize = 300;
 
 /// What SELECT / EXAMINE report.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,20 +41,6 @@ pub struct MailboxStatus {
     pub unseen: Option<u32>,
     pub uid_next: Option<u32>,
     pub uid_validity: Option<u32>,
-}
-
-/// A server response that arrived outside the data a command asked for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Unsolicited {
-    Exists(u32),
-    Recent(u32),
-    Expunge(u32),
-    /// QRESYNC's VANISHED (UID ranges).
-    Vanished(Vec<std::ops::RangeInclusive<u32>>),
-    /// A FETCH (usually flag changes by another client).
-    Fetch(u32),
-    /// Anything else (ALERT texts and the like), described.
-    Other(String),
 }
 
 /// An authenticated IMAP connection.
@@ -91,42 +78,33 @@ impl std::fmt::Debug for Session {
 /// What untagged data no command asked for says.
 #[derive(Debug, Default)]
 struct Hints {
-    /// The responses, newest last, capped.
-    unsolicited: std::collections::VecDeque<Unsolicited>,
     /// Set by EXISTS/RECENT: new mail may have arrived (a hint; callers re-search by UID).
     new_data: bool,
 }
 
 impl Hints {
-    fn note(&mut self, r: &OwnedResponse) {
-        let u = match r {
-            Response::MailboxData(MailboxDatum::Exists(n)) => {
-                self.new_data = true;
-                Unsolicited::Exists(*n)
+    /// Notes new mail; logs an `[ALERT]` (RFC 3501 says it must reach the user: a quota
+    /// warning, a password about to expire), once per response, with the account's name.
+    fn note(&mut self, account: &str, r: &OwnedResponse) {
+        match r {
+            Response::MailboxData(MailboxDatum::Exists(_)) => self.new_data = true,
+            Response::MailboxData(MailboxDatum::Recent(n)) if *n > 0 => self.new_data = true,
+            Response::Data { outcome, .. } if matches!(outcome.code, Some(ResponseCode::Alert)) => {
+                let text = outcome.information.as_deref().unwrap_or("");
+                tracing::warn!(account = %account, alert = %printable(text), "server alert");
             }
-            Response::MailboxData(MailboxDatum::Recent(n)) => {
-                if *n > 0 {
-                    self.new_data = true;
-                }
-                Unsolicited::Recent(*n)
-            }
-            Response::Expunge(n) => Unsolicited::Expunge(*n),
-            Response::Vanished { uids, .. } => Unsolicited::Vanished(uids.clone()),
-            Response::Fetch(seq, _) => Unsolicited::Fetch(*seq),
-            Response::Data {
-                outcome,
-                status: async_imap::imap_proto::Status::Ok,
-            } if matches!(outcome.code, Some(ResponseCode::Alert)) => Unsolicited::Other(format!(
-                "ALERT {}",
-                outcome.information.as_deref().unwrap_or("")
-            )),
-            _ => return,
-        };
-        if self.unsolicited.len() >= UNSOLICITED_CAP {
-            self.unsolicited.pop_front();
+            _ => {}
         }
-        self.unsolicited.push_back(u);
     }
+}
+
+/// Server text as a log value: control characters (a hostile server's escape sequences) as
+/// `?`, cut to [`ALERT_CHARS`] characters.
+fn printable(text: &str) -> String {
+    text.chars()
+        .take(ALERT_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// The COPYUID response code among a command's responses (tagged or untagged), expanded.
@@ -241,8 +219,8 @@ impl Session {
     }
 
     /// Run any command, read every response to its tagged one, check the status. Returns the
-    /// untagged responses (the tagged one last). Unsolicited EXISTS/EXPUNGE/... are also
-    /// remembered (see [`take_unsolicited`](Self::take_unsolicited)).
+    /// untagged responses (the tagged one last). EXISTS/RECENT also set the new-mail hint
+    /// ([`take_new_data`](Self::take_new_data)); an `[ALERT]` is logged.
     pub async fn run_command(&mut self, command: &str) -> Result<Vec<OwnedResponse>, ImapError> {
         self.run_keeping(command, |_| true).await
     }
@@ -258,12 +236,15 @@ impl Session {
         self.ensure_usable()?;
         let label = command_label(command);
         let Session {
-            transport, hints, ..
+            transport,
+            hints,
+            account,
+            ..
         } = self;
         let responses = async {
             let tag = transport.send(command).await?;
             wait_tagged_with(transport, &tag, &label, |r| {
-                hints.note(r);
+                hints.note(account, r);
                 keep(r)
             })
             .await
@@ -304,18 +285,13 @@ impl Session {
         e
     }
 
-    /// Take the unsolicited responses seen so far (at most the last 100).
-    pub fn take_unsolicited(&mut self) -> Vec<Unsolicited> {
-        self.hints.unsolicited.drain(..).collect()
-    }
-
     /// Whether EXISTS/RECENT arrived since the last call (and reset the flag).
     pub fn take_new_data(&mut self) -> bool {
         std::mem::take(&mut self.hints.new_data)
     }
 
     pub(crate) fn push_unsolicited(&mut self, r: &OwnedResponse) {
-        self.hints.note(r);
+        self.hints.note(&self.account, r);
     }
 
     /// Ask for CAPABILITY again (done after STARTTLS and after login).
@@ -460,7 +436,9 @@ impl Session {
         self.ensure_usable()?;
         let responses = wait_tagged(&mut self.transport, tag, "UID FETCH").await;
         let responses = responses.map_err(|e| self.poison(e))?;
-        responses.iter().for_each(|r| self.hints.note(r));
+        responses
+            .iter()
+            .for_each(|r| self.hints.note(&self.account, r));
         Ok(merge_by_uid(responses))
     }
 
@@ -590,7 +568,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_move_keeps_its_copyuid_and_only_notes_the_expunges() {
+    async fn a_move_keeps_its_copyuid_and_drops_the_expunges() {
         let mut s = scripted(|tag| {
             let mut a = "* OK [COPYUID 9 1:3 11:13] moving\r\n".to_owned();
             a += &"* 1 EXPUNGE\r\n".repeat(3);
@@ -610,13 +588,60 @@ mod tests {
             "{kept:?}"
         );
         assert!(kept.iter().any(|r| matches!(r, Response::MailboxData(_))));
-        let noted = s.take_unsolicited();
-        let expunges = noted
-            .iter()
-            .filter(|u| matches!(u, Unsolicited::Expunge(1)))
-            .count();
-        assert_eq!(expunges, 6, "{noted:?}");
         assert!(s.take_new_data());
+    }
+
+    /// The log lines written while the returned guard lives (this thread only).
+    fn captured() -> (
+        std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+        tracing::subscriber::DefaultGuard,
+    ) {
+        #[derive(Clone)]
+        struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Lines {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let lines = Lines(Default::default());
+        let out = lines.0.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || lines.clone())
+            .with_ansi(false)
+            .finish();
+        (out, tracing::subscriber::set_default(subscriber))
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_server_alert_reaches_the_log_with_its_account_and_without_control_characters() {
+        let (lines, _guard) = captured();
+        let mut s = scripted(|tag| {
+            format!("* OK [ALERT] Mailbox 95% full\x1b[2J, clean up\r\n{tag} OK done\r\n")
+        });
+        s.noop().await.unwrap();
+        let mut s = scripted(|tag| format!("* 3 EXISTS\r\n{tag} OK done\r\n"));
+        s.noop().await.unwrap();
+        assert!(s.take_new_data());
+        let log = String::from_utf8(lines.lock().unwrap().clone()).unwrap();
+        let alerts: Vec<&str> = log.lines().filter(|l| l.contains("server alert")).collect();
+        assert_eq!(alerts.len(), 1, "{log}");
+        assert!(alerts[0].contains("WARN"), "{log}");
+        assert!(alerts[0].contains("account=a"), "{log}");
+        assert!(
+            alerts[0].contains("Mailbox 95% full?[2J, clean up"),
+            "{log}"
+        );
+        assert!(!log.contains('\x1b'), "{log}");
+    }
+
+    #[test]
+    fn alert_text_is_cut_and_made_printable() {
+        assert_eq!(printable("a\tb\x07c"), "a?b?c");
+        assert_eq!(printable(&"x".repeat(1000)).len(), ALERT_CHARS);
     }
 
     #[test]
