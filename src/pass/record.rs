@@ -498,13 +498,13 @@ fn flag_actions(plan: &Plan) -> Vec<(Action, &str)> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::imap::uidset::Uid;
     use crate::state::Placed;
 
     /// Account `a`'s INBOX under UIDVALIDITY 7.
-    fn inbox() -> Place {
+    pub(in crate::pass) fn inbox() -> Place {
         Place {
             account: "a".into(),
             mailbox: MailboxName::inbox(),
@@ -512,7 +512,7 @@ mod tests {
         }
     }
 
-    fn move_to_done() -> Plan {
+    pub(in crate::pass) fn move_to_done() -> Plan {
         Plan {
             final_action: Some(crate::rules::FinalAction {
                 action: FinalKind::Move,
@@ -522,7 +522,7 @@ mod tests {
         }
     }
 
-    fn result(uid: u32, plan: Plan, error: Option<&str>) -> MessageResult {
+    pub(in crate::pass) fn result(uid: u32, plan: Plan, error: Option<&str>) -> MessageResult {
         MessageResult {
             uid: Uid::new(uid).unwrap(),
             message_id: Some(format!("<{uid}@x>")),

@@ -354,3 +354,42 @@ impl Sink {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::record::tests::{inbox, move_to_done, result};
+    use super::*;
+
+    fn waiting(n: usize) -> Arc<Waiting> {
+        let mut w = Waiting::default();
+        for uid in 1..=n as u32 {
+            w.push(result(uid, move_to_done(), None));
+        }
+        Arc::new(w)
+    }
+
+    /// A batch below [`record::AHEAD_MIN`] results (the daemon's new mail) is written after
+    /// its commands, so that it never holds the state's write lock through a server round
+    /// trip; from the minimum on, it is written ahead, and rolled back when the commands do
+    /// not end as told.
+    #[tokio::test]
+    async fn only_batches_of_the_minimum_or_more_are_written_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sink = Sink::new(Some(Store::new(dir.path())), Some(inbox()), false);
+        let run = Run {
+            outcomes: vec![],
+            copied: vec![],
+        };
+        assert!(sink.write_ahead(&waiting(1), &run).is_none());
+        assert!(
+            sink.write_ahead(&waiting(record::AHEAD_MIN - 1), &run)
+                .is_none()
+        );
+        let ahead = sink
+            .write_ahead(&waiting(record::AHEAD_MIN), &run)
+            .expect("written ahead");
+        assert!(!sink.settle(ahead, false, &[]).await.unwrap());
+        let mut dry = Sink::new(Some(Store::new(dir.path())), Some(inbox()), true);
+        assert!(dry.write_ahead(&waiting(record::AHEAD_MIN), &run).is_none());
+    }
+}
