@@ -775,7 +775,7 @@ impl<R: Report + ?Sized> Pass<'_, '_, R> {
             failed = Some(self.sink.failed(e));
         }
         tracing::debug!(
-            account = opts.account,
+            account = %opts.account,
             mailbox = %opts.mailbox,
             results,
             ahead,
