@@ -176,6 +176,22 @@ impl std::fmt::Debug for StateDb {
     }
 }
 
+/// The open intents of one mailbox (`?1` account, `?2` mailbox), oldest first. The partial
+/// index of open intents, named: SQLite would rather walk every journal row of the mailbox in
+/// id order (`journal_mailbox`, a million rows after a million-message sweep) for the
+/// `ORDER BY`.
+const OPEN_INTENTS_OF_MAILBOX: &str = "FROM journal INDEXED BY journal_intent \
+    WHERE account = ?1 AND outcome = 'intent' AND mailbox = ?2 ORDER BY id";
+
+/// The open intents of an account (`?1`), oldest first.
+const UNFINISHED_INTENTS: &str =
+    "FROM journal WHERE account = ?1 AND outcome = 'intent' ORDER BY id";
+
+/// The open intents of an account (`?1`) into a destination (`?2`) by one action (`?3`),
+/// oldest first: asked before every pass (`Sink::returning`).
+const OPEN_INTENTS_INTO: &str = "FROM journal WHERE account = ?1 AND outcome = 'intent' \
+    AND destination = ?2 AND action = ?3 ORDER BY id";
+
 impl StateDb {
     /// Opens (creating if needed) `dir/state.sqlite3`; creates `dir` with mode 0700, migrates
     /// the schema and prunes the history with the default [`Retention`].
@@ -442,12 +458,8 @@ impl StateDb {
         account: &str,
         mailbox: &MailboxName,
     ) -> Result<Vec<JournalEntry>, StateError> {
-        // The partial index of open intents, named: SQLite would rather walk every journal
-        // row of the mailbox in id order (`journal_mailbox`, a million rows after a
-        // million-message sweep) for the `ORDER BY`.
         let sql = format!(
-            "SELECT {} FROM journal INDEXED BY journal_intent WHERE account = ?1 \
-             AND outcome = 'intent' AND mailbox = ?2 ORDER BY id",
+            "SELECT {} {OPEN_INTENTS_OF_MAILBOX}",
             journal::SELECT_COLUMNS
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
@@ -488,10 +500,7 @@ impl StateDb {
     /// Journal rows of `account` still at `intent`: commands that may or may not have run
     /// before a crash. Oldest first.
     pub fn unfinished_intents(&self, account: &str) -> Result<Vec<JournalEntry>, StateError> {
-        let sql = format!(
-            "SELECT {} FROM journal WHERE account = ?1 AND outcome = 'intent' ORDER BY id",
-            journal::SELECT_COLUMNS
-        );
+        let sql = format!("SELECT {} {UNFINISHED_INTENTS}", journal::SELECT_COLUMNS);
         let mut stmt = self.conn.prepare(&sql)?;
         let rows = stmt.query_map([account], JournalEntry::from_row)?;
         journal::collect(rows)
@@ -565,11 +574,7 @@ impl StateDb {
         mailbox: &MailboxName,
         action: Action,
     ) -> Result<Vec<JournalEntry>, StateError> {
-        let sql = format!(
-            "SELECT {} FROM journal WHERE account = ?1 AND outcome = 'intent' \
-             AND destination = ?2 AND action = ?3 ORDER BY id",
-            journal::SELECT_COLUMNS
-        );
+        let sql = format!("SELECT {} {OPEN_INTENTS_INTO}", journal::SELECT_COLUMNS);
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(
             params![account, mailbox.as_str(), action.as_str()],

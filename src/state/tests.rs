@@ -750,3 +750,31 @@ fn row_ids_are_grouped_in_runs_of_consecutive_ids() {
     assert_eq!(super::id_runs(ids), vec![(1, 1), (3, 5), (9, 9), (11, 12)]);
     assert!(super::id_runs(std::iter::empty()).is_empty());
 }
+
+/// The journal's queries for open intents use the partial index of open intents: the
+/// journal keeps every step (a million rows after a million-message sweep) and only a
+/// handful are open. `Sink::returning` runs one of them before every pass, the daemon's
+/// new-mail passes too.
+#[test]
+fn open_intent_queries_use_the_index_of_open_intents() {
+    let db = db();
+    for from in [
+        OPEN_INTENTS_OF_MAILBOX,
+        UNFINISHED_INTENTS,
+        OPEN_INTENTS_INTO,
+    ] {
+        let mut stmt = db
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN SELECT id {from}"))
+            .unwrap();
+        let args = vec!["x"; stmt.parameter_count()];
+        let plan = stmt
+            .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+            .join("; ");
+        assert!(plan.contains("journal_intent"), "{from}: {plan}");
+        assert!(!plan.contains("TEMP B-TREE"), "{from}: {plan}");
+    }
+}
