@@ -9,7 +9,7 @@ use crate::support::once_util;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::support::once_util::{Via, census_now, shown};
+use crate::support::once_util::{Seen, Via, census_now, shown};
 
 const RULES: &str = "  - { name: invoices, when: { subject: invoice }, then: [{ flag: \\Flagged }, { copy: Accounting }] }\n  \
     - { name: lists, when: { list_id: { exists: true } }, then: [{ flag: $Listed }, { move: \"Lists/{list_id}\" }] }\n  \
@@ -68,24 +68,35 @@ fn subject(n: usize) -> String {
     }
 }
 
+/// `dir/config.yaml`: one account of `d` over TLS watching `watch` (first start: all), a
+/// sweep every 2 s, state in `dir/state`, `rules`.
+fn write_config(
+    d: &imapsort_testkit::dovecot::Dovecot,
+    dir: &std::path::Path,
+    watch: &str,
+    rules: &str,
+) -> std::path::PathBuf {
+    let account = once_util::account(
+        d,
+        "once",
+        Via::Tls,
+        &format!("    watch: [{watch}]\n    first_start: all\n"),
+    );
+    once_util::write_config(
+        dir,
+        &dir.join("state"),
+        "  sweep_interval: 2s\n",
+        &account,
+        rules,
+    )
+}
+
 fn daemon_and_sweeps(watch: &str) {
     let Some(d) = crate::support::dovecot::start_default() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let account = once_util::account(
-        &d,
-        "once",
-        Via::Tls,
-        &format!("    watch: [{watch}]\n    first_start: all\n"),
-    );
-    let config = once_util::write_config(
-        dir.path(),
-        &dir.path().join("state"),
-        "  sweep_interval: 2s\n",
-        &account,
-        RULES,
-    );
+    let config = write_config(&d, dir.path(), watch, RULES);
     let log = dir.path().join("run.log");
     let show_log = || std::fs::read_to_string(&log).unwrap_or_default();
     let batch = 60;
@@ -112,15 +123,23 @@ fn daemon_and_sweeps(watch: &str) {
     }
     let total = rounds * batch;
     let rt = once_util::runtime();
-    let wrong = || -> Vec<String> {
-        let census = census_now(&rt, &d);
-        (0..total)
-            .filter_map(|n| {
-                let got = once_util::places(&census, &subject(n));
-                (got != expected(n)).then(|| format!("{}: {got:?}", subject(n)))
-            })
-            .collect()
-    };
+    settled(|| misplaced(&census_now(&rt, &d), total), show_log);
+    assert_eq!(once_util::stop(&mut daemon), Some(0), "{}", show_log());
+}
+
+/// The messages `0..total` that are not exactly where [`expected`] says.
+fn misplaced(census: &BTreeMap<String, Vec<Seen>>, total: usize) -> Vec<String> {
+    (0..total)
+        .filter_map(|n| {
+            let got = once_util::places(census, &subject(n));
+            (got != expected(n)).then(|| format!("{}: {got:?}", subject(n)))
+        })
+        .collect()
+}
+
+/// Waits until `wrong` finds nothing (at most 90 s), and 3 s more, when a late duplicate
+/// would show: `wrong` must still find nothing.
+fn settled(wrong: impl Fn() -> Vec<String>, log: impl Fn() -> String) {
     once_util::wait_for(
         "every message where the rules put it",
         Duration::from_secs(90),
@@ -131,20 +150,18 @@ fn daemon_and_sweeps(watch: &str) {
                 "{} wrong, first: {:?}\n--- log ---\n{}",
                 w.len(),
                 &w[..w.len().min(10)],
-                show_log()
+                log()
             )
         },
     );
-    // A little longer: a late duplicate would show now.
     std::thread::sleep(Duration::from_secs(3));
-    let wrong = wrong();
+    let w = wrong();
     assert!(
-        wrong.is_empty(),
+        w.is_empty(),
         "{} wrong: {:?}",
-        wrong.len(),
-        &wrong[..wrong.len().min(20)]
+        w.len(),
+        &w[..w.len().min(20)]
     );
-    assert_eq!(once_util::stop(&mut daemon), Some(0), "{}", show_log());
 }
 
 #[test]
@@ -170,24 +187,12 @@ fn a_sweep_writing_ahead_beside_a_daemon_writing_the_same_state_loses_and_repeat
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let account = once_util::account(
-        &d,
-        "once",
-        Via::Tls,
-        "    watch: [INBOX]\n    first_start: all\n",
-    );
     // Backlog is not watched and has no sweep rule: only `imapsort sweep` acts on it.
     let rules = format!(
         "{RULES}  - {{ name: backlog, mailboxes: [Backlog], on: new, when: {{ subject: backlog }}, \
          then: {{ move: Done }} }}\n"
     );
-    let config = once_util::write_config(
-        dir.path(),
-        &dir.path().join("state"),
-        "  sweep_interval: 2s\n",
-        &account,
-        &rules,
-    );
+    let config = write_config(&d, dir.path(), "INBOX", &rules);
     let backlog = 4000;
     let seeded: Vec<_> = (0..backlog)
         .map(|n| imapsort_testkit::dovecot::SeedMessage {
@@ -250,20 +255,18 @@ fn a_sweep_writing_ahead_beside_a_daemon_writing_the_same_state_loses_and_repeat
         shown(&out)
     );
     let rt = once_util::runtime();
+    let want: Vec<String> = {
+        let mut v: Vec<String> = (0..backlog).map(|n| format!("backlog {n}")).collect();
+        v.sort();
+        v
+    };
     let wrong = || -> Vec<String> {
         let census = census_now(&rt, &d);
-        let mut wrong: Vec<String> = (0..total)
-            .filter_map(|n| {
-                let got = once_util::places(&census, &subject(n));
-                (got != expected(n)).then(|| format!("{}: {got:?}", subject(n)))
-            })
-            .collect();
+        let mut wrong = misplaced(&census, total);
         let done: Vec<&str> = census
             .get("Done")
             .map(|s| s.iter().map(|m| m.subject.as_str()).collect())
             .unwrap_or_default();
-        let mut want: Vec<String> = (0..backlog).map(|n| format!("backlog {n}")).collect();
-        want.sort();
         if done != want {
             wrong.push(format!(
                 "Done holds {} messages, not the {backlog} backlog ones",
@@ -275,29 +278,7 @@ fn a_sweep_writing_ahead_beside_a_daemon_writing_the_same_state_loses_and_repeat
         }
         wrong
     };
-    once_util::wait_for(
-        "every message where the rules put it",
-        Duration::from_secs(90),
-        || wrong().is_empty(),
-        || {
-            let w = wrong();
-            format!(
-                "{} wrong, first: {:?}\n--- log ---\n{}",
-                w.len(),
-                &w[..w.len().min(10)],
-                show_log()
-            )
-        },
-    );
-    // A little longer: a late duplicate would show now.
-    std::thread::sleep(Duration::from_secs(3));
-    let w = wrong();
-    assert!(
-        w.is_empty(),
-        "{} wrong: {:?}",
-        w.len(),
-        &w[..w.len().min(20)]
-    );
+    settled(wrong, show_log);
     let daemon_log = show_log();
     assert!(
         !daemon_log.contains("locked") && !daemon_log.contains("ERROR"),
