@@ -281,10 +281,12 @@ pub const AHEAD_MIN: usize = 100;
 /// How long a write-ahead ([`results_ahead`]) may hold the state's write lock, its own writes
 /// included (checked after each 5,000 results, so it may pass this by one chunk's write,
 /// ~0.1 s). Another process on the same database (the daemon, while a user runs `imapsort
-/// sweep`) waits 5 s for the lock before its write fails; this stays under that. At 100,000
+/// sweep`) waits [`crate::state::BUSY_TIMEOUT`] (5 s) for the lock before its write fails;
+/// this stays under that, with room for that chunk (checked when compiling). At 100,000
 /// messages the writes take 1–2.3 s and the removal they wait for 2.5–3.6 s
 /// (docs/BENCHMARKS.md).
 pub const AHEAD_HOLD: std::time::Duration = std::time::Duration::from_secs(4);
+const _: () = assert!(AHEAD_HOLD.as_millis() + 500 <= crate::state::BUSY_TIMEOUT.as_millis());
 
 /// What a write-ahead is told once the batch's last commands ended: `None` if they did not
 /// end as expected; else the COPYUID answers they brought (a closing `UID MOVE`'s), to be

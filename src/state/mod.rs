@@ -176,6 +176,10 @@ impl std::fmt::Debug for StateDb {
     }
 }
 
+/// How long a write waits for another connection's (another process's) write lock before
+/// it fails with "database is locked".
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The open intents of one mailbox (`?1` account, `?2` mailbox), oldest first. The partial
 /// index of open intents, named: SQLite would rather walk every journal row of the mailbox in
 /// id order (`journal_mailbox`, a million rows after a million-message sweep) for the
@@ -212,8 +216,7 @@ impl StateDb {
         if !existed {
             restrict_file(&path)?;
         }
-        conn.busy_timeout(Duration::from_secs(5))
-            .map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         // WAL persists in the file; the rest are per-connection.
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "wal", |r| r.get(0))
@@ -273,8 +276,7 @@ impl StateDb {
             source,
         };
         let conn = Connection::open_with_flags(&uri, flags).map_err(open_err)?;
-        conn.busy_timeout(Duration::from_secs(5))
-            .map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         let found = schema::version(&conn)?;
         let supported = schema::CURRENT_VERSION;
         if found > supported {
