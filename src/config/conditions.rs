@@ -36,21 +36,8 @@ const CONDITIONS: &[&str] = &[
     "attachment",
 ];
 
-const HEADER_KEYS: &[&str] = &[
-    "name",
-    "contains",
-    "is",
-    "prefix",
-    "suffix",
-    "glob",
-    "regex",
-    "exists",
-    "gt",
-    "lt",
-    "ge",
-    "le",
-    "case_sensitive",
-];
+const HEADER_KEYS: &[&str] = super::text::text_keys!("name"; "case_sensitive");
+
 /// Read a condition: a map (several keys: all must hold), or `true` / `false`.
 /// `false` becomes an empty `any` (never holds), so a rule can be switched off in place.
 pub(crate) fn condition(d: &mut Diags, node: &Node, what: &str) -> Option<Condition> {

@@ -7,23 +7,22 @@ use super::node::{Node, Value};
 use super::read::{self, Fields, MapKind};
 use crate::rules::ast::{TextMatcher, TextOp};
 
-const TEXT_OPS: &[&str] = &[
-    "contains", "is", "prefix", "suffix", "glob", "regex", "exists", "gt", "lt", "ge", "le",
-];
-const TEXT_KEYS: &[&str] = &[
-    "contains",
-    "is",
-    "prefix",
-    "suffix",
-    "glob",
-    "regex",
-    "exists",
-    "gt",
-    "lt",
-    "ge",
-    "le",
-    "case_sensitive",
-];
+/// A text matcher's operations, with the keys `before` and `after` them that a map may hold
+/// too: one list for the operations ([`TEXT_OPS`]), a text matcher's keys ([`TEXT_KEYS`]) and
+/// a header condition's (`conditions::HEADER_KEYS`, with `name`), in the order error
+/// messages list them.
+macro_rules! text_keys {
+    ($($before:literal),* ; $($after:literal),*) => {
+        &[
+            $($before,)* "contains", "is", "prefix", "suffix", "glob", "regex", "exists", "gt",
+            "lt", "ge", "le", $($after),*
+        ]
+    };
+}
+pub(crate) use text_keys;
+
+const TEXT_OPS: &[&str] = text_keys!(;);
+const TEXT_KEYS: &[&str] = text_keys!(; "case_sensitive");
 
 /// A text matcher: a string (`contains`), a list of strings (any `contains`), or a map with
 /// exactly one operation. `exists_ok`: the subject is a header, so `exists` makes sense.
@@ -143,5 +142,23 @@ pub(crate) fn patterns(d: &mut Diags, node: &Node, what: &str) -> Option<Vec<Str
             (d.error_count() == before).then_some(out)
         }
         _ => one(d, node).map(|s| vec![s]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_lists_share_the_operations_in_one_order() {
+        let ops = [
+            "contains", "is", "prefix", "suffix", "glob", "regex", "exists", "gt", "lt", "ge", "le",
+        ];
+        assert_eq!(TEXT_OPS, ops);
+        assert_eq!(TEXT_KEYS[..ops.len()], ops);
+        assert_eq!(TEXT_KEYS[ops.len()..], ["case_sensitive"]);
+        let header: &[&str] = text_keys!("name"; "case_sensitive");
+        assert_eq!(header[0], "name");
+        assert_eq!(header[1..], *TEXT_KEYS);
     }
 }
